@@ -1,0 +1,125 @@
+# transcode: one non-recursive makefile.
+#
+#   make                build every tool into build/bin (installs missing Debian packages first, as root)
+#   make test           unit tests and the bats suite; SAN=1 builds and tests under ASan + UBSan
+#   make bench          benchmarks that print figures
+#   make install        PREFIX=/usr/local DESTDIR=
+#   make uninstall | clean | fmt | deps | man
+#
+# Every output goes under build/ (build/san/ with SAN=1), so a sanitizer build never mixes with a
+# normal one.
+
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+LDFLAGS  ?=
+WERROR   ?=
+SAN      ?=
+
+BUILD    := build
+ifeq ($(SAN),1)
+BUILD    := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+
+WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+            $(if $(WERROR),-Werror)
+ALLCFLAGS = -std=c11 -fopenmp $(WARN) $(CFLAGS) $(SANFLAGS) -Ilib -DTC_VERSION='"$(VERSION)"' -MMD -MP
+LIBS      = -ljansson -lz -lm
+ALLLDFLAGS = -fopenmp $(LDFLAGS) $(SANFLAGS)
+
+TOOLS     = tc-sample tc-pareto
+LIBSRC    = $(wildcard lib/*.c)
+LIBOBJ    = $(LIBSRC:%.c=$(BUILD)/%.o)
+UNITS     = $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*_test.c))
+UNITBIN   = $(UNITS:%=$(BUILD)/test/%)
+TESTTOOLS = $(BUILD)/test/tensor_tool
+BENCHES   = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+BINS      = $(TOOLS:%=$(BUILD)/bin/%)
+MAN1      = $(wildcard man/*.1)
+MAN5      = $(wildcard man/*.5)
+MAN7      = $(wildcard man/*.7)
+
+# Debian packages the build, the tests and the pipelines need.
+DEB_PKGS  = gcc make libc6-dev libjansson-dev zlib1g-dev libopenblas-dev bats jq gnuplot-nox parallel \
+            clang-format
+
+.PHONY: all deps test unit bats bench install uninstall clean fmt man
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/.deps $(BINS)
+
+# Checked once per build tree: rerun with "make deps" after removing packages.
+$(BUILD)/.deps:
+	@$(MAKE) --no-print-directory deps
+	@mkdir -p $(@D) && touch $@
+
+deps:
+	@missing=; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "transcode: installing$$missing" >&2; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q $$missing >&2 || { apt-get update -q >&2 && apt-get install -y -q $$missing >&2; }; \
+	else \
+	  echo "transcode: missing Debian packages; as root run:" >&2; \
+	  echo "  apt-get install -y$$missing" >&2; exit 1; \
+	fi
+
+$(BUILD)/lib/libtc.a: $(LIBOBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+$(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/lib/libtc.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLLDFLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/test/%: $(BUILD)/tests/unit/%.o $(BUILD)/lib/libtc.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLLDFLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/lib/libtc.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLLDFLAGS) $^ $(LIBS) -o $@
+
+# The suite: C unit tests, then bats. Both print TAP; the last line counts every test.
+test: all $(UNITBIN) $(TESTTOOLS)
+	@BUILD=$(BUILD) sh tests/run
+
+bench: all $(BENCHES)
+	@BUILD=$(BUILD) sh bench/run
+
+man:
+	@for m in $(MAN1) $(MAN5) $(MAN7); do groff -man -ww -z $$m || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/transcode \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin
+	cp -R share/. $(DESTDIR)$(PREFIX)/share/transcode/
+	install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7
+
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -rf $(DESTDIR)$(PREFIX)/share/transcode
+	rm -f $(MAN1:man/%=$(DESTDIR)$(PREFIX)/share/man/man1/%) $(MAN5:man/%=$(DESTDIR)$(PREFIX)/share/man/man5/%) \
+	  $(MAN7:man/%=$(DESTDIR)$(PREFIX)/share/man/man7/%)
+
+clean:
+	rm -rf build
+
+fmt:
+	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c bench/*.c
+
+.SECONDARY:
+-include $(shell find build -name '*.d' 2>/dev/null)

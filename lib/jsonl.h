@@ -1,0 +1,84 @@
+/*
+ * jsonl.h: JSON Lines records in and out, and typed access to their fields by dotted path.
+ *
+ * Ownership: a record returned by jsonl_read is a new jansson reference owned by the caller
+ * (json_decref it); paths and names passed in are borrowed; strings returned by jsonl_dumps are
+ * the caller's to free().
+ *
+ * The record contract is tc-records(5): one JSON object per line, UTF-8, '\n'-terminated,
+ * duplicate keys rejected, numbers finite. Blank lines are skipped. Every error message for input
+ * data starts with "file:line: " so that a tool prints it after its own name and nothing else.
+ */
+#ifndef TC_JSONL_H
+#define TC_JSONL_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "util.h"
+
+/* Lines longer than this are rejected rather than read into memory without bound. */
+#define JSONL_MAX_LINE (64L << 20)
+
+struct jsonl_reader {
+	FILE *f;
+	char *name; /* as shown in messages: the path, or "<stdin>" */
+	long line;  /* line number of the record last read, 1-based */
+	long nrec;  /* records read so far */
+	char *buf;
+	size_t cap;
+	int own; /* whether jsonl_close closes f */
+};
+
+/* Open path ("-" or NULL = stdin) for reading. Returns 0, or -1 with "cannot open ..." in err. */
+int jsonl_open(struct jsonl_reader *r, const char *path, struct tc_error *err);
+void jsonl_close(struct jsonl_reader *r);
+
+/*
+ * Read the next record. Returns 1 and sets *rec to a JSON object; 0 at the end of input; -1 on a
+ * read error, a line that is not a JSON object, or an over-long line, with "file:line: ..." in err.
+ */
+int jsonl_read(struct jsonl_reader *r, json_t **rec, struct tc_error *err);
+
+/* Format an error about the record last read: "file:line: <fmt>". Returns -1. */
+int jsonl_error(const struct jsonl_reader *r, struct tc_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Write rec compactly followed by '\n', as one fwrite so that a record is never half-written by
+ * this call. Reals are printed with the fewest significant digits (15, 16 or 17) that read back
+ * exactly for every real in the record. Returns 0, or -1 if the record cannot be encoded or the
+ * write fails (errno is set by the failing call).
+ */
+int jsonl_write(FILE *f, const json_t *rec);
+/* Append the same line to a growing buffer (*buf of *cap bytes, *len used). Returns 0 or -1. */
+int jsonl_append(char **buf, size_t *len, size_t *cap, const json_t *rec);
+/* The same text without the newline, or NULL if rec cannot be encoded. */
+char *jsonl_dumps(const json_t *rec);
+
+/*
+ * Dotted paths: "sim.latency_s" names member latency_s of member sim; a component made of digits
+ * indexes an array ("o.1.0"). json_path_get returns a borrowed reference or NULL.
+ */
+json_t *json_path_get(const json_t *root, const char *path);
+/* Set the member at path to value (stealing the reference), creating intermediate objects.
+ * Returns 0, or -1 if an intermediate member exists and is not an object. */
+int json_path_set_new(json_t *root, const char *path, json_t *value);
+
+/*
+ * Typed getters. On failure they return -1 with "missing field 'p'" or "field 'p': expected a
+ * number, got string" in err (no position: callers add it with jsonl_error or tc_error_prefix).
+ * Integers must be exact and within [lo, hi]; json_get_int accepts 128.0 but not 128.5.
+ */
+int json_get_number(const json_t *root, const char *path, double *out, struct tc_error *err);
+int json_get_int(const json_t *root, const char *path, long lo, long hi, long *out, struct tc_error *err);
+int json_get_string(const json_t *root, const char *path, const char **out, struct tc_error *err);
+/* A number value (integer or real) as a double; -1 with a message naming what if it is not one. */
+int json_as_number(const json_t *v, const char *what, double *out, struct tc_error *err);
+int json_as_int(const json_t *v, const char *what, long lo, long hi, long *out, struct tc_error *err);
+/* "object", "array", "string", "number", "true", "false" or "null". */
+const char *json_kind(const json_t *v);
+/* An integer if x is integral and within 2^53, else a real; NULL if x is not finite. */
+json_t *json_number(double x);
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * tc-sample: emit candidate records (tc-records(5)) drawn from the transformer space, the
+ * accelerator space or both: random or Latin hypercube samples, every accelerator of a space in
+ * order, or the reference presets (BERT-Tiny/Mini/Base, AccelTran-Edge/Server). It is the source
+ * of every pipeline: tc-sample | tc-sim | tc-pareto.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonl.h"
+#include "sample.h"
+#include "space.h"
+
+#define MAX_PRESETS 64
+
+struct preset {
+	char *name;
+	int has_model, has_accel;
+	struct model model;
+	struct accel accel;
+};
+
+static const char *space_opt;
+static const char *model_space_file, *accel_space_file;
+static const char *out_path = "-";
+static long long nsamples = -1;
+static unsigned long long seed = 1;
+static int method = SAMPLE_RANDOM;
+static int grid, emit_embedding, print_size;
+static int nthreads = 2;
+static struct preset presets[MAX_PRESETS];
+static int npresets;
+
+static struct model_space mspace;
+static struct accel_space aspace;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "Usage: tc-sample [--space model|accel|pair] [-n N] [--seed S] [--method random|lhs]\n"
+		   "                 [--grid] [--space-file FILE]... [--preset NAME]... [--emit-embedding]\n"
+		   "                 [--size] [--threads N] [-o FILE]\n"
+		   "Emit candidate records (tc-records(5)) from the design spaces.\n"
+		   "\n"
+		   "  -s, --space WHAT      sample models, accelerators or pairs (default pair)\n"
+		   "  -n, --count N         number of samples (default 1)\n"
+		   "      --seed S          random seed, recorded in every record (default 1)\n"
+		   "  -m, --method M        random (independent uniform) or lhs (Latin hypercube)\n"
+		   "  -g, --grid            every accelerator of the space, in order\n"
+		   "  -f, --space-file F    a model or accelerator space file (default: flexibert2, acceltran)\n"
+		   "  -p, --preset NAME     bert-tiny, bert-mini, bert-base, acceltran-edge, acceltran-server,\n"
+		   "                        or a JSON file with \"model\" and/or \"accel\"; fixes that side\n"
+		   "  -e, --emit-embedding  add the integer encodings under \"embedding\"\n"
+		   "      --size            print the number of points of each space and exit\n"
+		   "  -o, --output FILE     write to FILE atomically instead of stdout\n"
+		   "      --threads N       format records on N threads (default 2); output is the same\n"
+		   "  -h, --help            this help\n"
+		   "      --version         the version\n");
+}
+
+static char *
+preset_path(const char *name)
+{
+	if (strchr(name, '/') || strstr(name, ".json"))
+		return estrdup(name);
+	return tc_share_path(esprintf("preset/%s.json", name));
+}
+
+static void
+load_preset(struct preset *p, const char *name)
+{
+	struct tc_error err;
+	char *path = preset_path(name);
+	json_error_t je;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *m, *a;
+	const char *key;
+	json_t *v;
+
+	if (!root && je.line < 1)
+		usage_die("unknown preset '%s' (no file '%s')", name, path);
+	if (!root)
+		die("%s:%d: malformed JSON: %s", path, je.line, je.text);
+	if (!json_is_object(root))
+		die("%s: expected a JSON object", path);
+	json_object_foreach(root, key, v) if (strcmp(key, "model") && strcmp(key, "accel") && strcmp(key, "description"))
+		die("%s: %s: unknown key", path, key);
+	m = json_object_get(root, "model");
+	a = json_object_get(root, "accel");
+	if (!m && !a)
+		die("%s: a preset needs \"model\" or \"accel\"", path);
+	p->name = estrdup(name);
+	if (m && model_from_json(&p->model, m, &mspace, &err) < 0)
+		die("%s: %s", path, err.msg);
+	if (a && accel_from_json(&p->accel, a, &aspace, &err) < 0)
+		die("%s: %s", path, err.msg);
+	p->has_model = m != NULL;
+	p->has_accel = a != NULL;
+	json_decref(root);
+	free(path);
+}
+
+static void
+load_spaces(void)
+{
+	struct tc_error err;
+	char *mpath = model_space_file ? estrdup(model_space_file) : tc_share_path("space/flexibert2.json");
+	char *apath = accel_space_file ? estrdup(accel_space_file) : tc_share_path("space/acceltran.json");
+
+	if (model_space_load(&mspace, mpath, &err) < 0 || accel_space_load(&aspace, apath, &err) < 0)
+		die("%s", err.msg);
+	free(mpath);
+	free(apath);
+}
+
+static void
+add_space_file(const char *path)
+{
+	struct tc_error err;
+	char kind[8];
+
+	if (space_kind(path, kind, sizeof kind, &err) < 0)
+		die("%s", err.msg);
+	if (strcmp(kind, "model") == 0)
+		model_space_file = path;
+	else
+		accel_space_file = path;
+}
+
+static json_t *
+preset_names(const struct preset *pm, const struct preset *pa)
+{
+	json_t *names = json_array();
+
+	if (pm)
+		json_array_append_new(names, json_string(pm->name));
+	if (pa && pa != pm)
+		json_array_append_new(names, json_string(pa->name));
+	return names;
+}
+
+static json_t *
+sample_info(const char *how, const struct preset *pm, const struct preset *pa)
+{
+	json_t *s = json_object();
+
+	json_object_set_new(s, "method", json_string(how));
+	if (strcmp(how, "random") == 0 || strcmp(how, "lhs") == 0)
+		json_object_set_new(s, "seed", json_integer((json_int_t)seed));
+	if (strcmp(how, "preset") != 0)
+		json_object_set_new(s, "index", json_integer(0));
+	if (pm || pa)
+		json_object_set_new(s, "preset", preset_names(pm, pa));
+	return s;
+}
+
+/* One thread's reusable record and scratch: the record is built once and updated in place, which
+ * keeps --grid above 200,000 records a second per core. */
+struct emitter {
+	json_t *rec, *jid, *jacc, *jidx, *emb;
+	struct model model;
+	struct accel accel;
+	double *u;
+	char *buf;
+	size_t len, cap;
+};
+
+struct design {
+	int sm, sa, dm, da; /* which sides are sampled, and their coordinate counts */
+	const struct model *m; /* fixed sides (or NULL) */
+	const struct accel *a;
+	struct sampler smp;
+};
+
+static void
+emitter_init(struct emitter *e, const struct design *d, const char *how, const struct preset *pm,
+	     const struct preset *pa)
+{
+	json_t *info;
+
+	memset(e, 0, sizeof *e);
+	e->u = emalloc(sizeof *e->u * (size_t)(d->dm + d->da + 1));
+	e->rec = json_object();
+	json_object_set_new(e->rec, "id", e->jid = json_string(""));
+	if (d->m || d->sm)
+		json_object_set_new(e->rec, "model", d->m ? model_to_json(d->m) : json_null());
+	if (d->a || d->sa) {
+		accel_decode(&e->accel, &aspace, e->u); /* any valid point: the values are overwritten */
+		e->jacc = accel_to_json(d->a ? d->a : &e->accel);
+		json_object_set_new(e->rec, "accel", e->jacc);
+	}
+	json_object_set_new(e->rec, "sample", info = sample_info(how, pm, pa));
+	e->jidx = json_object_get(info, "index");
+	if (emit_embedding)
+		json_object_set_new(e->rec, "embedding", e->emb = json_object());
+}
+
+static void
+emitter_release(struct emitter *e)
+{
+	json_decref(e->rec);
+	free(e->u);
+	free(e->buf);
+}
+
+/* Append record i of the design to e->buf. */
+static void
+emitter_point(struct emitter *e, const struct design *d, uint64_t i)
+{
+	const struct model *m = d->sm ? &e->model : d->m;
+	const struct accel *a = d->sa ? &e->accel : d->a;
+	char id[17];
+
+	sampler_point(&d->smp, i, e->u);
+	if (d->sm) {
+		model_decode(&e->model, &mspace, e->u);
+		json_object_set_new(e->rec, "model", model_to_json(&e->model));
+	}
+	if (d->sa) {
+		if (grid)
+			accel_grid_point(&e->accel, &aspace, i);
+		else
+			accel_decode(&e->accel, &aspace, e->u + d->dm);
+		accel_json_update(e->jacc, &e->accel);
+	}
+	candidate_id(id, m, a);
+	json_string_set(e->jid, id);
+	if (e->jidx)
+		json_integer_set(e->jidx, (json_int_t)i);
+	if (e->emb && m)
+		json_object_set_new(e->emb, "model", model_encoding_json(m, &mspace));
+	if (e->emb && a)
+		json_object_set_new(e->emb, "accel", accel_encoding_json(a, &aspace));
+	if (jsonl_append(&e->buf, &e->len, &e->cap, e->rec) < 0)
+		die("record %llu cannot be encoded", (unsigned long long)i);
+}
+
+#define CHUNK 4096
+
+/*
+ * Emit n points for one combination of presets (pm, pa may be NULL): the sides in want that no
+ * preset fixes are sampled (or enumerated with --grid) with the same design for every
+ * combination, so presets are compared on common points. Threads format chunks of records in
+ * parallel and write them in index order, so the output does not depend on the thread count.
+ */
+static void
+emit_points(FILE *out, int want_model, int want_accel, const struct preset *pm, const struct preset *pa,
+	    int sampling, uint64_t n)
+{
+	const char *how = !sampling ? "preset" : grid ? "grid" : method == SAMPLE_LHS ? "lhs" : "random";
+	uint64_t nchunks = (n + CHUNK - 1) / CHUNK;
+	struct design d = {0};
+	struct tc_error err;
+	int failed = 0;
+
+	d.sm = sampling && want_model && !pm;
+	d.sa = sampling && want_accel && !pa;
+	d.dm = d.sm ? model_sample_dim(&mspace) : 0;
+	d.da = d.sa && !grid ? accel_sample_dim(&aspace) : 0;
+	d.m = pm ? &pm->model : NULL;
+	d.a = pa ? &pa->accel : NULL;
+	if (sampler_init(&d.smp, method, n, d.dm + d.da, seed, &err) < 0)
+		usage_die("%s", err.msg);
+#pragma omp parallel num_threads(nthreads) if (n > CHUNK)
+	{
+		struct emitter e;
+		emitter_init(&e, &d, how, pm, pa);
+#pragma omp for ordered schedule(static, 1)
+		for (uint64_t c = 0; c < nchunks; c++) {
+			e.len = 0;
+			for (uint64_t i = c * CHUNK; i < n && i < (c + 1) * CHUNK; i++)
+				emitter_point(&e, &d, i);
+#pragma omp ordered
+			if (!failed && fwrite(e.buf, 1, e.len, out) != e.len)
+				failed = errno ? errno : EIO;
+		}
+		emitter_release(&e);
+	}
+	if (failed)
+		die("write error: %s", strerror(failed));
+	sampler_release(&d.smp);
+}
+
+static void
+print_sizes(FILE *out)
+{
+	json_t *r = json_object(), *m = json_object(), *a = json_object();
+
+	json_object_set_new(m, "space", json_string(mspace.name));
+	json_object_set_new(m, "size", json_real(model_space_size(&mspace)));
+	json_object_set_new(m, "encoding", json_integer(model_encode_dim(&mspace)));
+	json_object_set_new(a, "space", json_string(aspace.name));
+	json_object_set_new(a, "size", json_integer((json_int_t)accel_space_size(&aspace)));
+	json_object_set_new(a, "encoding", json_integer(ACCEL_ENC_DIM));
+	json_object_set_new(r, "model", m);
+	json_object_set_new(r, "accel", a);
+	if (jsonl_write(out, r) < 0)
+		die("write error: %s", strerror(errno));
+	json_decref(r);
+}
+
+static void
+run(FILE *out)
+{
+	int want_model, want_accel, has_pm = 0, has_pa = 0;
+	int sampling = nsamples >= 0 || grid || npresets == 0;
+	uint64_t n;
+
+	for (int i = 0; i < npresets; i++) {
+		has_pm |= presets[i].has_model;
+		has_pa |= presets[i].has_accel;
+	}
+	if (!space_opt && !sampling) {
+		want_model = has_pm;
+		want_accel = has_pa;
+	} else {
+		const char *sp = space_opt ? space_opt : "pair";
+		want_model = strcmp(sp, "accel") != 0;
+		want_accel = strcmp(sp, "model") != 0;
+	}
+	if (grid && (!want_accel || has_pa))
+		usage_die("--grid enumerates accelerators: use --space accel, or --space pair with a model --preset");
+	if (grid && want_model && !has_pm)
+		usage_die("--grid enumerates accelerators only: fix the model with --preset, or use --space accel");
+	if (sampling && npresets && (!want_model || has_pm) && (!want_accel || has_pa))
+		usage_die("nothing to sample: --preset fixes every side of --space %s", space_opt ? space_opt : "pair");
+	n = grid ? accel_space_size(&aspace) : sampling ? (uint64_t)(nsamples < 0 ? 1 : nsamples) : 1;
+
+	/* Every combination of a model preset and an accelerator preset (a pair preset fixes both). */
+	for (int i = -1; i < npresets; i++) {
+		const struct preset *pm = i >= 0 && presets[i].has_model ? &presets[i] : NULL;
+		if ((i < 0) != !has_pm || (i >= 0 && !pm))
+			continue;
+		for (int j = -1; j < npresets; j++) {
+			const struct preset *pa = j >= 0 && presets[j].has_accel ? &presets[j] : NULL;
+			if ((j < 0) != !has_pa || (j >= 0 && !pa))
+				continue;
+			if (pm && pa && pm != pa && pm->has_accel)
+				continue; /* a pair preset pairs only with itself */
+			if (pa && pa != pm && pa->has_model)
+				continue;
+			emit_points(out, want_model, want_accel, pm, pa, sampling, n);
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_SEED = 256, OPT_SIZE, OPT_THREADS, OPT_VERSION };
+	static const struct option longopts[] = {
+		{"space", required_argument, NULL, 's'},	 {"count", required_argument, NULL, 'n'},
+		{"seed", required_argument, NULL, OPT_SEED},	 {"method", required_argument, NULL, 'm'},
+		{"grid", no_argument, NULL, 'g'},		 {"space-file", required_argument, NULL, 'f'},
+		{"preset", required_argument, NULL, 'p'},	 {"emit-embedding", no_argument, NULL, 'e'},
+		{"size", no_argument, NULL, OPT_SIZE},		 {"output", required_argument, NULL, 'o'},
+		{"threads", required_argument, NULL, OPT_THREADS},
+		{"help", no_argument, NULL, 'h'},		 {"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0}};
+	const char *preset_args[MAX_PRESETS];
+	struct tc_error err;
+	struct afile af;
+	int c;
+
+	tc_setprogname(argv[0]);
+	while ((c = getopt_long(argc, argv, "s:n:m:gf:p:eo:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (strcmp(optarg, "model") && strcmp(optarg, "accel") && strcmp(optarg, "pair"))
+				usage_die("option '--space': expected model, accel or pair, got '%s'", optarg);
+			space_opt = optarg;
+			break;
+		case 'n':
+			nsamples = eparse_long(optarg, "--count", 0, 1L << 53);
+			break;
+		case OPT_SEED:
+			seed = (unsigned long long)eparse_long(optarg, "--seed", 0, 1L << 53);
+			break;
+		case 'm':
+			if ((method = sample_method_parse(optarg)) < 0)
+				usage_die("option '--method': expected random or lhs, got '%s'", optarg);
+			break;
+		case 'g':
+			grid = 1;
+			break;
+		case 'f':
+			add_space_file(optarg);
+			break;
+		case 'p':
+			if (npresets == MAX_PRESETS)
+				usage_die("option '--preset': at most %d presets", MAX_PRESETS);
+			preset_args[npresets++] = optarg;
+			break;
+		case 'e':
+			emit_embedding = 1;
+			break;
+		case OPT_SIZE:
+			print_size = 1;
+			break;
+		case OPT_THREADS:
+			nthreads = (int)eparse_long(optarg, "--threads", 1, 256);
+			break;
+		case 'o':
+			out_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("tc-sample (transcode) %s\n", TC_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		usage_die("unexpected argument '%s'", argv[optind]);
+	if (grid && nsamples >= 0)
+		usage_die("--grid and --count exclude each other");
+	if (grid && method == SAMPLE_LHS)
+		usage_die("--grid and --method lhs exclude each other");
+	load_spaces();
+	for (int i = 0; i < npresets; i++)
+		load_preset(&presets[i], preset_args[i]);
+	if (afile_open(&af, out_path, &err) < 0)
+		die("%s", err.msg);
+	if (print_size)
+		print_sizes(af.f);
+	else
+		run(af.f);
+	if (afile_commit(&af, &err) < 0)
+		die("%s", err.msg);
+	close_stdout();
+	return 0;
+}
