@@ -274,6 +274,7 @@ afile_track(struct afile *af, int on)
 int
 afile_open(struct afile *af, const char *path, struct tc_error *err)
 {
+	struct stat st;
 	char *dir, *d;
 	int fd;
 
@@ -281,6 +282,15 @@ afile_open(struct afile *af, const char *path, struct tc_error *err)
 	if (strcmp(path, "-") == 0) {
 		af->f = stdout;
 		af->path = estrdup(path);
+		return 0;
+	}
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* A device or a FIFO (/dev/null, /dev/full, a named pipe): written in place, since
+		 * renaming over it would replace it with a regular file. */
+		if (!(af->f = fopen(path, "w")))
+			return tc_error_set(err, "cannot open '%s': %s", path, strerror(errno));
+		af->path = estrdup(path);
+		af->direct = 1;
 		return 0;
 	}
 	d = estrdup(path);
@@ -315,7 +325,12 @@ afile_commit(struct afile *af, struct tc_error *err)
 	int rc = 0;
 
 	if (!af->tmp) {
-		if (fflush(af->f) || ferror(af->f))
+		if (fflush(af->f) || ferror(af->f)) {
+			const char *why = strerror(errno ? errno : EIO);
+			rc = af->direct ? tc_error_set(err, "write error on '%s': %s", af->path, why)
+					: tc_error_set(err, "write error: %s", why);
+		}
+		if (af->direct && fclose(af->f) && rc == 0)
 			rc = tc_error_set(err, "write error on '%s': %s", af->path, strerror(errno));
 		free(af->path);
 		af->path = NULL;
@@ -339,6 +354,8 @@ afile_commit(struct afile *af, struct tc_error *err)
 void
 afile_abort(struct afile *af)
 {
+	if (af->direct)
+		fclose(af->f);
 	if (af->tmp) {
 		fclose(af->f);
 		unlink(af->tmp);

@@ -67,12 +67,14 @@ uint64_t tc_hash_final(uint64_t h);
 /*
  * Atomic output files: written to a temporary file in the destination's directory, then renamed
  * over the destination by afile_commit, so readers see either the old file or the whole new one.
- * "-" means stdout, written directly.
+ * "-" means stdout, and an existing path that is not a regular file (/dev/null, a FIFO) is written
+ * in place: both are written directly.
  */
 struct afile {
 	FILE *f;
 	char *path; /* destination */
-	char *tmp;  /* temporary name, NULL for stdout */
+	char *tmp;  /* temporary name, NULL for stdout and for files written in place */
+	int direct; /* a device or FIFO, written in place and closed by commit */
 };
 int afile_open(struct afile *af, const char *path, struct tc_error *err);
 /* Flush, fsync, close and rename; on any failure remove the temporary file and return -1. */

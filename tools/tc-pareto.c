@@ -360,6 +360,8 @@ main(int argc, char **argv)
 		usage_die("option '--objectives': %s", err.msg);
 	if (plot_path && nobj < 2)
 		usage_die("option '--plot': needs at least two objectives");
+	if (plot_path && !strstr(plot_path, ".png") && !strstr(plot_path, ".svg"))
+		usage_die("option '--plot': expected a .png or .svg file name, got '%s'", plot_path);
 	if (ref_opt)
 		ref = parse_ref(ref_opt);
 	if (optind == argc)

@@ -63,9 +63,14 @@ usage(FILE *f)
 static char *
 preset_path(const char *name)
 {
+	char *rel, *path;
+
 	if (strchr(name, '/') || strstr(name, ".json"))
 		return estrdup(name);
-	return tc_share_path(esprintf("preset/%s.json", name));
+	rel = esprintf("preset/%s.json", name);
+	path = tc_share_path(rel);
+	free(rel);
+	return path;
 }
 
 static void
@@ -186,7 +191,7 @@ emitter_init(struct emitter *e, const struct design *d, const char *how, const s
 	if (d->m || d->sm)
 		json_object_set_new(e->rec, "model", d->m ? model_to_json(d->m) : json_null());
 	if (d->a || d->sa) {
-		accel_decode(&e->accel, &aspace, e->u); /* any valid point: the values are overwritten */
+		accel_grid_point(&e->accel, &aspace, 0); /* any valid point: the values are overwritten */
 		e->jacc = accel_to_json(d->a ? d->a : &e->accel);
 		json_object_set_new(e->rec, "accel", e->jacc);
 	}

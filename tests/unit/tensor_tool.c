@@ -113,12 +113,12 @@ stream_check(const char *path)
 	tensor_set_init(&set);
 	while ((rc = tstream_read(s, &set, &err)) == 1)
 		printf("frame %zu: %zu tensors\n", tstream_frames(s) - 1, set.n);
-	if (rc < 0)
-		die("%s", err.msg);
-	if (tstream_frames(s) == 0)
-		die("%s: empty stream", tstream_name(s));
+	if (rc == 0 && tstream_frames(s) == 0)
+		rc = tc_error_set(&err, "%s: empty stream", tstream_name(s));
 	tensor_set_release(&set);
 	tstream_close(s, NULL);
+	if (rc < 0)
+		die("%s", err.msg);
 	return 0;
 }
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bats
+# Documentation that runs: every example block of every man page (an .EX block whose first line is
+# a "$ " command) is run as a shell script, in an empty directory holding a tensor stream and file
+# for the tc-tensor(5) examples, and must succeed.
+
+load helper
+bats_require_minimum_version 1.5.0
+
+# examples PAGE: the runnable example blocks of a man page as one script, roff escapes undone.
+examples() {
+	awk '
+		/^\.EX/ { inblock = 1; first = 1; next }
+		/^\.EE/ { if (inblock && run) print "# end of block"; inblock = 0; run = 0; next }
+		inblock && first { first = 0; run = /^\$ / }
+		inblock && run { sub(/^\$ /, ""); print }
+	' "$1" | sed -e 's/\\-/-/g' -e "s/\\\\(aq/'/g" -e 's/\\(dq/"/g' -e 's/\\(ti/~/g' -e 's/\\(ha/^/g' \
+		-e 's/\\&//g' -e 's/\\e/\\/g'
+}
+
+run_examples() {
+	tensor_tool make-stream run.tcs 3
+	tensor_tool make w.safetensors
+	examples "$top/man/$1" > examples.sh
+	[ -s examples.sh ] || fail "no runnable examples in $1"
+	run -0 bash -e examples.sh
+}
+
+@test "transcode(7) examples run" {
+	run_examples transcode.7
+}
+
+@test "tc-records(5) examples run" {
+	run_examples tc-records.5
+}
+
+@test "tc-tensor(5) examples run" {
+	run_examples tc-tensor.5
+	[ -f frame2.safetensors ] && [ ! -f frame3.safetensors ]
+}
+
+@test "tc-sample(1) examples run" {
+	run_examples tc-sample.1
+	[ "$(wc -l < tiny-on-100.jsonl)" -eq 100 ]
+}
+
+@test "tc-pareto(1) examples run" {
+	run_examples tc-pareto.1
+	[ -s front.jsonl ] && [ -s front.png ] && jq -e .hypervolume hv.json >/dev/null
+}
+
+@test "every man page renders without warnings" {
+	for m in "$top"/man/*.[157]; do
+		run -0 --separate-stderr groff -man -ww -z "$m"
+		[ -z "$stderr" ] || fail "$m: $stderr"
+	done
+}
