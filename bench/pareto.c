@@ -14,10 +14,10 @@
 
 #include "pareto.h"
 
-#define REPS 3
-#define BIG 100000
+#define REPS    3
+#define BIG     100000
 #define NAIVE_N 10000
-#define WFG3_N 3000
+#define WFG3_N  3000
 
 static uint64_t
 next64(uint64_t *s)

@@ -156,15 +156,13 @@ max_digits(const json_t *v)
 	case JSON_REAL:
 		return real_digits(json_real_value(v));
 	case JSON_OBJECT:
-		json_object_foreach((json_t *)v, key, x)
-		{
+		json_object_foreach ((json_t *)v, key, x) {
 			q = max_digits(x);
 			p = q > p ? q : p;
 		}
 		return p;
 	case JSON_ARRAY:
-		json_array_foreach(v, i, x)
-		{
+		json_array_foreach (v, i, x) {
 			q = max_digits(x);
 			p = q > p ? q : p;
 		}

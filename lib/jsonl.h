@@ -42,7 +42,7 @@ int jsonl_read(struct jsonl_reader *r, json_t **rec, struct tc_error *err);
 
 /* Format an error about the record last read: "file:line: <fmt>". Returns -1. */
 int jsonl_error(const struct jsonl_reader *r, struct tc_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Write rec compactly followed by '\n', as one fwrite so that a record is never half-written by

@@ -35,12 +35,14 @@ objectives_parse(struct objective **out, int *n, const char *spec, struct tc_err
 			if (strcmp(colon + 1, "max") == 0)
 				max = 1;
 			else if (strcmp(colon + 1, "min") != 0) {
-				tc_error_set(err, "objective '%s': expected ':min' or ':max', got ':%s'", item, colon + 1);
+				tc_error_set(err, "objective '%s': expected ':min' or ':max', got ':%s'",
+				             item, colon + 1);
 				goto fail;
 			}
 		}
 		if (!*item || item[0] == '.' || item[strlen(item) - 1] == '.' || strstr(item, "..")) {
-			tc_error_set(err, "objective %d: expected a dotted field path such as sim.latency_s", k + 1);
+			tc_error_set(err, "objective %d: expected a dotted field path such as sim.latency_s",
+			             k + 1);
 			goto fail;
 		}
 		o = egrow(o, &cap, (size_t)k + 1, sizeof *o);

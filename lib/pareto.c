@@ -40,7 +40,7 @@
 
 /* Below these sizes brute force beats the recursions (measured on 10^5 points, m = 3..5). */
 #define PARETO_SOLVE_SMALL 24
-#define PARETO_PUSH_SMALL 160
+#define PARETO_PUSH_SMALL  160
 /* The push splits at the median of this many sampled values, or at the exact median when that leaves
  * more than 3/4 of the points on one side. */
 #define PARETO_SAMPLE 15
@@ -82,29 +82,29 @@ pareto_lex_before(const void *ctx, int a, int b)
  * name(a, n, tmp, ctx) sorts a[0..n) by before(ctx, x, y), a strict total order; tmp holds n / 2 + 1
  * elements. Top-down merge sort with insertion sort on short runs: O(n log n) on every input.
  */
-#define PARETO_DEFINE_SORT(name, type, before)                                                      \
-	static void name(type *a, size_t n, type *tmp, const void *ctx)                             \
-	{                                                                                           \
-		if (n <= 16) {                                                                      \
-			for (size_t i = 1; i < n; i++) {                                            \
-				type x = a[i];                                                      \
-				size_t j = i;                                                       \
-				for (; j > 0 && before(ctx, x, a[j - 1]); j--)                      \
-					a[j] = a[j - 1];                                            \
-				a[j] = x;                                                           \
-			}                                                                           \
-			return;                                                                     \
-		}                                                                                   \
-		size_t h = n / 2, i = 0, j = h, k = 0;                                              \
-		name(a, h, tmp, ctx);                                                               \
-		name(a + h, n - h, tmp, ctx);                                                       \
-		if (!before(ctx, a[h], a[h - 1]))                                                   \
-			return;                                                                     \
-		memcpy(tmp, a, h * sizeof *a);                                                      \
-		while (i < h && j < n)                                                              \
-			a[k++] = before(ctx, a[j], tmp[i]) ? a[j++] : tmp[i++];                     \
-		while (i < h)                                                                       \
-			a[k++] = tmp[i++];                                                          \
+#define PARETO_DEFINE_SORT(name, type, before)                                                               \
+	static void name(type *a, size_t n, type *tmp, const void *ctx)                                      \
+	{                                                                                                    \
+		if (n <= 16) {                                                                               \
+			for (size_t i = 1; i < n; i++) {                                                     \
+				type x = a[i];                                                               \
+				size_t j = i;                                                                \
+				for (; j > 0 && before(ctx, x, a[j - 1]); j--)                               \
+					a[j] = a[j - 1];                                                     \
+				a[j] = x;                                                                    \
+			}                                                                                    \
+			return;                                                                              \
+		}                                                                                            \
+		size_t h = n / 2, i = 0, j = h, k = 0;                                                       \
+		name(a, h, tmp, ctx);                                                                        \
+		name(a + h, n - h, tmp, ctx);                                                                \
+		if (!before(ctx, a[h], a[h - 1]))                                                            \
+			return;                                                                              \
+		memcpy(tmp, a, h * sizeof *a);                                                               \
+		while (i < h && j < n)                                                                       \
+			a[k++] = before(ctx, a[j], tmp[i]) ? a[j++] : tmp[i++];                              \
+		while (i < h)                                                                                \
+			a[k++] = tmp[i++];                                                                   \
 	}
 
 PARETO_DEFINE_SORT(pareto_sort_keys, struct pareto_key, pareto_key_before)
@@ -205,16 +205,16 @@ pareto_rank2(int *r, const double *pts, const int *rep, int u)
 
 /* State of the m >= 3 divide and conquer over the u distinct vectors in lexicographic order. */
 struct pareto_ranker {
-	const int *c;   /* u x d: dense ranks of objectives 1..m-1 of each vector */
-	int d;          /* m - 1 */
+	const int *c; /* u x d: dense ranks of objectives 1..m-1 of each vector */
+	int d;        /* m - 1 */
 	int u;
-	int *r;         /* ranks; r[j] is final once pareto_solve has passed j */
-	int *work;      /* u: the index lists that pareto_push permutes */
-	int *vals;      /* u + PARETO_SAMPLE: values for the median, classes in pareto_split */
-	int *tmp;       /* u: pareto_split */
+	int *r;                 /* ranks; r[j] is final once pareto_solve has passed j */
+	int *work;              /* u: the index lists that pareto_push permutes */
+	int *vals;              /* u + PARETO_SAMPLE: values for the median, classes in pareto_split */
+	int *tmp;               /* u: pareto_split */
 	uint64_t *ka, *kb, *kt; /* u each: sweep sort keys */
-	int *fen;       /* u + 1: Fenwick tree of prefix maxima of ranks, all -1 between sweeps */
-	uint64_t seed;  /* pivot choices of the median selection */
+	int *fen;               /* u + 1: Fenwick tree of prefix maxima of ranks, all -1 between sweeps */
+	uint64_t seed;          /* pivot choices of the median selection */
 };
 
 static void

@@ -65,8 +65,8 @@ plot_open(struct plot *p, const char *path, int width, int height, struct tc_err
 		return NULL;
 	}
 	p->path = estrdup(path);
-	fprintf(p->gp, "set terminal %s size %d,%d noenhanced font ',10' background rgb 'white'\nset output ", term,
-		width, height);
+	fprintf(p->gp, "set terminal %s size %d,%d noenhanced font ',10' background rgb 'white'\nset output ",
+	        term, width, height);
 	plot_quote(p->gp, p->tmp);
 	fputc('\n', p->gp);
 	return p->gp;
@@ -86,7 +86,8 @@ plot_close(struct plot *p, struct tc_error *err)
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) == 127)
 		rc = tc_error_set(err, "cannot run gnuplot; install it with: apt-get install gnuplot-nox");
 	else if (WEXITSTATUS(status) != 0)
-		rc = tc_error_set(err, "gnuplot failed with status %d drawing '%s'", WEXITSTATUS(status), p->path);
+		rc = tc_error_set(err, "gnuplot failed with status %d drawing '%s'", WEXITSTATUS(status),
+		                  p->path);
 	else if (rename(p->tmp, p->path))
 		rc = tc_error_set(err, "cannot rename to '%s': %s", p->path, strerror(errno));
 	if (rc)

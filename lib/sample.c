@@ -23,7 +23,7 @@ sample_method_parse(const char *name)
 
 int
 sampler_init(struct sampler *s, enum sample_method method, uint64_t n, int dim, uint64_t seed,
-	     struct tc_error *err)
+             struct tc_error *err)
 {
 	struct rng r;
 	size_t *tmp;
@@ -36,9 +36,11 @@ sampler_init(struct sampler *s, enum sample_method method, uint64_t n, int dim, 
 	if (method != SAMPLE_LHS || n == 0 || dim == 0)
 		return 0;
 	if (n > UINT32_MAX || (double)n * (double)dim * sizeof(uint32_t) > (double)SAMPLE_LHS_MAX_BYTES)
-		return tc_error_set(err, "a Latin hypercube of %llu points in %d dimensions needs more than %lu MB; "
-					 "use fewer points or --method random",
-				    (unsigned long long)n, dim, SAMPLE_LHS_MAX_BYTES >> 20);
+		return tc_error_set(
+		    err,
+		    "a Latin hypercube of %llu points in %d dimensions needs more than %lu MB; "
+		    "use fewer points or --method random",
+		    (unsigned long long)n, dim, SAMPLE_LHS_MAX_BYTES >> 20);
 	s->perm = emalloc(sizeof *s->perm * (size_t)n * (size_t)dim);
 	tmp = emalloc(sizeof *tmp * (size_t)n);
 	rng_seed_stream(&r, seed, UINT64_MAX);

@@ -30,7 +30,7 @@ struct sampler {
 
 /* Prepare a design of n points in dim dimensions. Returns 0, or -1 if LHS would be too large. */
 int sampler_init(struct sampler *s, enum sample_method method, uint64_t n, int dim, uint64_t seed,
-		 struct tc_error *err);
+                 struct tc_error *err);
 /* Coordinates of point i (i < n for LHS) into u[0..dim). */
 void sampler_point(const struct sampler *s, uint64_t i, double *u);
 void sampler_release(struct sampler *s);

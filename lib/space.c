@@ -26,13 +26,14 @@
 const char *const head_op_names[OP_COUNT] = {"sa_sdp", "sa_wma", "l_dft", "l_dct", "c_5", "c_9", "c_13"};
 
 const char *const accel_param_names[AP_COUNT] = {
-	"tile_b", "tile_x", "tile_y", "activation", "pes", "lanes_per_pe", "macs_per_lane", "softmax_per_pe",
-	"batch", "act_buffer_mb", "weight_buffer_mb", "mask_buffer_mb", "memory", "dataflow"};
+    "tile_b",           "tile_x",         "tile_y",         "activation", "pes",
+    "lanes_per_pe",     "macs_per_lane",  "softmax_per_pe", "batch",      "act_buffer_mb",
+    "weight_buffer_mb", "mask_buffer_mb", "memory",         "dataflow"};
 
 /* Physical limits for values checked without a space: generous, but they keep arithmetic exact. */
-#define MAX_HIDDEN 65536
-#define MAX_FF 1048576
-#define MAX_UNIT 1048576
+#define MAX_HIDDEN    65536
+#define MAX_FF        1048576
+#define MAX_UNIT      1048576
 #define MAX_BUFFER_MB 1048576.0
 
 static int
@@ -114,9 +115,10 @@ string_rule(int p)
 /* ---- space files ---- */
 
 static int reject_unknown(const json_t *obj, const char *const *known, int nknown, const char *where,
-			  struct tc_error *err);
+                          struct tc_error *err);
 
-static const char *const top_keys[] = {"format", "kind", "name", "description", "params", "fixed", "square_tiles"};
+static const char *const top_keys[] = {"format", "kind",  "name",        "description",
+                                       "params", "fixed", "square_tiles"};
 
 static int
 load_space_json(json_t **root, const char *path, const char *want, struct tc_error *err)
@@ -165,7 +167,8 @@ space_kind(const char *path, char *kind, size_t size, struct tc_error *err)
 		return -1;
 	json_get_string(root, "kind", &k, err);
 	if (strcmp(k, "model") != 0 && strcmp(k, "accel") != 0) {
-		tc_error_set(err, "space file '%s': field 'kind': expected 'model' or 'accel', got '%s'", path, k);
+		tc_error_set(err, "space file '%s': field 'kind': expected 'model' or 'accel', got '%s'",
+		             path, k);
 		json_decref(root);
 		return -1;
 	}
@@ -205,7 +208,7 @@ get_list(const json_t *params, const char *key, struct tc_error *err)
 /* A strictly ascending list of numbers in [lo, hi] (integers if integral is set) into out. */
 static int
 get_numbers(double *out, int *n, const json_t *params, const char *key, double lo, double hi, int integral,
-	    struct tc_error *err)
+            struct tc_error *err)
 {
 	json_t *list = get_list(params, key, err), *v;
 	char what[64];
@@ -213,14 +216,13 @@ get_numbers(double *out, int *n, const json_t *params, const char *key, double l
 
 	if (!list)
 		return -1;
-	json_array_foreach(list, i, v)
-	{
+	json_array_foreach (list, i, v) {
 		snprintf(what, sizeof what, "params.%s[%zu]", key, i);
 		if (json_as_number(v, what, &out[i], err) < 0)
 			return -1;
 		if ((integral && out[i] != floor(out[i])) || out[i] < lo || out[i] > hi)
 			return tc_error_set(err, "%s: expected %s in [%g, %g], got %g", what,
-					    integral ? "an integer" : "a number", lo, hi, out[i]);
+			                    integral ? "an integer" : "a number", lo, hi, out[i]);
 		if (i > 0 && out[i] <= out[i - 1])
 			return tc_error_set(err, "params.%s: values must be strictly ascending", key);
 	}
@@ -241,13 +243,13 @@ get_ints(int *out, int *n, const json_t *params, const char *key, int lo, int hi
 }
 
 static int
-reject_unknown(const json_t *obj, const char *const *known, int nknown, const char *where, struct tc_error *err)
+reject_unknown(const json_t *obj, const char *const *known, int nknown, const char *where,
+               struct tc_error *err)
 {
 	const char *key;
 	json_t *v;
 
-	json_object_foreach((json_t *)obj, key, v)
-	{
+	json_object_foreach ((json_t *)obj, key, v) {
 		int k = 0;
 		while (k < nknown && strcmp(key, known[k]) != 0)
 			k++;
@@ -279,24 +281,26 @@ parse_model_space(struct model_space *s, const json_t *root, struct tc_error *er
 		return -1;
 	if (!(ops = get_list(params, "ops", err)))
 		return -1;
-	json_array_foreach(ops, i, v)
-	{
+	json_array_foreach (ops, i, v) {
 		int op = 0;
 		if (!json_is_string(v))
-			return tc_error_set(err, "params.ops[%zu]: expected a string, got %s", i, json_kind(v));
+			return tc_error_set(err, "params.ops[%zu]: expected a string, got %s", i,
+			                    json_kind(v));
 		while (op < OP_COUNT && strcmp(json_string_value(v), head_op_names[op]) != 0)
 			op++;
 		if (op == OP_COUNT)
-			return tc_error_set(err, "params.ops[%zu]: unknown head op '%s'", i, json_string_value(v));
+			return tc_error_set(err, "params.ops[%zu]: unknown head op '%s'", i,
+			                    json_string_value(v));
 		if (i > 0 && op <= s->ops[i - 1])
-			return tc_error_set(err, "params.ops: ops must be distinct and in the canonical order "
-						 "sa_sdp, sa_wma, l_dft, l_dct, c_5, c_9, c_13");
+			return tc_error_set(err,
+			                    "params.ops: ops must be distinct and in the canonical order "
+			                    "sa_sdp, sa_wma, l_dft, l_dct, c_5, c_9, c_13");
 		s->ops[i] = op;
 	}
 	s->nops = (int)json_array_size(ops);
 	if (s->heads[s->nn - 1] > s->hidden[0])
 		return tc_error_set(err, "params.heads: %d heads leave no head size for hidden size %d",
-				    s->heads[s->nn - 1], s->hidden[0]);
+		                    s->heads[s->nn - 1], s->hidden[0]);
 	s->maxl = s->layers[s->nl - 1];
 	s->maxfd = s->ffdepth[s->nfd - 1];
 	for (int k = 0; k < s->nfd; k++)
@@ -324,7 +328,8 @@ static int
 value_index(const struct accel_space *s, int p, const json_t *v)
 {
 	for (int i = 0; i < s->nval[p]; i++) {
-		if (is_string_param(p) && json_is_string(v) && strcmp(json_string_value(v), s->str[p][i]) == 0)
+		if (is_string_param(p) && json_is_string(v) &&
+		    strcmp(json_string_value(v), s->str[p][i]) == 0)
 			return i;
 		if (!is_string_param(p) && json_is_number(v) && json_number_value(v) == s->num[p][i])
 			return i;
@@ -341,16 +346,17 @@ parse_accel_list(struct accel_space *s, int p, const json_t *params, struct tc_e
 
 	if (!is_string_param(p))
 		return get_numbers(s->num[p], &s->nval[p], params, key, is_int_param(p) ? 1 : 1.0 / 1024,
-				   is_int_param(p) ? MAX_UNIT : MAX_BUFFER_MB, is_int_param(p), err);
+		                   is_int_param(p) ? MAX_UNIT : MAX_BUFFER_MB, is_int_param(p), err);
 	if (!(list = get_list(params, key, err)))
 		return -1;
-	json_array_foreach(list, i, v)
-	{
+	json_array_foreach (list, i, v) {
 		const char *str = json_string_value(v);
 		if (!str)
-			return tc_error_set(err, "params.%s[%zu]: expected a string, got %s", key, i, json_kind(v));
+			return tc_error_set(err, "params.%s[%zu]: expected a string, got %s", key, i,
+			                    json_kind(v));
 		if (!valid_string(p, str))
-			return tc_error_set(err, "params.%s[%zu]: expected %s, got '%s'", key, i, string_rule(p), str);
+			return tc_error_set(err, "params.%s[%zu]: expected %s, got '%s'", key, i,
+			                    string_rule(p), str);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->str[p][j], str) == 0)
 				return tc_error_set(err, "params.%s[%zu]: '%s' listed twice", key, i, str);
@@ -380,33 +386,37 @@ parse_accel_space(struct accel_space *s, const json_t *root, struct tc_error *er
 	}
 	if ((fixed = json_object_get(root, "fixed"))) {
 		if (!json_is_object(fixed))
-			return tc_error_set(err, "field 'fixed': expected an object, got %s", json_kind(fixed));
+			return tc_error_set(err, "field 'fixed': expected an object, got %s",
+			                    json_kind(fixed));
 		if (reject_unknown(fixed, accel_param_names, AP_COUNT, "fixed.", err) < 0)
 			return -1;
-		json_object_foreach((json_t *)fixed, key, v)
-		{
+		json_object_foreach ((json_t *)fixed, key, v) {
 			int p = 0;
 			while (strcmp(key, accel_param_names[p]) != 0)
 				p++;
 			if ((s->fixed[p] = value_index(s, p, v)) < 0)
-				return tc_error_set(err, "fixed.%s: not one of the values in params.%s", key, key);
+				return tc_error_set(err, "fixed.%s: not one of the values in params.%s", key,
+				                    key);
 		}
 	}
 	if ((sq = json_object_get(root, "square_tiles"))) {
 		if (!json_is_boolean(sq))
-			return tc_error_set(err, "field 'square_tiles': expected true or false, got %s", json_kind(sq));
+			return tc_error_set(err, "field 'square_tiles': expected true or false, got %s",
+			                    json_kind(sq));
 		s->square_tiles = json_is_true(sq);
 	}
 	if (s->square_tiles) {
 		if (s->nval[AP_TILE_X] != s->nval[AP_TILE_Y] ||
 		    memcmp(s->num[AP_TILE_X], s->num[AP_TILE_Y], sizeof(double) * (size_t)s->nval[AP_TILE_X]))
-			return tc_error_set(err, "params.tile_y: must equal params.tile_x when square_tiles is true");
+			return tc_error_set(
+			    err, "params.tile_y: must equal params.tile_x when square_tiles is true");
 		if (s->fixed[AP_TILE_X] != s->fixed[AP_TILE_Y])
-			return tc_error_set(err, "fixed.tile_y: must match fixed.tile_x when square_tiles is true");
+			return tc_error_set(
+			    err, "fixed.tile_y: must match fixed.tile_x when square_tiles is true");
 	}
 	if (s->num[AP_TILE_B][s->nval[AP_TILE_B] - 1] > s->num[AP_BATCH][0])
 		return tc_error_set(err, "params.tile_b: every batch tile must fit the smallest batch (%g)",
-				    s->num[AP_BATCH][0]);
+		                    s->num[AP_BATCH][0]);
 	return 0;
 }
 
@@ -565,13 +575,14 @@ get_array(json_t **out, const json_t *obj, const char *key, size_t n, struct tc_
 		return tc_error_set(err, "model.%s: expected an array, got %s", key, json_kind(v));
 	if (json_array_size(v) != n)
 		return tc_error_set(err, "model.%s: expected %zu entries (one per layer), got %zu", key, n,
-				    json_array_size(v));
+		                    json_array_size(v));
 	*out = v;
 	return 0;
 }
 
 static int
-parse_layer(struct model_layer *L, int i, const json_t *o, const json_t *h, const json_t *f, struct tc_error *err)
+parse_layer(struct model_layer *L, int i, const json_t *o, const json_t *h, const json_t *f,
+            struct tc_error *err)
 {
 	char what[64];
 	json_t *v;
@@ -583,38 +594,43 @@ parse_layer(struct model_layer *L, int i, const json_t *o, const json_t *h, cons
 		return -1;
 	L->h = (int)x;
 	if (!json_is_array(o))
-		return tc_error_set(err, "model.o[%d]: expected an array of head ops, got %s", i, json_kind(o));
+		return tc_error_set(err, "model.o[%d]: expected an array of head ops, got %s", i,
+		                    json_kind(o));
 	if (json_array_size(o) < 1 || json_array_size(o) > MODEL_MAX_HEADS)
 		return tc_error_set(err, "model.o[%d]: expected 1 to %d heads, got %zu", i, MODEL_MAX_HEADS,
-				    json_array_size(o));
+		                    json_array_size(o));
 	L->n = (int)json_array_size(o);
 	L->d = L->h / L->n;
 	if (L->d < 1)
-		return tc_error_set(err, "model.o[%d]: %d heads leave no head size for hidden size %d", i, L->n, L->h);
-	json_array_foreach(o, j, v)
-	{
+		return tc_error_set(err, "model.o[%d]: %d heads leave no head size for hidden size %d", i,
+		                    L->n, L->h);
+	json_array_foreach (o, j, v) {
 		int op, d;
 		if (!json_is_string(v))
 			return tc_error_set(err, "model.o[%d][%zu]: expected a head op string, got %s", i, j,
-					    json_kind(v));
+			                    json_kind(v));
 		if (parse_op(json_string_value(v), &op, &d) < 0)
-			return tc_error_set(err, "model.o[%d][%zu]: unknown head op '%s' (expected sa_sdp, sa_wma, "
-						 "l_dft, l_dct, c_5, c_9 or c_13, then _ and the head size)",
-					    i, j, json_string_value(v));
+			return tc_error_set(
+			    err,
+			    "model.o[%d][%zu]: unknown head op '%s' (expected sa_sdp, sa_wma, "
+			    "l_dft, l_dct, c_5, c_9 or c_13, then _ and the head size)",
+			    i, j, json_string_value(v));
 		if (d != L->d)
-			return tc_error_set(err, "model.o[%d][%zu]: head size %d in '%s' does not match hidden size %d "
-						 "over %d heads (expected %d)",
-					    i, j, d, json_string_value(v), L->h, L->n, L->d);
+			return tc_error_set(
+			    err,
+			    "model.o[%d][%zu]: head size %d in '%s' does not match hidden size %d "
+			    "over %d heads (expected %d)",
+			    i, j, d, json_string_value(v), L->h, L->n, L->d);
 		L->op[j] = (unsigned char)op;
 	}
 	if (!json_is_array(f))
-		return tc_error_set(err, "model.f[%d]: expected an array of FF widths, got %s", i, json_kind(f));
+		return tc_error_set(err, "model.f[%d]: expected an array of FF widths, got %s", i,
+		                    json_kind(f));
 	if (json_array_size(f) < 1 || json_array_size(f) > MODEL_MAX_FF)
 		return tc_error_set(err, "model.f[%d]: expected 1 to %d FF layers, got %zu", i, MODEL_MAX_FF,
-				    json_array_size(f));
+		                    json_array_size(f));
 	L->nff = (int)json_array_size(f);
-	json_array_foreach(f, j, v)
-	{
+	json_array_foreach (f, j, v) {
 		snprintf(what, sizeof what, "model.f[%d][%zu]", i, j);
 		if (json_as_int(v, what, 1, MAX_FF, &x, err) < 0)
 			return -1;
@@ -645,7 +661,7 @@ model_from_json(struct model *m, const json_t *v, const struct model_space *s, s
 		return -1;
 	for (int i = 0; i < m->l; i++)
 		if (parse_layer(&m->layer[i], i, json_array_get(o, (size_t)i), json_array_get(h, (size_t)i),
-				json_array_get(f, (size_t)i), err) < 0)
+		                json_array_get(f, (size_t)i), err) < 0)
 			return -1;
 	return s ? model_check(m, s, err) : 0;
 }
@@ -683,15 +699,16 @@ model_check(const struct model *m, const struct model_space *s, struct tc_error 
 			return not_in(err, what, L->h, s->hidden, s->nh, s->name);
 		snprintf(what, sizeof what, "model.o[%d]", i);
 		if (find_int(s->heads, s->nn, L->n) < 0)
-			return tc_error_set(err, "%s: %d heads is not in the space '%s'", what, L->n, s->name);
+			return tc_error_set(err, "%s: %d heads is not in the space '%s'", what, L->n,
+			                    s->name);
 		for (int j = 0; j < L->n; j++)
 			if (find_int(s->ops, s->nops, L->op[j]) < 0)
-				return tc_error_set(err, "model.o[%d][%d]: op '%s' is not in the space '%s'", i, j,
-						    head_op_names[L->op[j]], s->name);
+				return tc_error_set(err, "model.o[%d][%d]: op '%s' is not in the space '%s'",
+				                    i, j, head_op_names[L->op[j]], s->name);
 		snprintf(what, sizeof what, "model.f[%d]", i);
 		if (find_int(s->ffdepth, s->nfd, L->nff) < 0)
-			return tc_error_set(err, "%s: an FF stack of %d layers is not in the space '%s'", what, L->nff,
-					    s->name);
+			return tc_error_set(err, "%s: an FF stack of %d layers is not in the space '%s'",
+			                    what, L->nff, s->name);
 		for (int j = 0; j < L->nff; j++) {
 			snprintf(what, sizeof what, "model.f[%d][%d]", i, j);
 			if (find_int(s->ffwidth, s->nfw, L->ff[j]) < 0)
@@ -755,7 +772,9 @@ int_field(struct accel *a, int p)
 static double *
 mb_field(struct accel *a, int p)
 {
-	return p == AP_ACT_MB ? &a->act_buffer_mb : p == AP_WEIGHT_MB ? &a->weight_buffer_mb : &a->mask_buffer_mb;
+	return p == AP_ACT_MB      ? &a->act_buffer_mb
+	       : p == AP_WEIGHT_MB ? &a->weight_buffer_mb
+	                           : &a->mask_buffer_mb;
 }
 
 static char *
@@ -792,7 +811,7 @@ space_index(const struct accel *a, const struct accel_space *s, int p)
 {
 	for (int i = 0; i < s->nval[p]; i++) {
 		if (is_string_param(p) ? strcmp(str_field((struct accel *)a, p), s->str[p][i]) == 0
-				       : num_value(a, p) == s->num[p][i])
+		                       : num_value(a, p) == s->num[p][i])
 			return i;
 	}
 	return -1;
@@ -822,10 +841,11 @@ accel_from_json(struct accel *a, const json_t *v, const struct accel_space *s, s
 			return tc_error_set(err, "missing field '%s'", what);
 		if (is_string_param(p)) {
 			if (!json_is_string(x))
-				return tc_error_set(err, "field '%s': expected a string, got %s", what, json_kind(x));
+				return tc_error_set(err, "field '%s': expected a string, got %s", what,
+				                    json_kind(x));
 			if (!valid_string(p, json_string_value(x)))
-				return tc_error_set(err, "field '%s': expected %s, got '%s'", what, string_rule(p),
-						    json_string_value(x));
+				return tc_error_set(err, "field '%s': expected %s, got '%s'", what,
+				                    string_rule(p), json_string_value(x));
 			snprintf(str_field(a, p), ACCEL_NAME_MAX, "%s", json_string_value(x));
 		} else if (is_int_param(p)) {
 			long n;
@@ -837,13 +857,14 @@ accel_from_json(struct accel *a, const json_t *v, const struct accel_space *s, s
 			if (json_as_number(x, what, &d, err) < 0)
 				return -1;
 			if (!(d > 0 && d <= MAX_BUFFER_MB))
-				return tc_error_set(err, "field '%s': expected a size in (0, %g] MB, got %g", what,
-						    MAX_BUFFER_MB, d);
+				return tc_error_set(err, "field '%s': expected a size in (0, %g] MB, got %g",
+				                    what, MAX_BUFFER_MB, d);
 			*mb_field(a, p) = d;
 		}
 	}
 	if (a->tile_b > a->batch)
-		return tc_error_set(err, "field 'accel.tile_b': batch tile %d exceeds the batch %d", a->tile_b, a->batch);
+		return tc_error_set(err, "field 'accel.tile_b': batch tile %d exceeds the batch %d",
+		                    a->tile_b, a->batch);
 	return s ? accel_check(a, s, err) : 0;
 }
 
@@ -860,19 +881,22 @@ accel_check(const struct accel *a, const struct accel_space *s, struct tc_error 
 		k = 0;
 		for (int i = 0; i < s->nval[p] && k < sizeof buf; i++) {
 			if (is_string_param(p))
-				k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", i ? ", " : "", s->str[p][i]);
+				k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", i ? ", " : "",
+				                      s->str[p][i]);
 			else
-				k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%g", i ? ", " : "", s->num[p][i]);
+				k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%g", i ? ", " : "",
+				                      s->num[p][i]);
 		}
 		if (is_string_param(p))
-			return tc_error_set(err, "accel.%s: '%s' is not in the space '%s' (%s)", accel_param_names[p],
-					    str_field((struct accel *)a, p), s->name, buf);
+			return tc_error_set(err, "accel.%s: '%s' is not in the space '%s' (%s)",
+			                    accel_param_names[p], str_field((struct accel *)a, p), s->name,
+			                    buf);
 		return tc_error_set(err, "accel.%s: %g is not in the space '%s' (%s)", accel_param_names[p],
-				    num_value(a, p), s->name, buf);
+		                    num_value(a, p), s->name, buf);
 	}
 	if (s->square_tiles && a->tile_x != a->tile_y)
-		return tc_error_set(err, "accel.tile_y: %d must equal tile_x %d in the space '%s'", a->tile_y, a->tile_x,
-				    s->name);
+		return tc_error_set(err, "accel.tile_y: %d must equal tile_x %d in the space '%s'", a->tile_y,
+		                    a->tile_x, s->name);
 	return 0;
 }
 
@@ -906,7 +930,7 @@ accel_to_json(const struct accel *a)
 
 	for (int p = 0; p < AP_COUNT; p++) {
 		json_t *v = is_string_param(p) ? json_string(str_field((struct accel *)a, p))
-					       : json_number(num_value(a, p));
+		                               : json_number(num_value(a, p));
 		json_object_set_new(r, accel_param_names[p], v);
 	}
 	return r;
@@ -1115,8 +1139,8 @@ model_decode_encoding(struct model *m, const struct model_space *s, const int64_
 	model_encode_bounds(lo, hi, s);
 	for (int i = 0; i < dim; i++)
 		if (e[i] < lo[i] || e[i] > hi[i])
-			return tc_error_set(err, "encoding entry %d: %lld is outside [%lld, %lld]", i, (long long)e[i],
-					    (long long)lo[i], (long long)hi[i]);
+			return tc_error_set(err, "encoding entry %d: %lld is outside [%lld, %lld]", i,
+			                    (long long)e[i], (long long)lo[i], (long long)hi[i]);
 	memset(m, 0, sizeof *m);
 	m->l = s->layers[e[0]];
 	for (int i = 0; i < m->l; i++) {
@@ -1141,8 +1165,9 @@ model_snap(struct model *m, const struct model_space *s, const double *x)
 	model_decode_encoding(m, s, e, NULL);
 }
 
-static const int enc_param[ACCEL_ENC_DIM] = {AP_TILE_B, AP_TILE_X, AP_TILE_Y, AP_PES,    AP_LANES,     AP_MACS,
-					     AP_SOFTMAX, AP_BATCH, AP_ACT_MB, AP_WEIGHT_MB, AP_MASK_MB, AP_MEMORY};
+static const int enc_param[ACCEL_ENC_DIM] = {AP_TILE_B, AP_TILE_X,    AP_TILE_Y,  AP_PES,
+                                             AP_LANES,  AP_MACS,      AP_SOFTMAX, AP_BATCH,
+                                             AP_ACT_MB, AP_WEIGHT_MB, AP_MASK_MB, AP_MEMORY};
 
 void
 accel_encode(double *e, const struct accel *a, const struct accel_space *s)
@@ -1217,10 +1242,10 @@ fmt_num(char *buf, size_t size, double x)
 	return n;
 }
 
-#define APPEND(...)                                                                                            \
-	do {                                                                                                   \
-		int n_ = snprintf(buf + (k < size ? k : size), k < size ? size - k : 0, __VA_ARGS__);          \
-		k += (size_t)(n_ > 0 ? n_ : 0);                                                                \
+#define APPEND(...)                                                                                          \
+	do {                                                                                                 \
+		int n_ = snprintf(buf + (k < size ? k : size), k < size ? size - k : 0, __VA_ARGS__);        \
+		k += (size_t)(n_ > 0 ? n_ : 0);                                                              \
 	} while (0)
 
 size_t

@@ -22,8 +22,8 @@
 #include "util.h"
 
 #define MODEL_MAX_LAYERS 32
-#define MODEL_MAX_HEADS 32
-#define MODEL_MAX_FF 6
+#define MODEL_MAX_HEADS  32
+#define MODEL_MAX_FF     6
 #define SPACE_MAX_VALUES 64
 
 /* Head operations, in the canonical order of the encoding (tc-records(5)). */
@@ -31,12 +31,12 @@ enum head_op { OP_SA_SDP, OP_SA_WMA, OP_L_DFT, OP_L_DCT, OP_C_5, OP_C_9, OP_C_13
 extern const char *const head_op_names[OP_COUNT]; /* "sa_sdp", ..., "c_13" */
 
 struct model_layer {
-	int h;                              /* hidden size */
-	int n;                              /* heads */
-	int d;                              /* head size, floor(h / n) */
-	unsigned char op[MODEL_MAX_HEADS];  /* enum head_op per head, in record order */
-	int nff;                            /* feed-forward stack depth */
-	int ff[MODEL_MAX_FF];               /* feed-forward widths */
+	int h;                             /* hidden size */
+	int n;                             /* heads */
+	int d;                             /* head size, floor(h / n) */
+	unsigned char op[MODEL_MAX_HEADS]; /* enum head_op per head, in record order */
+	int nff;                           /* feed-forward stack depth */
+	int ff[MODEL_MAX_FF];              /* feed-forward widths */
 };
 
 struct model {
@@ -58,8 +58,21 @@ struct model_space {
 
 /* Accelerator parameters, in record key order. */
 enum accel_param {
-	AP_TILE_B, AP_TILE_X, AP_TILE_Y, AP_ACTIVATION, AP_PES, AP_LANES, AP_MACS, AP_SOFTMAX, AP_BATCH,
-	AP_ACT_MB, AP_WEIGHT_MB, AP_MASK_MB, AP_MEMORY, AP_DATAFLOW, AP_COUNT
+	AP_TILE_B,
+	AP_TILE_X,
+	AP_TILE_Y,
+	AP_ACTIVATION,
+	AP_PES,
+	AP_LANES,
+	AP_MACS,
+	AP_SOFTMAX,
+	AP_BATCH,
+	AP_ACT_MB,
+	AP_WEIGHT_MB,
+	AP_MASK_MB,
+	AP_MEMORY,
+	AP_DATAFLOW,
+	AP_COUNT
 };
 extern const char *const accel_param_names[AP_COUNT]; /* "tile_b", ..., "dataflow" */
 
@@ -70,8 +83,8 @@ struct accel {
 	char activation[ACCEL_NAME_MAX]; /* "relu" or "gelu" */
 	int pes, lanes_per_pe, macs_per_lane, softmax_per_pe, batch;
 	double act_buffer_mb, weight_buffer_mb, mask_buffer_mb;
-	char memory[ACCEL_NAME_MAX];     /* "dram-32-2-1": type-banks-ranks-channels */
-	char dataflow[ACCEL_NAME_MAX];   /* a permutation of "bijk", outermost loop first */
+	char memory[ACCEL_NAME_MAX];   /* "dram-32-2-1": type-banks-ranks-channels */
+	char dataflow[ACCEL_NAME_MAX]; /* a permutation of "bijk", outermost loop first */
 };
 
 struct accel_space {
@@ -149,7 +162,7 @@ void model_snap(struct model *m, const struct model_space *s, const double *x);
 void accel_snap(struct accel *a, const struct accel_space *s, const double *x);
 /* Decode a valid integer encoding; -1 with a message naming the entry if it is out of range. */
 int model_decode_encoding(struct model *m, const struct model_space *s, const int64_t *e,
-			  struct tc_error *err);
+                          struct tc_error *err);
 
 /* Combinations with replacement: number of multisets of size k from n kinds, and rank/unrank in
  * lexicographic order of the sorted sequence (Python's itertools order). */

@@ -44,10 +44,10 @@ static const struct {
 	const char *name;
 	size_t size;
 } dtypes[TENSOR_NDTYPE] = {
-	[TENSOR_F64] = {"F64", 8}, [TENSOR_F32] = {"F32", 4}, [TENSOR_F16] = {"F16", 2},
-	[TENSOR_BF16] = {"BF16", 2}, [TENSOR_I64] = {"I64", 8}, [TENSOR_I32] = {"I32", 4},
-	[TENSOR_I16] = {"I16", 2}, [TENSOR_I8] = {"I8", 1}, [TENSOR_U8] = {"U8", 1},
-	[TENSOR_BOOL] = {"BOOL", 1},
+    [TENSOR_F64] = {"F64", 8},   [TENSOR_F32] = {"F32", 4}, [TENSOR_F16] = {"F16", 2},
+    [TENSOR_BF16] = {"BF16", 2}, [TENSOR_I64] = {"I64", 8}, [TENSOR_I32] = {"I32", 4},
+    [TENSOR_I16] = {"I16", 2},   [TENSOR_I8] = {"I8", 1},   [TENSOR_U8] = {"U8", 1},
+    [TENSOR_BOOL] = {"BOOL", 1},
 };
 
 static const char METADATA_KEY[] = "__metadata__";
@@ -276,7 +276,7 @@ append(struct tensor_set *set, const char *name, enum tensor_dtype dtype, int nd
 
 struct tensor *
 tensor_set_add(struct tensor_set *set, const char *name, enum tensor_dtype dtype, int ndim,
-	       const int64_t *shape, struct tc_error *err)
+               const int64_t *shape, struct tc_error *err)
 {
 	char sbuf[TENSOR_SHAPE_STRMAX];
 	uint64_t nbytes;
@@ -293,17 +293,19 @@ tensor_set_add(struct tensor_set *set, const char *name, enum tensor_dtype dtype
 		return tc_error_set(err, "tensor '%s': invalid dtype %d", name, (int)dtype), NULL;
 	if (ndim < 0 || ndim > TENSOR_MAX_DIM)
 		return tc_error_set(err, "tensor '%s': %d dimensions (at most %d are supported)", name, ndim,
-				    TENSOR_MAX_DIM), NULL;
+		                    TENSOR_MAX_DIM),
+		       NULL;
 	rc = shape_nbytes(dtype, ndim, shape, &nbytes);
 	if (rc < 0) {
 		tensor_shape_format(sbuf, sizeof sbuf, ndim, shape);
 		return tc_error_set(err, "tensor '%s': shape %s %s", name, sbuf,
-				    rc == -1 ? "has a negative dimension" : "is too large"), NULL;
+		                    rc == -1 ? "has a negative dimension" : "is too large"),
+		       NULL;
 	}
 	data = calloc(nbytes ? nbytes : 1, 1);
 	if (!data)
-		return tc_error_set(err, "tensor '%s': out of memory for %" PRIu64 " bytes", name,
-				    nbytes), NULL;
+		return tc_error_set(err, "tensor '%s': out of memory for %" PRIu64 " bytes", name, nbytes),
+		       NULL;
 	return append(set, name, dtype, ndim, shape, data, nbytes);
 }
 
@@ -407,8 +409,8 @@ header_json(const struct tensor_set *set, struct tc_error *err)
 		bad |= json_object_set_new(o, "shape", shape);
 		for (int d = 0; d < t->ndim && !bad; d++)
 			bad |= json_array_append_new(shape, json_integer(t->shape[d]));
-		bad |= json_object_set_new(o, "data_offsets", json_pack("[II]", (json_int_t)off,
-									   (json_int_t)(off + t->nbytes)));
+		bad |= json_object_set_new(o, "data_offsets",
+		                           json_pack("[II]", (json_int_t)off, (json_int_t)(off + t->nbytes)));
 		off += t->nbytes;
 	}
 	s = bad ? NULL : json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -420,8 +422,8 @@ header_json(const struct tensor_set *set, struct tc_error *err)
 
 int
 tensor_set_write(const struct tensor_set *set,
-		 int (*writefn)(void *ctx, const void *buf, size_t n, struct tc_error *err), void *ctx,
-		 struct tc_error *err)
+                 int (*writefn)(void *ctx, const void *buf, size_t n, struct tc_error *err), void *ctx,
+                 struct tc_error *err)
 {
 	static const char spaces[8] = "        ";
 	unsigned char prefix[8];
@@ -467,7 +469,7 @@ int_array(json_t *a, int64_t *v, int max, size_t *bad)
 
 	if (!json_is_array(a) || json_array_size(a) > (size_t)max)
 		return -2;
-	json_array_foreach(a, i, x) {
+	json_array_foreach (a, i, x) {
 		if (!json_is_integer(x)) {
 			*bad = i;
 			return -1;
@@ -494,7 +496,7 @@ parse_entry(json_t *v, struct entry *e, uint64_t avail, struct tc_error *err)
 
 	if (!json_is_object(v))
 		return tc_error_set(err, "entry is not an object");
-	json_object_foreach(v, k, x) {
+	json_object_foreach (v, k, x) {
 		if (strcmp(k, "dtype") && strcmp(k, "shape") && strcmp(k, "data_offsets"))
 			return tc_error_set(err, "unknown field '%s'", k);
 	}
@@ -503,15 +505,19 @@ parse_entry(json_t *v, struct entry *e, uint64_t avail, struct tc_error *err)
 	offs = json_object_get(v, "data_offsets");
 	if (!dtype || !shape || !offs)
 		return tc_error_set(err, "missing \"%s\"",
-				    !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+		                    !dtype   ? "dtype"
+		                    : !shape ? "shape"
+		                             : "data_offsets");
 	if (!json_is_string(dtype))
 		return tc_error_set(err, "\"dtype\" is not a string");
 	if (tensor_dtype_parse(json_string_value(dtype), &e->dtype))
-		return tc_error_set(err, "unknown dtype '%s' (known: F64, F32, F16, BF16, I64, I32, I16, I8, "
-				    "U8, BOOL)", json_string_value(dtype));
+		return tc_error_set(err,
+		                    "unknown dtype '%s' (known: F64, F32, F16, BF16, I64, I32, I16, I8, "
+		                    "U8, BOOL)",
+		                    json_string_value(dtype));
 	if (json_is_array(shape) && json_array_size(shape) > TENSOR_MAX_DIM)
 		return tc_error_set(err, "shape has %zu dimensions (at most %d are supported)",
-				    json_array_size(shape), TENSOR_MAX_DIM);
+		                    json_array_size(shape), TENSOR_MAX_DIM);
 	e->ndim = int_array(shape, e->shape, TENSOR_MAX_DIM, &bad);
 	if (e->ndim == -2)
 		return tc_error_set(err, "\"shape\" is not an array");
@@ -523,24 +529,27 @@ parse_entry(json_t *v, struct entry *e, uint64_t avail, struct tc_error *err)
 		return tc_error_set(err, "shape %s has a negative dimension", sbuf);
 	if (rc == -2)
 		return tc_error_set(err, "shape %s of %s overflows (2^63 bytes or more)", sbuf,
-				    tensor_dtype_name(e->dtype));
+		                    tensor_dtype_name(e->dtype));
 	if (int_array(offs, off, 3, &bad) != 2)
 		return tc_error_set(err, "\"data_offsets\" is not an array of two integers");
 	if (off[0] < 0 || off[1] < 0)
 		return tc_error_set(err, "data_offsets [%" PRId64 ", %" PRId64 "] are negative", off[0],
-				    off[1]);
+		                    off[1]);
 	if (off[0] > off[1])
 		return tc_error_set(err, "data_offsets [%" PRId64 ", %" PRId64 "] end before they begin",
-				    off[0], off[1]);
+		                    off[0], off[1]);
 	e->begin = (uint64_t)off[0];
 	e->end = (uint64_t)off[1];
 	if (e->end - e->begin != nbytes)
-		return tc_error_set(err, "data_offsets [%" PRIu64 ", %" PRIu64 "] do not match shape %s "
-				    "of %s (%" PRIu64 " bytes)", e->begin, e->end, sbuf,
-				    tensor_dtype_name(e->dtype), nbytes);
+		return tc_error_set(err,
+		                    "data_offsets [%" PRIu64 ", %" PRIu64 "] do not match shape %s "
+		                    "of %s (%" PRIu64 " bytes)",
+		                    e->begin, e->end, sbuf, tensor_dtype_name(e->dtype), nbytes);
 	if (e->end > avail)
-		return tc_error_set(err, "data_offsets [%" PRIu64 ", %" PRIu64 "] out of range (the data "
-				    "section has %" PRIu64 " bytes)", e->begin, e->end, avail);
+		return tc_error_set(err,
+		                    "data_offsets [%" PRIu64 ", %" PRIu64 "] out of range (the data "
+		                    "section has %" PRIu64 " bytes)",
+		                    e->begin, e->end, avail);
 	return 0;
 }
 
@@ -565,7 +574,7 @@ json_error(const json_error_t *je, const char *what, struct tc_error *err)
 
 	if (json_error_code(je) == json_error_duplicate_key && strncmp(je->text, dup, n) == 0 && len > n)
 		return tc_error_set(err, "%s: duplicate key %.*s in header (byte %d)", what,
-				    (int)(len - n - 1), je->text + n, je->position);
+		                    (int)(len - n - 1), je->text + n, je->position);
 	return tc_error_set(err, "%s: header is not valid JSON: %s (byte %d)", what, je->text, je->position);
 }
 
@@ -577,7 +586,7 @@ json_error(const json_error_t *je, const char *what, struct tc_error *err)
  */
 static int
 parse_header(struct tensor_set *set, const char *json, size_t n, uint64_t avail, uint64_t *datalen,
-	     const char *what, struct tc_error *err)
+             const char *what, struct tc_error *err)
 {
 	struct entry *e = NULL;
 	size_t ne = 0, cap = 0;
@@ -590,7 +599,7 @@ parse_header(struct tensor_set *set, const char *json, size_t n, uint64_t avail,
 	tensor_set_release(set);
 	if (n == 0 || json[0] != '{')
 		return tc_error_set(err, "%s: header is not a JSON object (it does not start with '{')",
-				    what);
+		                    what);
 	root = json_loadb(json, n, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
 		return json_error(&je, what, err);
@@ -598,7 +607,7 @@ parse_header(struct tensor_set *set, const char *json, size_t n, uint64_t avail,
 		tc_error_set(err, "%s: header is not a JSON object", what);
 		goto out;
 	}
-	json_object_foreach(root, k, v) {
+	json_object_foreach (root, k, v) {
 		if (strcmp(k, METADATA_KEY) == 0) {
 			meta = v;
 			continue;
@@ -617,7 +626,7 @@ parse_header(struct tensor_set *set, const char *json, size_t n, uint64_t avail,
 		goto out;
 	}
 	if (meta) {
-		json_object_foreach(meta, k, v) {
+		json_object_foreach (meta, k, v) {
 			if (!json_is_string(v)) {
 				tc_error_set(err, "%s: metadata '%s': value is not a string", what, k);
 				goto out;
@@ -629,27 +638,32 @@ parse_header(struct tensor_set *set, const char *json, size_t n, uint64_t avail,
 		const struct entry *x = &e[i], *prev = &e[i ? i - 1 : 0];
 
 		if (x->begin < pos) {
-			tc_error_set(err, "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] "
-				     "overlap tensor '%s' [%" PRIu64 ", %" PRIu64 "]", what, x->name,
-				     x->begin, x->end, prev->name, prev->begin, prev->end);
+			tc_error_set(err,
+			             "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] "
+			             "overlap tensor '%s' [%" PRIu64 ", %" PRIu64 "]",
+			             what, x->name, x->begin, x->end, prev->name, prev->begin, prev->end);
 			goto out;
 		}
 		if (x->begin > pos) {
-			tc_error_set(err, "%s: gap in the data section: bytes [%" PRIu64 ", %" PRIu64 ") "
-				     "before tensor '%s' belong to no tensor", what, pos, x->begin, x->name);
+			tc_error_set(err,
+			             "%s: gap in the data section: bytes [%" PRIu64 ", %" PRIu64 ") "
+			             "before tensor '%s' belong to no tensor",
+			             what, pos, x->begin, x->name);
 			goto out;
 		}
 		pos = x->end;
 	}
 	if (avail != UINT64_MAX && pos < avail) {
-		tc_error_set(err, "%s: trailing garbage: %" PRIu64 " bytes after the data section (which "
-			     "ends at byte %" PRIu64 ")", what, avail - pos, pos);
+		tc_error_set(err,
+		             "%s: trailing garbage: %" PRIu64 " bytes after the data section (which "
+		             "ends at byte %" PRIu64 ")",
+		             what, avail - pos, pos);
 		goto out;
 	}
 	for (size_t i = 0; i < ne; i++)
 		append(set, e[i].name, e[i].dtype, e[i].ndim, e[i].shape, NULL, e[i].end - e[i].begin);
 	if (meta) {
-		json_object_foreach(meta, k, v)
+		json_object_foreach (meta, k, v)
 			tensor_set_meta(set, k, json_string_value(v), NULL);
 	}
 	*datalen = pos;
@@ -667,7 +681,7 @@ out:
  */
 static void *
 read_grow(long (*readfn)(void *, void *, size_t, struct tc_error *), void *ctx, size_t n, uint64_t done,
-	  uint64_t total, const char *kind, const char *what, struct tc_error *err)
+          uint64_t total, const char *kind, const char *what, struct tc_error *err)
 {
 	size_t cap = n < READ_CHUNK ? n : READ_CHUNK, got = 0, want;
 	char *buf = malloc(cap ? cap : 1), *p;
@@ -693,7 +707,7 @@ read_grow(long (*readfn)(void *, void *, size_t, struct tc_error *), void *ctx, 
 		got += (size_t)r;
 		if ((size_t)r < want) {
 			tc_error_set(err, "%s: truncated (expected %" PRIu64 " %s bytes, got %" PRIu64 ")",
-				     what, total, kind, done + got);
+			             what, total, kind, done + got);
 			free(buf);
 			return NULL;
 		}
@@ -707,7 +721,7 @@ oom:
 
 int
 tensor_set_read(struct tensor_set *set, long (*readfn)(void *ctx, void *buf, size_t n, struct tc_error *err),
-		void *ctx, uint64_t size, const char *what, struct tc_error *err)
+                void *ctx, uint64_t size, const char *what, struct tc_error *err)
 {
 	unsigned char prefix[8];
 	uint64_t n = 0, datalen, done = 0;
@@ -726,10 +740,12 @@ tensor_set_read(struct tensor_set *set, long (*readfn)(void *ctx, void *buf, siz
 		n = n << 8 | prefix[i];
 	if (n > TENSOR_HEADER_MAX)
 		return tc_error_set(err, "%s: header length %" PRIu64 " exceeds the limit of %u bytes", what,
-				    n, TENSOR_HEADER_MAX);
+		                    n, TENSOR_HEADER_MAX);
 	if (size != UINT64_MAX && (size < 8 || n > size - 8))
-		return tc_error_set(err, "%s: header length %" PRIu64 " is larger than the rest of the "
-				    "file (%" PRIu64 " bytes)", what, n, size < 8 ? 0 : size - 8);
+		return tc_error_set(err,
+		                    "%s: header length %" PRIu64 " is larger than the rest of the "
+		                    "file (%" PRIu64 " bytes)",
+		                    what, n, size < 8 ? 0 : size - 8);
 	json = read_grow(readfn, ctx, (size_t)n, 0, n, "header", what, err);
 	if (!json)
 		return -1;
@@ -791,15 +807,16 @@ mem_write(void *ctx, const void *buf, size_t n, struct tc_error *err)
 }
 
 int
-tensor_set_decode(struct tensor_set *set, const void *buf, size_t len, const char *what,
-		  struct tc_error *err)
+tensor_set_decode(struct tensor_set *set, const void *buf, size_t len, const char *what, struct tc_error *err)
 {
 	struct memin m = {buf, len, 0};
 	int rc = tensor_set_read(set, mem_read, &m, len, what, err);
 
 	if (rc == 0)
-		return tc_error_set(err, "%s: empty input (a safetensors file starts with an 8-byte header "
-				    "length)", what);
+		return tc_error_set(err,
+		                    "%s: empty input (a safetensors file starts with an 8-byte header "
+		                    "length)",
+		                    what);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -859,7 +876,7 @@ tensor_file_load(struct tensor_set *set, const char *path, struct tc_error *err)
 	rc = tensor_set_read(set, fd_read, &fd, size, what, err);
 	if (rc == 0)
 		tc_error_set(err, "%s: empty file (a safetensors file starts with an 8-byte header length)",
-			     what);
+		             what);
 	if (rc == 1) {
 		long r = fd_read(&fd, &extra, 1, err);
 

@@ -39,9 +39,9 @@ enum tensor_dtype {
 };
 
 struct tensor {
-	char *name;    /* valid UTF-8, unique in its set, never "__metadata__" */
+	char *name; /* valid UTF-8, unique in its set, never "__metadata__" */
 	enum tensor_dtype dtype;
-	int ndim;      /* 0 for a scalar */
+	int ndim; /* 0 for a scalar */
 	int64_t shape[TENSOR_MAX_DIM];
 	void *data;    /* nbytes bytes; never NULL, a zero-size tensor still has a (1-byte) allocation */
 	size_t nbytes; /* numel * element size */
@@ -50,10 +50,10 @@ struct tensor {
 struct tensor_set {
 	struct tensor *t; /* in data order: the order of the adds, or of the data section when read */
 	size_t n, cap;
-	char **meta_key;  /* nmeta string pairs, kept sorted by key (strcmp) */
+	char **meta_key; /* nmeta string pairs, kept sorted by key (strcmp) */
 	char **meta_val;
 	size_t nmeta, metacap;
-	size_t *index;    /* private: open-addressing hash from name to position + 1 in t, 0 = empty slot */
+	size_t *index; /* private: open-addressing hash from name to position + 1 in t, 0 = empty slot */
 	size_t nindex;
 };
 
@@ -81,7 +81,7 @@ void tensor_set_free(struct tensor_set *set);
  * negative, the size in bytes overflows, or the data cannot be allocated.
  */
 struct tensor *tensor_set_add(struct tensor_set *set, const char *name, enum tensor_dtype dtype, int ndim,
-			      const int64_t *shape, struct tc_error *err);
+                              const int64_t *shape, struct tc_error *err);
 /* The tensor called name, or NULL. */
 struct tensor *tensor_set_find(const struct tensor_set *set, const char *name);
 /* Set metadata key to value (both copied, both valid UTF-8), replacing an old value; a NULL value removes
@@ -97,7 +97,7 @@ const char *tensor_set_get_meta(const struct tensor_set *set, const char *key);
  * Both return 0, or -1 with err set.
  */
 int tensor_set_decode(struct tensor_set *set, const void *buf, size_t len, const char *what,
-		      struct tc_error *err);
+                      struct tc_error *err);
 int tensor_set_encode(const struct tensor_set *set, void **buf, size_t *len, struct tc_error *err);
 
 /*
@@ -114,11 +114,11 @@ int tensor_set_encode(const struct tensor_set *set, void **buf, size_t *len, str
  * message is passed on as is). Returns 0 or -1.
  */
 int tensor_set_read(struct tensor_set *set,
-		    long (*readfn)(void *ctx, void *buf, size_t n, struct tc_error *err), void *ctx,
-		    uint64_t size, const char *what, struct tc_error *err);
+                    long (*readfn)(void *ctx, void *buf, size_t n, struct tc_error *err), void *ctx,
+                    uint64_t size, const char *what, struct tc_error *err);
 int tensor_set_write(const struct tensor_set *set,
-		     int (*writefn)(void *ctx, const void *buf, size_t n, struct tc_error *err), void *ctx,
-		     struct tc_error *err);
+                     int (*writefn)(void *ctx, const void *buf, size_t n, struct tc_error *err), void *ctx,
+                     struct tc_error *err);
 
 /*
  * Files. load replaces the contents of set (left empty on failure) with the file at path ("-" = stdin);

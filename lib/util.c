@@ -328,7 +328,7 @@ afile_commit(struct afile *af, struct tc_error *err)
 		if (fflush(af->f) || ferror(af->f)) {
 			const char *why = strerror(errno ? errno : EIO);
 			rc = af->direct ? tc_error_set(err, "write error on '%s': %s", af->path, why)
-					: tc_error_set(err, "write error: %s", why);
+			                : tc_error_set(err, "write error: %s", why);
 		}
 		if (af->direct && fclose(af->f) && rc == 0)
 			rc = tc_error_set(err, "write error on '%s': %s", af->path, strerror(errno));

@@ -18,9 +18,9 @@
 #include "plot.h"
 
 struct input {
-	char **line;    /* (n) each record's text as read */
-	double *val;    /* (n, m) objective values as stored */
-	double *min;    /* (n, m) the same, negated where maximised */
+	char **line; /* (n) each record's text as read */
+	double *val; /* (n, m) objective values as stored */
+	double *min; /* (n, m) the same, negated where maximised */
 	size_t n, cap, vcap, mcap;
 };
 
@@ -33,19 +33,19 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "Usage: tc-pareto --objectives PATH[:min|max],... [--rank] [--hypervolume] [--ref V,...]\n"
-		   "                 [--summary FILE] [--plot FILE.png|FILE.svg] [-o FILE] [FILE...]\n"
-		   "Keep the non-dominated records (tc-records(5)) of FILEs or standard input.\n"
-		   "\n"
-		   "  -O, --objectives LIST  dotted field paths, each :min (default) or :max\n"
-		   "  -r, --rank             write every record with pareto.rank (0 = non-dominated)\n"
-		   "  -H, --hypervolume      report the front's hypervolume (on stderr, or in --summary)\n"
-		   "      --ref V,...        hypervolume reference point, one value per objective\n"
-		   "                         (default: the worst value plus 10%% of the range)\n"
-		   "      --summary FILE     write the summary as JSON to FILE instead of stderr\n"
-		   "      --plot FILE        draw the front (first two objectives, a third as colour)\n"
-		   "  -o, --output FILE      write records to FILE atomically instead of stdout\n"
-		   "  -h, --help             this help\n"
-		   "      --version          the version\n");
+	           "                 [--summary FILE] [--plot FILE.png|FILE.svg] [-o FILE] [FILE...]\n"
+	           "Keep the non-dominated records (tc-records(5)) of FILEs or standard input.\n"
+	           "\n"
+	           "  -O, --objectives LIST  dotted field paths, each :min (default) or :max\n"
+	           "  -r, --rank             write every record with pareto.rank (0 = non-dominated)\n"
+	           "  -H, --hypervolume      report the front's hypervolume (on stderr, or in --summary)\n"
+	           "      --ref V,...        hypervolume reference point, one value per objective\n"
+	           "                         (default: the worst value plus 10%% of the range)\n"
+	           "      --summary FILE     write the summary as JSON to FILE instead of stderr\n"
+	           "      --plot FILE        draw the front (first two objectives, a third as colour)\n"
+	           "  -o, --output FILE      write records to FILE atomically instead of stdout\n"
+	           "  -h, --help             this help\n"
+	           "      --version          the version\n");
 }
 
 static void
@@ -221,7 +221,8 @@ datablock(FILE *gp, const char *name, const struct input *in, const size_t *idx,
 static void
 draw(const struct input *in, const int *rank)
 {
-	size_t *all = emalloc(sizeof *all * (in->n + 1)), *front = emalloc(sizeof *front * (in->n + 1)), k = 0;
+	size_t *all = emalloc(sizeof *all * (in->n + 1)), *front = emalloc(sizeof *front * (in->n + 1)),
+	       k = 0;
 	struct tc_error err;
 	struct plot p;
 	FILE *gp;
@@ -238,7 +239,8 @@ draw(const struct input *in, const int *rank)
 	qsort(front, k, sizeof *front, by_x);
 	if (!(gp = plot_open(&p, plot_path, 900, 650, &err)))
 		die("%s", err.msg);
-	fputs("set grid\nset key outside bottom center horizontal\nset title 'Pareto front'\nset xlabel ", gp);
+	fputs("set grid\nset key outside bottom center horizontal\nset title 'Pareto front'\nset xlabel ",
+	      gp);
 	plot_quote(gp, objective_name(&obj[0]));
 	fputs("\nset ylabel ", gp);
 	plot_quote(gp, objective_name(&obj[1]));
@@ -254,15 +256,21 @@ draw(const struct input *in, const int *rank)
 	}
 	datablock(gp, "all", in, all, in->n);
 	datablock(gp, "front", in, front, k);
-	fprintf(gp, "plot $all using 1:2 with points pt 7 ps 0.4 lc rgb '#c0c0c0' title 'all (%zu)', \\\n", in->n);
+	fprintf(gp, "plot $all using 1:2 with points pt 7 ps 0.4 lc rgb '#c0c0c0' title 'all (%zu)', \\\n",
+	        in->n);
 	/* With two objectives the front is a staircase: horizontal first when x is minimised. */
 	if (nobj == 2)
 		fprintf(gp, "     $front using 1:2 with %s lw 1 lc rgb '#1f77b4' notitle, \\\n",
-			obj[0].maximize ? "fsteps" : "steps");
+		        obj[0].maximize ? "fsteps" : "steps");
 	if (nobj > 2)
-		fprintf(gp, "     $front using 1:2:3 with points pt 7 ps 1.2 lc palette title 'front (%zu)'\n", k);
+		fprintf(gp,
+		        "     $front using 1:2:3 with points pt 7 ps 1.2 lc palette title 'front (%zu)'\n",
+		        k);
 	else
-		fprintf(gp, "     $front using 1:2 with points pt 7 ps 1.2 lc rgb '#1f77b4' title 'front (%zu)'\n", k);
+		fprintf(
+		    gp,
+		    "     $front using 1:2 with points pt 7 ps 1.2 lc rgb '#1f77b4' title 'front (%zu)'\n",
+		    k);
 	if (plot_close(&p, &err) < 0)
 		die("%s", err.msg);
 	free(all);
@@ -305,11 +313,11 @@ main(int argc, char **argv)
 {
 	enum { OPT_REF = 256, OPT_SUMMARY, OPT_PLOT, OPT_VERSION };
 	static const struct option longopts[] = {
-		{"objectives", required_argument, NULL, 'O'}, {"rank", no_argument, NULL, 'r'},
-		{"hypervolume", no_argument, NULL, 'H'},      {"ref", required_argument, NULL, OPT_REF},
-		{"summary", required_argument, NULL, OPT_SUMMARY}, {"plot", required_argument, NULL, OPT_PLOT},
-		{"output", required_argument, NULL, 'o'},     {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},  {NULL, 0, NULL, 0}};
+	    {"objectives", required_argument, NULL, 'O'},      {"rank", no_argument, NULL, 'r'},
+	    {"hypervolume", no_argument, NULL, 'H'},           {"ref", required_argument, NULL, OPT_REF},
+	    {"summary", required_argument, NULL, OPT_SUMMARY}, {"plot", required_argument, NULL, OPT_PLOT},
+	    {"output", required_argument, NULL, 'o'},          {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},       {NULL, 0, NULL, 0}};
 	const char *spec = NULL;
 	struct input in = {0};
 	struct tc_error err;

@@ -39,25 +39,26 @@ static struct accel_space aspace;
 static void
 usage(FILE *f)
 {
-	fprintf(f, "Usage: tc-sample [--space model|accel|pair] [-n N] [--seed S] [--method random|lhs]\n"
-		   "                 [--grid] [--space-file FILE]... [--preset NAME]... [--emit-embedding]\n"
-		   "                 [--size] [--threads N] [-o FILE]\n"
-		   "Emit candidate records (tc-records(5)) from the design spaces.\n"
-		   "\n"
-		   "  -s, --space WHAT      sample models, accelerators or pairs (default pair)\n"
-		   "  -n, --count N         number of samples (default 1)\n"
-		   "      --seed S          random seed, recorded in every record (default 1)\n"
-		   "  -m, --method M        random (independent uniform) or lhs (Latin hypercube)\n"
-		   "  -g, --grid            every accelerator of the space, in order\n"
-		   "  -f, --space-file F    a model or accelerator space file (default: flexibert2, acceltran)\n"
-		   "  -p, --preset NAME     bert-tiny, bert-mini, bert-base, acceltran-edge, acceltran-server,\n"
-		   "                        or a JSON file with \"model\" and/or \"accel\"; fixes that side\n"
-		   "  -e, --emit-embedding  add the integer encodings under \"embedding\"\n"
-		   "      --size            print the number of points of each space and exit\n"
-		   "  -o, --output FILE     write to FILE atomically instead of stdout\n"
-		   "      --threads N       format records on N threads (default 2); output is the same\n"
-		   "  -h, --help            this help\n"
-		   "      --version         the version\n");
+	fprintf(f,
+	        "Usage: tc-sample [--space model|accel|pair] [-n N] [--seed S] [--method random|lhs]\n"
+	        "                 [--grid] [--space-file FILE]... [--preset NAME]... [--emit-embedding]\n"
+	        "                 [--size] [--threads N] [-o FILE]\n"
+	        "Emit candidate records (tc-records(5)) from the design spaces.\n"
+	        "\n"
+	        "  -s, --space WHAT      sample models, accelerators or pairs (default pair)\n"
+	        "  -n, --count N         number of samples (default 1)\n"
+	        "      --seed S          random seed, recorded in every record (default 1)\n"
+	        "  -m, --method M        random (independent uniform) or lhs (Latin hypercube)\n"
+	        "  -g, --grid            every accelerator of the space, in order\n"
+	        "  -f, --space-file F    a model or accelerator space file (default: flexibert2, acceltran)\n"
+	        "  -p, --preset NAME     bert-tiny, bert-mini, bert-base, acceltran-edge, acceltran-server,\n"
+	        "                        or a JSON file with \"model\" and/or \"accel\"; fixes that side\n"
+	        "  -e, --emit-embedding  add the integer encodings under \"embedding\"\n"
+	        "      --size            print the number of points of each space and exit\n"
+	        "  -o, --output FILE     write to FILE atomically instead of stdout\n"
+	        "      --threads N       format records on N threads (default 2); output is the same\n"
+	        "  -h, --help            this help\n"
+	        "      --version         the version\n");
 }
 
 static char *
@@ -89,8 +90,9 @@ load_preset(struct preset *p, const char *name)
 		die("%s:%d: malformed JSON: %s", path, je.line, je.text);
 	if (!json_is_object(root))
 		die("%s: expected a JSON object", path);
-	json_object_foreach(root, key, v) if (strcmp(key, "model") && strcmp(key, "accel") && strcmp(key, "description"))
-		die("%s: %s: unknown key", path, key);
+	json_object_foreach (root, key, v)
+		if (strcmp(key, "model") && strcmp(key, "accel") && strcmp(key, "description"))
+			die("%s: %s: unknown key", path, key);
 	m = json_object_get(root, "model");
 	a = json_object_get(root, "accel");
 	if (!m && !a)
@@ -172,7 +174,7 @@ struct emitter {
 };
 
 struct design {
-	int sm, sa, dm, da; /* which sides are sampled, and their coordinate counts */
+	int sm, sa, dm, da;    /* which sides are sampled, and their coordinate counts */
 	const struct model *m; /* fixed sides (or NULL) */
 	const struct accel *a;
 	struct sampler smp;
@@ -180,7 +182,7 @@ struct design {
 
 static void
 emitter_init(struct emitter *e, const struct design *d, const char *how, const struct preset *pm,
-	     const struct preset *pa)
+             const struct preset *pa)
 {
 	json_t *info;
 
@@ -251,7 +253,7 @@ emitter_point(struct emitter *e, const struct design *d, uint64_t i)
  */
 static void
 emit_points(FILE *out, int want_model, int want_accel, const struct preset *pm, const struct preset *pa,
-	    int sampling, uint64_t n)
+            int sampling, uint64_t n)
 {
 	const char *how = !sampling ? "preset" : grid ? "grid" : method == SAMPLE_LHS ? "lhs" : "random";
 	uint64_t nchunks = (n + CHUNK - 1) / CHUNK;
@@ -325,11 +327,14 @@ run(FILE *out)
 		want_accel = strcmp(sp, "model") != 0;
 	}
 	if (grid && (!want_accel || has_pa))
-		usage_die("--grid enumerates accelerators: use --space accel, or --space pair with a model --preset");
+		usage_die("--grid enumerates accelerators: use --space accel, or --space pair with a model "
+		          "--preset");
 	if (grid && want_model && !has_pm)
-		usage_die("--grid enumerates accelerators only: fix the model with --preset, or use --space accel");
+		usage_die(
+		    "--grid enumerates accelerators only: fix the model with --preset, or use --space accel");
 	if (sampling && npresets && (!want_model || has_pm) && (!want_accel || has_pa))
-		usage_die("nothing to sample: --preset fixes every side of --space %s", space_opt ? space_opt : "pair");
+		usage_die("nothing to sample: --preset fixes every side of --space %s",
+		          space_opt ? space_opt : "pair");
 	n = grid ? accel_space_size(&aspace) : sampling ? (uint64_t)(nsamples < 0 ? 1 : nsamples) : 1;
 
 	/* Every combination of a model preset and an accelerator preset (a pair preset fixes both). */
@@ -354,15 +359,20 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_SEED = 256, OPT_SIZE, OPT_THREADS, OPT_VERSION };
-	static const struct option longopts[] = {
-		{"space", required_argument, NULL, 's'},	 {"count", required_argument, NULL, 'n'},
-		{"seed", required_argument, NULL, OPT_SEED},	 {"method", required_argument, NULL, 'm'},
-		{"grid", no_argument, NULL, 'g'},		 {"space-file", required_argument, NULL, 'f'},
-		{"preset", required_argument, NULL, 'p'},	 {"emit-embedding", no_argument, NULL, 'e'},
-		{"size", no_argument, NULL, OPT_SIZE},		 {"output", required_argument, NULL, 'o'},
-		{"threads", required_argument, NULL, OPT_THREADS},
-		{"help", no_argument, NULL, 'h'},		 {"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"space", required_argument, NULL, 's'},
+	                                         {"count", required_argument, NULL, 'n'},
+	                                         {"seed", required_argument, NULL, OPT_SEED},
+	                                         {"method", required_argument, NULL, 'm'},
+	                                         {"grid", no_argument, NULL, 'g'},
+	                                         {"space-file", required_argument, NULL, 'f'},
+	                                         {"preset", required_argument, NULL, 'p'},
+	                                         {"emit-embedding", no_argument, NULL, 'e'},
+	                                         {"size", no_argument, NULL, OPT_SIZE},
+	                                         {"output", required_argument, NULL, 'o'},
+	                                         {"threads", required_argument, NULL, OPT_THREADS},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, OPT_VERSION},
+	                                         {NULL, 0, NULL, 0}};
 	const char *preset_args[MAX_PRESETS];
 	struct tc_error err;
 	struct afile af;
@@ -373,7 +383,8 @@ main(int argc, char **argv)
 		switch (c) {
 		case 's':
 			if (strcmp(optarg, "model") && strcmp(optarg, "accel") && strcmp(optarg, "pair"))
-				usage_die("option '--space': expected model, accel or pair, got '%s'", optarg);
+				usage_die("option '--space': expected model, accel or pair, got '%s'",
+				          optarg);
 			space_opt = optarg;
 			break;
 		case 'n':

@@ -20,7 +20,7 @@
 
 #include "pareto.h"
 
-#define NOTE_MAX 4096
+#define NOTE_MAX   4096
 #define NOTE_LINES 6
 
 static int ntest, nfail, nnotes;
@@ -486,7 +486,7 @@ test_hv_closed(void)
 	report(pareto_hypervolume(&v, three, 4, 3, ref3) == 0 && v == 28,
 	       "hypervolume of a hand-worked 3-D set with a dominated and an outside point is 28");
 	report(pareto_hypervolume(&v, three + 9, 1, 3, ref3) == 0 && v == 0 &&
-		       pareto_hypervolume(&v, three, 0, 3, ref3) == 0 && v == 0,
+	           pareto_hypervolume(&v, three, 0, 3, ref3) == 0 && v == 0,
 	       "hypervolume of the empty set and of a point beyond ref is 0");
 	p[0] = 0;
 	p[1] = 4;

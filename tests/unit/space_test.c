@@ -17,8 +17,7 @@
 
 static int ntest, nfail;
 
-static void __attribute__((format(printf, 2, 3)))
-check(int ok, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) check(int ok, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -73,18 +72,19 @@ test_multisets(void)
 	int seq[12], got[12], bad = 0;
 
 	for (int i = 0; i < 4; i++)
-		check(multiset_count(7, heads[i]) == expect[i], "multisets of %d heads over 7 ops = %llu", heads[i],
-		      (unsigned long long)expect[i]);
+		check(multiset_count(7, heads[i]) == expect[i], "multisets of %d heads over 7 ops = %llu",
+		      heads[i], (unsigned long long)expect[i]);
 	for (int i = 0; i < 4; i++) {
 		uint64_t r = 0;
 		memset(seq, 0, sizeof seq);
 		do {
 			multiset_unrank(got, 7, heads[i], r);
-			bad += multiset_rank(seq, 7, heads[i]) != r || memcmp(got, seq, sizeof(int) * (size_t)heads[i]);
+			bad += multiset_rank(seq, 7, heads[i]) != r ||
+			       memcmp(got, seq, sizeof(int) * (size_t)heads[i]);
 			r++;
 		} while (next_multiset(seq, 7, heads[i]));
-		check(!bad && r == expect[i], "rank/unrank of every %d-head multiset follow lexicographic order",
-		      heads[i]);
+		check(!bad && r == expect[i],
+		      "rank/unrank of every %d-head multiset follow lexicographic order", heads[i]);
 	}
 }
 
@@ -96,8 +96,8 @@ test_sizes(void)
 	check(accel_space_size(&acc) == 14850000, "acceltran space has 14,850,000 points");
 	check(accel_space_size(&accgelu) == 7425000, "acceltran-gelu space has 7,425,000 points");
 	check(accel_space_size(&accdf) == 356400000, "acceltran-dataflow space has 356,400,000 points");
-	check(fabs(model_space_size(&fb2) / 1.69e88 - 1) < 0.01, "flexibert2 space has about 1.69e88 models (%g)",
-	      model_space_size(&fb2));
+	check(fabs(model_space_size(&fb2) / 1.69e88 - 1) < 0.01,
+	      "flexibert2 space has about 1.69e88 models (%g)", model_space_size(&fb2));
 	check(model_encode_dim(&fb2) == 37, "flexibert2 encoding has 37 entries");
 	model_encode_bounds(lo, hi, &fb2);
 	check(hi[0] == 5 && hi[1] == 3 && hi[2] == 257 && hi[3] == 21804 && hi[36] == 21804,
@@ -166,7 +166,8 @@ test_presets(void)
 	ok = accel_from_json(&a, v, &acc, &err) == 0;
 	json_decref(v);
 	accel_encode(ea, &a, &acc);
-	check(ok && memcmp(ea, server_enc, sizeof ea) == 0, "AccelTran-Server encodes as in the paper's order");
+	check(ok && memcmp(ea, server_enc, sizeof ea) == 0,
+	      "AccelTran-Server encodes as in the paper's order");
 
 	v = preset("bert-tiny", "model");
 	model_from_json(&m, v, &fb2, &err);
@@ -262,11 +263,11 @@ test_accel(void)
 
 	accel_grid_point(&a, &acc, 0);
 	check(a.tile_b == 1 && a.tile_x == 8 && a.pes == 64 && strcmp(a.memory, "rram-16-2-2") == 0 &&
-		      strcmp(a.dataflow, "bijk") == 0 && strcmp(a.activation, "gelu") == 0,
+	          strcmp(a.dataflow, "bijk") == 0 && strcmp(a.activation, "gelu") == 0,
 	      "grid point 0 is the first value of every list");
 	accel_grid_point(&a, &acc, 14849999);
 	check(a.tile_b == 4 && a.tile_x == 32 && a.tile_y == 32 && a.pes == 1024 && a.batch == 32 &&
-		      strcmp(a.memory, "hbm-32-1-4") == 0 && strcmp(a.activation, "relu") == 0,
+	          strcmp(a.memory, "hbm-32-1-4") == 0 && strcmp(a.activation, "relu") == 0,
 	      "the last grid point is the last value of every list");
 	accel_grid_point(&a, &acc, 1);
 	check(strcmp(a.memory, "rram-8-2-4") == 0, "the memory varies fastest in the grid");
@@ -294,12 +295,12 @@ test_accel(void)
 		bad += accel_check(&a, &acc, &err) != 0 || a.tile_x != a.tile_y;
 	}
 	check(!bad, "accel_snap of 2000 random vectors gives valid accelerators");
-	e[0] = 2.4, e[1] = 12.1, e[2] = 30, e[3] = 100, e[4] = 8, e[5] = 9, e[6] = 3, e[7] = 10, e[8] = 6, e[9] = 1000,
-	e[10] = 0, e[11] = 7.6;
+	e[0] = 2.4, e[1] = 12.1, e[2] = 30, e[3] = 100, e[4] = 8, e[5] = 9, e[6] = 3, e[7] = 10, e[8] = 6,
+	e[9] = 1000, e[10] = 0, e[11] = 7.6;
 	accel_snap(&a, &acc, e);
 	check(a.tile_b == 1 && a.tile_x == 16 && a.tile_y == 16 && a.pes == 128 && a.macs_per_lane == 16 &&
-		      a.softmax_per_pe == 2 && a.batch == 4 && a.act_buffer_mb == 4 && a.weight_buffer_mb == 128 &&
-		      a.mask_buffer_mb == 1 && strcmp(a.memory, "dram-32-2-1") == 0,
+	          a.softmax_per_pe == 2 && a.batch == 4 && a.act_buffer_mb == 4 &&
+	          a.weight_buffer_mb == 128 && a.mask_buffer_mb == 1 && strcmp(a.memory, "dram-32-2-1") == 0,
 	      "accel_snap picks the nearest value, ties to the smaller, tile_y = tile_x");
 }
 
@@ -326,7 +327,8 @@ test_grid_bijection(void)
 		for (int j = 0; j < i; j++)
 			dup += strcmp(seen[i], seen[j]) == 0;
 	}
-	check(n == 2 * 3 * 2 * 2 * 2 * 2 * 2 * 3 * 2 * 3 && !dup, "a reduced grid of %d points has no repeats", n);
+	check(n == 2 * 3 * 2 * 2 * 2 * 2 * 2 * 3 * 2 * 3 && !dup,
+	      "a reduced grid of %d points has no repeats", n);
 }
 
 static void
@@ -386,7 +388,8 @@ test_rng(void)
 		sum += x;
 		sq += x * x;
 	}
-	check(fabs(sum / N) < 0.01 && fabs(sq / N - 1) < 0.01, "normal mean %.4f, variance %.4f", sum / N, sq / N);
+	check(fabs(sum / N) < 0.01 && fabs(sq / N - 1) < 0.01, "normal mean %.4f, variance %.4f", sum / N,
+	      sq / N);
 }
 
 static void
@@ -416,16 +419,17 @@ test_jsonl(void)
 	r = json_loads("{\"sim\":{\"lat\":2.5,\"n\":3,\"s\":\"x\",\"arr\":[1,{\"k\":7}]}}", 0, NULL);
 	check(json_get_number(r, "sim.lat", &x, &err) == 0 && x == 2.5, "dotted path reads a number");
 	check(json_get_int(r, "sim.arr.1.k", 0, 10, &n, &err) == 0 && n == 7, "dotted path indexes arrays");
-	check(json_get_number(r, "sim.nope", &x, &err) < 0 && strcmp(err.msg, "missing field 'sim.nope'") == 0,
+	check(json_get_number(r, "sim.nope", &x, &err) < 0 &&
+	          strcmp(err.msg, "missing field 'sim.nope'") == 0,
 	      "missing field is named: %s", err.msg);
 	check(json_get_number(r, "sim.s", &x, &err) < 0 &&
-		      strcmp(err.msg, "field 'sim.s': expected a number, got string") == 0,
+	          strcmp(err.msg, "field 'sim.s': expected a number, got string") == 0,
 	      "wrong type is named: %s", err.msg);
 	check(json_get_int(r, "sim.lat", 0, 10, &n, &err) < 0, "2.5 is not an integer");
 	check(json_get_int(r, "sim.n", 4, 10, &n, &err) < 0, "3 is outside [4, 10]");
 	check(json_get_string(r, "sim.s", &str, &err) == 0 && strcmp(str, "x") == 0, "strings read");
 	check(json_path_set_new(r, "x.y.z", json_integer(1)) == 0 &&
-		      json_get_int(r, "x.y.z", 0, 2, &n, &err) == 0 && n == 1,
+	          json_get_int(r, "x.y.z", 0, 2, &n, &err) == 0 && n == 1,
 	      "json_path_set_new creates intermediate objects");
 	check(json_path_set_new(r, "sim.lat.q", json_integer(1)) < 0, "and refuses to go through a number");
 	json_decref(r);

@@ -31,8 +31,7 @@
 static int ntest, nfail;
 static char tmpdir[] = "/tmp/tensor_test.XXXXXX";
 
-static int __attribute__((format(printf, 2, 3)))
-ok(int cond, const char *fmt, ...)
+static int __attribute__((format(printf, 2, 3))) ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -47,8 +46,7 @@ ok(int cond, const char *fmt, ...)
 	return cond;
 }
 
-static void __attribute__((format(printf, 1, 2)))
-diag(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -186,10 +184,11 @@ test_dtypes(void)
 		good &= tensor_dtype_parse(tensor_dtype_name(d), &back) == 0 && back == (enum tensor_dtype)d;
 	}
 	good &= tensor_dtype_size(TENSOR_F64) == 8 && tensor_dtype_size(TENSOR_BF16) == 2 &&
-		tensor_dtype_size(TENSOR_BOOL) == 1 && tensor_dtype_size(TENSOR_I32) == 4;
+	        tensor_dtype_size(TENSOR_BOOL) == 1 && tensor_dtype_size(TENSOR_I32) == 4;
 	ok(good, "dtype names parse back and sizes are right");
-	ok(tensor_dtype_parse("f32", &(enum tensor_dtype){0}) < 0 && tensor_dtype_parse("F8_E4M3",
-	   &(enum tensor_dtype){0}) < 0, "dtype names are exact (f32 and F8_E4M3 are refused)");
+	ok(tensor_dtype_parse("f32", &(enum tensor_dtype){0}) < 0 &&
+	       tensor_dtype_parse("F8_E4M3", &(enum tensor_dtype){0}) < 0,
+	   "dtype names are exact (f32 and F8_E4M3 are refused)");
 }
 
 /* Every dtype with scalars, zero-size and 8-d shapes: decode(encode(x)) == x and re-encoding is identical. */
@@ -219,7 +218,7 @@ test_roundtrip(void)
 		       tensor_set_encode(&back, &buf2, &len2, &err) == 0 && len == len2 &&
 		       !memcmp(buf, buf2, len);
 		if (!ok(good, "%s: round trip of scalar, [0], [5], [2, 3], [2, 0, 3] and 8-d shapes is exact",
-			tensor_dtype_name(d)))
+		        tensor_dtype_name(d)))
 			diag("%s", err.msg);
 		free(buf);
 		free(buf2);
@@ -229,12 +228,12 @@ test_roundtrip(void)
 	tensor_set_meta(&all, "format", TENSOR_FORMAT, &err);
 	tensor_set_meta(&all, "note", "ünïcode \"quoted\" \\ and\nnewline", &err);
 	ok(tensor_set_encode(&all, &buf, &len, &err) == 0 &&
-	   tensor_set_decode(&back, buf, len, "mem", &err) == 0 && sets_equal(&all, &back),
+	       tensor_set_decode(&back, buf, len, "mem", &err) == 0 && sets_equal(&all, &back),
 	   "a set of all %zu tensors with metadata round-trips", all.n);
 	ok(tensor_set_encode(&back, &buf2, &len2, &err) == 0 && len == len2 && !memcmp(buf, buf2, len),
 	   "re-encoding the decoded set gives byte-identical output (%zu bytes)", len);
 	ok(back.t[0].nbytes == tensor_dtype_size(TENSOR_F64) && tensor_numel(&back.t[0]) == 1 &&
-	   back.t[1].nbytes == 0 && back.t[1].data && tensor_numel(&back.t[4]) == 0,
+	       back.t[1].nbytes == 0 && back.t[1].data && tensor_numel(&back.t[4]) == 0,
 	   "a scalar has one element, a zero-size tensor has 0 bytes and a non-NULL data pointer");
 	free(buf2);
 	tensor_set_release(&back);
@@ -244,16 +243,16 @@ test_roundtrip(void)
 
 /* A file built by hand, byte by byte: what the encoder must write and the decoder must read. */
 static const unsigned char golden[] =
-	"\x10\x01\x00\x00\x00\x00\x00\x00" /* header length 272 = 265 bytes of JSON + 7 spaces */
-	"{\"__metadata__\":{\"format\":\"transcode-tensor/1\"},"
-	"\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-	"\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[8,11]},"
-	"\"s\":{\"dtype\":\"I16\",\"shape\":[],\"data_offsets\":[11,13]},"
-	"\"e\":{\"dtype\":\"F16\",\"shape\":[0,2],\"data_offsets\":[13,13]}}"
-	"       "
-	"\x00\x00\x80\x3f\x00\x00\x00\xc0" /* a = 1.0f, -2.0f */
-	"\x01\x02\x03"                     /* b */
-	"\x02\x01";                        /* s = 0x0102 */
+    "\x10\x01\x00\x00\x00\x00\x00\x00" /* header length 272 = 265 bytes of JSON + 7 spaces */
+    "{\"__metadata__\":{\"format\":\"transcode-tensor/1\"},"
+    "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+    "\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[8,11]},"
+    "\"s\":{\"dtype\":\"I16\",\"shape\":[],\"data_offsets\":[11,13]},"
+    "\"e\":{\"dtype\":\"F16\",\"shape\":[0,2],\"data_offsets\":[13,13]}}"
+    "       "
+    "\x00\x00\x80\x3f\x00\x00\x00\xc0" /* a = 1.0f, -2.0f */
+    "\x01\x02\x03"                     /* b */
+    "\x02\x01";                        /* s = 0x0102 */
 #define GOLDEN_LEN (sizeof golden - 1)
 
 static void
@@ -277,7 +276,8 @@ test_golden(void)
 	tensor_set_add(&set, "e", TENSOR_F16, 2, e_shape, &err);
 	tensor_set_meta(&set, "format", TENSOR_FORMAT, &err);
 	if (!ok(tensor_set_encode(&set, &buf, &len, &err) == 0 && len == GOLDEN_LEN &&
-		!memcmp(buf, golden, len), "the encoder writes the hand-made golden file byte for byte")) {
+	            !memcmp(buf, golden, len),
+	        "the encoder writes the hand-made golden file byte for byte")) {
 		diag("got %zu bytes: %.*s", len, (int)len, (char *)buf);
 	}
 	free(buf);
@@ -303,9 +303,9 @@ static void
 test_foreign_header(void)
 {
 	static const char hdr[] =
-		"{ \"b\" : {\"data_offsets\": [4, 6], \"shape\": [1], \"dtype\": \"BF16\"},\n"
-		"  \"a\": {\"shape\": [], \"dtype\": \"I32\", \"data_offsets\": [0, 4]},"
-		" \"__metadata__\": {\"z\": \"1\", \"format\": \"pt\"} }\t\n";
+	    "{ \"b\" : {\"data_offsets\": [4, 6], \"shape\": [1], \"dtype\": \"BF16\"},\n"
+	    "  \"a\": {\"shape\": [], \"dtype\": \"I32\", \"data_offsets\": [0, 4]},"
+	    " \"__metadata__\": {\"z\": \"1\", \"format\": \"pt\"} }\t\n";
 	struct tc_error err = {""};
 	unsigned char buf[512];
 	size_t n = sizeof hdr - 1;
@@ -317,8 +317,8 @@ test_foreign_header(void)
 	memcpy(buf + 8, hdr, n);
 	memcpy(buf + 8 + n, "\x01\x00\x00\x00\x80\x3f", 6);
 	ok(tensor_set_decode(&set, buf, 8 + n + 6, "foreign", &err) == 0 && set.n == 2 &&
-	   strcmp(set.t[0].name, "a") == 0 && strcmp(set.t[1].name, "b") == 0 && set.nmeta == 2 &&
-	   strcmp(set.meta_key[0], "format") == 0 && strcmp(tensor_set_get_meta(&set, "z"), "1") == 0,
+	       strcmp(set.t[0].name, "a") == 0 && strcmp(set.t[1].name, "b") == 0 && set.nmeta == 2 &&
+	       strcmp(set.meta_key[0], "format") == 0 && strcmp(tensor_set_get_meta(&set, "z"), "1") == 0,
 	   "a header with other key order, spacing and an unaligned length is read, tensors in data order");
 	if (err.msg[0])
 		diag("%s", err.msg);
@@ -349,16 +349,16 @@ test_metadata(void)
 	ok(x.nmeta == 3 && strcmp(tensor_set_get_meta(&x, "c"), "3") == 0 && !tensor_set_get_meta(&y, "gone"),
 	   "metadata: set replaces, NULL removes, get finds");
 	ok(tensor_set_encode(&x, &bx, &lx, &err) == 0 && tensor_set_encode(&y, &by, &ly, &err) == 0 &&
-	   lx == ly && !memcmp(bx, by, lx) && memmem(bx, lx, META_JSON, sizeof META_JSON - 1),
+	       lx == ly && !memcmp(bx, by, lx) && memmem(bx, lx, META_JSON, sizeof META_JSON - 1),
 	   "metadata keys are written sorted, whatever the order they were set in");
 	ok(lx == 8 + 48 && ((unsigned char *)bx)[0] == 48 && ((char *)bx)[8 + 47] == ' ',
 	   "a header is padded with spaces to a multiple of 8 bytes");
 	free(bx);
 	free(by);
 	fails_with(tensor_set_meta(&x, "k", "\xc3\x28", &err), &err,
-		   "metadata: invalid UTF-8 value is refused", "not valid UTF-8", NULL);
+	           "metadata: invalid UTF-8 value is refused", "not valid UTF-8", NULL);
 	fails_with(tensor_set_meta(&x, "\xed\xa0\x80", "v", &err), &err,
-		   "metadata: a UTF-8 encoded surrogate in a key is refused", "not valid UTF-8", NULL);
+	           "metadata: a UTF-8 encoded surrogate in a key is refused", "not valid UTF-8", NULL);
 	tensor_set_release(&x);
 	tensor_set_release(&y);
 }
@@ -402,19 +402,19 @@ test_add_errors(void)
 	tensor_set_init(&set);
 	add(&set, "w", TENSOR_F32, 0, NULL);
 	fails_with(tensor_set_add(&set, "w", TENSOR_F32, 0, NULL, &err) ? 0 : -1, &err,
-		   "add: a duplicate name is refused", "duplicate", "'w'", NULL);
+	           "add: a duplicate name is refused", "duplicate", "'w'", NULL);
 	fails_with(tensor_set_add(&set, "__metadata__", TENSOR_F32, 0, NULL, &err) ? 0 : -1, &err,
-		   "add: the name __metadata__ is refused", "reserved", NULL);
+	           "add: the name __metadata__ is refused", "reserved", NULL);
 	fails_with(tensor_set_add(&set, "bad\xff", TENSOR_F32, 0, NULL, &err) ? 0 : -1, &err,
-		   "add: a name that is not UTF-8 is refused", "UTF-8", NULL);
+	           "add: a name that is not UTF-8 is refused", "UTF-8", NULL);
 	fails_with(tensor_set_add(&set, "x", TENSOR_F32, 9, nine, &err) ? 0 : -1, &err,
-		   "add: 9 dimensions are refused", "at most 8", NULL);
+	           "add: 9 dimensions are refused", "at most 8", NULL);
 	fails_with(tensor_set_add(&set, "x", TENSOR_F32, 2, neg, &err) ? 0 : -1, &err,
-		   "add: a negative dimension is refused", "[2, -1]", "negative", NULL);
+	           "add: a negative dimension is refused", "[2, -1]", "negative", NULL);
 	fails_with(tensor_set_add(&set, "x", TENSOR_F32, 2, big, &err) ? 0 : -1, &err,
-		   "add: a shape whose byte size overflows is refused", "too large", NULL);
+	           "add: a shape whose byte size overflows is refused", "too large", NULL);
 	fails_with(tensor_set_add(&set, "x", TENSOR_NDTYPE, 0, NULL, &err) ? 0 : -1, &err,
-		   "add: an invalid dtype is refused", "invalid dtype", NULL);
+	           "add: an invalid dtype is refused", "invalid dtype", NULL);
 	ok(set.n == 1, "failed adds leave the set unchanged");
 	tensor_set_release(&set);
 }
@@ -453,7 +453,7 @@ reject(const char *what, const char *json, size_t datalen, const char *needle)
 }
 
 /* A header entry {"name": {"dtype", "shape", "data_offsets"}}, and one with a single tensor 'a'. */
-#define T(name, dtype, shape, offs) \
+#define T(name, dtype, shape, offs)                                                                          \
 	"\"" name "\":{\"dtype\":\"" dtype "\",\"shape\":" shape ",\"data_offsets\":" offs "}"
 #define A(dtype, shape, offs) "{" T("a", dtype, shape, offs) "}"
 
@@ -467,21 +467,21 @@ test_rejections(void)
 
 	tensor_set_init(&set);
 	fails_with(tensor_set_decode(&set, "", 0, "w.safetensors", &err), &err, "reject: empty input",
-		   "w.safetensors: empty input", NULL);
+	           "w.safetensors: empty input", NULL);
 	fails_with(tensor_set_decode(&set, "\x02\0\0", 3, "w.safetensors", &err), &err,
-		   "reject: 3 bytes, shorter than the header length",
-		   "truncated (expected 8 header-length bytes, got 3)", NULL);
+	           "reject: 3 bytes, shorter than the header length",
+	           "truncated (expected 8 header-length bytes, got 3)", NULL);
 	p = mkfile("{}", 0, &len);
 	p[0] = 100;
 	fails_with(tensor_set_decode(&set, p, len, "w.safetensors", &err), &err,
-		   "reject: header length larger than the rest of the file",
-		   "header length 100 is larger than the rest of the file (2 bytes)", NULL);
+	           "reject: header length larger than the rest of the file",
+	           "header length 100 is larger than the rest of the file (2 bytes)", NULL);
 	p[0] = 0x01, p[3] = 0x10; /* 0x10000001 = 268435457 > 100 MB */
 	fails_with(tensor_set_decode(&set, p, len, "w.safetensors", &err), &err,
-		   "reject: header length above 100 MB", "header length 268435457 exceeds the limit", NULL);
+	           "reject: header length above 100 MB", "header length 268435457 exceeds the limit", NULL);
 	p[0] = 0, p[3] = 0;
 	fails_with(tensor_set_decode(&set, p, len, "w.safetensors", &err), &err, "reject: header length 0",
-		   "not a JSON object", NULL);
+	           "not a JSON object", NULL);
 	free(p);
 
 	reject("reject: header not valid JSON", "{\"a\":", 0, "header is not valid JSON");
@@ -508,8 +508,10 @@ test_rejections(void)
 	       "\"data_offsets\" is not an array of two integers");
 	reject("reject: data_offsets as a string", A("F32", "[2]", "\"0-8\""), 8,
 	       "\"data_offsets\" is not an array of two integers");
-	reject("reject: an unknown field", "{\"a\":{\"stride\":[1],\"dtype\":\"F32\",\"shape\":[2],"
-	       "\"data_offsets\":[0,8]}}", 8, "tensor 'a': unknown field 'stride'");
+	reject("reject: an unknown field",
+	       "{\"a\":{\"stride\":[1],\"dtype\":\"F32\",\"shape\":[2],"
+	       "\"data_offsets\":[0,8]}}",
+	       8, "tensor 'a': unknown field 'stride'");
 	reject("reject: unknown dtype", A("F8_E4M3", "[2]", "[0,2]"), 2,
 	       "tensor 'a': unknown dtype 'F8_E4M3'");
 	reject("reject: negative dimension", A("F32", "[-2]", "[0,0]"), 0,
@@ -523,7 +525,8 @@ test_rejections(void)
 	reject("reject: integer beyond 64 bits", A("U8", "[99999999999999999999]", "[0,0]"), 0,
 	       "too big integer");
 	reject("reject: data_offsets that do not match the shape",
-	       "{" T("enc.0.wq", "F32", "[4,8]", "[0,100]") "}", 100, "w.safetensors: tensor 'enc.0.wq': "
+	       "{" T("enc.0.wq", "F32", "[4,8]", "[0,100]") "}", 100,
+	       "w.safetensors: tensor 'enc.0.wq': "
 	       "data_offsets [0, 100] do not match shape [4, 8] of F32 (128 bytes)");
 	reject("reject: negative data_offsets", A("F32", "[2]", "[-8,0]"), 0,
 	       "data_offsets [-8, 0] are negative");
@@ -568,7 +571,7 @@ test_files(void)
 	add(&set, "mask", TENSOR_BOOL, 1, (int64_t[]){3});
 	tensor_set_meta(&set, "format", TENSOR_FORMAT, &err);
 	ok(tensor_file_save(&set, tmp("w.safetensors"), &err) == 0 &&
-	   tensor_file_load(&back, tmp("w.safetensors"), &err) == 0 && sets_equal(&set, &back),
+	       tensor_file_load(&back, tmp("w.safetensors"), &err) == 0 && sets_equal(&set, &back),
 	   "file: save then load round-trips");
 	d = opendir(tmpdir);
 	while (d && (de = readdir(d)))
@@ -577,38 +580,38 @@ test_files(void)
 		closedir(d);
 	ok(others == 0, "file: save leaves no temporary file behind");
 	fails_with(tensor_file_save(&set, tmp("no/such/dir.safetensors"), &err), &err,
-		   "file: saving into a missing directory fails", "cannot create", "no/such/dir.safetensors",
-		   NULL);
+	           "file: saving into a missing directory fails", "cannot create", "no/such/dir.safetensors",
+	           NULL);
 	fails_with(tensor_file_load(&back, tmp("missing.safetensors"), &err), &err,
-		   "file: loading a missing file fails", "cannot open", "missing.safetensors", NULL);
+	           "file: loading a missing file fails", "cannot open", "missing.safetensors", NULL);
 	ok(back.n == 0, "file: a failed load leaves the set empty");
 	fails_with(tensor_file_load(&back, tmpdir, &err), &err, "file: loading a directory fails",
-		   "Is a directory", NULL);
+	           "Is a directory", NULL);
 
 	p = slurp(tmp("w.safetensors"), &len);
 	write_bytes(tmp("empty.safetensors"), p, 0);
 	fails_with(tensor_file_load(&back, tmp("empty.safetensors"), &err), &err, "file: an empty file fails",
-		   "empty.safetensors: empty file", NULL);
+	           "empty.safetensors: empty file", NULL);
 	write_bytes(tmp("short.safetensors"), p, len - 1);
 	fails_with(tensor_file_load(&back, tmp("short.safetensors"), &err), &err,
-		   "file: a file one byte short fails", "short.safetensors: tensor 'mask'", "out of range",
-		   NULL);
+	           "file: a file one byte short fails", "short.safetensors: tensor 'mask'", "out of range",
+	           NULL);
 	write_bytes(tmp("short.safetensors"), p, 40);
 	fails_with(tensor_file_load(&back, tmp("short.safetensors"), &err), &err,
-		   "file: a file cut inside the header fails", "larger than the rest of the file", NULL);
+	           "file: a file cut inside the header fails", "larger than the rest of the file", NULL);
 	q = emalloc(len + 1);
 	memcpy(q, p, len);
 	q[len] = 0;
 	write_bytes(tmp("long.safetensors"), q, len + 1);
 	fails_with(tensor_file_load(&back, tmp("long.safetensors"), &err), &err,
-		   "file: one byte of trailing garbage fails", "long.safetensors: trailing garbage: 1 bytes",
-		   NULL);
+	           "file: one byte of trailing garbage fails", "long.safetensors: trailing garbage: 1 bytes",
+	           NULL);
 	free(q);
 
 	/* Saving over a file replaces it whole. */
 	add(&set, "extra", TENSOR_I64, 1, (int64_t[]){2});
 	ok(tensor_file_save(&set, tmp("w.safetensors"), &err) == 0 &&
-	   tensor_file_load(&back, tmp("w.safetensors"), &err) == 0 && back.n == 3,
+	       tensor_file_load(&back, tmp("w.safetensors"), &err) == 0 && back.n == 3,
 	   "file: saving over an existing file replaces it");
 	q = slurp(tmp("w.safetensors"), &len2);
 	ok(len2 > len, "file: the replaced file is the new, longer one");
@@ -749,7 +752,7 @@ test_stream_roundtrip(void)
 	tstream_close(s, NULL);
 
 	ok(write_stream(tmp("big.tcs"), 3, 200000, &err) == 0 &&
-	   read_stream(tmp("big.tcs"), 200000, &err) == 3,
+	       read_stream(tmp("big.tcs"), 200000, &err) == 3,
 	   "stream: 3 frames of 200 KB incompressible data round-trip");
 }
 
@@ -830,8 +833,10 @@ test_stream_damage(void)
 			if (bad++ < 5)
 				diag("flip at %zu: %d frames read, message: %s", k, n, err.msg);
 		}
-		kinds[strstr(err.msg, "corrupted gzip") ? 0 : strstr(err.msg, "not a gzip") ? 1
-		      : strstr(err.msg, "truncated") ? 2 : 3]++;
+		kinds[strstr(err.msg, "corrupted gzip") ? 0
+		      : strstr(err.msg, "not a gzip")   ? 1
+		      : strstr(err.msg, "truncated")    ? 2
+		                                        : 3]++;
 	}
 	ok(bad == 0, "every one of %zu flipped bytes makes reading the stream fail", len);
 	diag("errors: %zu corrupted gzip, %zu not gzip, %zu truncated, %zu invalid frame", kinds[0], kinds[1],
@@ -863,13 +868,13 @@ test_stream_inputs(void)
 	int n;
 
 	fails_with(read_stream(tmp("w.safetensors"), 0, &err), &err,
-		   "stream: a plain safetensors file is refused", "w.safetensors: frame 0: not a gzip stream",
-		   NULL);
+	           "stream: a plain safetensors file is refused", "w.safetensors: frame 0: not a gzip stream",
+	           NULL);
 	fails_with(read_stream(tmp("none.tcs"), 0, &err), &err, "stream: a missing file is refused",
-		   "cannot open", "none.tcs", NULL);
+	           "cannot open", "none.tcs", NULL);
 	write_bytes(tmp("zero.tcs"), "", 0);
 	fails_with(read_stream(tmp("zero.tcs"), 0, &err), &err, "stream: a 0-byte file is refused",
-		   "zero.tcs: empty input", NULL);
+	           "zero.tcs: empty input", NULL);
 
 	write_stream(tmp("a.tcs"), 5, 0, &err);
 	write_stream(tmp("b.tcs"), 2, 0, &err);
@@ -882,8 +887,8 @@ test_stream_inputs(void)
 	write_bytes(tmp("trail.tcs"), p, len + 3);
 	free(p);
 	fails_with(read_stream(tmp("trail.tcs"), 0, &err), &err,
-		   "stream: zero bytes after the gzip stream are refused",
-		   "frame 5: trailing garbage after the gzip stream", NULL);
+	           "stream: zero bytes after the gzip stream are refused",
+	           "frame 5: trailing garbage after the gzip stream", NULL);
 
 	/* Frames that gzip cleanly but are not valid: the message names the frame. */
 	tensor_set_init(&set);
@@ -911,7 +916,8 @@ test_stream_inputs(void)
 		gzclose(gz);
 		n = read_stream(tmp("shortframe.tcs"), 0, &err);
 		ok(n == -1 - 1 &&
-		   strstr(err.msg, "shortframe.tcs: frame 1: truncated (expected 4096 data bytes, got 1200)"),
+		       strstr(err.msg,
+		              "shortframe.tcs: frame 1: truncated (expected 4096 data bytes, got 1200)"),
 		   "stream: a short frame in a clean gzip stream: %s", err.msg);
 		free(bad);
 		free(buf);
@@ -1015,9 +1021,9 @@ test_stream_writer(void)
 	unsigned char *p;
 
 	fails_with(tstream_open_write(tmp("x.tcs"), 10, &err) ? 0 : -1, &err, "writer: level 10 is refused",
-		   "compression level 10", NULL);
+	           "compression level 10", NULL);
 	fails_with(tstream_open_write(tmp("no/dir/x.tcs"), 6, &err) ? 0 : -1, &err,
-		   "writer: a missing directory is refused", "cannot create", NULL);
+	           "writer: a missing directory is refused", "cannot create", NULL);
 	write_bytes(tmp("keep.tcs"), "old", 3);
 	s = tstream_open_write(tmp("keep.tcs"), 1, &err);
 	frame(&set, 0, 0);
@@ -1031,7 +1037,8 @@ test_stream_writer(void)
 	   "writer: reading is refused");
 	frame(&set, 0, 0);
 	ok(tstream_write(s, &set, &err) == 0 && tstream_frames(s) == 1 && tstream_close(s, &err) == 0 &&
-	   read_stream(tmp("keep.tcs"), 0, &err) == 1, "writer: close commits the file");
+	       read_stream(tmp("keep.tcs"), 0, &err) == 1,
+	   "writer: close commits the file");
 	s = tstream_open_read(tmp("keep.tcs"), &err);
 	ok(tstream_write(s, &set, &err) < 0 && strstr(err.msg, "open for reading"),
 	   "reader: writing is refused");

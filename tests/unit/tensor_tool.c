@@ -16,11 +16,10 @@
 #include "tstream.h"
 #include "util.h"
 
-static const char usage_text[] =
-	"usage: tensor_tool check FILE\n"
-	"       tensor_tool stream-check FILE|-\n"
-	"       tensor_tool make FILE [INDEX]\n"
-	"       tensor_tool make-stream FILE|- NFRAMES\n";
+static const char usage_text[] = "usage: tensor_tool check FILE\n"
+                                 "       tensor_tool stream-check FILE|-\n"
+                                 "       tensor_tool make FILE [INDEX]\n"
+                                 "       tensor_tool make-stream FILE|- NFRAMES\n";
 
 /* Set t's elements from i and their position, so that every frame differs and every run is the same. */
 static void
@@ -32,17 +31,38 @@ fill(struct tensor *t, long i)
 		long v = (long)k + i;
 
 		switch (t->dtype) {
-		case TENSOR_F64: ((double *)t->data)[k] = -0.25 * (double)v; break;
-		case TENSOR_F32: ((float *)t->data)[k] = 0.5f * (float)v; break;
-		case TENSOR_F16: ((uint16_t *)t->data)[k] = k % 2 ? 0xc000 : 0x3c00; break; /* -2.0, 1.0 */
-		case TENSOR_BF16: ((uint16_t *)t->data)[k] = k % 2 ? 0x3f00 : 0x3f80; break; /* 0.5, 1.0 */
-		case TENSOR_I64: ((int64_t *)t->data)[k] = v * 1000000007LL; break;
-		case TENSOR_I32: ((int32_t *)t->data)[k] = (int32_t)-v; break;
-		case TENSOR_I16: ((int16_t *)t->data)[k] = (int16_t)(v * 3); break;
-		case TENSOR_I8: ((int8_t *)t->data)[k] = (int8_t)(v - 5); break;
-		case TENSOR_U8: ((uint8_t *)t->data)[k] = (uint8_t)v; break;
-		case TENSOR_BOOL: ((uint8_t *)t->data)[k] = (uint8_t)(v % 2); break;
-		default: break;
+		case TENSOR_F64:
+			((double *)t->data)[k] = -0.25 * (double)v;
+			break;
+		case TENSOR_F32:
+			((float *)t->data)[k] = 0.5f * (float)v;
+			break;
+		case TENSOR_F16:
+			((uint16_t *)t->data)[k] = k % 2 ? 0xc000 : 0x3c00;
+			break; /* -2.0, 1.0 */
+		case TENSOR_BF16:
+			((uint16_t *)t->data)[k] = k % 2 ? 0x3f00 : 0x3f80;
+			break; /* 0.5, 1.0 */
+		case TENSOR_I64:
+			((int64_t *)t->data)[k] = v * 1000000007LL;
+			break;
+		case TENSOR_I32:
+			((int32_t *)t->data)[k] = (int32_t)-v;
+			break;
+		case TENSOR_I16:
+			((int16_t *)t->data)[k] = (int16_t)(v * 3);
+			break;
+		case TENSOR_I8:
+			((int8_t *)t->data)[k] = (int8_t)(v - 5);
+			break;
+		case TENSOR_U8:
+			((uint8_t *)t->data)[k] = (uint8_t)v;
+			break;
+		case TENSOR_BOOL:
+			((uint8_t *)t->data)[k] = (uint8_t)(v % 2);
+			break;
+		default:
+			break;
 		}
 	}
 }
@@ -57,19 +77,24 @@ example(struct tensor_set *set, long i)
 		int ndim;
 		int64_t shape[2];
 	} spec[] = {
-		{"enc.0.weight", TENSOR_F32, 2, {2, 3}}, {"enc.0.bias", TENSOR_F64, 1, {3}},
-		{"half", TENSOR_F16, 1, {2}},            {"brain", TENSOR_BF16, 1, {2}},
-		{"step", TENSOR_I64, 0, {0}},            {"ids", TENSOR_I32, 2, {2, 2}},
-		{"small", TENSOR_I16, 1, {3}},           {"tiny", TENSOR_I8, 1, {2}},
-		{"bytes", TENSOR_U8, 1, {0}},            {"mask", TENSOR_BOOL, 1, {4}},
+	    {"enc.0.weight", TENSOR_F32, 2, {2, 3}},
+	    {"enc.0.bias", TENSOR_F64, 1, {3}},
+	    {"half", TENSOR_F16, 1, {2}},
+	    {"brain", TENSOR_BF16, 1, {2}},
+	    {"step", TENSOR_I64, 0, {0}},
+	    {"ids", TENSOR_I32, 2, {2, 2}},
+	    {"small", TENSOR_I16, 1, {3}},
+	    {"tiny", TENSOR_I8, 1, {2}},
+	    {"bytes", TENSOR_U8, 1, {0}},
+	    {"mask", TENSOR_BOOL, 1, {4}},
 	};
 	struct tc_error err;
 	char v[32];
 
 	tensor_set_init(set);
 	for (size_t k = 0; k < sizeof spec / sizeof *spec; k++) {
-		struct tensor *t = tensor_set_add(set, spec[k].name, spec[k].dtype, spec[k].ndim,
-						  spec[k].shape, &err);
+		struct tensor *t =
+		    tensor_set_add(set, spec[k].name, spec[k].dtype, spec[k].ndim, spec[k].shape, &err);
 
 		if (!t)
 			die("%s", err.msg);
