@@ -38,6 +38,13 @@ JSON
 	diff <(jq -c 'del(.pareto)' r.jsonl) <(jq -c . pts.jsonl)
 }
 
+@test "--rank keeps each record's bytes and replaces an earlier pareto member" {
+	printf '{ "a" : 2 , "z":[1, 2]}\n{"a":1,"pareto":{"rank":9,"old":true}}\n' > in.jsonl
+	tc-pareto -O a --rank in.jsonl > out.jsonl
+	assert_equal "$(head -n 1 out.jsonl)" '{ "a" : 2 , "z":[1, 2],"pareto":{"rank":1}}'
+	assert_equal "$(tail -n 1 out.jsonl)" '{"a":1,"pareto":{"rank":0}}'
+}
+
 @test ":max turns an objective around" {
 	pts
 	tc-pareto -O x:max,y:max pts.jsonl > front.jsonl

@@ -18,7 +18,8 @@
 #include "plot.h"
 
 struct input {
-	char **line; /* (n) each record's text as read */
+	char **line; /* (n) each record's text as read, trailing blanks removed */
+	char *own;   /* (n) whether the record already has a "pareto" member */
 	double *val; /* (n, m) objective values as stored */
 	double *min; /* (n, m) the same, negated where maximised */
 	size_t n, cap, vcap, mcap;
@@ -54,6 +55,7 @@ input_release(struct input *in)
 	for (size_t i = 0; i < in->n; i++)
 		free(in->line[i]);
 	free(in->line);
+	free(in->own);
 	free(in->val);
 	free(in->min);
 }
@@ -71,6 +73,7 @@ read_input(struct input *in, const char *path)
 	while ((rc = jsonl_read(&r, &rec, &err)) > 0) {
 		size_t k = in->n * (size_t)nobj;
 		in->line = egrow(in->line, &in->cap, in->n + 1, sizeof *in->line);
+		in->own = erealloc(in->own, in->cap);
 		in->val = egrow(in->val, &in->vcap, k + (size_t)nobj, sizeof *in->val);
 		in->min = egrow(in->min, &in->mcap, k + (size_t)nobj, sizeof *in->min);
 		if (objectives_get(in->val + k, obj, nobj, rec, &err) < 0) {
@@ -79,6 +82,7 @@ read_input(struct input *in, const char *path)
 		}
 		for (int j = 0; j < nobj; j++)
 			in->min[k + j] = obj[j].maximize ? -in->val[k + j] : in->val[k + j];
+		in->own[in->n] = json_object_get(rec, "pareto") != NULL;
 		in->line[in->n++] = estrdup(r.buf);
 		json_decref(rec);
 	}
@@ -277,12 +281,42 @@ draw(const struct input *in, const int *rank)
 	free(front);
 }
 
+/*
+ * Write record i with "pareto": {"rank": r} added. The key is appended to the record's own text,
+ * so every other byte passes through as read; a record that already has a "pareto" member is
+ * re-encoded with the member replaced.
+ */
+static int
+write_ranked(FILE *f, const char *line, int own, int rank)
+{
+	size_t n = strlen(line);
+	json_t *rec, *p;
+	int rc;
+
+	while (n > 0 && strchr(" \t\r", line[n - 1]))
+		n--;
+	if (!own) {
+		size_t k = n - 1;
+		while (k > 0 && strchr(" \t\r", line[k - 1]))
+			k--;
+		if (fwrite(line, 1, n - 1, f) != n - 1)
+			return -1;
+		return fprintf(f, "%s\"pareto\":{\"rank\":%d}}\n", line[k - 1] == '{' ? "" : ",", rank) < 0 ? -1 : 0;
+	}
+	rec = json_loadb(line, n, 0, NULL);
+	p = json_object();
+	json_object_set_new(p, "rank", json_integer(rank));
+	json_object_set_new(rec, "pareto", p);
+	rc = jsonl_write(f, rec);
+	json_decref(rec);
+	return rc;
+}
+
 static void
 write_records(const struct input *in, const int *rank)
 {
 	struct tc_error err;
 	struct afile af;
-	json_error_t je;
 
 	if (afile_open(&af, out_path, &err) < 0)
 		die("%s", err.msg);
@@ -293,11 +327,7 @@ write_records(const struct input *in, const int *rank)
 				continue;
 			rc = fputs(in->line[i], af.f) < 0 || fputc('\n', af.f) == EOF ? -1 : 0;
 		} else {
-			json_t *rec = json_loads(in->line[i], 0, &je), *p = json_object();
-			json_object_set_new(p, "rank", json_integer(rank[i]));
-			json_object_set_new(rec, "pareto", p);
-			rc = jsonl_write(af.f, rec);
-			json_decref(rec);
+			rc = write_ranked(af.f, in->line[i], in->own[i], rank[i]);
 		}
 		if (rc < 0) {
 			afile_abort(&af);
