@@ -52,7 +52,7 @@ DEB_PKGS  = gcc make libc6-dev libjansson-dev zlib1g-dev libopenblas-dev bats jq
 all: $(BUILD)/.deps $(BINS)
 
 # Checked once per build tree: rerun with "make deps" after removing packages.
-$(BUILD)/.deps:
+$(BUILD)/.deps: Makefile
 	@$(MAKE) --no-print-directory deps
 	@mkdir -p $(@D) && touch $@
 
