@@ -1,0 +1,75 @@
+/*
+ * sim.h: ELECTOR, a simulator of a workload (workload.h) on an accelerator (hw.h): latency,
+ * energy by module, utilisation, stalls and traffic, at two fidelities.
+ *
+ * Ownership: sim_run fills a caller-owned struct sim_result and keeps nothing.
+ *
+ * Both fidelities share one cost model and one scheduler; they differ in what they schedule.
+ * SIM_CYCLE splits every operation into jobs (contiguous runs of tiles in the dataflow's loop
+ * order), costs every tile of every job (operand fetches through the lane FIFO unless the
+ * previous tile of the job reuses them, multiplications skipped by the pre-compute sparsity
+ * module, partial sums, result write-back) and runs an event-driven simulation of jobs on MAC
+ * lanes, softmax and layer-norm modules, tensor transfers on the main-memory channel, and the
+ * activation, weight and mask buffers with capacity and eviction, jumping from event to event.
+ * SIM_FAST costs each operation in closed form from tile counts and the loop order, and runs the
+ * same schedule with each operation's jobs treated as equal: a few events per operation instead
+ * of one per job.
+ */
+#ifndef TC_SIM_H
+#define TC_SIM_H
+
+#include <stdio.h>
+
+#include "hw.h"
+#include "workload.h"
+
+enum sim_fidelity { SIM_FAST, SIM_CYCLE };
+
+/* Energy is accounted by these parts (dynamic and leakage each). */
+enum sim_part {
+	E_MAC, E_SPARSITY, E_SR, E_FIFO, E_SOFTMAX, E_LAYERNORM, E_CONTROL, E_BUF_ACT, E_BUF_WEIGHT, E_BUF_MASK,
+	E_MEMORY, E_COUNT
+};
+extern const char *const sim_part_names[E_COUNT];
+
+/* Stall categories (AccelTran's seven). */
+enum sim_stall {
+	ST_BUFFER_BUSY, ST_MASK_BUFFER_BUSY, ST_BUFFER_FULL, ST_MASK_BUFFER_FULL, ST_PRODUCER, ST_COMPUTE_BUSY,
+	ST_DATA_NOT_IN_BUFFER, ST_COUNT
+};
+extern const char *const sim_stall_names[ST_COUNT];
+
+struct sim_options {
+	int fidelity;
+	double sparsity[3]; /* activation, weight, gradient */
+	char dataflow[8];   /* loop order, outermost first: a permutation of "bijk" */
+	/* Called for every operation and transfer as it ends, in order of end time, if set. */
+	void (*trace)(void *ctx, const char *kind, const char *name, double start, double end, long units,
+		      long tiles, double energy_nj);
+	void *trace_ctx;
+};
+
+struct sim_result {
+	int feasible;
+	char reason[256];
+	double cycles, latency_s, energy_j;
+	double dyn_nj[E_COUNT], leak_nj[E_COUNT];
+	double busy[UNIT_COUNT];      /* unit-cycles busy per class */
+	double util[UNIT_COUNT];      /* busy / (units x cycles) */
+	double mem_busy;              /* cycles the main-memory channel moved data */
+	double stalls[ST_COUNT];      /* stream-cycles spent waiting, by reason */
+	double mem_read_bits, mem_write_bits, buf_read_bits, buf_write_bits;
+	double peak_bits[BUF_COUNT];  /* peak occupancy of each buffer */
+	long ops, tiles, jobs, transfers;
+	double macs;                  /* multiply-accumulates performed after skipping zeros */
+};
+
+/* Simulate w on c. Returns 0, or -1 with err set (an internal limit). An accelerator that cannot
+ * run the workload at all is a result: r->feasible = 0 with r->reason. */
+int sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *c, const struct sim_options *o,
+	    struct tc_error *err);
+
+/* 1 if s is a permutation of "bijk". */
+int sim_valid_dataflow(const char *s);
+
+#endif
