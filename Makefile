@@ -30,7 +30,7 @@ ALLCFLAGS = -std=c11 -fopenmp $(WARN) $(CFLAGS) $(SANFLAGS) -Ilib -DTC_VERSION='
 LIBS      = -ljansson -lz -lm
 ALLLDFLAGS = -fopenmp $(LDFLAGS) $(SANFLAGS)
 
-TOOLS     = tc-sample tc-pareto
+TOOLS     = tc-sample tc-pareto tc-sim
 LIBSRC    = $(wildcard lib/*.c)
 LIBOBJ    = $(LIBSRC:%.c=$(BUILD)/%.o)
 UNITS     = $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*_test.c))

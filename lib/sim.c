@@ -81,7 +81,7 @@ struct run {
 	double dens[WL_NCLASS];
 	int order[4]; /* dim of each loop level, outermost first */
 	double wbits, mbits, fifo, block;
-	double (*size)[BUF_COUNT]; /* bits each tensor occupies in each buffer */
+	const double (*size)[BUF_COUNT]; /* bits each tensor occupies in each buffer */
 };
 
 static int
@@ -180,11 +180,12 @@ operand_elems(const struct geom *g, int which, const long *e)
 /* ---- accumulators ---- */
 
 struct acc {
-	double dyn[E_COUNT], leak[E_COUNT];
-	double busy;       /* unit-cycles of compute */
-	double occupied;   /* unit-cycles including fetch and write */
+	double comp;             /* unit-cycles of compute */
+	double fifo;             /* lane FIFO cycles, fetch and write-back */
+	double tiles;            /* tiles dispatched: a cycle of the PE's dataflow and DMA modules each */
+	double blocks[BUF_COUNT]; /* 64-element block accesses of each buffer */
+	double occupied;         /* unit-cycles including fetch and write */
 	double buf_r, buf_w, macs;
-	long tiles;
 };
 
 /* Buffer access energy and traffic of moving e elements of class cls (dense partial sums when
@@ -192,18 +193,17 @@ struct acc {
 static void
 charge_access(const struct run *x, struct acc *a, double e, int cls, int partial, int write, double n)
 {
-	const struct hw_config *c = x->c;
 	double bits, blocks;
 
 	if (partial) {
 		bits = e * x->wbits;
 		blocks = e / x->block;
-		a->dyn[E_BUF_ACT + home(cls)] += blocks * c->buf_nj_per_block[home(cls)] * n;
+		a->blocks[home(cls)] += blocks * n;
 	} else {
 		bits = data_bits(x, e, cls) + mask_bits(x, e, cls);
-		a->dyn[E_BUF_ACT + home(cls)] += e * x->dens[cls] / x->block * c->buf_nj_per_block[home(cls)] * n;
+		a->blocks[home(cls)] += e * x->dens[cls] / x->block * n;
 		if (masked(cls))
-			a->dyn[E_BUF_MASK] += e / x->block * c->buf_nj_per_block[BUF_MASK] * n;
+			a->blocks[BUF_MASK] += e / x->block * n;
 	}
 	if (write)
 		a->buf_w += bits * n;
@@ -240,35 +240,15 @@ tile_compute(const struct run *x, const struct geom *g, const long *e, double *m
 	}
 }
 
-/* Charge a tile's compute and control energy (n identical tiles). */
+/* Count a tile's compute and control activity (n identical tiles). */
 static void
 charge_compute(const struct run *x, const struct geom *g, struct acc *a, double cycles, double macs, double n)
 {
-	const struct hw_config *c = x->c;
-
-	switch (g->op->unit) {
-	case UNIT_MAC:
-		a->dyn[E_MAC] += c->lane_dyn * cycles * n;
-		a->leak[E_MAC] += c->lane_leak * cycles * n;
-		a->dyn[E_SPARSITY] += c->sparsity_dyn * cycles * n;
-		a->leak[E_SPARSITY] += c->sparsity_leak * cycles * n;
-		a->dyn[E_SR] += c->sr_dyn * cycles * n;
-		a->leak[E_SR] += c->sr_leak * cycles * n;
-		break;
-	case UNIT_SOFTMAX:
-		a->dyn[E_SOFTMAX] += c->sm_dyn * cycles * n;
-		a->leak[E_SOFTMAX] += c->sm_leak * cycles * n;
-		break;
-	default:
-		a->dyn[E_LAYERNORM] += c->ln_dyn * cycles * n;
-		a->leak[E_LAYERNORM] += c->ln_leak * cycles * n;
-		break;
-	}
-	a->dyn[E_CONTROL] += c->ctl_dyn * n;
-	a->leak[E_CONTROL] += c->ctl_leak * n;
-	a->busy += cycles * n;
+	(void)x;
+	(void)g;
+	a->comp += cycles * n;
+	a->tiles += n;
 	a->macs += macs * n;
-	a->tiles += (long)n;
 }
 
 static double
@@ -276,10 +256,8 @@ fifo_cycles(const struct run *x, struct acc *a, const struct geom *g, double bit
 {
 	double cyc = ceil(bits / x->fifo - 1e-9);
 
-	if (g->op->unit == UNIT_MAC) {
-		a->dyn[E_FIFO] += x->c->fifo_dyn * cyc * n;
-		a->leak[E_FIFO] += x->c->fifo_leak * cyc * n;
-	}
+	if (g->op->unit == UNIT_MAC)
+		a->fifo += cyc * n;
 	return cyc;
 }
 
@@ -483,6 +461,24 @@ op_cost_fast(const struct run *x, const struct geom *g, long J, struct acc *a, d
 	return occ;
 }
 
+/* Per-operation costs that depend on the workload and the accelerator's compute configuration
+ * only: geometry, job count, and at the fast fidelity the job duration and the activity. */
+struct op_plan {
+	struct geom g;
+	long jobs;
+	double dur_fast;
+	struct acc acc;
+};
+
+struct sim_plan {
+	const struct workload *w;
+	double (*size)[BUF_COUNT];   /* bits each tensor occupies in each buffer */
+	int *rd, *rd_start;          /* readers of each tensor, in op order (CSR) */
+	struct sim_options o;
+	struct hw_config c;          /* the configuration planned for (its compute part is what counts) */
+	struct op_plan *op;
+};
+
 /* ---- schedule ---- */
 
 enum { T_OUT_OF_CHIP = 0, T_LOADING, T_RESIDENT, T_STREAMED };
@@ -492,6 +488,8 @@ struct tstate {
 	int in_mem;      /* a copy is in main memory */
 	int pins;        /* running ops reading or writing it */
 	int cursor;      /* index into its reader list of the next read */
+	unsigned wanted; /* equal to sched.epoch: an input of an op a stream is waiting on */
+	int slot;        /* position in sched.resident while on chip */
 	double bits[BUF_COUNT];
 };
 
@@ -500,10 +498,9 @@ struct ostate {
 	long jobs, dispatched, running;
 	long streamed;   /* bitmask over in[]: inputs streamed from main memory for this op */
 	int out_streamed;
+	int wait_reason;  /* stall category while the op waits for its transfers */
 	double start, end, xfer_end;
-	struct geom g;
-	double dur_fast; /* fast: duration of every job */
-	struct acc acc;
+	struct acc acc;  /* cycle fidelity: the activity of the jobs run so far */
 };
 
 struct event {
@@ -521,10 +518,15 @@ struct xfer {
 
 struct sched {
 	struct run *x;
+	const struct op_plan *plan;   /* per-op costs */
 	const struct workload *w;
 	struct tstate *ts;
 	struct ostate *os;
-	int **readers, *nreaders;
+	const int *rd, *rd_start;     /* readers of tensor t: rd[rd_start[t] .. rd_start[t + 1]) */
+	int *resident;                /* tensors on chip (resident or loading), unordered */
+	int nresident;
+	unsigned space_epoch;         /* bumped whenever buffer space is freed */
+	unsigned pf_failed;           /* space_epoch when prefetch last failed, or 0 */
 	struct event *heap;
 	size_t nheap, capheap;
 	long freeu[UNIT_COUNT];
@@ -542,6 +544,7 @@ struct sched {
 	double now, block_start;
 	int left;                     /* ops not done */
 	int pf;                       /* prefetch cursor: ops before it have their inputs loaded or on the way */
+	unsigned epoch;               /* marks the inputs of the ops the streams wait on (never evicted) */
 };
 
 static void
@@ -589,7 +592,9 @@ heap_pop(struct sched *s)
 static int
 next_use(const struct sched *s, int t)
 {
-	return s->ts[t].cursor < s->nreaders[t] ? s->readers[t][s->ts[t].cursor] : NEVER;
+	int k = s->rd_start[t] + s->ts[t].cursor;
+
+	return k < s->rd_start[t + 1] ? s->rd[k] : NEVER;
 }
 
 static void
@@ -600,11 +605,23 @@ transfer_queue(struct sched *s, int tensor, int op, double bits, double mask)
 }
 
 static void
+on_chip(struct sched *s, int t)
+{
+	s->ts[t].slot = s->nresident;
+	s->resident[s->nresident++] = t;
+}
+
+static void
 free_space(struct sched *s, int t)
 {
+	int k = s->ts[t].slot, last = s->resident[--s->nresident];
+
 	for (int b = 0; b < BUF_COUNT; b++)
 		s->used[b] -= s->ts[t].bits[b];
 	s->ts[t].state = T_OUT_OF_CHIP;
+	s->resident[k] = last;
+	s->ts[last].slot = k;
+	s->space_epoch++;
 }
 
 /* Evict tensors from the buffers until need[] more bits fit, choosing the farthest next use
@@ -622,10 +639,10 @@ make_room(struct sched *s, const double *need, int protect, int *full_buf)
 				bad = b;
 		if (bad < 0)
 			return 0;
-		for (int t = 0; t < s->w->nt; t++) {
+		for (int r = 0; r < s->nresident; r++) {
+			int t = s->resident[r], nu;
 			struct tstate *st = &s->ts[t];
-			int nu;
-			if (st->state != T_RESIDENT || st->pins || st->bits[bad] <= 0)
+			if (st->state != T_RESIDENT || st->pins || st->wanted == s->epoch || st->bits[bad] <= 0)
 				continue;
 			nu = next_use(s, t);
 			if (nu > far) {
@@ -633,6 +650,7 @@ make_room(struct sched *s, const double *need, int protect, int *full_buf)
 				victim = t;
 			}
 		}
+		s->x->r->constrained = 1;
 		if (victim < 0 || far <= protect) {
 			if (full_buf)
 				*full_buf = bad;
@@ -688,7 +706,7 @@ channel_kick(struct sched *s)
 	s->chan_free_at = s->now + cyc;
 	s->x->r->mem_busy += cyc;
 	s->x->r->transfers++;
-	s->x->r->dyn_nj[E_MEMORY] += (q->bits + q->mask) / s->x->wbits / s->x->block * s->x->c->mem_nj_per_block;
+	s->x->r->mem_blocks += (q->bits + q->mask) / s->x->wbits / s->x->block;
 	heap_push(s, (struct event){s->now + cyc, 1, -1, 0});
 }
 
@@ -707,6 +725,7 @@ try_load(struct sched *s, int t, int i)
 		s->ts[t].bits[b] = bits[b];
 	}
 	s->ts[t].state = T_LOADING;
+	on_chip(s, t);
 	transfer_queue(s, t, -1, bits[home(s->w->t[t].cls)], bits[BUF_MASK]);
 	s->x->r->mem_read_bits += bits[home(s->w->t[t].cls)] + bits[BUF_MASK];
 	return 1;
@@ -716,60 +735,6 @@ static int
 op_input_streamed(const struct ostate *os, int k)
 {
 	return (int)((os->streamed >> k) & 1);
-}
-
-/* Decide which inputs of op i are streamed: all of its on-chip tensors together must fit. */
-static void
-plan_streaming(struct sched *s, int i)
-{
-	const struct wl_op *op = &s->w->op[i];
-	struct ostate *os = &s->os[i];
-	double total[BUF_COUNT] = {0}, bits[BUF_COUNT];
-
-	for (int k = 0; k < op->nin; k++) {
-		int t = op->in[k];
-		if (s->w->t[t].cls == WL_STATE) {
-			os->streamed |= 1L << k;
-			continue;
-		}
-		tensor_bits(s->x, t, bits);
-		for (int b = 0; b < BUF_COUNT; b++)
-			total[b] += bits[b];
-	}
-	if (op->out >= 0) {
-		tensor_bits(s->x, op->out, bits);
-		if (!fits_alone(s->x, bits))
-			os->out_streamed = 1;
-		else
-			for (int b = 0; b < BUF_COUNT; b++)
-				total[b] += bits[b];
-	}
-	for (;;) {
-		int over = 0, big = -1;
-		double bigbits = 0;
-		for (int b = 0; b < BUF_COUNT; b++)
-			if (total[b] > s->x->c->buf_bits[b])
-				over = 1;
-		if (!over)
-			break;
-		for (int k = 0; k < op->nin; k++) {
-			if (op_input_streamed(os, k))
-				continue;
-			tensor_bits(s->x, op->in[k], bits);
-			if (bits[0] + bits[1] + bits[2] > bigbits) {
-				bigbits = bits[0] + bits[1] + bits[2];
-				big = k;
-			}
-		}
-		if (big < 0) {
-			os->out_streamed = 1;
-			break;
-		}
-		os->streamed |= 1L << big;
-		tensor_bits(s->x, op->in[big], bits);
-		for (int b = 0; b < BUF_COUNT; b++)
-			total[b] -= bits[b];
-	}
 }
 
 /* Is op i's input k needed on chip (not streamed) and not there yet? */
@@ -804,6 +769,8 @@ memory_engine(struct sched *s, int nstreams)
 	 * that does not fit */
 	if (s->pf < lo)
 		s->pf = lo;
+	if (s->pf_failed && s->pf_failed == s->space_epoch + 1)
+		goto done;
 	hi = lo + 64 < s->w->nop ? lo + 64 : s->w->nop;
 	for (; s->pf < hi && s->nq - s->hq < 4; s->pf++) {
 		int i = s->pf;
@@ -814,8 +781,10 @@ memory_engine(struct sched *s, int nstreams)
 			int t = op->in[k];
 			if (s->ts[t].state != T_OUT_OF_CHIP || !s->ts[t].in_mem || op_input_streamed(&s->os[i], k))
 				continue;
-			if (!try_load(s, t, i))
+			if (!try_load(s, t, i)) {
+				s->pf_failed = s->space_epoch + 1;
 				goto done;
+			}
 		}
 	}
 done:
@@ -830,15 +799,16 @@ dispatch(struct sched *s, int i, long k)
 	const struct run *x = s->x;
 
 	if (x->o->fidelity == SIM_FAST) {
-		heap_push(s, (struct event){s->now + os->dur_fast, 0, i, k});
+		heap_push(s, (struct event){s->now + s->plan[i].dur_fast, 0, i, k});
 	} else {
 		/* jobs with equal durations end together: one event each */
 		double durs[64];
 		long counts[64];
 		int nd = 0;
 		for (long j = os->dispatched; j < os->dispatched + k; j++) {
-			long p0 = (long)((double)j * os->g.T / os->jobs), p1 = (long)((double)(j + 1) * os->g.T / os->jobs);
-			double dur = job_cost(x, &os->g, p0, p1, &os->acc);
+			const struct geom *g = &s->plan[i].g;
+			long p0 = (long)((double)j * g->T / os->jobs), p1 = (long)((double)(j + 1) * g->T / os->jobs);
+			double dur = job_cost(x, g, p0, p1, &os->acc);
 			int f = 0;
 			while (f < nd && durs[f] != dur)
 				f++;
@@ -861,7 +831,11 @@ dispatch(struct sched *s, int i, long k)
 	s->freeu[s->w->op[i].unit] -= k;
 }
 
-/* Can op i start now? Returns 1 and starts it, else 0 with *why set to a stall category. */
+/*
+ * Can op i start now? Its inputs must be on chip, or streamed from main memory when they cannot
+ * be loaded (too large, or the buffer is held by data needed sooner); its result needs room, or
+ * is streamed out. Returns 1 and starts it, else 0 with *why set to a stall category.
+ */
 static int
 try_start(struct sched *s, int i, int *why)
 {
@@ -870,37 +844,50 @@ try_start(struct sched *s, int i, int *why)
 	double need[BUF_COUNT] = {0};
 	int full = -1;
 
-	for (int k = 0; k < op->nin; k++)
-		if (missing(s, i, k)) {
-			int t = op->in[k];
-			if (s->ts[t].state == T_LOADING)
-				*why = ST_DATA_NOT_IN_BUFFER;
-			else if (s->chan_busy)
+	for (int k = 0; k < op->nin; k++) {
+		int t = op->in[k];
+		if (op_input_streamed(os, k) || s->ts[t].state == T_RESIDENT)
+			continue;
+		if (s->ts[t].state == T_LOADING) {
+			*why = s->cur < s->nq && s->q[s->cur].tensor == t ? ST_DATA_NOT_IN_BUFFER : ST_BUFFER_BUSY;
+			return 0;
+		}
+		if (s->w->t[t].cls != WL_STATE && fits_alone(s->x, s->x->size[t])) {
+			for (int q = 0; q < op->nin; q++)
+				if (s->ts[op->in[q]].state == T_RESIDENT)
+					s->ts[op->in[q]].pins++;
+			int loaded = try_load(s, t, i);
+			for (int q = 0; q < op->nin; q++)
+				if (s->ts[op->in[q]].state == T_RESIDENT)
+					s->ts[op->in[q]].pins--;
+			if (loaded) {
 				*why = ST_BUFFER_BUSY;
-			else
-				*why = ST_BUFFER_FULL;
-			return 0;
+				channel_kick(s);
+				return 0;
+			}
+			os->wait_reason = ST_BUFFER_FULL;
 		}
+		if (s->w->t[t].cls != WL_STATE)
+			s->x->r->constrained = 1;
+		os->streamed |= 1L << k;
+	}
+	for (int k = 0; k < op->nin; k++)
+		s->ts[op->in[k]].pins++;
 	if (op->out >= 0 && !os->out_streamed) {
-		tensor_bits(s->x, op->out, need);
-		/* pin inputs so that making room for the result cannot evict them */
-		for (int k = 0; k < op->nin; k++)
-			s->ts[op->in[k]].pins++;
-		if (make_room(s, need, i, &full) < 0) {
-			for (int k = 0; k < op->nin; k++)
-				s->ts[op->in[k]].pins--;
-			*why = full == BUF_MASK ? ST_MASK_BUFFER_FULL : ST_BUFFER_FULL;
-			return 0;
+		memcpy(need, s->x->size[op->out], sizeof need);
+		if (!fits_alone(s->x, need) || make_room(s, need, i, &full) < 0) {
+			s->x->r->constrained = 1;
+			os->out_streamed = 1;
+			os->wait_reason = full == BUF_MASK ? ST_MASK_BUFFER_FULL : ST_BUFFER_FULL;
+		} else {
+			for (int b = 0; b < BUF_COUNT; b++) {
+				s->used[b] += need[b];
+				s->ts[op->out].bits[b] = need[b];
+			}
+			s->ts[op->out].state = T_RESIDENT;
+			on_chip(s, op->out);
+			s->ts[op->out].pins++;
 		}
-		for (int b = 0; b < BUF_COUNT; b++) {
-			s->used[b] += need[b];
-			s->ts[op->out].bits[b] = need[b];
-		}
-		s->ts[op->out].state = T_RESIDENT;
-		s->ts[op->out].pins++;
-	} else {
-		for (int k = 0; k < op->nin; k++)
-			s->ts[op->in[k]].pins++;
 	}
 	if (s->freeu[op->unit] <= 0) {
 		/* inputs are pinned and the result placed: the op waits for units only */
@@ -937,12 +924,31 @@ try_start(struct sched *s, int i, int *why)
 	return 1;
 }
 
+/* Energy (nJ) of an op's activity, buffer and memory traffic aside from leakage. */
+static double
+acc_energy(const struct hw_config *c, int unit, const struct acc *a)
+{
+	double e = (c->ctl_dyn + c->ctl_leak) * a->tiles;
+
+	if (unit == UNIT_MAC)
+		e += (c->lane_dyn + c->lane_leak + c->sparsity_dyn + c->sparsity_leak + c->sr_dyn + c->sr_leak) * a->comp +
+		     (c->fifo_dyn + c->fifo_leak) * a->fifo;
+	else if (unit == UNIT_SOFTMAX)
+		e += (c->sm_dyn + c->sm_leak) * a->comp;
+	else
+		e += (c->ln_dyn + c->ln_leak) * a->comp;
+	for (int b = 0; b < BUF_COUNT; b++)
+		e += a->blocks[b] * c->buf_nj_per_block[b];
+	return e;
+}
+
 static void
 op_finish(struct sched *s, int i)
 {
 	const struct wl_op *op = &s->w->op[i];
 	struct ostate *os = &s->os[i];
 	struct sim_result *r = s->x->r;
+	const struct acc *a = s->x->o->fidelity == SIM_FAST ? &s->plan[i].acc : &os->acc;
 
 	os->done = 1;
 	os->end = s->now;
@@ -951,9 +957,9 @@ op_finish(struct sched *s, int i)
 		int t = op->in[k];
 		struct tstate *st = &s->ts[t];
 		st->pins--;
-		while (st->cursor < s->nreaders[t] && s->readers[t][st->cursor] <= i)
+		while (s->rd_start[t] + st->cursor < s->rd_start[t + 1] && s->rd[s->rd_start[t] + st->cursor] <= i)
 			st->cursor++;
-		if (st->cursor == s->nreaders[t] && st->state == T_RESIDENT && !st->pins)
+		if (s->rd_start[t] + st->cursor == s->rd_start[t + 1] && st->state == T_RESIDENT && !st->pins)
 			free_space(s, t);
 	}
 	if (op->out >= 0) {
@@ -963,27 +969,23 @@ op_finish(struct sched *s, int i)
 			st->in_mem = 1;
 		} else {
 			st->pins--;
-			if (s->nreaders[op->out] == 0)
+			if (s->rd_start[op->out] == s->rd_start[op->out + 1])
 				free_space(s, op->out);
 		}
 	}
-	for (int e = 0; e < E_COUNT; e++) {
-		r->dyn_nj[e] += os->acc.dyn[e];
-		r->leak_nj[e] += os->acc.leak[e];
-	}
-	r->busy[op->unit] += os->acc.busy;
-	r->buf_read_bits += os->acc.buf_r;
-	r->buf_write_bits += os->acc.buf_w;
-	r->macs += os->acc.macs;
-	r->tiles += os->acc.tiles;
+	r->busy[op->unit] += a->comp;
+	r->fifo_cycles += a->fifo;
+	r->ctl_tiles += a->tiles;
+	for (int b = 0; b < BUF_COUNT; b++)
+		r->blocks[b] += a->blocks[b];
+	r->buf_read_bits += a->buf_r;
+	r->buf_write_bits += a->buf_w;
+	r->macs += a->macs;
+	r->tiles += (long)a->tiles;
 	r->jobs += os->jobs;
-	if (s->x->o->trace) {
-		double e = 0;
-		for (int k = 0; k < E_COUNT; k++)
-			e += os->acc.dyn[k] + os->acc.leak[k];
+	if (s->x->o->trace)
 		s->x->o->trace(s->x->o->trace_ctx, wl_kind_names[op->kind], op->name, os->start, os->end, os->jobs,
-			       os->acc.tiles, e);
-	}
+			       (long)a->tiles, acc_energy(s->x->c, op->unit, a));
 }
 
 /* Set up the streams of block b. */
@@ -1019,26 +1021,59 @@ stream_next(const struct sched *s, int i)
 }
 
 static void
-prepare_op(struct sched *s, int i)
+plan_op(struct op_plan *p, const struct run *x, const struct wl_op *op)
 {
-	struct ostate *os = &s->os[i];
-	const struct wl_op *op = &s->w->op[i];
-	long units = op->unit == UNIT_MAC ? s->x->c->lanes : op->unit == UNIT_SOFTMAX ? s->x->c->softmax : s->x->c->layernorm;
+	long units = op->unit == UNIT_MAC ? x->c->lanes : op->unit == UNIT_SOFTMAX ? x->c->softmax : x->c->layernorm;
 
-	geom_init(&os->g, s->x, op);
-	os->jobs = os->g.T < units ? os->g.T : units;
-	if (s->x->o->fidelity == SIM_FAST)
-		op_cost_fast(s->x, &os->g, os->jobs, &os->acc, &os->dur_fast);
-	plan_streaming(s, i);
+	memset(p, 0, sizeof *p);
+	geom_init(&p->g, x, op);
+	p->jobs = p->g.T < units ? p->g.T : units;
+	if (x->o->fidelity == SIM_FAST) {
+		op_cost_fast(x, &p->g, p->jobs, &p->acc, &p->dur_fast);
+		p->dur_fast = ceil(p->dur_fast - 1e-9);
+	}
+}
+
+
+void
+sim_energy(struct sim_result *r, const struct hw_config *c)
+{
+	const long units[UNIT_COUNT] = {c->lanes, c->softmax, c->layernorm};
+	double mac = r->busy[UNIT_MAC];
+
+	r->latency_s = r->cycles / (c->prof->clock_mhz * 1e6);
+	memset(r->dyn_nj, 0, sizeof r->dyn_nj);
+	memset(r->leak_nj, 0, sizeof r->leak_nj);
+	r->dyn_nj[E_MAC] = c->lane_dyn * mac;
+	r->leak_nj[E_MAC] = c->lane_leak * mac;
+	r->dyn_nj[E_SPARSITY] = c->sparsity_dyn * mac;
+	r->leak_nj[E_SPARSITY] = c->sparsity_leak * mac;
+	r->dyn_nj[E_SR] = c->sr_dyn * mac;
+	r->leak_nj[E_SR] = c->sr_leak * mac;
+	r->dyn_nj[E_FIFO] = c->fifo_dyn * r->fifo_cycles;
+	r->leak_nj[E_FIFO] = c->fifo_leak * r->fifo_cycles;
+	r->dyn_nj[E_SOFTMAX] = c->sm_dyn * r->busy[UNIT_SOFTMAX];
+	r->leak_nj[E_SOFTMAX] = c->sm_leak * r->busy[UNIT_SOFTMAX];
+	r->dyn_nj[E_LAYERNORM] = c->ln_dyn * r->busy[UNIT_LN];
+	r->leak_nj[E_LAYERNORM] = c->ln_leak * r->busy[UNIT_LN];
+	r->dyn_nj[E_CONTROL] = c->ctl_dyn * r->ctl_tiles;
+	r->leak_nj[E_CONTROL] = c->ctl_leak * r->ctl_tiles;
+	for (int b = 0; b < BUF_COUNT; b++) {
+		r->dyn_nj[E_BUF_ACT + b] = r->blocks[b] * c->buf_nj_per_block[b];
+		r->leak_nj[E_BUF_ACT + b] = c->buf_leak_nj_per_cycle[b] * r->cycles;
+	}
+	r->dyn_nj[E_MEMORY] = r->mem_blocks * c->mem_nj_per_block;
+	r->energy_j = 0;
+	for (int e = 0; e < E_COUNT; e++)
+		r->energy_j += (r->dyn_nj[e] + r->leak_nj[e]) * 1e-9;
+	for (int u = 0; u < UNIT_COUNT; u++)
+		r->util[u] = r->cycles > 0 ? r->busy[u] / ((double)units[u] * r->cycles) : 0;
 }
 
 static void
 sched_release(struct sched *s)
 {
-	for (int t = 0; t < s->w->nt; t++)
-		free(s->readers[t]);
-	free(s->readers);
-	free(s->nreaders);
+	free(s->resident);
 	free(s->ts);
 	free(s->os);
 	free(s->heap);
@@ -1048,41 +1083,113 @@ sched_release(struct sched *s)
 	free(s->next);
 }
 
+static void
+run_init(struct run *x, const struct workload *w, const struct hw_config *c, const struct sim_options *o,
+	 struct sim_result *r)
+{
+	memset(x, 0, sizeof *x);
+	x->w = w, x->c = c, x->o = o, x->r = r;
+	for (int l = 0; l < 4; l++)
+		x->order[l] = (int)(strchr("bijk", o->dataflow[l]) - "bijk");
+	x->dens[WL_ACT] = 1 - o->sparsity[0];
+	x->dens[WL_WEIGHT] = 1 - o->sparsity[1];
+	x->dens[WL_GRAD] = x->dens[WL_WGRAD] = 1 - o->sparsity[2];
+	x->dens[WL_STATE] = x->dens[WL_CONST] = 1;
+	x->wbits = c->prof->word_bits;
+	x->mbits = c->prof->mask_bits;
+	x->fifo = c->fifo_bits;
+	x->block = c->prof->block_elements;
+}
+
+struct sim_plan *
+sim_plan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o,
+	     struct tc_error *err)
+{
+	struct sim_plan *p;
+	struct sim_result scratch;
+	struct run x;
+
+	if (!sim_valid_dataflow(o->dataflow))
+		return tc_error_set(err, "dataflow '%s' is not a permutation of bijk", o->dataflow), NULL;
+	p = ecalloc(1, sizeof *p);
+	p->w = w;
+	p->o = *o;
+	p->c = *c;
+	p->op = emalloc(sizeof *p->op * (size_t)(w->nop + 1));
+	run_init(&x, w, &p->c, &p->o, &scratch);
+	for (int i = 0; i < w->nop; i++)
+		plan_op(&p->op[i], &x, &w->op[i]);
+	p->size = emalloc(sizeof *p->size * (size_t)(w->nt + 1));
+	for (int t = 0; t < w->nt; t++)
+		tensor_bits(&x, t, p->size[t]);
+	p->rd_start = ecalloc((size_t)w->nt + 2, sizeof *p->rd_start);
+	for (int i = 0; i < w->nop; i++)
+		for (int k = 0; k < w->op[i].nin; k++)
+			p->rd_start[w->op[i].in[k] + 2]++;
+	for (int t = 0; t < w->nt; t++)
+		p->rd_start[t + 2] += p->rd_start[t + 1];
+	p->rd = emalloc(sizeof *p->rd * (size_t)(p->rd_start[w->nt + 1] + 1));
+	for (int i = 0; i < w->nop; i++)
+		for (int k = 0; k < w->op[i].nin; k++)
+			p->rd[p->rd_start[w->op[i].in[k] + 1]++] = i;
+	return p;
+}
+
+void
+sim_plan_free(struct sim_plan *p)
+{
+	if (!p)
+		return;
+	free(p->op);
+	free(p->size);
+	free(p->rd);
+	free(p->rd_start);
+	free(p);
+}
+
+int
+sim_plan_fits(const struct sim_plan *p, const struct hw_config *c)
+{
+	const struct hw_config *q = &p->c;
+
+	return q->lanes == c->lanes && q->softmax == c->softmax && q->layernorm == c->layernorm && q->macs == c->macs &&
+	       q->tile_b == c->tile_b && q->tile_x == c->tile_x && q->tile_y == c->tile_y && q->fifo_bits == c->fifo_bits &&
+	       q->prof == c->prof && q->training == c->training;
+}
+
 int
 sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *c, const struct sim_options *o,
 	struct tc_error *err)
 {
-	struct run x = {w, c, o, r, {0}, {0}, 0, 0, 0, 0, NULL};
+	struct sim_plan *p = sim_plan_new(w, c, o, err);
+	int rc;
+
+	if (!p) {
+		memset(r, 0, sizeof *r);
+		return -1;
+	}
+	rc = sim_plan_run(r, p, c, err);
+	sim_plan_free(p);
+	return rc;
+}
+
+int
+sim_plan_run(struct sim_result *r, const struct sim_plan *plan, const struct hw_config *c, struct tc_error *err)
+{
+	const struct workload *w = plan->w;
+	const struct sim_options *o = &plan->o;
+	struct run x;
 	struct sched s;
 	double emb[BUF_COUNT];
 	int nstreams;
 
 	memset(r, 0, sizeof *r);
-	if (!sim_valid_dataflow(o->dataflow))
-		return tc_error_set(err, "dataflow '%s' is not a permutation of bijk", o->dataflow);
-	for (int l = 0; l < 4; l++)
-		x.order[l] = (int)(strchr("bijk", o->dataflow[l]) - "bijk");
-	x.dens[WL_ACT] = 1 - o->sparsity[0];
-	x.dens[WL_WEIGHT] = 1 - o->sparsity[1];
-	x.dens[WL_GRAD] = x.dens[WL_WGRAD] = 1 - o->sparsity[2];
-	x.dens[WL_STATE] = x.dens[WL_CONST] = 1;
-	x.wbits = c->prof->word_bits;
-	x.mbits = c->prof->mask_bits;
-	x.fifo = c->fifo_bits;
-	x.block = c->prof->block_elements;
+	run_init(&x, w, c, o, r);
 	r->ops = w->nop;
 
-	x.size = emalloc(sizeof *x.size * (size_t)w->nt);
-	for (int t = 0; t < w->nt; t++) {
-		double b[BUF_COUNT];
-		struct run plain = x;
-		plain.size = NULL;
-		tensor_bits(&plain, t, b);
-		memcpy(x.size[t], b, sizeof b);
-	}
+	x.size = (const double(*)[BUF_COUNT])plan->size;
 	tensor_bits(&x, w->embedding, emb);
 	if (!fits_alone(&x, emb)) {
-		free(x.size);
 		snprintf(r->reason, sizeof r->reason,
 			 "the embedding table (%.3g M elements, %.1f MB with its mask) does not fit the %.0f MB weight "
 			 "buffer and %.0f MB mask buffer",
@@ -1097,8 +1204,9 @@ sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *
 	s.w = w;
 	s.ts = ecalloc((size_t)w->nt, sizeof *s.ts);
 	s.os = ecalloc((size_t)w->nop, sizeof *s.os);
-	s.readers = ecalloc((size_t)w->nt, sizeof *s.readers);
-	s.nreaders = ecalloc((size_t)w->nt, sizeof *s.nreaders);
+	s.rd = plan->rd;
+	s.rd_start = plan->rd_start;
+	s.resident = emalloc(sizeof *s.resident * (size_t)(w->nt + 1));
 	s.block_first = ecalloc((size_t)w->nblock + 1, sizeof *s.block_first);
 	s.block_end = ecalloc((size_t)w->nblock + 1, sizeof *s.block_end);
 	s.next = ecalloc((size_t)w->nstream_max + 1, sizeof *s.next);
@@ -1106,27 +1214,19 @@ sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *
 	s.freeu[UNIT_SOFTMAX] = c->softmax;
 	s.freeu[UNIT_LN] = c->layernorm;
 	s.left = w->nop;
-	for (int i = 0; i < w->nop; i++)
-		for (int k = 0; k < w->op[i].nin; k++)
-			s.nreaders[w->op[i].in[k]]++;
-	for (int t = 0; t < w->nt; t++) {
-		s.readers[t] = emalloc(sizeof **s.readers * (size_t)(s.nreaders[t] + 1));
-		s.nreaders[t] = 0;
+	for (int t = 0; t < w->nt; t++)
 		s.ts[t].in_mem = w->t[t].producer < 0;
-	}
-	for (int i = 0; i < w->nop; i++)
-		for (int k = 0; k < w->op[i].nin; k++) {
-			int t = w->op[i].in[k];
-			s.readers[t][s.nreaders[t]++] = i;
-		}
 	for (int b = 0; b <= w->nblock; b++)
 		s.block_first[b] = w->nop;
 	for (int i = w->nop - 1; i >= 0; i--)
 		s.block_first[w->op[i].block] = i;
 	for (int i = 0; i < w->nop; i++)
 		s.block_end[w->op[i].block] = i + 1;
-	for (int i = 0; i < w->nop; i++)
-		prepare_op(&s, i);
+	s.plan = plan->op;
+	for (int i = 0; i < w->nop; i++) {
+		s.os[i].jobs = plan->op[i].jobs;
+		s.os[i].wait_reason = ST_DATA_NOT_IN_BUFFER;
+	}
 
 	nstreams = enter_block(&s, 0);
 	while (s.left > 0) {
@@ -1135,6 +1235,12 @@ sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *
 
 		while (progress) {
 			progress = 0;
+			/* the inputs of every op a stream waits on stay: no two streams evict each other's */
+			s.epoch++;
+			for (int st = 0; st < nstreams; st++)
+				if (s.next[st] >= 0)
+					for (int k = 0; k < w->op[s.next[st]].nin; k++)
+						s.ts[w->op[s.next[st]].in[k]].wanted = s.epoch;
 			memory_engine(&s, nstreams);
 			for (int st = 0; st < nstreams; st++) {
 				int i = s.next[st];
@@ -1159,6 +1265,9 @@ sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *
 					if (s.os[i].dispatched < s.os[i].jobs)
 						why[st] = ST_COMPUTE_BUSY;
 				}
+				if (s.os[i].started && s.os[i].running == 0 && s.os[i].dispatched == s.os[i].jobs &&
+				    s.os[i].xfer_end == -2)
+					why[st] = s.os[i].wait_reason;
 			}
 			channel_kick(&s);
 		}
@@ -1237,21 +1346,10 @@ sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *
 		channel_kick(&s);
 	}
 	r->cycles = s.now;
-	r->latency_s = s.now / (c->prof->clock_mhz * 1e6);
-	for (int b = 0; b < BUF_COUNT; b++)
-		r->leak_nj[E_BUF_ACT + b] += c->buf_leak_nj_per_cycle[b] * s.now;
-	{
-		const long units[UNIT_COUNT] = {c->lanes, c->softmax, c->layernorm};
-		for (int u = 0; u < UNIT_COUNT; u++)
-			r->util[u] = s.now > 0 ? r->busy[u] / ((double)units[u] * s.now) : 0;
-	}
-	for (int e = 0; e < E_COUNT; e++)
-		r->energy_j += (r->dyn_nj[e] + r->leak_nj[e]) * 1e-9;
+	sim_energy(r, c);
 	sched_release(&s);
-	free(x.size);
 	return 0;
 fail:
 	sched_release(&s);
-	free(x.size);
 	return -1;
 }

@@ -42,7 +42,7 @@ extern const char *const sim_stall_names[ST_COUNT];
 struct sim_options {
 	int fidelity;
 	double sparsity[3]; /* activation, weight, gradient */
-	char dataflow[8];   /* loop order, outermost first: a permutation of "bijk" */
+	char dataflow[ACCEL_NAME_MAX]; /* loop order, outermost first: a permutation of "bijk" */
 	/* Called for every operation and transfer as it ends, in order of end time, if set. */
 	void (*trace)(void *ctx, const char *kind, const char *name, double start, double end, long units,
 		      long tiles, double energy_nj);
@@ -54,7 +54,12 @@ struct sim_result {
 	char reason[256];
 	double cycles, latency_s, energy_j;
 	double dyn_nj[E_COUNT], leak_nj[E_COUNT];
-	double busy[UNIT_COUNT];      /* unit-cycles busy per class */
+	double busy[UNIT_COUNT];      /* unit-cycles computing per class */
+	double fifo_cycles;           /* lane FIFO cycles */
+	double ctl_tiles;             /* tiles dispatched (PE dataflow and DMA cycles) */
+	double blocks[BUF_COUNT];     /* 64-element block accesses per buffer */
+	double mem_blocks;            /* 64-word blocks moved to or from main memory */
+	int constrained;              /* a buffer's capacity changed a decision (eviction, streaming) */
 	double util[UNIT_COUNT];      /* busy / (units x cycles) */
 	double mem_busy;              /* cycles the main-memory channel moved data */
 	double stalls[ST_COUNT];      /* stream-cycles spent waiting, by reason */
@@ -68,6 +73,24 @@ struct sim_result {
  * run the workload at all is a result: r->feasible = 0 with r->reason. */
 int sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *c, const struct sim_options *o,
 	    struct tc_error *err);
+
+/*
+ * A plan: the per-operation costs of w under the compute configuration of c (units, tiles,
+ * multipliers) and the options, reusable with any accelerator that shares that configuration
+ * (sim_plan_fits), whatever its buffers, memory or powers. Sweeps use it to cost each operation
+ * once per group of accelerators. The plan borrows w, which must outlive it.
+ */
+struct sim_plan;
+struct sim_plan *sim_plan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o,
+			      struct tc_error *err);
+int sim_plan_fits(const struct sim_plan *p, const struct hw_config *c);
+int sim_plan_run(struct sim_result *r, const struct sim_plan *p, const struct hw_config *c, struct tc_error *err);
+void sim_plan_free(struct sim_plan *p);
+
+/* Fill r's energies, latency and utilisation from its activity counts and cycles under c's
+ * powers, buffer sizes and memory: a run's energy for another accelerator that differs only in
+ * those, when the schedule would be the same. */
+void sim_energy(struct sim_result *r, const struct hw_config *c);
 
 /* 1 if s is a permutation of "bijk". */
 int sim_valid_dataflow(const char *s);
