@@ -463,6 +463,8 @@ op_cost_fast(const struct run *x, const struct geom *g, long J, struct acc *a, d
 
 /* Per-operation costs that depend on the workload and the accelerator's compute configuration
  * only: geometry, job count, and at the fast fidelity the job duration and the activity. */
+/* Per-operation costs that depend on the workload and the accelerator's compute configuration
+ * only: geometry, job count, and at the fast fidelity the job duration and the activity. */
 struct op_plan {
 	struct geom g;
 	long jobs;
@@ -472,459 +474,621 @@ struct op_plan {
 
 struct sim_plan {
 	const struct workload *w;
-	double (*size)[BUF_COUNT];   /* bits each tensor occupies in each buffer */
-	int *rd, *rd_start;          /* readers of each tensor, in op order (CSR) */
 	struct sim_options o;
-	struct hw_config c;          /* the configuration planned for (its compute part is what counts) */
+	struct hw_config c; /* the configuration planned for (its compute part is what counts) */
 	struct op_plan *op;
 };
 
-/* ---- schedule ---- */
-
-enum { T_OUT_OF_CHIP = 0, T_LOADING, T_RESIDENT, T_STREAMED };
-
-struct tstate {
-	int state;
-	int in_mem;      /* a copy is in main memory */
-	int pins;        /* running ops reading or writing it */
-	int cursor;      /* index into its reader list of the next read */
-	unsigned wanted; /* equal to sched.epoch: an input of an op a stream is waiting on */
-	int slot;        /* position in sched.resident while on chip */
-	double bits[BUF_COUNT];
-};
-
-struct ostate {
-	int started, done;
-	long jobs, dispatched, running;
-	long streamed;   /* bitmask over in[]: inputs streamed from main memory for this op */
-	int out_streamed;
-	int wait_reason;  /* stall category while the op waits for its transfers */
-	double start, end, xfer_end;
-	struct acc acc;  /* cycle fidelity: the activity of the jobs run so far */
-};
-
-struct event {
-	double time;
-	int kind;        /* 0 jobs end, 1 transfer end */
-	int op;          /* op of the jobs, or tensor of the transfer (-1: a write or stream) */
-	long count;
-};
-
-struct xfer {
-	int tensor;      /* tensor loaded, or -1 */
-	int op;          /* op waiting for this stream transfer, or -1 */
-	double bits, mask;
-};
-
-struct sched {
-	struct run *x;
-	const struct op_plan *plan;   /* per-op costs */
-	const struct workload *w;
-	struct tstate *ts;
-	struct ostate *os;
-	const int *rd, *rd_start;     /* readers of tensor t: rd[rd_start[t] .. rd_start[t + 1]) */
-	int *resident;                /* tensors on chip (resident or loading), unordered */
-	int nresident;
-	unsigned space_epoch;         /* bumped whenever buffer space is freed */
-	unsigned pf_failed;           /* space_epoch when prefetch last failed, or 0 */
-	struct event *heap;
-	size_t nheap, capheap;
-	long freeu[UNIT_COUNT];
-	double used[BUF_COUNT];
-	/* main-memory channel: one transfer at a time, s->q[cur] while busy */
-	int chan_busy;
-	size_t cur;
-	double chan_free_at;
-	struct xfer *q;
-	size_t nq, capq, hq;
-	/* blocks and streams */
-	int block, nblock;
-	int *block_first, *block_end; /* op index range of each block */
-	int *next;                    /* per stream of the current block: next op index, or -1 */
-	double now, block_start;
-	int left;                     /* ops not done */
-	int pf;                       /* prefetch cursor: ops before it have their inputs loaded or on the way */
-	unsigned epoch;               /* marks the inputs of the ops the streams wait on (never evicted) */
-};
+static void
+run_init(struct run *x, const struct workload *w, const struct hw_config *c, const struct sim_options *o,
+	 struct sim_result *r)
+{
+	memset(x, 0, sizeof *x);
+	x->w = w, x->c = c, x->o = o, x->r = r;
+	for (int l = 0; l < 4; l++)
+		x->order[l] = (int)(strchr("bijk", o->dataflow[l]) - "bijk");
+	x->dens[WL_ACT] = 1 - o->sparsity[0];
+	x->dens[WL_WEIGHT] = 1 - o->sparsity[1];
+	x->dens[WL_GRAD] = x->dens[WL_WGRAD] = 1 - o->sparsity[2];
+	x->dens[WL_STATE] = x->dens[WL_CONST] = 1;
+	x->wbits = c->prof->word_bits;
+	x->mbits = c->prof->mask_bits;
+	x->fifo = c->fifo_bits;
+	x->block = c->prof->block_elements;
+}
 
 static void
-heap_push(struct sched *s, struct event ev)
+plan_op(struct op_plan *p, const struct run *x, const struct wl_op *op)
 {
-	size_t i;
+	long units = op->unit == UNIT_MAC ? x->c->lanes : op->unit == UNIT_SOFTMAX ? x->c->softmax : x->c->layernorm;
 
-	s->heap = egrow(s->heap, &s->capheap, s->nheap + 1, sizeof *s->heap);
-	i = s->nheap++;
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (s->heap[p].time <= ev.time)
-			break;
-		s->heap[i] = s->heap[p];
-		i = p;
+	memset(p, 0, sizeof *p);
+	geom_init(&p->g, x, op);
+	p->jobs = p->g.T < units ? p->g.T : units;
+	if (x->o->fidelity == SIM_FAST) {
+		op_cost_fast(x, &p->g, p->jobs, &p->acc, &p->dur_fast);
+		p->dur_fast = ceil(p->dur_fast - 1e-9);
 	}
-	s->heap[i] = ev;
 }
 
-static struct event
-heap_pop(struct sched *s)
+struct sim_plan *
+sim_plan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o, struct tc_error *err)
 {
-	struct event top = s->heap[0], last = s->heap[--s->nheap];
-	size_t i = 0;
+	struct sim_result scratch;
+	struct sim_plan *p;
+	struct run x;
 
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= s->nheap)
-			break;
-		if (c + 1 < s->nheap && s->heap[c + 1].time < s->heap[c].time)
-			c++;
-		if (last.time <= s->heap[c].time)
-			break;
-		s->heap[i] = s->heap[c];
-		i = c;
-	}
-	if (s->nheap)
-		s->heap[i] = last;
-	return top;
+	if (!sim_valid_dataflow(o->dataflow))
+		return tc_error_set(err, "dataflow '%s' is not a permutation of bijk", o->dataflow), NULL;
+	p = ecalloc(1, sizeof *p);
+	p->w = w;
+	p->o = *o;
+	p->c = *c;
+	p->op = emalloc(sizeof *p->op * (size_t)(w->nop + 1));
+	run_init(&x, w, &p->c, &p->o, &scratch);
+	for (int i = 0; i < w->nop; i++)
+		plan_op(&p->op[i], &x, &w->op[i]);
+	return p;
 }
+
+void
+sim_plan_free(struct sim_plan *p)
+{
+	if (!p)
+		return;
+	free(p->op);
+	free(p);
+}
+
+int
+sim_plan_fits(const struct sim_plan *p, const struct hw_config *c)
+{
+	const struct hw_config *q = &p->c;
+
+	return q->lanes == c->lanes && q->softmax == c->softmax && q->layernorm == c->layernorm && q->macs == c->macs &&
+	       q->tile_b == c->tile_b && q->tile_x == c->tile_x && q->tile_y == c->tile_y && q->fifo_bits == c->fifo_bits &&
+	       q->prof == c->prof && q->training == c->training;
+}
+
+/* ---- the memory plan ---- */
+
+/*
+ * Residency is decided once, in a canonical order, independent of timing: within a block the ops
+ * are taken by their position in their stream and then by stream (the heads advance together, as
+ * AccelTran staggers them). Walking that order with the buffers' capacities gives every load,
+ * spill and stream transfer, and for every allocation what it must wait for: all ops up to some
+ * position complete (the space they free or the tensors they still read), spills, loads. Both
+ * fidelities then time the same plan, so memory traffic never depends on the number of units,
+ * and neither does which op waits for what.
+ */
+enum { PE_OP, PE_LOAD, PE_SPILL };
 
 #define NEVER (1 << 30)
+#define PREFETCH_WINDOW 16
 
-/* The first op not yet finished that reads tensor t, or NEVER. */
+struct pevent {
+	unsigned char kind;
+	unsigned char reason;  /* stall category while something waits for this event */
+	int op;                /* PE_OP: the op */
+	int tensor;            /* PE_LOAD, PE_SPILL: the tensor */
+	double bits;           /* bits moved: the transfer, or an op's streams */
+	int dep;               /* all ops at canonical positions <= dep complete first; -1 none */
+	int wait0, nwait;      /* events it waits for: mp->waits[wait0 .. wait0 + nwait) */
+	int vict0, nvict;      /* tensors leaving the buffers when it allocates */
+	int free0, nfree;      /* PE_OP: tensors freed when it completes */
+	double alloc[BUF_COUNT]; /* bits it allocates */
+};
+
+struct sim_mplan {
+	const struct workload *w;
+	double buf_bits[BUF_COUNT], dens[WL_NCLASS];
+	int feasible;
+	char reason[256];
+	int *order, *pos;       /* canonical order and its inverse */
+	int *pred;              /* per op: the previous op of its stream in its block, or -1 */
+	int *block_last;        /* per block: the canonical position of its last op */
+	int *op_ev;             /* per op: its PE_OP event */
+	struct pevent *ev;
+	int nev;
+	size_t capev;
+	int *waits, *vict, *frees;
+	size_t nwaits, capwaits, nvict, capvict, nfrees, capfrees;
+	double (*size)[BUF_COUNT];
+	double peak[BUF_COUNT];
+	double mem_read_bits, mem_write_bits;
+};
+
+struct tplan { /* a tensor during planning */
+	int res;       /* on chip */
+	int in_mem;    /* a copy in main memory */
+	int ready_ev;  /* the load that brought it on chip, or -1 */
+	int last_read; /* canonical position of its latest reader so far, or -1 */
+	int prod_pos;  /* canonical position of its producer, or -1 */
+	int cursor;    /* next reader in rd */
+};
+
+struct planner {
+	struct sim_mplan *mp;
+	const struct workload *w;
+	const struct hw_config *c;
+	struct tplan *t;
+	int *rd, *rd_start;   /* readers of each tensor by canonical position */
+	double used[BUF_COUNT];
+	int *flog_pos;        /* frees so far, in order: the position of the op freeing, and bits */
+	double (*flog_bits)[BUF_COUNT];
+	size_t nflog, capflog;
+	int *victims;         /* scratch: one per tensor at most */
+};
+
 static int
-next_use(const struct sched *s, int t)
+pl_next_use(const struct planner *p, int t)
 {
-	int k = s->rd_start[t] + s->ts[t].cursor;
+	int k = p->rd_start[t] + p->t[t].cursor;
 
-	return k < s->rd_start[t + 1] ? s->rd[k] : NEVER;
+	return k < p->rd_start[t + 1] ? p->rd[k] : NEVER;
 }
 
-static void
-transfer_queue(struct sched *s, int tensor, int op, double bits, double mask)
+static int
+fits_alone(const struct hw_config *c, const double *bits)
 {
-	s->q = egrow(s->q, &s->capq, s->nq + 1, sizeof *s->q);
-	s->q[s->nq++] = (struct xfer){tensor, op, bits, mask};
+	for (int b = 0; b < BUF_COUNT; b++)
+		if (bits[b] > c->buf_bits[b])
+			return 0;
+	return 1;
 }
 
-static void
-on_chip(struct sched *s, int t)
+static int
+add_event(struct sim_mplan *mp, int kind, int op, int tensor, double bits)
 {
-	s->ts[t].slot = s->nresident;
-	s->resident[s->nresident++] = t;
+	struct pevent *e;
+
+	mp->ev = egrow(mp->ev, &mp->capev, (size_t)mp->nev + 1, sizeof *mp->ev);
+	e = &mp->ev[mp->nev];
+	memset(e, 0, sizeof *e);
+	e->kind = (unsigned char)kind;
+	e->op = op;
+	e->tensor = tensor;
+	e->bits = bits;
+	e->dep = -1;
+	e->wait0 = (int)mp->nwaits;
+	e->vict0 = (int)mp->nvict;
+	e->free0 = (int)mp->nfrees;
+	e->reason = ST_DATA_NOT_IN_BUFFER;
+	return mp->nev++;
 }
 
+/* Make event e wait for event f. Waits must be added while e is the last event that has any. */
 static void
-free_space(struct sched *s, int t)
+add_wait(struct sim_mplan *mp, int e, int f)
 {
-	int k = s->ts[t].slot, last = s->resident[--s->nresident];
+	if (f < 0)
+		return;
+	mp->waits = egrow(mp->waits, &mp->capwaits, mp->nwaits + 1, sizeof *mp->waits);
+	mp->waits[mp->nwaits++] = f;
+	mp->ev[e].nwait++;
+}
+
+/* Most recent frees first: the position of the latest free that the allocation of need needs,
+ * counting the space free now (-1 if the space was free before any of them). */
+static int
+free_dep(const struct planner *p, const double *need)
+{
+	double slack[BUF_COUNT];
 
 	for (int b = 0; b < BUF_COUNT; b++)
-		s->used[b] -= s->ts[t].bits[b];
-	s->ts[t].state = T_OUT_OF_CHIP;
-	s->resident[k] = last;
-	s->ts[last].slot = k;
-	s->space_epoch++;
+		slack[b] = p->c->buf_bits[b] - p->used[b] - need[b];
+	for (size_t k = p->nflog; k-- > 0;) {
+		int needed = 0;
+		for (int b = 0; b < BUF_COUNT; b++) {
+			slack[b] -= p->flog_bits[k][b];
+			if (slack[b] < -1e-6)
+				needed = 1;
+		}
+		if (needed)
+			return p->flog_pos[k];
+	}
+	return -1;
 }
 
-/* Evict tensors from the buffers until need[] more bits fit, choosing the farthest next use
- * first and never one needed by op protect or earlier. Dirty tensors still needed are spilled.
- * Returns 0, or -1 (with the full buffer in *full_buf) if not enough can be evicted. */
 static int
-make_room(struct sched *s, const double *need, int protect, int *full_buf)
+max_int(int a, int b)
 {
-	const struct hw_config *c = s->x->c;
+	return a > b ? a : b;
+}
 
+/*
+ * Find room for need[] at canonical position k: evict farthest-next-use first among tensors not needed at or before k (with clean_only,
+ * only those that need no spill), spilling dirty ones still needed. Returns 0 with *dep (a
+ * position) and the waits (spills, loads of victims) recorded for event evi, or -1 (with the
+ * buffer that stays full in *full) if the room cannot be made. The victims are appended to
+ * mp->vict for the next event to take.
+ */
+static int
+pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, int *full)
+{
+	const struct hw_config *c = p->c;
+	struct sim_mplan *mp = p->mp;
+	double avail[BUF_COUNT] = {0};
+	int over = 0, nv = 0;
+	int *victims = p->victims;
+
+	*dep = -1;
+	for (int b = 0; b < BUF_COUNT; b++)
+		if (p->used[b] + need[b] > c->buf_bits[b] + 1e-6)
+			over = 1;
+	if (over) {
+		for (int t = 0; t < p->w->nt; t++) {
+			const struct tplan *tp = &p->t[t];
+			int nu;
+			if (!tp->res)
+				continue;
+			nu = pl_next_use(p, t);
+			if (nu <= k || (clean_only && !tp->in_mem && nu != NEVER))
+				continue;
+			for (int b = 0; b < BUF_COUNT; b++)
+				avail[b] += mp->size[t][b];
+		}
+		for (int b = 0; b < BUF_COUNT; b++)
+			if (p->used[b] - avail[b] + need[b] > c->buf_bits[b] + 1e-6) {
+				*full = b;
+				return -1;
+			}
+	}
 	for (;;) {
 		int bad = -1, victim = -1, far = -1;
 		for (int b = 0; b < BUF_COUNT; b++)
-			if (s->used[b] + need[b] > c->buf_bits[b] + 1e-6)
+			if (p->used[b] + need[b] > c->buf_bits[b] + 1e-6)
 				bad = b;
 		if (bad < 0)
-			return 0;
-		for (int r = 0; r < s->nresident; r++) {
-			int t = s->resident[r], nu;
-			struct tstate *st = &s->ts[t];
-			if (st->state != T_RESIDENT || st->pins || st->wanted == s->epoch || st->bits[bad] <= 0)
+			break;
+		for (int t = 0; t < p->w->nt; t++) {
+			const struct tplan *tp = &p->t[t];
+			int nu;
+			if (!tp->res || mp->size[t][bad] <= 0)
 				continue;
-			nu = next_use(s, t);
+			nu = pl_next_use(p, t);
+			if (nu <= k || (clean_only && !tp->in_mem && nu != NEVER))
+				continue;
 			if (nu > far) {
 				far = nu;
 				victim = t;
 			}
 		}
-		s->x->r->constrained = 1;
-		if (victim < 0 || far <= protect) {
-			if (full_buf)
-				*full_buf = bad;
+		if (victim < 0) {
+			*full = bad;
 			return -1;
 		}
-		if (!s->ts[victim].in_mem && far < NEVER) {
-			transfer_queue(s, -1, -1, s->ts[victim].bits[home(s->w->t[victim].cls)], s->ts[victim].bits[BUF_MASK]);
-			s->ts[victim].in_mem = 1;
-			s->x->r->mem_write_bits += s->ts[victim].bits[home(s->w->t[victim].cls)] + s->ts[victim].bits[BUF_MASK];
+		victims[nv++] = victim;
+		for (int b = 0; b < BUF_COUNT; b++)
+			p->used[b] -= mp->size[victim][b];
+		p->t[victim].res = 0;
+	}
+	/* the allocation waits for the victims' readers so far, their loads and spills */
+	for (int v = 0; v < nv; v++) {
+		int t = victims[v];
+		struct tplan *tp = &p->t[t];
+		*dep = max_int(*dep, max_int(tp->last_read, tp->prod_pos));
+		if (!tp->in_mem && pl_next_use(p, t) != NEVER) {
+			int s = add_event(mp, PE_SPILL, -1, t, mp->size[t][0] + mp->size[t][1] + mp->size[t][2]);
+			mp->ev[s].dep = tp->prod_pos;
+			mp->mem_write_bits += mp->ev[s].bits;
+			tp->in_mem = 1;
+			tp->ready_ev = s; /* a later load of it waits for this copy */
 		}
-		free_space(s, victim);
 	}
+	for (int v = 0; v < nv; v++) {
+		mp->vict = egrow(mp->vict, &mp->capvict, mp->nvict + 1, sizeof *mp->vict);
+		mp->vict[mp->nvict++] = victims[v];
+	}
+	*dep = max_int(*dep, free_dep(p, need));
+	return nv;
+}
+
+/* Attach the victims just recorded (from vict_start) and the waits for their spills and loads to
+ * event e, which was added after them. */
+static void
+attach_victims(struct sim_mplan *mp, struct planner *p, int e, size_t vict_start, int dep)
+{
+	struct pevent *ev = &mp->ev[e];
+
+	ev->vict0 = (int)vict_start;
+	ev->nvict = (int)(mp->nvict - vict_start);
+	ev->dep = max_int(ev->dep, dep);
+	ev->wait0 = (int)mp->nwaits;
+	ev->nwait = 0;
+	for (int v = 0; v < ev->nvict; v++)
+		add_wait(mp, e, p->t[mp->vict[ev->vict0 + v]].ready_ev);
 }
 
 static void
-tensor_bits(const struct run *x, int t, double *bits)
+pl_alloc(struct planner *p, int t)
 {
-	if (x->size) {
-		memcpy(bits, x->size[t], sizeof(double) * BUF_COUNT);
-		return;
-	}
-	const struct wl_tensor *tt = &x->w->t[t];
-
-	bits[BUF_ACT] = bits[BUF_WEIGHT] = 0;
-	bits[home(tt->cls)] = data_bits(x, tt->elements, tt->cls);
-	bits[BUF_MASK] = mask_bits(x, tt->elements, tt->cls);
-}
-
-static int
-fits_alone(const struct run *x, const double *bits)
-{
-	for (int b = 0; b < BUF_COUNT; b++)
-		if (bits[b] > x->c->buf_bits[b])
-			return 0;
-	return 1;
-}
-
-/* Start the next queued transfer if the channel is idle. */
-static void
-channel_kick(struct sched *s)
-{
-	struct xfer *q;
-	double cyc;
-
-	if (s->chan_busy || s->hq == s->nq)
-		return;
-	s->cur = s->hq;
-	q = &s->q[s->hq++];
-	cyc = ceil((q->bits + q->mask) / s->x->c->mem_bits_per_cycle - 1e-9);
-	if (cyc < 1)
-		cyc = 1;
-	s->chan_busy = 1;
-	s->chan_free_at = s->now + cyc;
-	s->x->r->mem_busy += cyc;
-	s->x->r->transfers++;
-	s->x->r->mem_blocks += (q->bits + q->mask) / s->x->wbits / s->x->block;
-	heap_push(s, (struct event){s->now + cyc, 1, -1, 0});
-}
-
-/* Load tensor t (in main memory, not on chip) for op i if room can be made without evicting
- * anything op i or an earlier op needs. Returns 1 if the load was queued. */
-static int
-try_load(struct sched *s, int t, int i)
-{
-	double bits[BUF_COUNT];
-
-	tensor_bits(s->x, t, bits);
-	if (make_room(s, bits, i, NULL) < 0)
-		return 0;
 	for (int b = 0; b < BUF_COUNT; b++) {
-		s->used[b] += bits[b];
-		s->ts[t].bits[b] = bits[b];
+		p->used[b] += p->mp->size[t][b];
+		if (p->used[b] > p->mp->peak[b])
+			p->mp->peak[b] = p->used[b];
 	}
-	s->ts[t].state = T_LOADING;
-	on_chip(s, t);
-	transfer_queue(s, t, -1, bits[home(s->w->t[t].cls)], bits[BUF_MASK]);
-	s->x->r->mem_read_bits += bits[home(s->w->t[t].cls)] + bits[BUF_MASK];
-	return 1;
+	p->t[t].res = 1;
 }
 
+/* A load of t for the op at position k; returns its event, or -1 if it cannot be placed. */
 static int
-op_input_streamed(const struct ostate *os, int k)
+pl_load(struct planner *p, int t, int k, int speculative)
 {
-	return (int)((os->streamed >> k) & 1);
+	struct sim_mplan *mp = p->mp;
+	size_t vs = mp->nvict;
+	int dep, full, e;
+
+	if (pl_room(p, mp->size[t], k, speculative, &dep, &full) < 0)
+		return -1;
+	e = add_event(mp, PE_LOAD, -1, t, mp->size[t][0] + mp->size[t][1] + mp->size[t][2]);
+	attach_victims(mp, p, e, vs, dep);
+	add_wait(mp, e, p->t[t].ready_ev); /* its spill, if it was spilled */
+	memcpy(mp->ev[e].alloc, mp->size[t], sizeof mp->ev[e].alloc);
+	pl_alloc(p, t);
+	p->t[t].ready_ev = e;
+	mp->mem_read_bits += mp->ev[e].bits;
+	return e;
 }
 
-/* Is op i's input k needed on chip (not streamed) and not there yet? */
-static int
-missing(const struct sched *s, int i, int k)
-{
-	const struct wl_op *op = &s->w->op[i];
-
-	return !op_input_streamed(&s->os[i], k) && s->ts[op->in[k]].state != T_RESIDENT;
-}
-
-/* Queue loads: first the missing inputs of the ops streams are waiting on, then prefetch in
- * program order while room can be made without evicting anything needed sooner. */
 static void
-memory_engine(struct sched *s, int nstreams)
+log_free(struct planner *p, int t, int k)
 {
-	int lo = s->w->nop, hi;
-
-	for (int st = 0; st < nstreams; st++) {
-		int i = s->next[st];
-		if (i < 0)
-			continue;
-		if (i < lo)
-			lo = i;
-		for (int k = 0; k < s->w->op[i].nin; k++) {
-			int t = s->w->op[i].in[k];
-			if (missing(s, i, k) && s->ts[t].state == T_OUT_OF_CHIP && s->ts[t].in_mem)
-				try_load(s, t, i);
-		}
-	}
-	/* prefetch in program order from the cursor, within a window, stopping at the first load
-	 * that does not fit */
-	if (s->pf < lo)
-		s->pf = lo;
-	if (s->pf_failed && s->pf_failed == s->space_epoch + 1)
-		goto done;
-	hi = lo + 64 < s->w->nop ? lo + 64 : s->w->nop;
-	for (; s->pf < hi && s->nq - s->hq < 4; s->pf++) {
-		int i = s->pf;
-		const struct wl_op *op = &s->w->op[i];
-		if (s->os[i].started)
-			continue;
-		for (int k = 0; k < op->nin; k++) {
-			int t = op->in[k];
-			if (s->ts[t].state != T_OUT_OF_CHIP || !s->ts[t].in_mem || op_input_streamed(&s->os[i], k))
-				continue;
-			if (!try_load(s, t, i)) {
-				s->pf_failed = s->space_epoch + 1;
-				goto done;
-			}
-		}
-	}
-done:
-	channel_kick(s);
+	p->flog_pos = egrow(p->flog_pos, &p->capflog, p->nflog + 1, sizeof *p->flog_pos);
+	p->flog_bits = erealloc(p->flog_bits, sizeof *p->flog_bits * p->capflog);
+	p->flog_pos[p->nflog] = k;
+	memcpy(p->flog_bits[p->nflog++], p->mp->size[t], sizeof *p->flog_bits);
+	for (int b = 0; b < BUF_COUNT; b++)
+		p->used[b] -= p->mp->size[t][b];
+	p->t[t].res = 0;
 }
 
-/* Duration of the k jobs of op i dispatched now; pushes their end events. */
+/* Plan the op at position k. */
 static void
-dispatch(struct sched *s, int i, long k)
+plan_step(struct planner *p, int k)
 {
-	struct ostate *os = &s->os[i];
-	const struct run *x = s->x;
+	struct sim_mplan *mp = p->mp;
+	const struct workload *w = p->w;
+	int i = mp->order[k], capacity = 0;
+	const struct wl_op *op = &w->op[i];
+	int loads[WL_MAX_IN], nl = 0, e, dep = -1, full = -1;
+	double stream = 0;
+	size_t vs;
 
-	if (x->o->fidelity == SIM_FAST) {
-		heap_push(s, (struct event){s->now + s->plan[i].dur_fast, 0, i, k});
-	} else {
-		/* jobs with equal durations end together: one event each */
-		double durs[64];
-		long counts[64];
-		int nd = 0;
-		for (long j = os->dispatched; j < os->dispatched + k; j++) {
-			const struct geom *g = &s->plan[i].g;
-			long p0 = (long)((double)j * g->T / os->jobs), p1 = (long)((double)(j + 1) * g->T / os->jobs);
-			double dur = job_cost(x, g, p0, p1, &os->acc);
-			int f = 0;
-			while (f < nd && durs[f] != dur)
-				f++;
-			if (f == nd) {
-				if (nd == 64) {
-					for (int q = 0; q < nd; q++)
-						heap_push(s, (struct event){s->now + durs[q], 0, i, counts[q]});
-					nd = f = 0;
-				}
-				durs[nd] = dur;
-				counts[nd++] = 0;
-			}
-			counts[f]++;
-		}
-		for (int q = 0; q < nd; q++)
-			heap_push(s, (struct event){s->now + durs[q], 0, i, counts[q]});
-	}
-	os->dispatched += k;
-	os->running += k;
-	s->freeu[s->w->op[i].unit] -= k;
-}
-
-/*
- * Can op i start now? Its inputs must be on chip, or streamed from main memory when they cannot
- * be loaded (too large, or the buffer is held by data needed sooner); its result needs room, or
- * is streamed out. Returns 1 and starts it, else 0 with *why set to a stall category.
- */
-static int
-try_start(struct sched *s, int i, int *why)
-{
-	const struct wl_op *op = &s->w->op[i];
-	struct ostate *os = &s->os[i];
-	double need[BUF_COUNT] = {0};
-	int full = -1;
-
-	for (int k = 0; k < op->nin; k++) {
-		int t = op->in[k];
-		if (op_input_streamed(os, k) || s->ts[t].state == T_RESIDENT)
+	/* inputs: on chip, loaded now, or streamed */
+	for (int q = 0; q < op->nin; q++) {
+		int t = op->in[q];
+		struct tplan *tp = &p->t[t];
+		if (w->t[t].cls == WL_STATE) {
+			stream += mp->size[t][0] + mp->size[t][1];
+			mp->mem_read_bits += mp->size[t][0] + mp->size[t][1];
 			continue;
-		if (s->ts[t].state == T_LOADING) {
-			*why = s->cur < s->nq && s->q[s->cur].tensor == t ? ST_DATA_NOT_IN_BUFFER : ST_BUFFER_BUSY;
-			return 0;
 		}
-		if (s->w->t[t].cls != WL_STATE && fits_alone(s->x, s->x->size[t])) {
-			for (int q = 0; q < op->nin; q++)
-				if (s->ts[op->in[q]].state == T_RESIDENT)
-					s->ts[op->in[q]].pins++;
-			int loaded = try_load(s, t, i);
-			for (int q = 0; q < op->nin; q++)
-				if (s->ts[op->in[q]].state == T_RESIDENT)
-					s->ts[op->in[q]].pins--;
-			if (loaded) {
-				*why = ST_BUFFER_BUSY;
-				channel_kick(s);
-				return 0;
-			}
-			os->wait_reason = ST_BUFFER_FULL;
+		if (tp->res) {
+			loads[nl++] = tp->ready_ev;
+			continue;
 		}
-		if (s->w->t[t].cls != WL_STATE)
-			s->x->r->constrained = 1;
-		os->streamed |= 1L << k;
+		if (fits_alone(p->c, mp->size[t]) && (e = pl_load(p, t, k, 0)) >= 0) {
+			loads[nl++] = e;
+			continue;
+		}
+		stream += mp->size[t][0] + mp->size[t][1] + mp->size[t][2];
+		mp->mem_read_bits += mp->size[t][0] + mp->size[t][1] + mp->size[t][2];
+		capacity = 1;
 	}
-	for (int k = 0; k < op->nin; k++)
-		s->ts[op->in[k]].pins++;
-	if (op->out >= 0 && !os->out_streamed) {
-		memcpy(need, s->x->size[op->out], sizeof need);
-		if (!fits_alone(s->x, need) || make_room(s, need, i, &full) < 0) {
-			s->x->r->constrained = 1;
-			os->out_streamed = 1;
-			os->wait_reason = full == BUF_MASK ? ST_MASK_BUFFER_FULL : ST_BUFFER_FULL;
+	/* the result: room on chip, or streamed out */
+	vs = mp->nvict;
+	if (op->out >= 0) {
+		int t = op->out;
+		if (fits_alone(p->c, mp->size[t]) && pl_room(p, mp->size[t], k, 0, &dep, &full) >= 0) {
+			pl_alloc(p, t);
 		} else {
-			for (int b = 0; b < BUF_COUNT; b++) {
-				s->used[b] += need[b];
-				s->ts[op->out].bits[b] = need[b];
-			}
-			s->ts[op->out].state = T_RESIDENT;
-			on_chip(s, op->out);
-			s->ts[op->out].pins++;
+			stream += mp->size[t][0] + mp->size[t][1] + mp->size[t][2];
+			mp->mem_write_bits += mp->size[t][0] + mp->size[t][1] + mp->size[t][2];
+			p->t[t].in_mem = 1;
+			capacity = 1;
 		}
-	}
-	if (s->freeu[op->unit] <= 0) {
-		/* inputs are pinned and the result placed: the op waits for units only */
-		*why = ST_COMPUTE_BUSY;
-	}
-	os->started = 1;
-	os->start = s->now;
-	/* streamed inputs and results, and optimizer state, go through the channel */
-	for (int k = 0; k < op->nin; k++)
-		if (op_input_streamed(os, k)) {
-			double b[BUF_COUNT];
-			tensor_bits(s->x, op->in[k], b);
-			transfer_queue(s, -1, i, b[0] + b[1], b[2]);
-			s->x->r->mem_read_bits += b[0] + b[1] + b[2];
-			os->xfer_end = -1;
-		}
-	if (op->out >= 0 && os->out_streamed) {
-		double b[BUF_COUNT];
-		tensor_bits(s->x, op->out, b);
-		transfer_queue(s, -1, i, b[0] + b[1], b[2]);
-		s->x->r->mem_write_bits += b[0] + b[1] + b[2];
-		os->xfer_end = -1;
+		p->t[t].prod_pos = k;
 	}
 	if (op->kind == WL_UPDATE) {
-		/* the updated state goes back, and the updated weights with it */
-		double st = data_bits(s->x, (double)op->n * s->x->c->prof->opt_state, WL_STATE);
-		double wb[BUF_COUNT];
-		tensor_bits(s->x, op->a, wb);
-		transfer_queue(s, -1, i, st + wb[BUF_WEIGHT], wb[BUF_MASK]);
-		s->x->r->mem_write_bits += st + wb[BUF_WEIGHT] + wb[BUF_MASK];
-		s->ts[op->a].in_mem = 1;
-		os->xfer_end = -1;
+		/* the state goes back, and the updated weights with it */
+		double wb = mp->size[op->a][1] + mp->size[op->a][2];
+		stream += wb;
+		mp->mem_write_bits += wb;
+		for (int q = 0; q < op->nin; q++)
+			if (w->t[op->in[q]].cls == WL_STATE) {
+				stream += mp->size[op->in[q]][1];
+				mp->mem_write_bits += mp->size[op->in[q]][1];
+			}
+		p->t[op->a].in_mem = 1;
 	}
+	e = add_event(mp, PE_OP, i, -1, stream);
+	mp->op_ev[i] = e;
+	attach_victims(mp, p, e, vs, dep);
+	if (op->out >= 0 && p->t[op->out].res) {
+		memcpy(mp->ev[e].alloc, mp->size[op->out], sizeof mp->ev[e].alloc);
+		if (dep >= 0 || mp->ev[e].nvict)
+			mp->ev[e].reason = full == BUF_MASK ? ST_MASK_BUFFER_FULL : ST_BUFFER_FULL;
+	}
+	for (int q = 0; q < nl; q++)
+		add_wait(mp, e, loads[q]);
+	if (capacity)
+		mp->ev[e].reason = full == BUF_MASK ? ST_MASK_BUFFER_FULL : ST_BUFFER_FULL;
+	/* reads done at k; frees when the op completes */
+	mp->ev[e].free0 = (int)mp->nfrees;
+	for (int q = 0; q < op->nin; q++) {
+		int t = op->in[q];
+		struct tplan *tp = &p->t[t];
+		tp->last_read = k;
+		while (p->rd_start[t] + tp->cursor < p->rd_start[t + 1] && p->rd[p->rd_start[t] + tp->cursor] <= k)
+			tp->cursor++;
+		if (tp->res && pl_next_use(p, t) == NEVER) {
+			log_free(p, t, k);
+			mp->frees = egrow(mp->frees, &mp->capfrees, mp->nfrees + 1, sizeof *mp->frees);
+			mp->frees[mp->nfrees++] = t;
+			mp->ev[e].nfree++;
+		}
+	}
+	if (op->out >= 0 && p->t[op->out].res && pl_next_use(p, op->out) == NEVER) {
+		log_free(p, op->out, k);
+		mp->frees = egrow(mp->frees, &mp->capfrees, mp->nfrees + 1, sizeof *mp->frees);
+		mp->frees[mp->nfrees++] = op->out;
+		mp->ev[e].nfree++;
+	}
+	/* prefetch the inputs of the next ops while the room is there without spilling */
+	for (int k2 = k + 1; k2 < mp->w->nop && k2 <= k + PREFETCH_WINDOW; k2++) {
+		const struct wl_op *o2 = &w->op[mp->order[k2]];
+		for (int q = 0; q < o2->nin; q++) {
+			int t = o2->in[q];
+			if (p->t[t].res || !p->t[t].in_mem || w->t[t].cls == WL_STATE || !fits_alone(p->c, mp->size[t]))
+				continue;
+			if (pl_load(p, t, k2, 1) < 0)
+				return;
+		}
+	}
+}
+
+static void
+mplan_order(struct sim_mplan *mp)
+{
+	const struct workload *w = mp->w;
+	int k = 0;
+
+	for (int b = 0, i0 = 0; i0 < w->nop; b++) {
+		int i1 = i0, maxpos = 0;
+		int cnt[WL_MAX_IN * 4] = {0}, *posin;
+		while (i1 < w->nop && w->op[i1].block == w->op[i0].block)
+			i1++;
+		posin = emalloc(sizeof *posin * (size_t)(i1 - i0));
+		for (int i = i0; i < i1; i++) {
+			int st = w->op[i].stream;
+			posin[i - i0] = cnt[st]++;
+			mp->pred[i] = -1;
+			if (posin[i - i0] + 1 > maxpos)
+				maxpos = posin[i - i0] + 1;
+		}
+		for (int i = i0; i < i1; i++)
+			for (int j = i - 1; j >= i0; j--)
+				if (w->op[j].stream == w->op[i].stream) {
+					mp->pred[i] = j;
+					break;
+				}
+		for (int pidx = 0; pidx < maxpos; pidx++)
+			for (int i = i0; i < i1; i++)
+				if (posin[i - i0] == pidx) {
+					mp->order[k] = i;
+					mp->pos[i] = k++;
+				}
+		mp->block_last[w->op[i0].block] = k - 1;
+		free(posin);
+		i0 = i1;
+		(void)b;
+	}
+}
+
+int
+sim_mplan_fits(const struct sim_mplan *mp, const struct hw_config *c)
+{
+	for (int b = 0; b < BUF_COUNT; b++)
+		if (mp->buf_bits[b] != c->buf_bits[b])
+			return 0;
 	return 1;
 }
 
-/* Energy (nJ) of an op's activity, buffer and memory traffic aside from leakage. */
+void
+sim_mplan_free(struct sim_mplan *mp)
+{
+	if (!mp)
+		return;
+	free(mp->order);
+	free(mp->pos);
+	free(mp->pred);
+	free(mp->block_last);
+	free(mp->op_ev);
+	free(mp->ev);
+	free(mp->waits);
+	free(mp->vict);
+	free(mp->frees);
+	free(mp->size);
+	free(mp);
+}
+
+struct sim_mplan *
+sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o, struct tc_error *err)
+{
+	struct sim_mplan *mp = ecalloc(1, sizeof *mp);
+	struct sim_result scratch;
+	struct planner p;
+	struct run x;
+	double *emb;
+
+	(void)err;
+	run_init(&x, w, c, o, &scratch);
+	mp->w = w;
+	memcpy(mp->buf_bits, c->buf_bits, sizeof mp->buf_bits);
+	memcpy(mp->dens, x.dens, sizeof mp->dens);
+	mp->order = emalloc(sizeof *mp->order * (size_t)(w->nop + 1));
+	mp->pos = emalloc(sizeof *mp->pos * (size_t)(w->nop + 1));
+	mp->pred = emalloc(sizeof *mp->pred * (size_t)(w->nop + 1));
+	mp->block_last = ecalloc((size_t)w->nblock + 1, sizeof *mp->block_last);
+	mp->op_ev = emalloc(sizeof *mp->op_ev * (size_t)(w->nop + 1));
+	mp->size = emalloc(sizeof *mp->size * (size_t)(w->nt + 1));
+	for (int t = 0; t < w->nt; t++) {
+		const struct wl_tensor *tt = &w->t[t];
+		mp->size[t][BUF_ACT] = mp->size[t][BUF_WEIGHT] = 0;
+		mp->size[t][home(tt->cls)] = data_bits(&x, tt->elements, tt->cls);
+		mp->size[t][BUF_MASK] = mask_bits(&x, tt->elements, tt->cls);
+	}
+	emb = mp->size[w->embedding];
+	if (!fits_alone(c, emb)) {
+		snprintf(mp->reason, sizeof mp->reason,
+			 "the embedding table (%.3g M elements, %.1f MB with its mask) does not fit the %.0f MB weight "
+			 "buffer and %.0f MB mask buffer",
+			 w->t[w->embedding].elements / 1e6, (emb[BUF_WEIGHT] + emb[BUF_MASK]) / 8 / 1048576,
+			 c->buf_bits[BUF_WEIGHT] / 8 / 1048576, c->buf_bits[BUF_MASK] / 8 / 1048576);
+		return mp;
+	}
+	mp->feasible = 1;
+	mplan_order(mp);
+
+	memset(&p, 0, sizeof p);
+	p.mp = mp;
+	p.w = w;
+	p.c = c;
+	p.t = ecalloc((size_t)w->nt + 1, sizeof *p.t);
+	p.victims = emalloc(sizeof *p.victims * (size_t)(w->nt + 1));
+	p.rd_start = ecalloc((size_t)w->nt + 2, sizeof *p.rd_start);
+	for (int i = 0; i < w->nop; i++)
+		for (int q = 0; q < w->op[i].nin; q++)
+			p.rd_start[w->op[i].in[q] + 2]++;
+	for (int t = 0; t < w->nt; t++)
+		p.rd_start[t + 2] += p.rd_start[t + 1];
+	p.rd = emalloc(sizeof *p.rd * (size_t)(p.rd_start[w->nt + 1] + 1));
+	for (int k = 0; k < w->nop; k++) {
+		const struct wl_op *op = &w->op[mp->order[k]];
+		for (int q = 0; q < op->nin; q++)
+			p.rd[p.rd_start[op->in[q] + 1]++] = k;
+	}
+	for (int t = 0; t < w->nt; t++) {
+		p.t[t].in_mem = w->t[t].producer < 0;
+		p.t[t].ready_ev = -1;
+		p.t[t].last_read = -1;
+		p.t[t].prod_pos = -1;
+	}
+	for (int k = 0; k < w->nop; k++)
+		plan_step(&p, k);
+	free(p.t);
+	free(p.victims);
+	free(p.rd);
+	free(p.rd_start);
+	free(p.flog_pos);
+	free(p.flog_bits);
+	return mp;
+}
+
+/* ---- timing ---- */
+
+/* Energy (nJ) of an op's activity without leakage of buffers and memory, for traces. */
 static double
 acc_energy(const struct hw_config *c, int unit, const struct acc *a)
 {
@@ -943,36 +1107,8 @@ acc_energy(const struct hw_config *c, int unit, const struct acc *a)
 }
 
 static void
-op_finish(struct sched *s, int i)
+add_activity(struct sim_result *r, const struct wl_op *op, const struct acc *a)
 {
-	const struct wl_op *op = &s->w->op[i];
-	struct ostate *os = &s->os[i];
-	struct sim_result *r = s->x->r;
-	const struct acc *a = s->x->o->fidelity == SIM_FAST ? &s->plan[i].acc : &os->acc;
-
-	os->done = 1;
-	os->end = s->now;
-	s->left--;
-	for (int k = 0; k < op->nin; k++) {
-		int t = op->in[k];
-		struct tstate *st = &s->ts[t];
-		st->pins--;
-		while (s->rd_start[t] + st->cursor < s->rd_start[t + 1] && s->rd[s->rd_start[t] + st->cursor] <= i)
-			st->cursor++;
-		if (s->rd_start[t] + st->cursor == s->rd_start[t + 1] && st->state == T_RESIDENT && !st->pins)
-			free_space(s, t);
-	}
-	if (op->out >= 0) {
-		struct tstate *st = &s->ts[op->out];
-		if (os->out_streamed) {
-			st->state = T_OUT_OF_CHIP;
-			st->in_mem = 1;
-		} else {
-			st->pins--;
-			if (s->rd_start[op->out] == s->rd_start[op->out + 1])
-				free_space(s, op->out);
-		}
-	}
 	r->busy[op->unit] += a->comp;
 	r->fifo_cycles += a->fifo;
 	r->ctl_tiles += a->tiles;
@@ -982,58 +1118,554 @@ op_finish(struct sched *s, int i)
 	r->buf_write_bits += a->buf_w;
 	r->macs += a->macs;
 	r->tiles += (long)a->tiles;
-	r->jobs += os->jobs;
-	if (s->x->o->trace)
-		s->x->o->trace(s->x->o->trace_ctx, wl_kind_names[op->kind], op->name, os->start, os->end, os->jobs,
-			       (long)a->tiles, acc_energy(s->x->c, op->unit, a));
 }
 
-/* Set up the streams of block b. */
-static int
-enter_block(struct sched *s, int b)
+static double
+xfer_cycles(const struct hw_config *c, double bits)
 {
-	int n = 0;
+	double cyc = ceil(bits / c->mem_bits_per_cycle - 1e-9);
 
-	s->block = b;
-	s->block_start = s->now;
-	for (int st = 0; st < s->w->nstream_max; st++)
-		s->next[st] = -1;
-	for (int i = s->block_first[b]; i < s->block_end[b]; i++) {
-		int st = s->w->op[i].stream;
-		if (s->next[st] < 0)
-			s->next[st] = i;
-		if (st + 1 > n)
-			n = st + 1;
+	return cyc < 1 ? 1 : cyc;
+}
+
+/* Busy groups of units: (end time, count), a binary min-heap by end time. */
+struct group {
+	double end;
+	long n;
+};
+
+struct pool {
+	struct group *g;
+	size_t n, cap;
+	long free;
+	double last_start;
+};
+
+static void
+pool_push(struct pool *p, double end, long n)
+{
+	size_t i;
+
+	p->g = egrow(p->g, &p->cap, p->n + 1, sizeof *p->g);
+	i = p->n++;
+	while (i > 0 && p->g[(i - 1) / 2].end > end) {
+		p->g[i] = p->g[(i - 1) / 2];
+		i = (i - 1) / 2;
 	}
-	return n;
+	p->g[i] = (struct group){end, n};
+	p->free -= n;
 }
 
-/* The op after i in its stream and block, or -1. */
-static int
-stream_next(const struct sched *s, int i)
+static struct group
+pool_pop(struct pool *p)
 {
-	int st = s->w->op[i].stream;
+	struct group top = p->g[0], last = p->g[--p->n];
+	size_t i = 0;
 
-	for (int j = i + 1; j < s->block_end[s->w->op[i].block]; j++)
-		if (s->w->op[j].stream == st)
-			return j;
-	return -1;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= p->n)
+			break;
+		if (c + 1 < p->n && p->g[c + 1].end < p->g[c].end)
+			c++;
+		if (last.end <= p->g[c].end)
+			break;
+		p->g[i] = p->g[c];
+		i = c;
+	}
+	if (p->n)
+		p->g[i] = last;
+	p->free += top.n;
+	return top;
+}
+
+/* The earliest time >= t at which n units are free, taking units in a fixed order of ops (no op
+ * starts before the one before it in its class): monotone in every duration and in the count. */
+static double
+pool_take(struct pool *p, double t, long n)
+{
+	if (t < p->last_start)
+		t = p->last_start;
+	while (p->n && p->g[0].end <= t)
+		pool_pop(p);
+	while (p->free < n && p->n) {
+		struct group g = pool_pop(p);
+		if (g.end > t)
+			t = g.end;
+	}
+	p->last_start = t;
+	return t;
+}
+
+/* Waiting for the producer: a stream that has finished its part of a block waits for the other
+ * streams' results until the block ends. */
+static void
+producer_stalls(struct sim_result *r, const struct sim_mplan *mp, const double *op_end)
+{
+	const struct workload *w = mp->w;
+
+	for (int i = 0; i < w->nop; i++) {
+		int last_of_stream = i + 1 >= w->nop || w->op[i + 1].block != w->op[i].block;
+		double block_end = 0;
+		for (int j = i + 1; j < w->nop && w->op[j].block == w->op[i].block && !last_of_stream; j++)
+			if (w->op[j].stream == w->op[i].stream)
+				goto next;
+		for (int j = 0; j < w->nop; j++)
+			if (w->op[j].block == w->op[i].block && op_end[j] > block_end)
+				block_end = op_end[j];
+		r->stalls[ST_PRODUCER] += block_end - op_end[i];
+	next:;
+	}
+}
+
+/*
+ * Fast timing: one pass over the plan's events in order, every start a maximum of the times it
+ * waits for (max-plus), units taken in the canonical order. Stalls: the time an op's stream waits
+ * beyond its predecessor, charged to what it waited for last.
+ */
+static void
+time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp, const struct hw_config *c)
+{
+	const struct workload *w = mp->w;
+	double *ev_end = emalloc(sizeof *ev_end * (size_t)(mp->nev + 1));
+	double *op_end = emalloc(sizeof *op_end * (size_t)(w->nop + 1));
+	double *prefix = emalloc(sizeof *prefix * (size_t)(w->nop + 1));
+	double chan = 0, last = 0;
+	struct pool pools[UNIT_COUNT] = {{0}};
+	const long units[UNIT_COUNT] = {c->lanes, c->softmax, c->layernorm};
+
+	for (int u = 0; u < UNIT_COUNT; u++)
+		pools[u].free = units[u];
+	for (int e = 0; e < mp->nev; e++) {
+		const struct pevent *ev = &mp->ev[e];
+		double t = ev->dep >= 0 ? prefix[ev->dep] : 0, twait = t;
+		int why = ev->dep >= 0 ? ev->reason : ST_DATA_NOT_IN_BUFFER;
+		for (int q = 0; q < ev->nwait; q++) {
+			int f = mp->waits[ev->wait0 + q];
+			if (ev_end[f] > t) {
+				t = ev_end[f];
+				why = mp->ev[f].kind == PE_SPILL ? ev->reason : ST_DATA_NOT_IN_BUFFER;
+			}
+		}
+		twait = t;
+		if (ev->kind != PE_OP) {
+			double s = t > chan ? t : chan, cyc = xfer_cycles(c, ev->bits);
+			ev_end[e] = s + cyc;
+			chan = s + cyc;
+			r->mem_busy += cyc;
+			r->transfers++;
+			continue;
+		}
+		{
+			int i = ev->op, k = mp->pos[i];
+			const struct wl_op *op = &w->op[i];
+			const struct op_plan *opl = &pl->op[i];
+			double base = 0, start, cend, end;
+			int blk = op->block;
+			if (mp->pred[i] >= 0)
+				base = op_end[mp->pred[i]];
+			if (blk > 0 && prefix[mp->block_last[blk - 1]] > base)
+				base = prefix[mp->block_last[blk - 1]];
+			if (twait > base) {
+				r->stalls[why] += twait - base;
+				base = twait;
+			}
+			start = pool_take(&pools[op->unit], base, opl->jobs);
+			if (start > base)
+				r->stalls[ST_COMPUTE_BUSY] += start - base;
+			cend = start + opl->dur_fast;
+			pool_push(&pools[op->unit], cend, opl->jobs);
+			end = cend;
+			if (ev->bits > 0) {
+				double s = start > chan ? start : chan, cyc = xfer_cycles(c, ev->bits);
+				chan = s + cyc;
+				r->mem_busy += cyc;
+				r->transfers++;
+				if (chan > end) {
+					r->stalls[ev->reason] += chan - end;
+					end = chan;
+				}
+			}
+			ev_end[e] = end;
+			op_end[i] = end;
+			prefix[k] = k > 0 && prefix[k - 1] > end ? prefix[k - 1] : end;
+			if (end > last)
+				last = end;
+			add_activity(r, op, &opl->acc);
+			r->jobs += opl->jobs;
+			if (pl->o.trace)
+				pl->o.trace(pl->o.trace_ctx, wl_kind_names[op->kind], op->name, start, end, opl->jobs,
+					    (long)opl->acc.tiles, acc_energy(c, op->unit, &opl->acc));
+		}
+	}
+	r->cycles = last > chan ? last : chan;
+	producer_stalls(r, mp, op_end);
+	for (int u = 0; u < UNIT_COUNT; u++)
+		free(pools[u].g);
+	free(ev_end);
+	free(op_end);
+	free(prefix);
+}
+
+/*
+ * Cycle timing: an event-driven run of the same plan with every job of every op costed tile by
+ * tile; the channel moves transfers in plan order as their waits are met; an op starts when its
+ * stream, its block and its waits allow, and its jobs take free units, lowest canonical position
+ * first, as they free up. Occupancy of the buffers is tracked as it happens.
+ */
+struct cjob {
+	double time;
+	int op;
+	long n;
+};
+
+struct cstate {
+	const struct sim_plan *pl;
+	const struct sim_mplan *mp;
+	const struct hw_config *c;
+	struct sim_result *r;
+	struct run x;
+	struct cjob *heap;
+	size_t nheap, capheap;
+	double *ev_end;  /* completion time of each event, or -1 */
+	char *ev_started;
+	int *started, *done;
+	long *dispatched, *running;
+	struct acc *acc;
+	double *op_start, *op_end;
+	double now, chan_free;
+	int chan_next;   /* next transfer event in plan order */
+	int chan_ev;     /* event in flight, or -1 */
+	long freeu[UNIT_COUNT];
+	int done_prefix; /* every op at positions <= done_prefix is done */
+	int first_open;  /* lowest position not started */
+	double used[BUF_COUNT];
+};
+
+static void
+cheap_push(struct cstate *s, struct cjob j)
+{
+	size_t i;
+
+	s->heap = egrow(s->heap, &s->capheap, s->nheap + 1, sizeof *s->heap);
+	i = s->nheap++;
+	while (i > 0 && s->heap[(i - 1) / 2].time > j.time) {
+		s->heap[i] = s->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	s->heap[i] = j;
+}
+
+static struct cjob
+cheap_pop(struct cstate *s)
+{
+	struct cjob top = s->heap[0], last = s->heap[--s->nheap];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= s->nheap)
+			break;
+		if (c + 1 < s->nheap && s->heap[c + 1].time < s->heap[c].time)
+			c++;
+		if (last.time <= s->heap[c].time)
+			break;
+		s->heap[i] = s->heap[c];
+		i = c;
+	}
+	if (s->nheap)
+		s->heap[i] = last;
+	return top;
+}
+
+static int
+waits_met(const struct cstate *s, const struct pevent *ev)
+{
+	if (ev->dep >= 0 && s->done_prefix < ev->dep)
+		return 0;
+	for (int q = 0; q < ev->nwait; q++)
+		if (s->ev_end[s->mp->waits[ev->wait0 + q]] < 0)
+			return 0;
+	return 1;
 }
 
 static void
-plan_op(struct op_plan *p, const struct run *x, const struct wl_op *op)
+occupy(struct cstate *s, const struct pevent *ev)
 {
-	long units = op->unit == UNIT_MAC ? x->c->lanes : op->unit == UNIT_SOFTMAX ? x->c->softmax : x->c->layernorm;
-
-	memset(p, 0, sizeof *p);
-	geom_init(&p->g, x, op);
-	p->jobs = p->g.T < units ? p->g.T : units;
-	if (x->o->fidelity == SIM_FAST) {
-		op_cost_fast(x, &p->g, p->jobs, &p->acc, &p->dur_fast);
-		p->dur_fast = ceil(p->dur_fast - 1e-9);
+	for (int v = 0; v < ev->nvict; v++)
+		for (int b = 0; b < BUF_COUNT; b++)
+			s->used[b] -= s->mp->size[s->mp->vict[ev->vict0 + v]][b];
+	for (int b = 0; b < BUF_COUNT; b++) {
+		s->used[b] += ev->alloc[b];
+		if (s->used[b] > s->r->peak_bits[b])
+			s->r->peak_bits[b] = s->used[b];
 	}
 }
 
+/* Start the next transfer of the plan if the channel is idle and its waits are met. */
+static void
+chan_kick(struct cstate *s)
+{
+	const struct sim_mplan *mp = s->mp;
+
+	if (s->chan_ev >= 0)
+		return;
+	while (s->chan_next < mp->nev) {
+		const struct pevent *ev = &mp->ev[s->chan_next];
+		double cyc;
+		if (ev->kind == PE_OP && ev->bits <= 0) {
+			s->chan_next++;
+			continue;
+		}
+		if (ev->kind == PE_OP ? !s->started[ev->op] : !waits_met(s, ev))
+			return;
+		if (ev->kind == PE_LOAD)
+			occupy(s, ev);
+		cyc = xfer_cycles(s->c, ev->bits);
+		s->chan_ev = s->chan_next++;
+		s->ev_started[s->chan_ev] = 1;
+		s->r->mem_busy += cyc;
+		s->r->transfers++;
+		cheap_push(s, (struct cjob){s->now + cyc, -1, s->chan_ev});
+		if (s->pl->o.trace && ev->kind != PE_OP)
+			s->pl->o.trace(s->pl->o.trace_ctx, ev->kind == PE_LOAD ? "load" : "spill",
+				       s->mp->w->t[ev->tensor].name, s->now, s->now + cyc, 1, 0, 0);
+		return;
+	}
+}
+
+static void
+c_finish(struct cstate *s, int i)
+{
+	const struct sim_mplan *mp = s->mp;
+	const struct pevent *ev = &mp->ev[mp->op_ev[i]];
+	const struct wl_op *op = &mp->w->op[i];
+
+	s->done[i] = 1;
+	s->op_end[i] = s->now;
+	s->ev_end[mp->op_ev[i]] = s->now;
+	for (int f = 0; f < ev->nfree; f++)
+		for (int b = 0; b < BUF_COUNT; b++)
+			s->used[b] -= mp->size[mp->frees[ev->free0 + f]][b];
+	while (s->done_prefix + 1 < mp->w->nop && s->done[mp->order[s->done_prefix + 1]])
+		s->done_prefix++;
+	add_activity(s->r, op, &s->acc[i]);
+	s->r->jobs += s->pl->op[i].jobs;
+	if (s->pl->o.trace)
+		s->pl->o.trace(s->pl->o.trace_ctx, wl_kind_names[op->kind], op->name, s->op_start[i], s->now,
+			       s->pl->op[i].jobs, (long)s->acc[i].tiles, acc_energy(s->c, op->unit, &s->acc[i]));
+}
+
+/* Is op i done with its compute and its streams? */
+static void
+c_maybe_finish(struct cstate *s, int i)
+{
+	int e = s->mp->op_ev[i];
+	const struct pevent *ev = &s->mp->ev[e];
+
+	if (s->done[i] || !s->started[i] || s->running[i] || s->dispatched[i] < s->pl->op[i].jobs)
+		return;
+	if (ev->bits > 0 && !(s->ev_started[e] && s->chan_ev != e))
+		return;
+	c_finish(s, i);
+}
+
+/* Dispatch k jobs of op i now; jobs of equal duration end in one event. */
+static void
+c_dispatch(struct cstate *s, int i, long k)
+{
+	const struct op_plan *opl = &s->pl->op[i];
+	double durs[32];
+	long counts[32];
+	int nd = 0;
+
+	for (long j = s->dispatched[i]; j < s->dispatched[i] + k; j++) {
+		long p0 = (long)((double)j * opl->g.T / opl->jobs), p1 = (long)((double)(j + 1) * opl->g.T / opl->jobs);
+		double dur = job_cost(&s->x, &opl->g, p0, p1, &s->acc[i]);
+		int f = 0;
+		while (f < nd && durs[f] != dur)
+			f++;
+		if (f == nd) {
+			if (nd == 32) {
+				for (int q = 0; q < nd; q++)
+					cheap_push(s, (struct cjob){s->now + durs[q], i, counts[q]});
+				nd = f = 0;
+			}
+			durs[nd] = dur;
+			counts[nd++] = 0;
+		}
+		counts[f]++;
+	}
+	for (int q = 0; q < nd; q++)
+		cheap_push(s, (struct cjob){s->now + durs[q], i, counts[q]});
+	s->dispatched[i] += k;
+	s->running[i] += k;
+	s->freeu[s->mp->w->op[i].unit] -= k;
+}
+
+static int
+c_ready(const struct cstate *s, int i, int *why)
+{
+	const struct sim_mplan *mp = s->mp;
+	const struct wl_op *op = &mp->w->op[i];
+	const struct pevent *ev = &mp->ev[mp->op_ev[i]];
+
+	if (mp->pred[i] >= 0 && !s->done[mp->pred[i]])
+		return *why = -1, 0;
+	if (op->block > 0 && s->done_prefix < mp->block_last[op->block - 1])
+		return *why = -1, 0;
+	for (int q = 0; q < ev->nwait; q++) {
+		int f = mp->waits[ev->wait0 + q];
+		if (s->ev_end[f] < 0) {
+			*why = mp->ev[f].kind == PE_SPILL ? ev->reason
+			       : s->ev_started[f]	  ? ST_DATA_NOT_IN_BUFFER
+							  : ST_BUFFER_BUSY;
+			return 0;
+		}
+	}
+	if (ev->dep >= 0 && s->done_prefix < ev->dep)
+		return *why = ev->reason, 0;
+	return 1;
+}
+
+static int
+time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp, const struct hw_config *c,
+	   struct tc_error *err)
+{
+	const struct workload *w = mp->w;
+	struct cstate s;
+	int left = w->nop, rc = 0;
+
+	memset(&s, 0, sizeof s);
+	s.pl = pl, s.mp = mp, s.c = c, s.r = r;
+	run_init(&s.x, w, c, &pl->o, r);
+	s.ev_end = emalloc(sizeof *s.ev_end * (size_t)(mp->nev + 1));
+	for (int e = 0; e < mp->nev; e++)
+		s.ev_end[e] = -1;
+	s.ev_started = ecalloc((size_t)mp->nev + 1, 1);
+	s.started = ecalloc((size_t)w->nop + 1, sizeof *s.started);
+	s.done = ecalloc((size_t)w->nop + 1, sizeof *s.done);
+	s.dispatched = ecalloc((size_t)w->nop + 1, sizeof *s.dispatched);
+	s.running = ecalloc((size_t)w->nop + 1, sizeof *s.running);
+	s.acc = ecalloc((size_t)w->nop + 1, sizeof *s.acc);
+	s.op_start = ecalloc((size_t)w->nop + 1, sizeof *s.op_start);
+	s.op_end = ecalloc((size_t)w->nop + 1, sizeof *s.op_end);
+	s.chan_ev = -1;
+	s.done_prefix = -1;
+	s.freeu[UNIT_MAC] = c->lanes;
+	s.freeu[UNIT_SOFTMAX] = c->softmax;
+	s.freeu[UNIT_LN] = c->layernorm;
+	while (left > 0) {
+		int progress = 1;
+		double dt;
+		while (progress) {
+			progress = 0;
+			chan_kick(&s);
+			while (s.first_open < w->nop && s.started[mp->order[s.first_open]])
+				s.first_open++;
+			for (int k = s.first_open; k < w->nop && k < s.first_open + 4 * PREFETCH_WINDOW; k++) {
+				int i = mp->order[k], why;
+				if (s.started[i] || !c_ready(&s, i, &why))
+					continue;
+				s.started[i] = 1;
+				s.op_start[i] = s.now;
+				occupy(&s, &mp->ev[mp->op_ev[i]]);
+				progress = 1;
+			}
+			for (int k = s.done_prefix + 1; k < w->nop; k++) {
+				int i = mp->order[k];
+				long n;
+				if (k > s.first_open + 4 * PREFETCH_WINDOW)
+					break;
+				if (!s.started[i] || s.dispatched[i] == pl->op[i].jobs)
+					continue;
+				n = pl->op[i].jobs - s.dispatched[i];
+				if (n > s.freeu[w->op[i].unit])
+					n = s.freeu[w->op[i].unit];
+				if (n > 0) {
+					c_dispatch(&s, i, n);
+					progress = 1;
+				}
+			}
+			chan_kick(&s);
+		}
+		if (s.nheap == 0) {
+			/* nothing can move: the plan's order guarantees this never happens */
+			tc_error_set(err, "cycle simulation stalled at cycle %.0f with %d ops left", s.now, left);
+			rc = -1;
+			break;
+		}
+		dt = s.heap[0].time - s.now;
+		/* stalls: streams whose next op waits */
+		if (dt > 0)
+			for (int k = s.first_open; k < w->nop && k < s.first_open + 4 * PREFETCH_WINDOW; k++) {
+				int i = mp->order[k], why = -1;
+				if (s.done[i])
+					continue;
+				if (!s.started[i]) {
+					if (!c_ready(&s, i, &why) && why >= 0)
+						r->stalls[why] += dt;
+				} else if (s.dispatched[i] < pl->op[i].jobs) {
+					r->stalls[ST_COMPUTE_BUSY] += dt;
+				} else if (!s.running[i]) {
+					r->stalls[mp->ev[mp->op_ev[i]].reason] += dt;
+				}
+			}
+		s.now = s.heap[0].time;
+		while (s.nheap && s.heap[0].time <= s.now) {
+			struct cjob j = cheap_pop(&s);
+			if (j.op >= 0) {
+				s.running[j.op] -= j.n;
+				s.freeu[w->op[j.op].unit] += j.n;
+				if (!s.running[j.op] && s.dispatched[j.op] == pl->op[j.op].jobs) {
+					int before = s.done[j.op];
+					c_maybe_finish(&s, j.op);
+					left -= s.done[j.op] && !before;
+				}
+			} else {
+				const struct pevent *ev = &mp->ev[j.n];
+				s.chan_ev = -1;
+				if (ev->kind == PE_OP) {
+					int before = s.done[ev->op];
+					c_maybe_finish(&s, ev->op);
+					left -= s.done[ev->op] && !before;
+				} else {
+					s.ev_end[j.n] = s.now;
+				}
+			}
+		}
+	}
+	/* the last transfers */
+	while (s.nheap || s.chan_next < mp->nev) {
+		chan_kick(&s);
+		if (!s.nheap)
+			break;
+		{
+			struct cjob j = cheap_pop(&s);
+			s.now = j.time;
+			if (j.op < 0) {
+				s.chan_ev = -1;
+				if (mp->ev[j.n].kind != PE_OP)
+					s.ev_end[j.n] = s.now;
+			}
+		}
+	}
+	r->cycles = s.now;
+	producer_stalls(r, mp, s.op_end);
+	free(s.heap);
+	free(s.ev_end);
+	free(s.ev_started);
+	free(s.started);
+	free(s.done);
+	free(s.dispatched);
+	free(s.running);
+	free(s.acc);
+	free(s.op_start);
+	free(s.op_end);
+	return rc;
+}
+
+/* ---- results ---- */
 
 void
 sim_energy(struct sim_result *r, const struct hw_config *c)
@@ -1070,91 +1702,28 @@ sim_energy(struct sim_result *r, const struct hw_config *c)
 		r->util[u] = r->cycles > 0 ? r->busy[u] / ((double)units[u] * r->cycles) : 0;
 }
 
-static void
-sched_release(struct sched *s)
-{
-	free(s->resident);
-	free(s->ts);
-	free(s->os);
-	free(s->heap);
-	free(s->q);
-	free(s->block_first);
-	free(s->block_end);
-	free(s->next);
-}
-
-static void
-run_init(struct run *x, const struct workload *w, const struct hw_config *c, const struct sim_options *o,
-	 struct sim_result *r)
-{
-	memset(x, 0, sizeof *x);
-	x->w = w, x->c = c, x->o = o, x->r = r;
-	for (int l = 0; l < 4; l++)
-		x->order[l] = (int)(strchr("bijk", o->dataflow[l]) - "bijk");
-	x->dens[WL_ACT] = 1 - o->sparsity[0];
-	x->dens[WL_WEIGHT] = 1 - o->sparsity[1];
-	x->dens[WL_GRAD] = x->dens[WL_WGRAD] = 1 - o->sparsity[2];
-	x->dens[WL_STATE] = x->dens[WL_CONST] = 1;
-	x->wbits = c->prof->word_bits;
-	x->mbits = c->prof->mask_bits;
-	x->fifo = c->fifo_bits;
-	x->block = c->prof->block_elements;
-}
-
-struct sim_plan *
-sim_plan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o,
-	     struct tc_error *err)
-{
-	struct sim_plan *p;
-	struct sim_result scratch;
-	struct run x;
-
-	if (!sim_valid_dataflow(o->dataflow))
-		return tc_error_set(err, "dataflow '%s' is not a permutation of bijk", o->dataflow), NULL;
-	p = ecalloc(1, sizeof *p);
-	p->w = w;
-	p->o = *o;
-	p->c = *c;
-	p->op = emalloc(sizeof *p->op * (size_t)(w->nop + 1));
-	run_init(&x, w, &p->c, &p->o, &scratch);
-	for (int i = 0; i < w->nop; i++)
-		plan_op(&p->op[i], &x, &w->op[i]);
-	p->size = emalloc(sizeof *p->size * (size_t)(w->nt + 1));
-	for (int t = 0; t < w->nt; t++)
-		tensor_bits(&x, t, p->size[t]);
-	p->rd_start = ecalloc((size_t)w->nt + 2, sizeof *p->rd_start);
-	for (int i = 0; i < w->nop; i++)
-		for (int k = 0; k < w->op[i].nin; k++)
-			p->rd_start[w->op[i].in[k] + 2]++;
-	for (int t = 0; t < w->nt; t++)
-		p->rd_start[t + 2] += p->rd_start[t + 1];
-	p->rd = emalloc(sizeof *p->rd * (size_t)(p->rd_start[w->nt + 1] + 1));
-	for (int i = 0; i < w->nop; i++)
-		for (int k = 0; k < w->op[i].nin; k++)
-			p->rd[p->rd_start[w->op[i].in[k] + 1]++] = i;
-	return p;
-}
-
-void
-sim_plan_free(struct sim_plan *p)
-{
-	if (!p)
-		return;
-	free(p->op);
-	free(p->size);
-	free(p->rd);
-	free(p->rd_start);
-	free(p);
-}
-
 int
-sim_plan_fits(const struct sim_plan *p, const struct hw_config *c)
+sim_time(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp, const struct hw_config *c,
+	 struct tc_error *err)
 {
-	const struct hw_config *q = &p->c;
-
-	return q->lanes == c->lanes && q->softmax == c->softmax && q->layernorm == c->layernorm && q->macs == c->macs &&
-	       q->tile_b == c->tile_b && q->tile_x == c->tile_x && q->tile_y == c->tile_y && q->fifo_bits == c->fifo_bits &&
-	       q->prof == c->prof && q->training == c->training;
+	memset(r, 0, sizeof *r);
+	r->ops = mp->w->nop;
+	if (!mp->feasible) {
+		snprintf(r->reason, sizeof r->reason, "%s", mp->reason);
+		return 0;
+	}
+	r->feasible = 1;
+	r->mem_read_bits = mp->mem_read_bits;
+	r->mem_write_bits = mp->mem_write_bits;
+	r->mem_blocks = (mp->mem_read_bits + mp->mem_write_bits) / c->prof->word_bits / c->prof->block_elements;
+	if (pl->o.fidelity == SIM_FAST) {
+		memcpy(r->peak_bits, mp->peak, sizeof r->peak_bits);
+		time_fast(r, pl, mp, c);
+	} else if (time_cycle(r, pl, mp, c, err) < 0) {
+		return -1;
+	}
+	sim_energy(r, c);
+	return 0;
 }
 
 int
@@ -1162,194 +1731,16 @@ sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *
 	struct tc_error *err)
 {
 	struct sim_plan *p = sim_plan_new(w, c, o, err);
+	struct sim_mplan *mp;
 	int rc;
 
 	if (!p) {
 		memset(r, 0, sizeof *r);
 		return -1;
 	}
-	rc = sim_plan_run(r, p, c, err);
+	mp = sim_mplan_new(w, c, o, err);
+	rc = sim_time(r, p, mp, c, err);
+	sim_mplan_free(mp);
 	sim_plan_free(p);
 	return rc;
-}
-
-int
-sim_plan_run(struct sim_result *r, const struct sim_plan *plan, const struct hw_config *c, struct tc_error *err)
-{
-	const struct workload *w = plan->w;
-	const struct sim_options *o = &plan->o;
-	struct run x;
-	struct sched s;
-	double emb[BUF_COUNT];
-	int nstreams;
-
-	memset(r, 0, sizeof *r);
-	run_init(&x, w, c, o, r);
-	r->ops = w->nop;
-
-	x.size = (const double(*)[BUF_COUNT])plan->size;
-	tensor_bits(&x, w->embedding, emb);
-	if (!fits_alone(&x, emb)) {
-		snprintf(r->reason, sizeof r->reason,
-			 "the embedding table (%.3g M elements, %.1f MB with its mask) does not fit the %.0f MB weight "
-			 "buffer and %.0f MB mask buffer",
-			 w->t[w->embedding].elements / 1e6, (emb[BUF_WEIGHT] + emb[BUF_MASK]) / 8 / 1048576,
-			 c->buf_bits[BUF_WEIGHT] / 8 / 1048576, c->buf_bits[BUF_MASK] / 8 / 1048576);
-		return 0;
-	}
-	r->feasible = 1;
-
-	memset(&s, 0, sizeof s);
-	s.x = &x;
-	s.w = w;
-	s.ts = ecalloc((size_t)w->nt, sizeof *s.ts);
-	s.os = ecalloc((size_t)w->nop, sizeof *s.os);
-	s.rd = plan->rd;
-	s.rd_start = plan->rd_start;
-	s.resident = emalloc(sizeof *s.resident * (size_t)(w->nt + 1));
-	s.block_first = ecalloc((size_t)w->nblock + 1, sizeof *s.block_first);
-	s.block_end = ecalloc((size_t)w->nblock + 1, sizeof *s.block_end);
-	s.next = ecalloc((size_t)w->nstream_max + 1, sizeof *s.next);
-	s.freeu[UNIT_MAC] = c->lanes;
-	s.freeu[UNIT_SOFTMAX] = c->softmax;
-	s.freeu[UNIT_LN] = c->layernorm;
-	s.left = w->nop;
-	for (int t = 0; t < w->nt; t++)
-		s.ts[t].in_mem = w->t[t].producer < 0;
-	for (int b = 0; b <= w->nblock; b++)
-		s.block_first[b] = w->nop;
-	for (int i = w->nop - 1; i >= 0; i--)
-		s.block_first[w->op[i].block] = i;
-	for (int i = 0; i < w->nop; i++)
-		s.block_end[w->op[i].block] = i + 1;
-	s.plan = plan->op;
-	for (int i = 0; i < w->nop; i++) {
-		s.os[i].jobs = plan->op[i].jobs;
-		s.os[i].wait_reason = ST_DATA_NOT_IN_BUFFER;
-	}
-
-	nstreams = enter_block(&s, 0);
-	while (s.left > 0) {
-		int progress = 1, why[64];
-		double dt;
-
-		while (progress) {
-			progress = 0;
-			/* the inputs of every op a stream waits on stay: no two streams evict each other's */
-			s.epoch++;
-			for (int st = 0; st < nstreams; st++)
-				if (s.next[st] >= 0)
-					for (int k = 0; k < w->op[s.next[st]].nin; k++)
-						s.ts[w->op[s.next[st]].in[k]].wanted = s.epoch;
-			memory_engine(&s, nstreams);
-			for (int st = 0; st < nstreams; st++) {
-				int i = s.next[st];
-				why[st] = -1;
-				if (i < 0)
-					continue;
-				if (!s.os[i].started) {
-					int y = ST_COMPUTE_BUSY;
-					if (try_start(&s, i, &y))
-						progress = 1;
-					else
-						why[st] = y;
-				}
-				if (s.os[i].started && s.os[i].dispatched < s.os[i].jobs) {
-					long k = s.os[i].jobs - s.os[i].dispatched;
-					if (k > s.freeu[w->op[i].unit])
-						k = s.freeu[w->op[i].unit];
-					if (k > 0) {
-						dispatch(&s, i, k);
-						progress = 1;
-					}
-					if (s.os[i].dispatched < s.os[i].jobs)
-						why[st] = ST_COMPUTE_BUSY;
-				}
-				if (s.os[i].started && s.os[i].running == 0 && s.os[i].dispatched == s.os[i].jobs &&
-				    s.os[i].xfer_end == -2)
-					why[st] = s.os[i].wait_reason;
-			}
-			channel_kick(&s);
-		}
-		if (s.nheap == 0) {
-			tc_error_set(err, "simulation stalled at cycle %.0f with %d operations left (block %d)", s.now,
-				     s.left, s.block);
-			goto fail;
-		}
-		dt = s.heap[0].time - s.now;
-		for (int st = 0; st < nstreams; st++) {
-			if (dt <= 0)
-				break;
-			if (why[st] >= 0)
-				r->stalls[why[st]] += dt;
-			else if (s.next[st] < 0 && nstreams > 1)
-				r->stalls[ST_PRODUCER] += dt; /* done, waiting for the other heads' results */
-		}
-		s.now = s.heap[0].time;
-		while (s.nheap && s.heap[0].time <= s.now) {
-			struct event ev = heap_pop(&s);
-			if (ev.kind == 0) {
-				struct ostate *os = &s.os[ev.op];
-				os->running -= ev.count;
-				s.freeu[w->op[ev.op].unit] += ev.count;
-				if (os->running == 0 && os->dispatched == os->jobs && os->xfer_end >= 0) {
-					op_finish(&s, ev.op);
-				} else if (os->running == 0 && os->dispatched == os->jobs) {
-					os->xfer_end = -2; /* compute done, waiting for its transfers */
-				}
-			} else {
-				struct xfer done = s.q[s.cur];
-				s.chan_busy = 0;
-				if (done.tensor >= 0)
-					s.ts[done.tensor].state = T_RESIDENT;
-				else if (done.op >= 0) {
-					/* a stream transfer of op i: the op is done with them when none waits */
-					int i = done.op, pending = 0;
-					for (size_t q = s.hq; q < s.nq; q++)
-						if (s.q[q].op == i)
-							pending = 1;
-					if (!pending) {
-						struct ostate *os = &s.os[i];
-						if (os->xfer_end == -2) {
-							os->xfer_end = s.now;
-							op_finish(&s, i);
-						} else {
-							os->xfer_end = s.now;
-						}
-					}
-				}
-				channel_kick(&s);
-			}
-		}
-		/* advance streams past finished ops, and blocks when all their ops are done */
-		for (int st = 0; st < nstreams; st++)
-			while (s.next[st] >= 0 && s.os[s.next[st]].done)
-				s.next[st] = stream_next(&s, s.next[st]);
-		{
-			int all = 1;
-			for (int st = 0; st < nstreams; st++)
-				if (s.next[st] >= 0)
-					all = 0;
-			if (all && s.block + 1 < w->nblock)
-				nstreams = enter_block(&s, s.block + 1);
-		}
-		for (int b = 0; b < BUF_COUNT; b++)
-			if (s.used[b] > r->peak_bits[b])
-				r->peak_bits[b] = s.used[b];
-	}
-	/* the last write-backs */
-	channel_kick(&s);
-	while (s.nheap) {
-		struct event ev = heap_pop(&s);
-		s.now = ev.time;
-		s.chan_busy = 0;
-		channel_kick(&s);
-	}
-	r->cycles = s.now;
-	sim_energy(r, c);
-	sched_release(&s);
-	return 0;
-fail:
-	sched_release(&s);
-	return -1;
 }

@@ -59,7 +59,7 @@ struct sim_result {
 	double ctl_tiles;             /* tiles dispatched (PE dataflow and DMA cycles) */
 	double blocks[BUF_COUNT];     /* 64-element block accesses per buffer */
 	double mem_blocks;            /* 64-word blocks moved to or from main memory */
-	int constrained;              /* a buffer's capacity changed a decision (eviction, streaming) */
+
 	double util[UNIT_COUNT];      /* busy / (units x cycles) */
 	double mem_busy;              /* cycles the main-memory channel moved data */
 	double stalls[ST_COUNT];      /* stream-cycles spent waiting, by reason */
@@ -84,8 +84,23 @@ struct sim_plan;
 struct sim_plan *sim_plan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o,
 			      struct tc_error *err);
 int sim_plan_fits(const struct sim_plan *p, const struct hw_config *c);
-int sim_plan_run(struct sim_result *r, const struct sim_plan *p, const struct hw_config *c, struct tc_error *err);
 void sim_plan_free(struct sim_plan *p);
+
+/*
+ * A memory plan: every load, spill and stream of w and what each waits for, decided in a
+ * canonical order with c's buffer capacities and the options' sparsity, independent of timing
+ * and of the compute configuration; reusable with any accelerator of the same buffer sizes
+ * (sim_mplan_fits). Also decides feasibility (the embedding table must fit on chip).
+ */
+struct sim_mplan;
+struct sim_mplan *sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o,
+				struct tc_error *err);
+int sim_mplan_fits(const struct sim_mplan *m, const struct hw_config *c);
+void sim_mplan_free(struct sim_mplan *m);
+
+/* Time a plan and a memory plan on c (which must fit both) at the plan's fidelity. */
+int sim_time(struct sim_result *r, const struct sim_plan *p, const struct sim_mplan *m, const struct hw_config *c,
+	     struct tc_error *err);
 
 /* Fill r's energies, latency and utilisation from its activity counts and cycles under c's
  * powers, buffer sizes and memory: a run's energy for another accelerator that differs only in

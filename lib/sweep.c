@@ -106,62 +106,6 @@ struct wcache {
 	int n;
 };
 
-/*
- * What a thread reuses between consecutive accelerators of the grid: the plan (per-operation
- * costs) while the compute configuration stays, and schedules that no buffer limit shaped, keyed
- * by memory bandwidth: any accelerator whose buffers hold their peak occupancy gets the same
- * schedule, and only its energy is recomputed. The grid varies memory and buffers fastest, so
- * one plan serves 1,375 accelerators and a handful of schedules most of them.
- */
-#define MAX_SCHED 16
-
-struct reuse {
-	const struct workload *w;
-	struct sim_plan *plan;
-	int nsched, next;
-	struct sim_result sched[MAX_SCHED];
-	double bw[MAX_SCHED], buf[MAX_SCHED][BUF_COUNT];
-};
-
-static int
-evaluate(struct reuse *ru, struct sim_result *r, const struct workload *w, const struct hw_config *c,
-	 const struct sim_options *so, struct tc_error *err)
-{
-	if (!ru->plan || ru->w != w || !sim_plan_fits(ru->plan, c)) {
-		sim_plan_free(ru->plan);
-		if (!(ru->plan = sim_plan_new(w, c, so, err)))
-			return -1;
-		ru->w = w;
-		ru->nsched = 0;
-	}
-	for (int i = 0; i < ru->nsched; i++) {
-		const struct sim_result *q = &ru->sched[i];
-		int same = 1;
-		if (ru->bw[i] != c->mem_bits_per_cycle)
-			continue;
-		for (int b = 0; b < BUF_COUNT; b++) {
-			if (q->constrained ? ru->buf[i][b] != c->buf_bits[b] : q->peak_bits[b] > c->buf_bits[b])
-				same = 0;
-		}
-		if (!same)
-			continue;
-		*r = *q;
-		sim_energy(r, c);
-		return 0;
-	}
-	if (sim_plan_run(r, ru->plan, c, err) < 0)
-		return -1;
-	if (r->feasible) {
-		/* a schedule shaped by buffer limits is reused only for the same buffers (the main
-		 * memories of one bandwidth differ in energy alone) */
-		int slot = ru->nsched < MAX_SCHED ? ru->nsched++ : ru->next++ % MAX_SCHED;
-		ru->sched[slot] = *r;
-		ru->bw[slot] = c->mem_bits_per_cycle;
-		memcpy(ru->buf[slot], c->buf_bits, sizeof ru->buf[slot]);
-	}
-	return 0;
-}
-
 static const struct workload *
 workload_for(struct wcache *wc, const struct model *m, long batch, const struct simrec_options *o,
 	     struct tc_error *err)
@@ -178,6 +122,106 @@ workload_for(struct wcache *wc, const struct model *m, long batch, const struct 
 		return NULL;
 	wc->batch[wc->n] = batch;
 	return &wc->w[wc->n++];
+}
+
+/*
+ * What a thread reuses between accelerators of the grid: the plan (per-operation costs) while the
+ * compute configuration stays, and a memory plan per workload and buffer sizes (there are 375 in
+ * the AccelTran space: 3 batches x 125 buffer combinations); each accelerator then costs one
+ * timing pass over the plans.
+ */
+#define MCACHE_SLOTS 1024
+
+struct mentry {
+	const struct workload *w;
+	double buf[BUF_COUNT];
+	struct sim_mplan *mp;
+	struct mentry *next;
+};
+
+#define TCACHE 4
+
+struct reuse {
+	const struct workload *w;
+	struct sim_plan *plan;
+	unsigned gen;             /* bumped with every new plan */
+	struct mentry *slot[MCACHE_SLOTS], *last;
+	/* timings are the same for memories of equal bandwidth: only their energy differs */
+	struct {
+		unsigned gen;
+		const struct sim_mplan *mp;
+		double bw;
+		struct sim_result r;
+	} t[TCACHE];
+	int tnext;
+};
+
+static struct sim_mplan *
+mplan_for(struct reuse *ru, const struct workload *w, const struct hw_config *c, const struct sim_options *so,
+	  struct tc_error *err)
+{
+	uint64_t h = tc_hash_bytes(TC_HASH_INIT, &w, sizeof w);
+	struct mentry *e;
+
+	if (ru->last && ru->last->w == w && sim_mplan_fits(ru->last->mp, c))
+		return ru->last->mp;
+	h = tc_hash_final(tc_hash_bytes(h, c->buf_bits, sizeof c->buf_bits)) % MCACHE_SLOTS;
+	for (e = ru->slot[h]; e; e = e->next)
+		if (e->w == w && sim_mplan_fits(e->mp, c))
+			return (ru->last = e)->mp;
+	e = emalloc(sizeof *e);
+	e->w = w;
+	memcpy(e->buf, c->buf_bits, sizeof e->buf);
+	if (!(e->mp = sim_mplan_new(w, c, so, err))) {
+		free(e);
+		return NULL;
+	}
+	e->next = ru->slot[h];
+	ru->slot[h] = e;
+	return (ru->last = e)->mp;
+}
+
+static void
+reuse_release(struct reuse *ru)
+{
+	sim_plan_free(ru->plan);
+	for (int h = 0; h < MCACHE_SLOTS; h++)
+		for (struct mentry *e = ru->slot[h], *n; e; e = n) {
+			n = e->next;
+			sim_mplan_free(e->mp);
+			free(e);
+		}
+}
+
+static int
+evaluate(struct reuse *ru, struct sim_result *r, const struct workload *w, const struct hw_config *c,
+	 const struct sim_options *so, struct tc_error *err)
+{
+	struct sim_mplan *mp;
+
+	if (!ru->plan || ru->w != w || !sim_plan_fits(ru->plan, c)) {
+		sim_plan_free(ru->plan);
+		if (!(ru->plan = sim_plan_new(w, c, so, err)))
+			return -1;
+		ru->w = w;
+		ru->gen++;
+	}
+	if (!(mp = mplan_for(ru, w, c, so, err)))
+		return -1;
+	for (int k = 0; k < TCACHE; k++)
+		if (ru->t[k].gen == ru->gen && ru->t[k].mp == mp && ru->t[k].bw == c->mem_bits_per_cycle) {
+			*r = ru->t[k].r;
+			sim_energy(r, c);
+			return 0;
+		}
+	if (sim_time(r, ru->plan, mp, c, err) < 0)
+		return -1;
+	ru->t[ru->tnext].gen = ru->gen;
+	ru->t[ru->tnext].mp = mp;
+	ru->t[ru->tnext].bw = c->mem_bits_per_cycle;
+	ru->t[ru->tnext].r = *r;
+	ru->tnext = (ru->tnext + 1) % TCACHE;
+	return 0;
 }
 
 int
@@ -261,7 +305,7 @@ sweep_model(const json_t *rec, const struct simrec_options *o, const struct swee
 				}
 			}
 		}
-		sim_plan_free(ru.plan);
+		reuse_release(&ru);
 		for (int i = 0; i < wc.n; i++)
 			workload_release(&wc.w[i]);
 	}

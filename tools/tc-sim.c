@@ -146,7 +146,10 @@ trace_cb(void *ctx, const char *kind, const char *name, double start, double end
 		json_decref(ev);
 	}
 	if (t->plotting) {
-		int cls = strcmp(kind, "transfer") == 0 ? 3 : strcmp(kind, "softmax") == 0 ? 1 : strcmp(kind, "layernorm") == 0 ? 2 : 0;
+		int cls = !strcmp(kind, "load") || !strcmp(kind, "stream") || !strcmp(kind, "spill") ? 3
+			  : strcmp(kind, "softmax") == 0				      ? 1
+			  : strcmp(kind, "layernorm") == 0				      ? 2
+											      : 0;
 		t->iv = egrow(t->iv, &t->cap, (t->n + 1) * 4, sizeof *t->iv);
 		t->iv[t->n * 4] = start;
 		t->iv[t->n * 4 + 1] = end;
