@@ -1120,6 +1120,17 @@ add_activity(struct sim_result *r, const struct wl_op *op, const struct acc *a)
 	r->tiles += (long)a->tiles;
 }
 
+static void
+trace_transfer(const struct sim_options *o, const struct sim_mplan *mp, const struct pevent *ev, double start,
+	       double end, const struct hw_config *c)
+{
+	const char *kind = ev->kind == PE_LOAD ? "load" : ev->kind == PE_SPILL ? "spill" : "stream";
+	const char *name = ev->kind == PE_OP ? mp->w->op[ev->op].name : mp->w->t[ev->tensor].name;
+
+	o->trace(o->trace_ctx, kind, name, start, end, 1, 0, end - start,
+		 ev->bits / c->prof->word_bits / c->prof->block_elements * c->mem_nj_per_block);
+}
+
 static double
 xfer_cycles(const struct hw_config *c, double bits)
 {
@@ -1254,6 +1265,8 @@ time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpla
 			chan = s + cyc;
 			r->mem_busy += cyc;
 			r->transfers++;
+			if (pl->o.trace)
+				trace_transfer(&pl->o, mp, ev, s, s + cyc, c);
 			continue;
 		}
 		{
@@ -1278,6 +1291,8 @@ time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpla
 			end = cend;
 			if (ev->bits > 0) {
 				double s = start > chan ? start : chan, cyc = xfer_cycles(c, ev->bits);
+				if (pl->o.trace)
+					trace_transfer(&pl->o, mp, ev, s, s + cyc, c);
 				chan = s + cyc;
 				r->mem_busy += cyc;
 				r->transfers++;
@@ -1295,7 +1310,7 @@ time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpla
 			r->jobs += opl->jobs;
 			if (pl->o.trace)
 				pl->o.trace(pl->o.trace_ctx, wl_kind_names[op->kind], op->name, start, end, opl->jobs,
-					    (long)opl->acc.tiles, acc_energy(c, op->unit, &opl->acc));
+					    (long)opl->acc.tiles, opl->acc.comp, acc_energy(c, op->unit, &opl->acc));
 		}
 	}
 	r->cycles = last > chan ? last : chan;
@@ -1427,9 +1442,8 @@ chan_kick(struct cstate *s)
 		s->r->mem_busy += cyc;
 		s->r->transfers++;
 		cheap_push(s, (struct cjob){s->now + cyc, -1, s->chan_ev});
-		if (s->pl->o.trace && ev->kind != PE_OP)
-			s->pl->o.trace(s->pl->o.trace_ctx, ev->kind == PE_LOAD ? "load" : "spill",
-				       s->mp->w->t[ev->tensor].name, s->now, s->now + cyc, 1, 0, 0);
+		if (s->pl->o.trace)
+			trace_transfer(&s->pl->o, mp, ev, s->now, s->now + cyc, s->c);
 		return;
 	}
 }
@@ -1453,7 +1467,7 @@ c_finish(struct cstate *s, int i)
 	s->r->jobs += s->pl->op[i].jobs;
 	if (s->pl->o.trace)
 		s->pl->o.trace(s->pl->o.trace_ctx, wl_kind_names[op->kind], op->name, s->op_start[i], s->now,
-			       s->pl->op[i].jobs, (long)s->acc[i].tiles, acc_energy(s->c, op->unit, &s->acc[i]));
+			       s->pl->op[i].jobs, (long)s->acc[i].tiles, s->acc[i].comp, acc_energy(s->c, op->unit, &s->acc[i]));
 }
 
 /* Is op i done with its compute and its streams? */
@@ -1713,6 +1727,9 @@ sim_time(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan
 		return 0;
 	}
 	r->feasible = 1;
+	r->units[UNIT_MAC] = c->lanes;
+	r->units[UNIT_SOFTMAX] = c->softmax;
+	r->units[UNIT_LN] = c->layernorm;
 	r->mem_read_bits = mp->mem_read_bits;
 	r->mem_write_bits = mp->mem_write_bits;
 	r->mem_blocks = (mp->mem_read_bits + mp->mem_write_bits) / c->prof->word_bits / c->prof->block_elements;

@@ -43,15 +43,18 @@ struct sim_options {
 	int fidelity;
 	double sparsity[3]; /* activation, weight, gradient */
 	char dataflow[ACCEL_NAME_MAX]; /* loop order, outermost first: a permutation of "bijk" */
-	/* Called for every operation and transfer as it ends, in order of end time, if set. */
+	/* Called, if set, for every operation (kind: matmul, conv, elementwise, softmax, layernorm,
+	 * update) and transfer (load, spill, stream) with its interval in cycles, the units it used,
+	 * its tiles, the unit-cycles it computed and its energy without leakage of buffers. */
 	void (*trace)(void *ctx, const char *kind, const char *name, double start, double end, long units,
-		      long tiles, double energy_nj);
+		      long tiles, double busy, double energy_nj);
 	void *trace_ctx;
 };
 
 struct sim_result {
 	int feasible;
 	char reason[256];
+	long units[UNIT_COUNT];       /* MAC lanes, softmax and layer-norm modules */
 	double cycles, latency_s, energy_j;
 	double dyn_nj[E_COUNT], leak_nj[E_COUNT];
 	double busy[UNIT_COUNT];      /* unit-cycles computing per class */

@@ -130,6 +130,13 @@ simrec_json(const struct sim_result *r, const struct hw_config *c, const struct 
 		json_object_set_new(eb, "dynamic", dyn);
 		json_object_set_new(eb, "leakage", leak);
 		json_object_set_new(s, "energy_breakdown_j", eb);
+		{
+			json_t *un = json_object();
+			json_object_set_new(un, "mac_lanes", json_integer(r->units[UNIT_MAC]));
+			json_object_set_new(un, "softmax", json_integer(r->units[UNIT_SOFTMAX]));
+			json_object_set_new(un, "layernorm", json_integer(r->units[UNIT_LN]));
+			json_object_set_new(s, "units", un);
+		}
 		set(u, "mac_lanes", r->util[UNIT_MAC]);
 		set(u, "softmax", r->util[UNIT_SOFTMAX]);
 		set(u, "layernorm", r->util[UNIT_LN]);

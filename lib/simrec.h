@@ -26,7 +26,7 @@ struct simrec_options {
 	const struct accel_space *aspace; /* accelerators must lie in it */
 	const struct model_space *mspace; /* models must lie in it (NULL: any valid model) */
 	void (*trace)(void *ctx, const char *kind, const char *name, double start, double end, long units,
-		      long tiles, double energy_nj);
+		      long tiles, double busy, double energy_nj);
 	void *trace_ctx;
 };
 

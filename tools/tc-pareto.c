@@ -20,6 +20,8 @@
 struct input {
 	char **line; /* (n) each record's text as read, trailing blanks removed */
 	char *own;   /* (n) whether the record already has a "pareto" member */
+	char *infeasible; /* (n) a stage marked it "feasible": false: it takes no part */
+	size_t ninfeasible;
 	double *val; /* (n, m) objective values as stored */
 	double *min; /* (n, m) the same, negated where maximised */
 	size_t n, cap, vcap, mcap;
@@ -49,6 +51,19 @@ usage(FILE *f)
 	           "      --version          the version\n");
 }
 
+/* A record that some stage marked infeasible ("sim": {"feasible": false, ...}). */
+static int
+infeasible(const json_t *rec)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach ((json_t *)rec, key, v)
+		if (json_is_object(v) && json_is_false(json_object_get(v, "feasible")))
+			return 1;
+	return 0;
+}
+
 static void
 input_release(struct input *in)
 {
@@ -56,6 +71,7 @@ input_release(struct input *in)
 		free(in->line[i]);
 	free(in->line);
 	free(in->own);
+	free(in->infeasible);
 	free(in->val);
 	free(in->min);
 }
@@ -74,9 +90,14 @@ read_input(struct input *in, const char *path)
 		size_t k = in->n * (size_t)nobj;
 		in->line = egrow(in->line, &in->cap, in->n + 1, sizeof *in->line);
 		in->own = erealloc(in->own, in->cap);
+		in->infeasible = erealloc(in->infeasible, in->cap);
 		in->val = egrow(in->val, &in->vcap, k + (size_t)nobj, sizeof *in->val);
 		in->min = egrow(in->min, &in->mcap, k + (size_t)nobj, sizeof *in->min);
-		if (objectives_get(in->val + k, obj, nobj, rec, &err) < 0) {
+		in->infeasible[in->n] = infeasible(rec);
+		if (in->infeasible[in->n]) {
+			memset(in->val + k, 0, sizeof *in->val * (size_t)nobj);
+			in->ninfeasible++;
+		} else if (objectives_get(in->val + k, obj, nobj, rec, &err) < 0) {
 			tc_error_prefix(&err, "%s:%ld", r.name, r.line);
 			die("%s", err.msg);
 		}
@@ -120,6 +141,8 @@ default_reference(double *ref, const struct input *in)
 		double lo = HUGE_VAL, hi = -HUGE_VAL, d;
 		for (size_t i = 0; i < in->n; i++) {
 			double v = in->min[i * (size_t)nobj + j];
+			if (in->infeasible[i])
+				continue;
 			lo = v < lo ? v : lo;
 			hi = v > hi ? v : hi;
 		}
@@ -138,6 +161,7 @@ summary(const struct input *in, const int *rank, size_t front, const double *giv
 		json_array_append_new(names, json_string(objective_name(&obj[j])));
 	json_object_set_new(s, "objectives", names);
 	json_object_set_new(s, "records", json_integer((json_int_t)in->n));
+	json_object_set_new(s, "infeasible", json_integer((json_int_t)in->ninfeasible));
 	json_object_set_new(s, "front", json_integer((json_int_t)front));
 	for (size_t i = 0; i < in->n; i++)
 		fronts = rank[i] + 1 > fronts ? rank[i] + 1 : fronts;
@@ -149,8 +173,16 @@ summary(const struct input *in, const int *rank, size_t front, const double *giv
 			memcpy(ref, given_ref, sizeof *ref * (size_t)nobj);
 		else
 			default_reference(ref, in);
-		if (pareto_hypervolume(&hv, in->min, in->n, nobj, ref) < 0)
-			die("out of memory computing the hypervolume");
+		{
+			double *v = emalloc(sizeof *v * ((in->n - in->ninfeasible) * (size_t)nobj + 1));
+			size_t k = 0;
+			for (size_t i = 0; i < in->n; i++)
+				if (!in->infeasible[i])
+					memcpy(v + (k++) * (size_t)nobj, in->min + i * (size_t)nobj, sizeof *v * (size_t)nobj);
+			if (pareto_hypervolume(&hv, v, k, nobj, ref) < 0)
+				die("out of memory computing the hypervolume");
+			free(v);
+		}
 		for (int j = 0; j < nobj; j++)
 			json_array_append_new(jref, json_number(obj[j].maximize ? -ref[j] : ref[j]));
 		json_object_set_new(s, "hypervolume", json_number(hv));
@@ -183,13 +215,13 @@ write_summary(json_t *s)
 
 /* A logarithmic axis when every value is positive and they span more than two decades. */
 static int
-wants_log(const struct input *in, int j, int front_only, const int *rank)
+wants_log(const struct input *in, int j, const int *rank)
 {
 	double lo = HUGE_VAL, hi = 0;
 
 	for (size_t i = 0; i < in->n; i++) {
 		double v = in->val[i * (size_t)nobj + j];
-		if (front_only && rank[i] != 0)
+		if (rank[i] < 0)
 			continue;
 		if (v <= 0)
 			return 0;
@@ -225,8 +257,8 @@ datablock(FILE *gp, const char *name, const struct input *in, const size_t *idx,
 static void
 draw(const struct input *in, const int *rank)
 {
-	size_t *all = emalloc(sizeof *all * (in->n + 1)), *front = emalloc(sizeof *front * (in->n + 1)),
-	       k = 0;
+	size_t *all = emalloc(sizeof *all * (in->n + 1)), *front = emalloc(sizeof *front * (in->n + 1));
+	size_t k = 0, na = 0;
 	struct tc_error err;
 	struct plot p;
 	FILE *gp;
@@ -234,7 +266,8 @@ draw(const struct input *in, const int *rank)
 	if (nobj < 2)
 		usage_die("option '--plot': needs at least two objectives");
 	for (size_t i = 0; i < in->n; i++) {
-		all[i] = i;
+		if (rank[i] >= 0)
+			all[na++] = i;
 		if (rank[i] == 0)
 			front[k++] = i;
 	}
@@ -249,16 +282,16 @@ draw(const struct input *in, const int *rank)
 	fputs("\nset ylabel ", gp);
 	plot_quote(gp, objective_name(&obj[1]));
 	fputc('\n', gp);
-	if (wants_log(in, 0, 0, rank))
+	if (wants_log(in, 0, rank))
 		fputs("set logscale x\n", gp);
-	if (wants_log(in, 1, 0, rank))
+	if (wants_log(in, 1, rank))
 		fputs("set logscale y\n", gp);
 	if (nobj > 2) {
 		fputs("set palette rgbformulae 33,13,10\nset cblabel ", gp);
 		plot_quote(gp, objective_name(&obj[2]));
 		fputc('\n', gp);
 	}
-	datablock(gp, "all", in, all, in->n);
+	datablock(gp, "all", in, all, na);
 	datablock(gp, "front", in, front, k);
 	fprintf(gp, "plot $all using 1:2 with points pt 7 ps 0.4 lc rgb '#c0c0c0' title 'all (%zu)', \\\n",
 	        in->n);
@@ -301,11 +334,13 @@ write_ranked(FILE *f, const char *line, int own, int rank)
 			k--;
 		if (fwrite(line, 1, n - 1, f) != n - 1)
 			return -1;
+		if (rank < 0)
+			return fprintf(f, "%s\"pareto\":{\"rank\":null}}\n", line[k - 1] == '{' ? "" : ",") < 0 ? -1 : 0;
 		return fprintf(f, "%s\"pareto\":{\"rank\":%d}}\n", line[k - 1] == '{' ? "" : ",", rank) < 0 ? -1 : 0;
 	}
 	rec = json_loadb(line, n, 0, NULL);
 	p = json_object();
-	json_object_set_new(p, "rank", json_integer(rank));
+	json_object_set_new(p, "rank", rank < 0 ? json_null() : json_integer(rank));
 	json_object_set_new(rec, "pareto", p);
 	rc = jsonl_write(f, rec);
 	json_decref(rec);
@@ -336,6 +371,26 @@ write_records(const struct input *in, const int *rank)
 	}
 	if (afile_commit(&af, &err) < 0)
 		die("%s", err.msg);
+}
+
+/* Rank the feasible records; infeasible ones get rank -1. */
+static void
+rank_feasible(int *rank, const struct input *in)
+{
+	size_t nf = in->n - in->ninfeasible, k = 0;
+	double *v = emalloc(sizeof *v * (nf * (size_t)nobj + 1));
+	int *rk = emalloc(sizeof *rk * (nf + 1));
+
+	for (size_t i = 0; i < in->n; i++)
+		if (!in->infeasible[i])
+			memcpy(v + (k++) * (size_t)nobj, in->min + i * (size_t)nobj, sizeof *v * (size_t)nobj);
+	if (pareto_rank(rk, v, nf, nobj) < 0)
+		die("out of memory ranking %zu records", nf);
+	k = 0;
+	for (size_t i = 0; i < in->n; i++)
+		rank[i] = in->infeasible[i] ? -1 : rk[k++];
+	free(v);
+	free(rk);
 }
 
 int
@@ -409,8 +464,7 @@ main(int argc, char **argv)
 	if (in.n == 0)
 		die("%s: no records", optind == argc ? "<stdin>" : argv[argc - 1]);
 	rank = emalloc(sizeof *rank * in.n);
-	if (pareto_rank(rank, in.min, in.n, nobj) < 0)
-		die("out of memory ranking %zu records", in.n);
+	rank_feasible(rank, &in);
 	for (size_t i = 0; i < in.n; i++)
 		front += rank[i] == 0;
 	if (want_hv || summary_path)

@@ -117,16 +117,24 @@ add_space_file(const char *path)
 struct tracer {
 	FILE *f;         /* the trace file, or NULL */
 	const char *rec; /* the record's id or position */
-	/* utilisation samples for the plot: intervals of the first record */
-	double *iv;      /* (n, 4): start, end, class (0 mac, 1 softmax, 2 layernorm, 3 memory), units */
+	/* for the plot, the first record's work: (n, 4): start, end, class (0 MAC lanes, 1 softmax,
+	 * 2 layer-norm, 3 main memory), unit-cycles */
+	double *iv;
 	size_t n, cap;
 	int plotting;
 };
 
+static int
+trace_class(const char *kind)
+{
+	if (!strcmp(kind, "load") || !strcmp(kind, "stream") || !strcmp(kind, "spill"))
+		return 3;
+	return !strcmp(kind, "softmax") ? 1 : !strcmp(kind, "layernorm") ? 2 : 0;
+}
 
 static void
 trace_cb(void *ctx, const char *kind, const char *name, double start, double end, long units, long tiles,
-	 double energy_nj)
+	 double busy, double energy_nj)
 {
 	struct tracer *t = ctx;
 	json_t *ev;
@@ -140,71 +148,61 @@ trace_cb(void *ctx, const char *kind, const char *name, double start, double end
 		json_object_set_new(ev, "end_cycle", json_number(end));
 		json_object_set_new(ev, "units", json_integer(units));
 		json_object_set_new(ev, "tiles", json_integer(tiles));
+		json_object_set_new(ev, "busy_unit_cycles", json_number(busy));
 		json_object_set_new(ev, "energy_j", json_number(energy_nj * 1e-9));
 		if (jsonl_write(t->f, ev) < 0)
 			die("write error on '%s': %s", trace_path, strerror(errno));
 		json_decref(ev);
 	}
-	if (t->plotting) {
-		int cls = !strcmp(kind, "load") || !strcmp(kind, "stream") || !strcmp(kind, "spill") ? 3
-			  : strcmp(kind, "softmax") == 0				      ? 1
-			  : strcmp(kind, "layernorm") == 0				      ? 2
-											      : 0;
+	if (t->plotting && end > start) {
 		t->iv = egrow(t->iv, &t->cap, (t->n + 1) * 4, sizeof *t->iv);
 		t->iv[t->n * 4] = start;
 		t->iv[t->n * 4 + 1] = end;
-		t->iv[t->n * 4 + 2] = cls;
-		t->iv[t->n * 4 + 3] = (double)units;
+		t->iv[t->n * 4 + 2] = trace_class(kind);
+		t->iv[t->n * 4 + 3] = busy;
 		t->n++;
 	}
 }
 
 /*
- * Utilisation over time of the first record: each operation occupies its units over its
- * interval, each transfer the memory channel; 200 buckets.
+ * Utilisation over time of the first record: each operation's unit-cycles spread evenly over its
+ * interval, divided by the class's units; the memory channel's busy fraction; 200 buckets.
  */
 static void
 draw(const struct tracer *t, const json_t *sim)
 {
 	enum { NB = 200 };
 	static double u[4][NB];
-	double cycles = json_number_value(json_object_get(sim, "cycles"));
-	double units[4];
+	double cycles = json_number_value(json_object_get(sim, "cycles")), units[4] = {1, 1, 1, 1};
+	static const char *const cls[3] = {"units.mac_lanes", "units.softmax", "units.layernorm"};
 	struct tc_error err;
 	struct plot p;
 	FILE *gp;
-	const json_t *bd;
 
 	if (cycles <= 0)
 		return;
-	bd = json_object_get(sim, "area_breakdown_mm2");
-	(void)bd;
-	units[0] = units[1] = units[2] = units[3] = 1;
-	/* unit counts are not in the sim object; utilisation per class is normalised by the peak */
+	for (int c = 0; c < 3; c++) {
+		const json_t *v = json_path_get(sim, cls[c]);
+		units[c] = v ? (double)json_integer_value(v) : 1;
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		const double *v = t->iv + 4 * i;
 		int c = (int)v[2];
+		double rate = v[3] / (v[1] - v[0]);
 		for (int b = 0; b < NB; b++) {
 			double lo = cycles * b / NB, hi = cycles * (b + 1) / NB;
 			double ov = fmin(hi, v[1]) - fmax(lo, v[0]);
 			if (ov > 0)
-				u[c][b] += ov * v[3] / (hi - lo);
+				u[c][b] += ov * rate / (hi - lo) / units[c];
 		}
-	}
-	for (int c = 0; c < 4; c++) {
-		double mx = 0;
-		for (int b = 0; b < NB; b++)
-			mx = u[c][b] > mx ? u[c][b] : mx;
-		units[c] = mx > 0 ? mx : 1;
 	}
 	if (!(gp = plot_open(&p, plot_path, 900, 500, &err)))
 		die("%s", err.msg);
-	fputs("set title 'tc-sim: activity over time (each class relative to its peak)'\nset xlabel 'cycle'\n"
-	      "set ylabel 'activity'\nset yrange [0:1.05]\nset key outside bottom center horizontal\nset grid\n$u << EOD\n",
+	fputs("set title 'tc-sim: utilisation over time'\nset xlabel 'cycle'\nset ylabel 'fraction busy'\n"
+	      "set yrange [0:1.05]\nset key outside bottom center horizontal\nset grid\n$u << EOD\n",
 	      gp);
 	for (int b = 0; b < NB; b++)
-		fprintf(gp, "%.17g %.6g %.6g %.6g %.6g\n", cycles * (b + 0.5) / NB, u[0][b] / units[0], u[1][b] / units[1],
-			u[2][b] / units[2], u[3][b] / units[3]);
+		fprintf(gp, "%.17g %.6g %.6g %.6g %.6g\n", cycles * (b + 0.5) / NB, u[0][b], u[1][b], u[2][b], u[3][b]);
 	fputs("EOD\nplot $u using 1:2 with lines lw 2 title 'MAC lanes', $u using 1:3 with lines title 'softmax', "
 	      "$u using 1:4 with lines title 'layer-norm', $u using 1:5 with lines dt 2 title 'main memory'\n",
 	      gp);
