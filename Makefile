@@ -1,6 +1,7 @@
 # transcode: one non-recursive makefile.
 #
 #   make                build every tool into build/bin (installs missing Debian packages first, as root)
+#   make demo           the main job: explore the accelerator space (pipelines/demo; OUT=dir)
 #   make test           unit tests and the bats suite; SAN=1 builds and tests under ASan + UBSan
 #   make bench          benchmarks that print figures
 #   make install        PREFIX=/usr/local DESTDIR=
@@ -46,7 +47,7 @@ MAN7      = $(wildcard man/*.7)
 DEB_PKGS  = gcc make libc6-dev libjansson-dev zlib1g-dev libopenblas-dev bats jq gnuplot-nox parallel \
             clang-format
 
-.PHONY: all deps test unit bats bench install uninstall clean fmt man
+.PHONY: all deps test unit bats bench install uninstall clean fmt man demo
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/.deps $(BINS)
@@ -93,6 +94,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/lib/libtc.a
 # The suite: C unit tests, then bats. Both print TAP; the last line counts every test.
 test: all $(UNITBIN) $(TESTTOOLS)
 	@BUILD=$(BUILD) sh tests/run
+
+# The main job: an exploration of the accelerator space, fronts printed and plotted (pipelines/demo).
+demo: all
+	@PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" TC_SHARE="$(CURDIR)/share" sh pipelines/demo $(or $(OUT),runs/demo)
 
 bench: all $(BENCHES)
 	@BUILD=$(BUILD) sh bench/run

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # bench/sample.sh: tc-sample --grid throughput over the whole AccelTran space (14,850,000
 # records), on one thread and on two, and jq re-serialising a million of the same records as a
 # reference JSON tool in the same run.

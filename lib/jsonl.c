@@ -97,12 +97,10 @@ blank(const char *s, size_t n)
 }
 
 int
-jsonl_read(struct jsonl_reader *r, json_t **rec, struct tc_error *err)
+jsonl_next_line(struct jsonl_reader *r, const char **line, size_t *len, struct tc_error *err)
 {
-	json_error_t je;
 	long n;
 
-	*rec = NULL;
 	for (;;) {
 		r->line++;
 		n = read_line(r);
@@ -117,15 +115,40 @@ jsonl_read(struct jsonl_reader *r, json_t **rec, struct tc_error *err)
 		if (!blank(r->buf, (size_t)n))
 			break;
 	}
-	*rec = json_loadb(r->buf, (size_t)n, JSON_REJECT_DUPLICATES, &je);
+	*line = r->buf;
+	*len = (size_t)n;
+	return 1;
+}
+
+int
+jsonl_parse(const char *name, long lineno, const char *line, size_t len, json_t **rec, struct tc_error *err)
+{
+	json_error_t je;
+
+	*rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
 	if (!*rec)
-		return jsonl_error(r, err, "malformed JSON at column %d: %s", je.column, je.text);
+		return tc_error_set(err, "%s:%ld: malformed JSON at column %d: %s", name, lineno, je.column, je.text);
 	if (!json_is_object(*rec)) {
 		const char *k = json_kind(*rec);
 		json_decref(*rec);
 		*rec = NULL;
-		return jsonl_error(r, err, "expected a JSON object, got %s", k);
+		return tc_error_set(err, "%s:%ld: expected a JSON object, got %s", name, lineno, k);
 	}
+	return 0;
+}
+
+int
+jsonl_read(struct jsonl_reader *r, json_t **rec, struct tc_error *err)
+{
+	const char *line;
+	size_t len;
+	int rc;
+
+	*rec = NULL;
+	if ((rc = jsonl_next_line(r, &line, &len, err)) <= 0)
+		return rc;
+	if (jsonl_parse(r->name, r->line, line, len, rec, err) < 0)
+		return -1;
 	r->nrec++;
 	return 1;
 }
@@ -135,7 +158,20 @@ static int
 real_digits(double x)
 {
 	char buf[40];
+	int e;
 
+	/* Fast path: x is the double nearest to a decimal of at most 15 significant digits, which
+	 * %.15g then prints exactly. With 10^|14 - e| exact (|14 - e| <= 22), one correctly rounded
+	 * product or quotient gives that nearest double. */
+	if (x != 0 && isfinite(x)) {
+		e = (int)floor(log10(fabs(x)));
+		if (e >= 14 - 22 && e <= 14 + 22) {
+			double p = e <= 14 ? pow(10, 14 - e) : pow(10, e - 14);
+			double r = e <= 14 ? nearbyint(x * p) / p : nearbyint(x / p) * p;
+			if (r == x)
+				return 15;
+		}
+	}
 	for (int p = 15; p < 17; p++) {
 		snprintf(buf, sizeof buf, "%.*g", p, x);
 		if (strtod(buf, NULL) == x)

@@ -511,6 +511,73 @@ plan_op(struct op_plan *p, const struct run *x, const struct wl_op *op)
 	}
 }
 
+/* What an op's costs depend on besides the configuration: equal keys, equal costs. */
+struct op_key {
+	unsigned char kind, unit, dep_a, dep_b, dep_out, cls_a, cls_b, cls_out, has_a, has_b, k_tiled;
+	long bt, m, n, k;
+	double work;
+};
+
+static void
+op_key(struct op_key *key, const struct workload *w, const struct wl_op *op)
+{
+	memset(key, 0, sizeof *key); /* padding too: keys are compared as bytes */
+	key->kind = op->kind, key->unit = op->unit;
+	key->dep_a = op->dep_a, key->dep_b = op->dep_b, key->dep_out = op->dep_out;
+	key->has_a = op->a >= 0, key->has_b = op->b >= 0;
+	key->cls_a = op->a >= 0 ? w->t[op->a].cls : 0;
+	key->cls_b = op->b >= 0 ? w->t[op->b].cls : 0;
+	key->cls_out = op->out >= 0 ? w->t[op->out].cls : 0;
+	key->k_tiled = (unsigned char)op->k_tiled;
+	key->bt = op->bt, key->m = op->m, key->n = op->n, key->k = op->k;
+	key->work = op->work;
+}
+
+static uint64_t
+key_hash(const struct op_key *k)
+{
+	uint64_t h = 0, word;
+	const unsigned char *b = (const unsigned char *)k;
+
+	for (size_t i = 0; i + 8 <= sizeof *k; i += 8) {
+		memcpy(&word, b + i, 8);
+		h = tc_hash_final(h ^ word);
+	}
+	return h;
+}
+
+/* Cost every op, once per distinct shape: the heads of a layer and the layers of a stack repeat. */
+static void
+plan_ops(struct sim_plan *p, const struct run *x)
+{
+	const struct workload *w = p->w;
+	enum { SLOTS = 512 };
+	int head[SLOTS], *next = emalloc(sizeof *next * (size_t)(w->nop + 1));
+	struct op_key *keys = emalloc(sizeof *keys * (size_t)(w->nop + 1));
+
+	for (int h = 0; h < SLOTS; h++)
+		head[h] = -1;
+	for (int i = 0; i < w->nop; i++) {
+		uint64_t h;
+		int j;
+		op_key(&keys[i], w, &w->op[i]);
+		h = key_hash(&keys[i]) % SLOTS;
+		for (j = head[h]; j >= 0; j = next[j])
+			if (memcmp(&keys[j], &keys[i], sizeof keys[i]) == 0)
+				break;
+		if (j >= 0) {
+			p->op[i] = p->op[j];
+			p->op[i].g.op = &w->op[i];
+		} else {
+			plan_op(&p->op[i], x, &w->op[i]);
+		}
+		next[i] = head[h];
+		head[h] = i;
+	}
+	free(next);
+	free(keys);
+}
+
 struct sim_plan *
 sim_plan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o, struct tc_error *err)
 {
@@ -526,8 +593,7 @@ sim_plan_new(const struct workload *w, const struct hw_config *c, const struct s
 	p->c = *c;
 	p->op = emalloc(sizeof *p->op * (size_t)(w->nop + 1));
 	run_init(&x, w, &p->c, &p->o, &scratch);
-	for (int i = 0; i < w->nop; i++)
-		plan_op(&p->op[i], &x, &w->op[i]);
+	plan_ops(p, &x);
 	return p;
 }
 
@@ -605,6 +671,7 @@ struct tplan { /* a tensor during planning */
 	int last_read; /* canonical position of its latest reader so far, or -1 */
 	int prod_pos;  /* canonical position of its producer, or -1 */
 	int cursor;    /* next reader in rd */
+	int slot;      /* position in planner.res_list while on chip */
 };
 
 struct planner {
@@ -614,11 +681,31 @@ struct planner {
 	struct tplan *t;
 	int *rd, *rd_start;   /* readers of each tensor by canonical position */
 	double used[BUF_COUNT];
-	int *flog_pos;        /* frees so far, in order: the position of the op freeing, and bits */
-	double (*flog_bits)[BUF_COUNT];
+	int *flog_pos;        /* frees so far, in order: the position of the op freeing, and the */
+	double (*flog_cum)[BUF_COUNT]; /* bits freed by that entry and all before it */
 	size_t nflog, capflog;
 	int *victims;         /* scratch: one per tensor at most */
+	int *res_list, nres;  /* tensors on chip, unordered; tplan.slot is the position */
+	int pf;               /* prefetch cursor: canonical position whose inputs to load next */
 };
+
+static void
+reside(struct planner *p, int t)
+{
+	p->t[t].res = 1;
+	p->t[t].slot = p->nres;
+	p->res_list[p->nres++] = t;
+}
+
+static void
+unreside(struct planner *p, int t)
+{
+	int k = p->t[t].slot, last = p->res_list[--p->nres];
+
+	p->t[t].res = 0;
+	p->res_list[k] = last;
+	p->t[last].slot = k;
+}
 
 static int
 pl_next_use(const struct planner *p, int t)
@@ -668,26 +755,38 @@ add_wait(struct sim_mplan *mp, int e, int f)
 	mp->ev[e].nwait++;
 }
 
-/* Most recent frees first: the position of the latest free that the allocation of need needs,
- * counting the space free now (-1 if the space was free before any of them). */
+/*
+ * The position of the latest free that the allocation of need relies on: counting back from the
+ * most recent free, the first whose space is needed once the frees after it are not (-1 if the
+ * space was free before any of them). A binary search over cumulative sums: entries k and later
+ * hold cum[end] - cum[k - 1] bits.
+ */
 static int
 free_dep(const struct planner *p, const double *need)
 {
 	double slack[BUF_COUNT];
+	long lo = 0, hi = (long)p->nflog - 1, found = -1;
 
+	if (p->nflog == 0)
+		return -1;
 	for (int b = 0; b < BUF_COUNT; b++)
 		slack[b] = p->c->buf_bits[b] - p->used[b] - need[b];
-	for (size_t k = p->nflog; k-- > 0;) {
+	while (lo <= hi) {
+		long k = (lo + hi) / 2;
 		int needed = 0;
 		for (int b = 0; b < BUF_COUNT; b++) {
-			slack[b] -= p->flog_bits[k][b];
-			if (slack[b] < -1e-6)
+			double after = p->flog_cum[p->nflog - 1][b] - (k > 0 ? p->flog_cum[k - 1][b] : 0);
+			if (slack[b] - after < -1e-6)
 				needed = 1;
 		}
-		if (needed)
-			return p->flog_pos[k];
+		if (needed) {
+			found = k;
+			lo = k + 1;
+		} else {
+			hi = k - 1;
+		}
 	}
-	return -1;
+	return found < 0 ? -1 : p->flog_pos[found];
 }
 
 static int
@@ -717,11 +816,9 @@ pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, 
 		if (p->used[b] + need[b] > c->buf_bits[b] + 1e-6)
 			over = 1;
 	if (over) {
-		for (int t = 0; t < p->w->nt; t++) {
+		for (int r = 0; r < p->nres; r++) {
+			int t = p->res_list[r], nu;
 			const struct tplan *tp = &p->t[t];
-			int nu;
-			if (!tp->res)
-				continue;
 			nu = pl_next_use(p, t);
 			if (nu <= k || (clean_only && !tp->in_mem && nu != NEVER))
 				continue;
@@ -741,15 +838,15 @@ pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, 
 				bad = b;
 		if (bad < 0)
 			break;
-		for (int t = 0; t < p->w->nt; t++) {
+		for (int r = 0; r < p->nres; r++) {
+			int t = p->res_list[r], nu;
 			const struct tplan *tp = &p->t[t];
-			int nu;
-			if (!tp->res || mp->size[t][bad] <= 0)
+			if (mp->size[t][bad] <= 0)
 				continue;
 			nu = pl_next_use(p, t);
 			if (nu <= k || (clean_only && !tp->in_mem && nu != NEVER))
 				continue;
-			if (nu > far) {
+			if (nu > far || (nu == far && t < victim)) { /* ties to the lowest tensor */
 				far = nu;
 				victim = t;
 			}
@@ -761,7 +858,7 @@ pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, 
 		victims[nv++] = victim;
 		for (int b = 0; b < BUF_COUNT; b++)
 			p->used[b] -= mp->size[victim][b];
-		p->t[victim].res = 0;
+		unreside(p, victim);
 	}
 	/* the allocation waits for the victims' readers so far, their loads and spills */
 	for (int v = 0; v < nv; v++) {
@@ -808,7 +905,7 @@ pl_alloc(struct planner *p, int t)
 		if (p->used[b] > p->mp->peak[b])
 			p->mp->peak[b] = p->used[b];
 	}
-	p->t[t].res = 1;
+	reside(p, t);
 }
 
 /* A load of t for the op at position k; returns its event, or -1 if it cannot be placed. */
@@ -835,12 +932,14 @@ static void
 log_free(struct planner *p, int t, int k)
 {
 	p->flog_pos = egrow(p->flog_pos, &p->capflog, p->nflog + 1, sizeof *p->flog_pos);
-	p->flog_bits = erealloc(p->flog_bits, sizeof *p->flog_bits * p->capflog);
+	p->flog_cum = erealloc(p->flog_cum, sizeof *p->flog_cum * p->capflog);
 	p->flog_pos[p->nflog] = k;
-	memcpy(p->flog_bits[p->nflog++], p->mp->size[t], sizeof *p->flog_bits);
+	for (int b = 0; b < BUF_COUNT; b++)
+		p->flog_cum[p->nflog][b] = p->mp->size[t][b] + (p->nflog ? p->flog_cum[p->nflog - 1][b] : 0);
+	p->nflog++;
 	for (int b = 0; b < BUF_COUNT; b++)
 		p->used[b] -= p->mp->size[t][b];
-	p->t[t].res = 0;
+	unreside(p, t);
 }
 
 /* Plan the op at position k. */
@@ -935,14 +1034,17 @@ plan_step(struct planner *p, int k)
 		mp->frees[mp->nfrees++] = op->out;
 		mp->ev[e].nfree++;
 	}
-	/* prefetch the inputs of the next ops while the room is there without spilling */
-	for (int k2 = k + 1; k2 < mp->w->nop && k2 <= k + PREFETCH_WINDOW; k2++) {
-		const struct wl_op *o2 = &w->op[mp->order[k2]];
+	/* prefetch the inputs of the next ops while the room is there without spilling; ops before
+	 * the cursor have been prefetched already */
+	if (p->pf <= k)
+		p->pf = k + 1;
+	for (; p->pf < mp->w->nop && p->pf <= k + PREFETCH_WINDOW; p->pf++) {
+		const struct wl_op *o2 = &w->op[mp->order[p->pf]];
 		for (int q = 0; q < o2->nin; q++) {
 			int t = o2->in[q];
 			if (p->t[t].res || !p->t[t].in_mem || w->t[t].cls == WL_STATE || !fits_alone(p->c, mp->size[t]))
 				continue;
-			if (pl_load(p, t, k2, 1) < 0)
+			if (pl_load(p, t, p->pf, 1) < 0)
 				return;
 		}
 	}
@@ -1057,6 +1159,7 @@ sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct 
 	p.c = c;
 	p.t = ecalloc((size_t)w->nt + 1, sizeof *p.t);
 	p.victims = emalloc(sizeof *p.victims * (size_t)(w->nt + 1));
+	p.res_list = emalloc(sizeof *p.res_list * (size_t)(w->nt + 1));
 	p.rd_start = ecalloc((size_t)w->nt + 2, sizeof *p.rd_start);
 	for (int i = 0; i < w->nop; i++)
 		for (int q = 0; q < w->op[i].nin; q++)
@@ -1079,10 +1182,11 @@ sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct 
 		plan_step(&p, k);
 	free(p.t);
 	free(p.victims);
+	free(p.res_list);
 	free(p.rd);
 	free(p.rd_start);
 	free(p.flog_pos);
-	free(p.flog_bits);
+	free(p.flog_cum);
 	return mp;
 }
 

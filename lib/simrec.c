@@ -47,6 +47,7 @@ simrec_sparsity(double *sp, int *src, const json_t *rec, const struct simrec_opt
 			return -1;
 		if (found)
 			src[i] = SP_TRAIN;
+		found = 0;
 		if (prune_path[i] && fraction_at(rec, prune_path[i], &sp[i], &found, err) < 0)
 			return -1;
 		if (found)
@@ -60,18 +61,31 @@ simrec_sparsity(double *sp, int *src, const json_t *rec, const struct simrec_opt
 static double
 round9(double v)
 {
-	char buf[32];
+	int e;
+	double p;
 
 	if (!isfinite(v) || v == 0)
 		return 0;
-	snprintf(buf, sizeof buf, "%.9g", v);
-	return strtod(buf, NULL);
+	e = (int)floor(log10(fabs(v)));
+	if (e > 8 + 22 || e < 8 - 22) { /* beyond exact powers of ten: rare, slow, exact */
+		char buf[32];
+		snprintf(buf, sizeof buf, "%.9g", v);
+		return strtod(buf, NULL);
+	}
+	/* 10^|8 - e| is exact, and one correctly rounded division or product gives the double nearest
+	 * to the 9-digit decimal */
+	if (e <= 8) {
+		p = pow(10, 8 - e);
+		return nearbyint(v * p) / p;
+	}
+	p = pow(10, e - 8);
+	return nearbyint(v / p) * p;
 }
 
 static void
 set(json_t *obj, const char *key, double v)
 {
-	json_object_set_new(obj, key, json_number(round9(v)));
+	json_object_set_new_nocheck(obj, key, json_number(round9(v)));
 }
 
 static json_t *
@@ -99,22 +113,26 @@ simrec_json(const struct sim_result *r, const struct hw_config *c, const struct 
 {
 	json_t *s = json_object(), *spo = json_object(), *from = json_object();
 
-	json_object_set_new(s, "mode", json_string(o->training ? "training" : "inference"));
-	json_object_set_new(s, "fidelity", json_string(o->fidelity == SIM_CYCLE ? "cycle" : "fast"));
-	json_object_set_new(s, "hw", json_string(o->prof->name));
-	json_object_set_new(s, "batch", json_integer(batch));
-	json_object_set_new(s, "seq", json_integer(o->seq));
-	json_object_set_new(s, "dataflow", json_string(dataflow));
+	json_object_set_new_nocheck(s, "mode", json_string(o->training ? "training" : "inference"));
+	json_object_set_new_nocheck(s, "fidelity", json_string(o->fidelity == SIM_CYCLE ? "cycle" : "fast"));
+	json_object_set_new_nocheck(s, "hw", json_string(o->prof->name));
+	json_object_set_new_nocheck(s, "batch", json_integer(batch));
+	json_object_set_new_nocheck(s, "seq", json_integer(o->seq));
+	json_object_set_new_nocheck(s, "dataflow", json_string(dataflow));
 	for (int i = 0; i < 3; i++) {
 		set(spo, sp_names[i], sp[i]);
-		json_object_set_new(from, sp_names[i], json_string(src_names[src[i]]));
+		json_object_set_new_nocheck(from, sp_names[i], json_string(src_names[src[i]]));
 	}
-	json_object_set_new(spo, "from", from);
-	json_object_set_new(s, "sparsity", spo);
-	json_object_set_new(s, "feasible", json_boolean(r->feasible));
+	json_object_set_new_nocheck(spo, "from", from);
+	json_object_set_new_nocheck(s, "sparsity", spo);
+	json_object_set_new_nocheck(s, "feasible", json_boolean(r->feasible));
 	if (!r->feasible)
-		json_object_set_new(s, "reason", json_string(r->reason));
-	if (r->feasible) {
+		json_object_set_new_nocheck(s, "reason", json_string(r->reason));
+	if (r->feasible && o->brief) {
+		set(s, "cycles", r->cycles);
+		set(s, "latency_s", r->latency_s);
+		set(s, "energy_j", r->energy_j);
+	} else if (r->feasible) {
 		json_t *dyn = json_object(), *leak = json_object(), *eb = json_object(), *u = json_object();
 		json_t *st = json_object(), *tr = json_object(), *pk = json_object();
 		double mb = 8.0 * 1048576;
@@ -127,41 +145,42 @@ simrec_json(const struct sim_result *r, const struct hw_config *c, const struct 
 			if (e != E_MEMORY)
 				set(leak, sim_part_names[e], r->leak_nj[e] * 1e-9);
 		}
-		json_object_set_new(eb, "dynamic", dyn);
-		json_object_set_new(eb, "leakage", leak);
-		json_object_set_new(s, "energy_breakdown_j", eb);
+		json_object_set_new_nocheck(eb, "dynamic", dyn);
+		json_object_set_new_nocheck(eb, "leakage", leak);
+		json_object_set_new_nocheck(s, "energy_breakdown_j", eb);
 		{
 			json_t *un = json_object();
-			json_object_set_new(un, "mac_lanes", json_integer(r->units[UNIT_MAC]));
-			json_object_set_new(un, "softmax", json_integer(r->units[UNIT_SOFTMAX]));
-			json_object_set_new(un, "layernorm", json_integer(r->units[UNIT_LN]));
-			json_object_set_new(s, "units", un);
+			json_object_set_new_nocheck(un, "mac_lanes", json_integer(r->units[UNIT_MAC]));
+			json_object_set_new_nocheck(un, "softmax", json_integer(r->units[UNIT_SOFTMAX]));
+			json_object_set_new_nocheck(un, "layernorm", json_integer(r->units[UNIT_LN]));
+			json_object_set_new_nocheck(s, "units", un);
 		}
 		set(u, "mac_lanes", r->util[UNIT_MAC]);
 		set(u, "softmax", r->util[UNIT_SOFTMAX]);
 		set(u, "layernorm", r->util[UNIT_LN]);
 		set(u, "main_memory", r->cycles > 0 ? r->mem_busy / r->cycles : 0);
-		json_object_set_new(s, "utilisation", u);
+		json_object_set_new_nocheck(s, "utilisation", u);
 		for (int k = 0; k < ST_COUNT; k++)
 			set(st, sim_stall_names[k], r->stalls[k]);
-		json_object_set_new(s, "stalls", st);
+		json_object_set_new_nocheck(s, "stalls", st);
 		set(tr, "main_memory_read", r->mem_read_bits / mb);
 		set(tr, "main_memory_write", r->mem_write_bits / mb);
 		set(tr, "buffer_read", r->buf_read_bits / mb);
 		set(tr, "buffer_write", r->buf_write_bits / mb);
-		json_object_set_new(s, "traffic_mb", tr);
+		json_object_set_new_nocheck(s, "traffic_mb", tr);
 		for (int b = 0; b < BUF_COUNT; b++) {
 			char key[32];
 			snprintf(key, sizeof key, "%s_buffer", hw_buffer_names[b]);
 			set(pk, key, r->peak_bits[b] / mb);
 		}
-		json_object_set_new(s, "peak_occupancy_mb", pk);
-		json_object_set_new(s, "ops", json_integer(r->ops));
-		json_object_set_new(s, "tiles", json_integer(r->tiles));
+		json_object_set_new_nocheck(s, "peak_occupancy_mb", pk);
+		json_object_set_new_nocheck(s, "ops", json_integer(r->ops));
+		json_object_set_new_nocheck(s, "tiles", json_integer(r->tiles));
 		set(s, "macs", r->macs);
 	}
 	set(s, "area_mm2", c->area.total);
-	json_object_set_new(s, "area_breakdown_mm2", area_json(&c->area));
+	if (!o->brief)
+		json_object_set_new_nocheck(s, "area_breakdown_mm2", area_json(&c->area));
 	return s;
 }
 
@@ -190,7 +209,7 @@ simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *
 	if (hw_config_init(&c, o->prof, &a, o->training, err) < 0)
 		return NULL;
 	wo = (struct wl_options){o->batch > 0 ? o->batch : a.batch, o->seq, o->vocab, o->classes, o->training,
-				 o->prof->opt_state, o->prof->opt_ops};
+				 o->prof->opt_state, o->prof->opt_ops, o->trace != NULL};
 	if (workload_build(&w, &m, &wo, err) < 0)
 		return NULL;
 	so.fidelity = o->fidelity;

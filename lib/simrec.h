@@ -18,6 +18,7 @@
 
 struct simrec_options {
 	int fidelity, training;
+	int brief;                   /* sim: only the headline figures, no breakdowns */
 	long batch;                  /* 0: the accelerator's batch */
 	long seq, vocab;
 	int classes;

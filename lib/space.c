@@ -25,6 +25,12 @@
 
 const char *const head_op_names[OP_COUNT] = {"sa_sdp", "sa_wma", "l_dft", "l_dct", "c_5", "c_9", "c_13"};
 
+/* The parameters' record paths, for messages. */
+static const char *const accel_param_paths[AP_COUNT] = {
+    "accel.tile_b", "accel.tile_x", "accel.tile_y", "accel.activation", "accel.pes", "accel.lanes_per_pe",
+    "accel.macs_per_lane", "accel.softmax_per_pe", "accel.batch", "accel.act_buffer_mb",
+    "accel.weight_buffer_mb", "accel.mask_buffer_mb", "accel.memory", "accel.dataflow"};
+
 const char *const accel_param_names[AP_COUNT] = {
     "tile_b",           "tile_x",         "tile_y",         "activation", "pes",
     "lanes_per_pe",     "macs_per_lane",  "softmax_per_pe", "batch",      "act_buffer_mb",
@@ -589,9 +595,10 @@ parse_layer(struct model_layer *L, int i, const json_t *o, const json_t *h, cons
 	size_t j;
 	long x;
 
-	snprintf(what, sizeof what, "model.h[%d]", i);
-	if (json_as_int(h, what, 1, MAX_HIDDEN, &x, err) < 0)
-		return -1;
+	if (json_as_int(h, "", 1, MAX_HIDDEN, &x, NULL) < 0) { /* names are built for messages only */
+		snprintf(what, sizeof what, "model.h[%d]", i);
+		return json_as_int(h, what, 1, MAX_HIDDEN, &x, err);
+	}
 	L->h = (int)x;
 	if (!json_is_array(o))
 		return tc_error_set(err, "model.o[%d]: expected an array of head ops, got %s", i,
@@ -631,9 +638,10 @@ parse_layer(struct model_layer *L, int i, const json_t *o, const json_t *h, cons
 		                    json_array_size(f));
 	L->nff = (int)json_array_size(f);
 	json_array_foreach (f, j, v) {
-		snprintf(what, sizeof what, "model.f[%d][%zu]", i, j);
-		if (json_as_int(v, what, 1, MAX_FF, &x, err) < 0)
-			return -1;
+		if (json_as_int(v, "", 1, MAX_FF, &x, NULL) < 0) {
+			snprintf(what, sizeof what, "model.f[%d][%zu]", i, j);
+			return json_as_int(v, what, 1, MAX_FF, &x, err);
+		}
 		L->ff[j] = (int)x;
 	}
 	return 0;
@@ -694,25 +702,25 @@ model_check(const struct model *m, const struct model_space *s, struct tc_error 
 		return not_in(err, "model.l", m->l, s->layers, s->nl, s->name);
 	for (int i = 0; i < m->l; i++) {
 		const struct model_layer *L = &m->layer[i];
-		snprintf(what, sizeof what, "model.h[%d]", i);
-		if (find_int(s->hidden, s->nh, L->h) < 0)
+		if (find_int(s->hidden, s->nh, L->h) < 0) {
+			snprintf(what, sizeof what, "model.h[%d]", i);
 			return not_in(err, what, L->h, s->hidden, s->nh, s->name);
-		snprintf(what, sizeof what, "model.o[%d]", i);
+		}
 		if (find_int(s->heads, s->nn, L->n) < 0)
-			return tc_error_set(err, "%s: %d heads is not in the space '%s'", what, L->n,
+			return tc_error_set(err, "model.o[%d]: %d heads is not in the space '%s'", i, L->n,
 			                    s->name);
 		for (int j = 0; j < L->n; j++)
 			if (find_int(s->ops, s->nops, L->op[j]) < 0)
 				return tc_error_set(err, "model.o[%d][%d]: op '%s' is not in the space '%s'",
 				                    i, j, head_op_names[L->op[j]], s->name);
-		snprintf(what, sizeof what, "model.f[%d]", i);
 		if (find_int(s->ffdepth, s->nfd, L->nff) < 0)
-			return tc_error_set(err, "%s: an FF stack of %d layers is not in the space '%s'",
-			                    what, L->nff, s->name);
+			return tc_error_set(err, "model.f[%d]: an FF stack of %d layers is not in the space '%s'",
+			                    i, L->nff, s->name);
 		for (int j = 0; j < L->nff; j++) {
-			snprintf(what, sizeof what, "model.f[%d][%d]", i, j);
-			if (find_int(s->ffwidth, s->nfw, L->ff[j]) < 0)
+			if (find_int(s->ffwidth, s->nfw, L->ff[j]) < 0) {
+				snprintf(what, sizeof what, "model.f[%d][%d]", i, j);
 				return not_in(err, what, L->ff[j], s->ffwidth, s->nfw, s->name);
+			}
 		}
 	}
 	return 0;
@@ -820,7 +828,6 @@ space_index(const struct accel *a, const struct accel_space *s, int p)
 int
 accel_from_json(struct accel *a, const json_t *v, const struct accel_space *s, struct tc_error *err)
 {
-	char what[64];
 	json_t *x;
 
 	memset(a, 0, sizeof *a);
@@ -831,7 +838,7 @@ accel_from_json(struct accel *a, const json_t *v, const struct accel_space *s, s
 	if (reject_unknown(v, accel_param_names, AP_COUNT, "accel.", err) < 0)
 		return -1;
 	for (int p = 0; p < AP_COUNT; p++) {
-		snprintf(what, sizeof what, "accel.%s", accel_param_names[p]);
+		const char *what = accel_param_paths[p];
 		x = json_object_get(v, accel_param_names[p]);
 		if (!x && p == AP_DATAFLOW) {
 			strcpy(a->dataflow, "bijk");
@@ -846,7 +853,7 @@ accel_from_json(struct accel *a, const json_t *v, const struct accel_space *s, s
 			if (!valid_string(p, json_string_value(x)))
 				return tc_error_set(err, "field '%s': expected %s, got '%s'", what,
 				                    string_rule(p), json_string_value(x));
-			snprintf(str_field(a, p), ACCEL_NAME_MAX, "%s", json_string_value(x));
+			memcpy(str_field(a, p), json_string_value(x), strlen(json_string_value(x)) + 1);
 		} else if (is_int_param(p)) {
 			long n;
 			if (json_as_int(x, what, 1, MAX_UNIT, &n, err) < 0)

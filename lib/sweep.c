@@ -117,7 +117,7 @@ workload_for(struct wcache *wc, const struct model *m, long batch, const struct 
 			return &wc->w[i];
 	if (wc->n == MAX_BATCHES)
 		return tc_error_set(err, "more than %d batch sizes in the space", MAX_BATCHES), NULL;
-	wo = (struct wl_options){batch, o->seq, o->vocab, o->classes, o->training, o->prof->opt_state, o->prof->opt_ops};
+	wo = (struct wl_options){batch, o->seq, o->vocab, o->classes, o->training, o->prof->opt_state, o->prof->opt_ops, 0};
 	if (workload_build(&wc->w[wc->n], m, &wo, err) < 0)
 		return NULL;
 	wc->batch[wc->n] = batch;

@@ -52,9 +52,11 @@ tensor(struct builder *b, int cls, double elements, const char *fmt, ...)
 	w->t = egrow(w->t, &w->capt, (size_t)w->nt + 1, sizeof *w->t);
 	t = &w->t[w->nt];
 	memset(t, 0, sizeof *t);
-	va_start(ap, fmt);
-	vsnprintf(t->name, sizeof t->name, fmt, ap);
-	va_end(ap);
+	if (b->o->names || cls == WL_CONST) { /* constants are shared by name */
+		va_start(ap, fmt);
+		vsnprintf(t->name, sizeof t->name, fmt, ap);
+		va_end(ap);
+	}
 	t->cls = (unsigned char)cls;
 	t->elements = elements;
 	t->producer = -1;
@@ -94,7 +96,8 @@ op_new(struct builder *b, int kind, int unit, const char *name)
 	w->op = egrow(w->op, &w->capop, (size_t)w->nop + 1, sizeof *w->op);
 	op = &w->op[w->nop++];
 	memset(op, 0, sizeof *op);
-	snprintf(op->name, sizeof op->name, "%s", name);
+	if (b->o->names)
+		snprintf(op->name, sizeof op->name, "%s", name);
 	op->kind = (unsigned char)kind;
 	op->unit = (unsigned char)unit;
 	op->phase = (unsigned char)b->phase;
@@ -315,7 +318,7 @@ head_forward(struct builder *b, struct head_saved *s, int X, int l, int j, long 
 	char nm[WL_NAME];
 	int kind = op_kind(s->type);
 
-#define NM(suffix) (snprintf(nm, sizeof nm, "l%d.h%d.%s", l, j, suffix), nm)
+#define NM(suffix) (b->o->names ? (snprintf(nm, sizeof nm, "l%d.h%d.%s", l, j, suffix), nm) : "")
 	s->wq = s->wk = s->wa = -1;
 	if (kind != 1) {
 		s->wq = weight(b, h, d, NM("wq"));
@@ -382,7 +385,7 @@ layer_forward(struct builder *b, struct layer_saved *s, const struct model_layer
 	char nm[WL_NAME];
 	int ctx_op, z;
 
-#define NM(...) (snprintf(nm, sizeof nm, __VA_ARGS__), nm)
+#define NM(...) (b->o->names ? (snprintf(nm, sizeof nm, __VA_ARGS__), nm) : "")
 	s->x = X;
 	s->nh = L->n;
 	new_block(b);
@@ -430,7 +433,7 @@ head_backward(struct builder *b, const struct head_saved *s, int X, int dO, int 
 	int kind = op_kind(s->type), n = 0, dq = -1, dk = -1, dv;
 	char nm[WL_NAME];
 
-#define NM(suffix) (snprintf(nm, sizeof nm, "l%d.h%d.d%s", l, j, suffix), nm)
+#define NM(suffix) (b->o->names ? (snprintf(nm, sizeof nm, "l%d.h%d.d%s", l, j, suffix), nm) : "")
 	if (kind == 0) {
 		int kk = s->type == OP_SA_WMA ? s->kw : s->k, dp, ds, dkk;
 		dv = matmul(b, NM("v"), s->p, dO, WL_GRAD, B, N, N, d, 1, 1);
@@ -495,7 +498,7 @@ layer_backward(struct builder *b, const struct layer_saved *s, const struct mode
 	int dh = dnext, dsum, dz, dy, dctx, dxs[3 * MODEL_MAX_HEADS] = {0}, nx = 0, dx, sum_op;
 	char nm[WL_NAME];
 
-#define NM(...) (snprintf(nm, sizeof nm, __VA_ARGS__), nm)
+#define NM(...) (b->o->names ? (snprintf(nm, sizeof nm, __VA_ARGS__), nm) : "")
 	new_block(b);
 	if (s->wp >= 0) {
 		long hn = b->w->t[s->wp].elements / h;

@@ -67,6 +67,7 @@ struct wl_options {
 	int classes, training;
 	int opt_state;            /* optimizer state words per parameter (AdamW: 2) */
 	double opt_ops;           /* optimizer operations per parameter */
+	int names;                /* name ops and tensors (for traces); otherwise names are empty */
 };
 
 /* Build the operations of m for one batch. Returns 0, or -1 if the sizes overflow. */

@@ -164,3 +164,74 @@ refuse() {
 	echo '{"description":"nothing"}' > none.json
 	refuse "tc-sample: ./none.json: a preset needs \"model\" or \"accel\"" tc-sample --preset ./none.json
 }
+
+@test "tc-sim: bad records name file, line and field" {
+	tc-sample --preset bert-tiny --preset acceltran-edge > good.jsonl
+	jq -c '.accel.pes = 100' good.jsonl > pes.jsonl
+	refuse "tc-sim: pes.jsonl:1: accel.pes: 100 is not in the space 'acceltran' (64, 128, 256, 512, 1024)" tc-sim pes.jsonl
+	jq -c '.accel.memory = "sram-1-1-1"' good.jsonl > mem.jsonl
+	refuse "tc-sim: mem.jsonl:1: field 'accel.memory': expected a memory such as 'dram-32-2-1' (rram, dram or hbm - banks - ranks - channels), got 'sram-1-1-1'" tc-sim mem.jsonl
+	jq -c '.model.o[1][0] = "sa_xyz_64"' good.jsonl > op.jsonl
+	refuse "tc-sim: op.jsonl:1: model.o[1][0]: unknown head op 'sa_xyz_64' (expected sa_sdp, sa_wma, l_dft, l_dct, c_5, c_9 or c_13, then _ and the head size)" tc-sim op.jsonl
+	jq -c '.model.o[0] = ["sa_sdp_40", "sa_sdp_40", "sa_sdp_40"]' good.jsonl > heads.jsonl
+	refuse "tc-sim: heads.jsonl:1: model.o[0][0]: head size 40 in 'sa_sdp_40' does not match hidden size 128 over 3 heads (expected 42)" tc-sim heads.jsonl
+	jq -c 'del(.accel.batch)' good.jsonl > nobatch.jsonl
+	refuse "tc-sim: nobatch.jsonl:1: missing field 'accel.batch'" tc-sim nobatch.jsonl
+	jq -c 'del(.model)' good.jsonl > nomodel.jsonl
+	refuse "tc-sim: nomodel.jsonl:1: missing field 'model'" tc-sim nomodel.jsonl
+	jq -c '.model.h[0] = "wide"' good.jsonl > type.jsonl
+	refuse "tc-sim: type.jsonl:1: field 'model.h[0]': expected a number, got string" tc-sim type.jsonl
+	jq -c '.train = {sparsity: {activation: 1.5}}' good.jsonl > sp.jsonl
+	refuse "tc-sim: sp.jsonl:1: field 'train.sparsity.activation': expected a fraction in [0, 1), got 1.5" tc-sim sp.jsonl
+	jq -c '.accel.dataflow = "bikb"' good.jsonl > df.jsonl
+	refuse "tc-sim: df.jsonl:1: field 'accel.dataflow': expected a loop order, a permutation of 'bijk', got 'bikb'" tc-sim df.jsonl
+	printf '\n{"model": NaN}\n' > nan.jsonl
+	refuse "tc-sim: nan.jsonl:2: malformed JSON at column 13: invalid token near 'NaN'" tc-sim nan.jsonl
+	: > empty.jsonl
+	refuse "tc-sim: empty.jsonl: no records" tc-sim empty.jsonl
+	printf '{"model":{"l":2' > cut.jsonl
+	refuse "tc-sim: cut.jsonl:1: malformed JSON at column 15: '}' expected near end of file" tc-sim cut.jsonl
+}
+
+@test "tc-sim: a bad record after good ones leaves only whole records on stdout" {
+	tc-sample --preset bert-tiny --preset acceltran-edge > good.jsonl
+	{ cat good.jsonl good.jsonl; jq -c '.accel.pes = 3' good.jsonl; } > mixed.jsonl
+	run -1 --separate-stderr tc-sim --threads 1 mixed.jsonl
+	[[ "$stderr" == "tc-sim: mixed.jsonl:3: accel.pes: 3 is not in the space"* ]] || fail "$stderr"
+	echo "$output" > out.jsonl
+	[ "$(jq -c .sim.cycles out.jsonl | wc -l)" -eq 2 ]
+}
+
+@test "tc-sim: negative or absurd options are usage errors" {
+	run -2 --separate-stderr tc-sim --batch 0
+	[[ "$stderr" == "tc-sim: option '--batch': expected an integer in [1, 4096], got '0'"* ]] || fail "$stderr"
+	run -2 --separate-stderr tc-sim --seq -5
+	[[ "$stderr" == "tc-sim: option '--seq': expected an integer in [1, 65536], got '-5'"* ]] || fail "$stderr"
+	run -2 --separate-stderr tc-sim --sparsity act=1.5
+	[[ "$stderr" == "tc-sim: option '--sparsity': expected a number in [0, 0.999], got '1.5'"* ]] || fail "$stderr"
+	run -2 --separate-stderr tc-sim --sparsity foo=0.5
+	[[ "$stderr" == "tc-sim: option '--sparsity': unknown class 'foo'"* ]] || fail "$stderr"
+	run -2 --separate-stderr tc-sim --mode learning
+	[[ "$stderr" == "tc-sim: option '--mode': expected inference or training, got 'learning'"* ]] || fail "$stderr"
+	run -2 --separate-stderr tc-sim --fidelity exact
+	run -2 --separate-stderr tc-sim --top 3
+	[[ "$stderr" == "tc-sim: option '--top' needs --sweep"* ]] || fail "$stderr"
+	run -2 --separate-stderr tc-sim --sweep --fidelity cycle
+	run -2 --separate-stderr tc-sim --weights 1,2
+	[[ "$stderr" == "tc-sim: option '--weights': expected three numbers L,E,A"* ]] || fail "$stderr"
+	tc-sample --preset bert-tiny --preset acceltran-edge | jq -c '.accel.tile_b = 4' > b4.jsonl
+	refuse "tc-sim: b4.jsonl:1: option '--batch': 1 is smaller than the batch tile 4" tc-sim --batch 1 b4.jsonl
+}
+
+@test "tc-sim: a malformed hardware profile names the file and the entry" {
+	jq '.modules.pre_sparsity.area_um2 = "big"' "$TC_SHARE/hw/acceltran-14nm.json" > hw.json
+	tc-sample --preset bert-tiny --preset acceltran-edge > good.jsonl
+	refuse "tc-sim: hardware profile 'hw.json': modules.pre_sparsity: field 'area_um2': expected a number, got string" tc-sim --hw hw.json good.jsonl
+	jq 'del(.memories."dram-32-2-1")' "$TC_SHARE/hw/acceltran-14nm.json" > hw2.json
+	refuse "tc-sim: good.jsonl:1: profile 'acceltran-14nm' has no main memory 'dram-32-2-1'" tc-sim --hw hw2.json good.jsonl
+	jq '.clock_mhz = -700' "$TC_SHARE/hw/acceltran-14nm.json" > hw3.json
+	refuse "tc-sim: hardware profile 'hw3.json': field 'clock_mhz': expected a positive number, got -700" tc-sim --hw hw3.json good.jsonl
+	jq '.modules.warp_drive = {area_um2: 1, dynamic_mw: 1, leakage_mw: 1}' "$TC_SHARE/hw/acceltran-14nm.json" > hw4.json
+	run -1 --separate-stderr tc-sim --hw hw4.json good.jsonl
+	[[ "$stderr" == "tc-sim: hardware profile 'hw4.json': modules.warp_drive: unknown module"* ]] || fail "$stderr"
+}

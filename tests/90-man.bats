@@ -54,3 +54,8 @@ run_examples() {
 		[ -z "$stderr" ] || fail "$m: $stderr"
 	done
 }
+
+@test "tc-sim(1) examples run" {
+	run_examples tc-sim.1
+	[ -s trace.jsonl ] && [ -s util.png ] && [ "$(wc -l < front.jsonl)" -ge 1 ]
+}

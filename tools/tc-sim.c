@@ -18,7 +18,7 @@
 
 #define CHUNK 64
 
-static struct simrec_options opt = {SIM_FAST, 0, 0, 128, 30522, 2, {-1, -1, -1}, NULL, NULL, NULL, NULL, NULL};
+static struct simrec_options opt = {SIM_FAST, 0, 0, 0, 128, 30522, 2, {-1, -1, -1}, NULL, NULL, NULL, NULL, NULL};
 static const char *hw_path, *trace_path, *plot_path, *out_path = "-";
 static const char *model_space_file, *accel_space_file;
 static int nthreads = 2, do_sweep;
@@ -33,7 +33,8 @@ usage(FILE *f)
 	fprintf(f, "Usage: tc-sim [--mode inference|training] [--fidelity fast|cycle] [--hw FILE]\n"
 		   "              [--sparsity act=A,weight=W,grad=G] [--batch N] [--seq N] [--vocab N]\n"
 		   "              [--classes N] [--space-file FILE]... [--trace FILE] [--plot FILE]\n"
-		   "              [--sweep [--top K] [--weights L,E,A]] [--threads N] [-o FILE] [FILE...]\n"
+		   "              [--sweep [--top K] [--weights L,E,A]] [--brief] [--threads N] [-o FILE]\n"
+		   "              [FILE...]\n"
 		   "Simulate each record's model on its accelerator and add \"sim\" (tc-records(5)).\n"
 		   "\n"
 		   "  -m, --mode M          inference (one batch forward) or training (forward, backward,\n"
@@ -53,6 +54,7 @@ usage(FILE *f)
 		   "      --sweep           for each model record, every accelerator of the space (fast)\n"
 		   "      --top K           with --sweep: the K best by weighted score instead of the Pareto set\n"
 		   "      --weights L,E,A   weights of latency, energy and area in the score (default 1,1,1)\n"
+		   "      --brief           only mode, fidelity, feasibility, cycles, latency, energy, area\n"
 		   "      --threads N       simulate on N threads (default 2); output is the same\n"
 		   "  -o, --output FILE     write to FILE atomically instead of stdout\n"
 		   "  -h, --help            this help\n"
@@ -212,10 +214,16 @@ draw(const struct tracer *t, const json_t *sim)
 
 /* ---- the record loop ---- */
 
+/*
+ * The record loop reads lines on one thread and parses, simulates and formats them on all: every
+ * record's memory is allocated and freed by the thread that handles it (glibc's arenas lock on
+ * frees from another thread), and the slots' buffers live across chunks.
+ */
 struct slot {
-	json_t *rec;
+	char *in, *out;  /* the line read, the line to write */
+	size_t inlen, incap, outlen, outcap;
 	long line;
-	char *text;      /* the output line, or NULL */
+	json_t *rec;     /* kept only for a plot */
 	struct tc_error err;
 	int failed;
 };
@@ -224,32 +232,44 @@ static void
 eval_slot(struct slot *s, struct tracer *tr, const char *file)
 {
 	struct simrec_options o = opt;
-	json_t *sim;
+	json_t *rec, *sim;
 	char pos[64];
 
+	s->failed = 0;
+	s->outlen = 0;
+	if (jsonl_parse(file, s->line, s->in, s->inlen, &rec, &s->err) < 0) {
+		s->failed = 1;
+		return;
+	}
 	if (tr) {
-		const json_t *id = json_object_get(s->rec, "id");
+		const json_t *id = json_object_get(rec, "id");
 		snprintf(pos, sizeof pos, "%s:%ld", file, s->line);
 		tr->rec = json_is_string(id) ? json_string_value(id) : pos;
 		o.trace = trace_cb;
 		o.trace_ctx = tr;
 	}
-	if (!(sim = simrec_eval(s->rec, &o, &s->err))) {
+	if (!(sim = simrec_eval(rec, &o, &s->err))) {
+		tc_error_prefix(&s->err, "%s:%ld", file, s->line);
 		s->failed = 1;
+		json_decref(rec);
 		return;
 	}
-	json_object_set_new(s->rec, "sim", sim);
-	if (!(s->text = jsonl_dumps(s->rec))) {
+	json_object_set_new(rec, "sim", sim);
+	if (jsonl_append(&s->out, &s->outlen, &s->outcap, rec) < 0) {
 		s->failed = 1;
-		tc_error_set(&s->err, "the result cannot be encoded");
+		tc_error_set(&s->err, "%s:%ld: the result cannot be encoded", file, s->line);
 	}
+	if (tr)
+		s->rec = rec;
+	else
+		json_decref(rec);
 }
 
 static void
 run_file(const char *path, FILE *out, struct tracer *tr, long *nrec)
 {
+	static struct slot slots[CHUNK];
 	struct jsonl_reader r;
-	struct slot slots[CHUNK];
 	struct tc_error err;
 	int n, rc = 1;
 
@@ -257,9 +277,13 @@ run_file(const char *path, FILE *out, struct tracer *tr, long *nrec)
 		die("%s", err.msg);
 	while (rc > 0) {
 		for (n = 0; n < CHUNK; n++) {
-			memset(&slots[n], 0, sizeof slots[n]);
-			if ((rc = jsonl_read(&r, &slots[n].rec, &err)) <= 0)
+			const char *line;
+			size_t len;
+			if ((rc = jsonl_next_line(&r, &line, &len, &err)) <= 0)
 				break;
+			slots[n].in = egrow(slots[n].in, &slots[n].incap, len + 1, 1);
+			memcpy(slots[n].in, line, len);
+			slots[n].inlen = len;
 			slots[n].line = r.line;
 		}
 		/* a traced run is sequential, so the trace lists records in order */
@@ -268,24 +292,27 @@ run_file(const char *path, FILE *out, struct tracer *tr, long *nrec)
 			eval_slot(&slots[i], tr, r.name);
 		for (int i = 0; i < n; i++) {
 			if (slots[i].failed)
-				die("%s:%ld: %s", r.name, slots[i].line, slots[i].err.msg);
-			if (fputs(slots[i].text, out) < 0 || fputc('\n', out) == EOF)
+				die("%s", slots[i].err.msg);
+			if (fwrite(slots[i].out, 1, slots[i].outlen, out) != slots[i].outlen)
 				die("write error: %s", strerror(errno));
-			if (tr && tr->plotting && *nrec == 0) {
+			if (tr && tr->plotting && *nrec == 0)
 				draw(tr, json_object_get(slots[i].rec, "sim"));
+			if (tr)
 				tr->plotting = 0;
-			}
-			(*nrec)++;
-			free(slots[i].text);
 			json_decref(slots[i].rec);
+			slots[i].rec = NULL;
+			(*nrec)++;
 		}
 		if (opt.fidelity == SIM_CYCLE && fflush(out))
 			die("write error: %s", strerror(errno));
-		if (tr)
-			tr->plotting = tr->plotting && *nrec == 0;
 	}
 	if (rc < 0)
 		die("%s", err.msg);
+	for (int i = 0; i < CHUNK; i++) {
+		free(slots[i].in);
+		free(slots[i].out);
+		memset(&slots[i], 0, sizeof slots[i]);
+	}
 	jsonl_close(&r);
 }
 
@@ -368,7 +395,7 @@ main(int argc, char **argv)
 {
 	enum {
 		OPT_HW = 256, OPT_SEQ, OPT_VOCAB, OPT_CLASSES, OPT_SPACE, OPT_TRACE, OPT_PLOT, OPT_SWEEP, OPT_TOP,
-		OPT_WEIGHTS, OPT_THREADS, OPT_VERSION
+		OPT_WEIGHTS, OPT_THREADS, OPT_BRIEF, OPT_VERSION
 	};
 	static const struct option longopts[] = {
 		{"mode", required_argument, NULL, 'm'},	       {"fidelity", required_argument, NULL, 'f'},
@@ -379,6 +406,7 @@ main(int argc, char **argv)
 		{"plot", required_argument, NULL, OPT_PLOT},       {"sweep", no_argument, NULL, OPT_SWEEP},
 		{"top", required_argument, NULL, OPT_TOP},	       {"weights", required_argument, NULL, OPT_WEIGHTS},
 		{"threads", required_argument, NULL, OPT_THREADS}, {"output", required_argument, NULL, 'o'},
+		{"brief", no_argument, NULL, OPT_BRIEF},
 		{"help", no_argument, NULL, 'h'},		       {"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0}};
 	struct tracer tr = {0};
@@ -438,6 +466,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_THREADS:
 			nthreads = (int)eparse_long(optarg, "--threads", 1, 256);
+			break;
+		case OPT_BRIEF:
+			opt.brief = 1;
 			break;
 		case 'o':
 			out_path = optarg;
