@@ -318,7 +318,8 @@ sweep_model(const json_t *rec, const struct simrec_options *o, const struct swee
 	}
 	for (int t = 1; t < nth; t++) {
 		arch[0].p = egrow(arch[0].p, &arch[0].cap, arch[0].n + arch[t].n, sizeof *arch[0].p);
-		memcpy(arch[0].p + arch[0].n, arch[t].p, sizeof *arch[t].p * arch[t].n);
+		if (arch[t].n)
+			memcpy(arch[0].p + arch[0].n, arch[t].p, sizeof *arch[t].p * arch[t].n);
 		arch[0].n += arch[t].n;
 		free(arch[t].p);
 	}

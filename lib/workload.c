@@ -251,15 +251,16 @@ layernorm(struct builder *b, const char *name, int X, int Y, int cls, long h)
 static void
 update_n(struct builder *b, int W, int dW, double n)
 {
-	const struct wl_tensor *t = &b->w->t[W];
-	char name[2 * WL_NAME];
+	char name[2 * WL_NAME], wname[WL_NAME];
 	struct wl_op *op;
 	int state;
 
 	if (n <= 0)
-		n = t->elements;
-	snprintf(name, sizeof name, "update.%s", t->name);
-	state = tensor(b, WL_STATE, n * b->o->opt_state, "state.%s", t->name);
+		n = b->w->t[W].elements;
+	/* copies: tensor() may move the tensor array */
+	memcpy(wname, b->w->t[W].name, sizeof wname);
+	snprintf(name, sizeof name, "update.%s", wname);
+	state = tensor(b, WL_STATE, n * b->o->opt_state, "state.%s", wname);
 	op = op_new(b, WL_UPDATE, UNIT_MAC, name);
 	op->bt = 1, op->m = 1, op->n = (long)n, op->work = b->o->opt_ops;
 	op->dep_a = op->dep_b = op->dep_out = DIM_I | DIM_J;
