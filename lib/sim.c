@@ -264,6 +264,23 @@ fifo_cycles(const struct run *x, struct acc *a, const struct geom *g, double bit
 /* ---- cycle fidelity: one job, tile by tile ---- */
 
 /*
+ * Write back the output tile at indices idx (extents e) as a job leaves it: compressed if its
+ * reduction is complete, else as a dense partial sum. Returns the FIFO cycles.
+ */
+static double
+leave_output(const struct run *x, const struct geom *g, struct acc *a, const long *idx, const long *e)
+{
+	double n = operand_elems(g, 2, e);
+	int final = 1;
+
+	for (int d = 0; d < 4; d++)
+		if ((g->red & (1u << d)) && idx[d] != g->cnt[d] - 1)
+			final = 0;
+	charge_access(x, a, n, g->clsO, !final, 1, 1);
+	return fifo_cycles(x, a, g, final ? data_bits(x, n, g->clsO) + mask_bits(x, n, g->clsO) : n * x->wbits, 1);
+}
+
+/*
  * Cost of the job covering positions [p0, p1) of g's loop nest: returns the cycles it occupies its
  * unit and adds its energy and traffic to a.
  */
@@ -296,15 +313,7 @@ job_cost(const struct run *x, const struct geom *g, long p0, long p1, struct acc
 			changed = 15u;
 		/* leave the previous output tile */
 		if (open && (changed & g->dep[2])) {
-			int final = 1;
-			for (int d = 0; d < 4; d++)
-				if ((g->red & (1u << d)) && pe[d] != g->cnt[d] - 1)
-					final = 0;
-			total += fifo_cycles(x, a, g, final ? data_bits(x, operand_elems(g, 2, pext), g->clsO) +
-								 mask_bits(x, operand_elems(g, 2, pext), g->clsO)
-							    : operand_elems(g, 2, pext) * x->wbits,
-					     1);
-			charge_access(x, a, operand_elems(g, 2, pext), g->clsO, !final, 1, 1);
+			total += leave_output(x, g, a, pe, pext);
 			open = 0;
 		}
 		if (!open) {
@@ -340,17 +349,8 @@ job_cost(const struct run *x, const struct geom *g, long p0, long p1, struct acc
 			dig[l] = 0;
 		}
 	}
-	if (open) {
-		int final = 1;
-		for (int d = 0; d < 4; d++)
-			if ((g->red & (1u << d)) && pe[d] != g->cnt[d] - 1)
-				final = 0;
-		total += fifo_cycles(x, a, g, final ? data_bits(x, operand_elems(g, 2, pext), g->clsO) +
-							 mask_bits(x, operand_elems(g, 2, pext), g->clsO)
-						    : operand_elems(g, 2, pext) * x->wbits,
-				     1);
-		charge_access(x, a, operand_elems(g, 2, pext), g->clsO, !final, 1, 1);
-	}
+	if (open)
+		total += leave_output(x, g, a, pe, pext);
 	a->occupied += total;
 	return total;
 }
@@ -1243,15 +1243,58 @@ xfer_cycles(const struct hw_config *c, double bits)
 	return cyc < 1 ? 1 : cyc;
 }
 
-/* Busy groups of units: (end time, count), a binary min-heap by end time. */
-struct group {
-	double end;
+/* Things that end at a time: busy groups of units (count n) and, in the cycle fidelity, jobs of
+ * an op (op, count n) and transfers (op -1, event n). A binary min-heap by time. */
+struct tev {
+	double time;
+	int op;
 	long n;
 };
 
-struct pool {
-	struct group *g;
+struct theap {
+	struct tev *e;
 	size_t n, cap;
+};
+
+static void
+theap_push(struct theap *h, struct tev v)
+{
+	size_t i;
+
+	h->e = egrow(h->e, &h->cap, h->n + 1, sizeof *h->e);
+	i = h->n++;
+	while (i > 0 && h->e[(i - 1) / 2].time > v.time) {
+		h->e[i] = h->e[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h->e[i] = v;
+}
+
+static struct tev
+theap_pop(struct theap *h)
+{
+	struct tev top = h->e[0], last = h->e[--h->n];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->e[c + 1].time < h->e[c].time)
+			c++;
+		if (last.time <= h->e[c].time)
+			break;
+		h->e[i] = h->e[c];
+		i = c;
+	}
+	if (h->n)
+		h->e[i] = last;
+	return top;
+}
+
+/* Units of one class: the busy groups and how many are free. */
+struct pool {
+	struct theap busy;
 	long free;
 	double last_start;
 };
@@ -1259,37 +1302,15 @@ struct pool {
 static void
 pool_push(struct pool *p, double end, long n)
 {
-	size_t i;
-
-	p->g = egrow(p->g, &p->cap, p->n + 1, sizeof *p->g);
-	i = p->n++;
-	while (i > 0 && p->g[(i - 1) / 2].end > end) {
-		p->g[i] = p->g[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	p->g[i] = (struct group){end, n};
+	theap_push(&p->busy, (struct tev){end, -1, n});
 	p->free -= n;
 }
 
-static struct group
+static struct tev
 pool_pop(struct pool *p)
 {
-	struct group top = p->g[0], last = p->g[--p->n];
-	size_t i = 0;
+	struct tev top = theap_pop(&p->busy);
 
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= p->n)
-			break;
-		if (c + 1 < p->n && p->g[c + 1].end < p->g[c].end)
-			c++;
-		if (last.end <= p->g[c].end)
-			break;
-		p->g[i] = p->g[c];
-		i = c;
-	}
-	if (p->n)
-		p->g[i] = last;
 	p->free += top.n;
 	return top;
 }
@@ -1301,12 +1322,12 @@ pool_take(struct pool *p, double t, long n)
 {
 	if (t < p->last_start)
 		t = p->last_start;
-	while (p->n && p->g[0].end <= t)
+	while (p->busy.n && p->busy.e[0].time <= t)
 		pool_pop(p);
-	while (p->free < n && p->n) {
-		struct group g = pool_pop(p);
-		if (g.end > t)
-			t = g.end;
+	while (p->free < n && p->busy.n) {
+		struct tev g = pool_pop(p);
+		if (g.time > t)
+			t = g.time;
 	}
 	p->last_start = t;
 	return t;
@@ -1346,9 +1367,10 @@ time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpla
 	double *op_end = emalloc(sizeof *op_end * (size_t)(w->nop + 1));
 	double *prefix = emalloc(sizeof *prefix * (size_t)(w->nop + 1));
 	double chan = 0, last = 0;
-	struct pool pools[UNIT_COUNT] = {{0}};
+	struct pool pools[UNIT_COUNT];
 	const long units[UNIT_COUNT] = {c->lanes, c->softmax, c->layernorm};
 
+	memset(pools, 0, sizeof pools);
 	for (int u = 0; u < UNIT_COUNT; u++)
 		pools[u].free = units[u];
 	for (int e = 0; e < mp->nev; e++) {
@@ -1420,7 +1442,7 @@ time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpla
 	r->cycles = last > chan ? last : chan;
 	producer_stalls(r, mp, op_end);
 	for (int u = 0; u < UNIT_COUNT; u++)
-		free(pools[u].g);
+		free(pools[u].busy.e);
 	free(ev_end);
 	free(op_end);
 	free(prefix);
@@ -1432,11 +1454,6 @@ time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpla
  * stream, its block and its waits allow, and its jobs take free units, lowest canonical position
  * first, as they free up. Occupancy of the buffers is tracked as it happens.
  */
-struct cjob {
-	double time;
-	int op;
-	long n;
-};
 
 struct cstate {
 	const struct sim_plan *pl;
@@ -1444,8 +1461,7 @@ struct cstate {
 	const struct hw_config *c;
 	struct sim_result *r;
 	struct run x;
-	struct cjob *heap;
-	size_t nheap, capheap;
+	struct theap heap;
 	double *ev_end;  /* completion time of each event, or -1 */
 	char *ev_started;
 	int *started, *done;
@@ -1460,42 +1476,6 @@ struct cstate {
 	int first_open;  /* lowest position not started */
 	double used[BUF_COUNT];
 };
-
-static void
-cheap_push(struct cstate *s, struct cjob j)
-{
-	size_t i;
-
-	s->heap = egrow(s->heap, &s->capheap, s->nheap + 1, sizeof *s->heap);
-	i = s->nheap++;
-	while (i > 0 && s->heap[(i - 1) / 2].time > j.time) {
-		s->heap[i] = s->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	s->heap[i] = j;
-}
-
-static struct cjob
-cheap_pop(struct cstate *s)
-{
-	struct cjob top = s->heap[0], last = s->heap[--s->nheap];
-	size_t i = 0;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= s->nheap)
-			break;
-		if (c + 1 < s->nheap && s->heap[c + 1].time < s->heap[c].time)
-			c++;
-		if (last.time <= s->heap[c].time)
-			break;
-		s->heap[i] = s->heap[c];
-		i = c;
-	}
-	if (s->nheap)
-		s->heap[i] = last;
-	return top;
-}
 
 static int
 waits_met(const struct cstate *s, const struct pevent *ev)
@@ -1545,7 +1525,7 @@ chan_kick(struct cstate *s)
 		s->ev_started[s->chan_ev] = 1;
 		s->r->mem_busy += cyc;
 		s->r->transfers++;
-		cheap_push(s, (struct cjob){s->now + cyc, -1, s->chan_ev});
+		theap_push(&s->heap, (struct tev){s->now + cyc, -1, s->chan_ev});
 		if (s->pl->o.trace)
 			trace_transfer(&s->pl->o, mp, ev, s->now, s->now + cyc, s->c);
 		return;
@@ -1606,7 +1586,7 @@ c_dispatch(struct cstate *s, int i, long k)
 		if (f == nd) {
 			if (nd == 32) {
 				for (int q = 0; q < nd; q++)
-					cheap_push(s, (struct cjob){s->now + durs[q], i, counts[q]});
+					theap_push(&s->heap, (struct tev){s->now + durs[q], i, counts[q]});
 				nd = f = 0;
 			}
 			durs[nd] = dur;
@@ -1615,7 +1595,7 @@ c_dispatch(struct cstate *s, int i, long k)
 		counts[f]++;
 	}
 	for (int q = 0; q < nd; q++)
-		cheap_push(s, (struct cjob){s->now + durs[q], i, counts[q]});
+		theap_push(&s->heap, (struct tev){s->now + durs[q], i, counts[q]});
 	s->dispatched[i] += k;
 	s->running[i] += k;
 	s->freeu[s->mp->w->op[i].unit] -= k;
@@ -1707,13 +1687,13 @@ time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpl
 			}
 			chan_kick(&s);
 		}
-		if (s.nheap == 0) {
+		if (s.heap.n == 0) {
 			/* nothing can move: the plan's order guarantees this never happens */
 			tc_error_set(err, "cycle simulation stalled at cycle %.0f with %d ops left", s.now, left);
 			rc = -1;
 			break;
 		}
-		dt = s.heap[0].time - s.now;
+		dt = s.heap.e[0].time - s.now;
 		/* stalls: streams whose next op waits */
 		if (dt > 0)
 			for (int k = s.first_open; k < w->nop && k < s.first_open + 4 * PREFETCH_WINDOW; k++) {
@@ -1729,9 +1709,9 @@ time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpl
 					r->stalls[mp->ev[mp->op_ev[i]].reason] += dt;
 				}
 			}
-		s.now = s.heap[0].time;
-		while (s.nheap && s.heap[0].time <= s.now) {
-			struct cjob j = cheap_pop(&s);
+		s.now = s.heap.e[0].time;
+		while (s.heap.n && s.heap.e[0].time <= s.now) {
+			struct tev j = theap_pop(&s.heap);
 			if (j.op >= 0) {
 				s.running[j.op] -= j.n;
 				s.freeu[w->op[j.op].unit] += j.n;
@@ -1754,12 +1734,12 @@ time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpl
 		}
 	}
 	/* the last transfers */
-	while (s.nheap || s.chan_next < mp->nev) {
+	while (s.heap.n || s.chan_next < mp->nev) {
 		chan_kick(&s);
-		if (!s.nheap)
+		if (!s.heap.n)
 			break;
 		{
-			struct cjob j = cheap_pop(&s);
+			struct tev j = theap_pop(&s.heap);
 			s.now = j.time;
 			if (j.op < 0) {
 				s.chan_ev = -1;
@@ -1770,7 +1750,7 @@ time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpl
 	}
 	r->cycles = s.now;
 	producer_stalls(r, mp, s.op_end);
-	free(s.heap);
+	free(s.heap.e);
 	free(s.ev_end);
 	free(s.ev_started);
 	free(s.started);

@@ -183,6 +183,20 @@ space_kind(const char *path, char *kind, size_t size, struct tc_error *err)
 	return 0;
 }
 
+int
+space_file_route(const char *path, const char **model_path, const char **accel_path, struct tc_error *err)
+{
+	char kind[8];
+
+	if (space_kind(path, kind, sizeof kind, err) < 0)
+		return -1;
+	if (strcmp(kind, "model") == 0)
+		*model_path = path;
+	else
+		*accel_path = path;
+	return 0;
+}
+
 static int
 get_name(char *name, size_t size, const json_t *root, struct tc_error *err)
 {

@@ -206,14 +206,15 @@ conv(struct builder *b, const char *name, int X, int kern, int kern_dep, int out
 	return result_n(b, op, cls, out_elements);
 }
 
-/* Elementwise over (bt, m, n) reading X (and Y), ops operations per element, on the MAC lanes. */
+/* An op over (bt, m, n) reading X (and Y) element by element or row by row. */
 static int
-elem(struct builder *b, const char *name, int X, int Y, int cls, long bt, long m, long n, double ops)
+rowwise(struct builder *b, int kind, int unit, const char *name, int X, int Y, int cls, long bt, long m, long n,
+	double work)
 {
-	struct wl_op *op = op_new(b, WL_ELEM, UNIT_MAC, name);
+	struct wl_op *op = op_new(b, kind, unit, name);
 	int bdim = bt > 1 ? DIM_B : 0;
 
-	op->bt = bt, op->m = m, op->n = n, op->work = ops;
+	op->bt = bt, op->m = m, op->n = n, op->work = work;
 	op->dep_a = op->dep_b = op->dep_out = (unsigned char)(bdim | DIM_I | DIM_J);
 	op->a = X, op->b = Y;
 	read_tensor(b, op, X);
@@ -221,30 +222,23 @@ elem(struct builder *b, const char *name, int X, int Y, int cls, long bt, long m
 	return result(b, op, cls);
 }
 
+/* Elementwise, ops operations per element, on the MAC lanes. */
 static int
-rowwise(struct builder *b, int kind, int unit, const char *name, int X, int Y, int cls, long bt, long m, long n)
+elem(struct builder *b, const char *name, int X, int Y, int cls, long bt, long m, long n, double ops)
 {
-	struct wl_op *op = op_new(b, kind, unit, name);
-	int bdim = bt > 1 ? DIM_B : 0;
-
-	op->bt = bt, op->m = m, op->n = n;
-	op->dep_a = op->dep_b = op->dep_out = (unsigned char)(bdim | DIM_I | DIM_J);
-	op->a = X, op->b = Y;
-	read_tensor(b, op, X);
-	read_tensor(b, op, Y);
-	return result(b, op, cls);
+	return rowwise(b, WL_ELEM, UNIT_MAC, name, X, Y, cls, bt, m, n, ops);
 }
 
 static int
 softmax(struct builder *b, const char *name, int X, int Y, int cls, long bt, long m, long n)
 {
-	return rowwise(b, WL_SOFTMAX, UNIT_SOFTMAX, name, X, Y, cls, bt, m, n);
+	return rowwise(b, WL_SOFTMAX, UNIT_SOFTMAX, name, X, Y, cls, bt, m, n, 0);
 }
 
 static int
 layernorm(struct builder *b, const char *name, int X, int Y, int cls, long h)
 {
-	return rowwise(b, WL_LAYERNORM, UNIT_LN, name, X, Y, cls, b->o->batch, b->o->seq, h);
+	return rowwise(b, WL_LAYERNORM, UNIT_LN, name, X, Y, cls, b->o->batch, b->o->seq, h, 0);
 }
 
 /* The optimizer step of the first n elements of W from its gradient dW (all of W when n = 0). */

@@ -125,14 +125,9 @@ static void
 add_space_file(const char *path)
 {
 	struct tc_error err;
-	char kind[8];
 
-	if (space_kind(path, kind, sizeof kind, &err) < 0)
+	if (space_file_route(path, &model_space_file, &accel_space_file, &err) < 0)
 		die("%s", err.msg);
-	if (strcmp(kind, "model") == 0)
-		model_space_file = path;
-	else
-		accel_space_file = path;
 }
 
 static json_t *
