@@ -43,7 +43,8 @@ parse_module(struct hw_module *m, const json_t *v, const char *name, struct tc_e
 {
 	if (!json_is_object(v))
 		return tc_error_set(err, "modules.%s: expected an object", name);
-	if (get_nonneg(v, "area_um2", &m->area_um2, err) < 0 || get_nonneg(v, "dynamic_mw", &m->dynamic_mw, err) < 0 ||
+	if (get_nonneg(v, "area_um2", &m->area_um2, err) < 0 ||
+	    get_nonneg(v, "dynamic_mw", &m->dynamic_mw, err) < 0 ||
 	    get_nonneg(v, "leakage_mw", &m->leakage_mw, err) < 0)
 		return tc_error_prefix(err, "modules.%s", name);
 	return 0;
@@ -64,8 +65,8 @@ suffix_int(const char *name, const char *prefix)
 static int
 parse_modules(struct hw_profile *p, const json_t *mods, struct tc_error *err)
 {
-	static const char *const fixed[] = {"pre_sparsity", "post_sparsity", "fifo", "stochastic_rounding",
-					    "dataflow", "dma"};
+	static const char *const fixed[] = {"pre_sparsity",        "post_sparsity", "fifo",
+	                                    "stochastic_rounding", "dataflow",      "dma"};
 	struct hw_module *fixed_dst[] = {&p->pre, &p->post, &p->fifo, &p->sr, &p->dataflow, &p->dma};
 	const char *key;
 	json_t *v;
@@ -88,32 +89,38 @@ parse_modules(struct hw_profile *p, const json_t *mods, struct tc_error *err)
 		if (sscanf(key, "mac_lane_%7[a-z]_%d%n", act, &macs, &n) == 2 && !key[n] && macs > 0 &&
 		    (strcmp(act, "relu") == 0 || strcmp(act, "gelu") == 0)) {
 			if (p->nlane == HW_MAX_LANE_KINDS)
-				return tc_error_set(err, "modules: more than %d MAC lanes", HW_MAX_LANE_KINDS);
+				return tc_error_set(err, "modules: more than %d MAC lanes",
+				                    HW_MAX_LANE_KINDS);
 			strcpy(p->lane_act[p->nlane], act);
 			p->lane_macs[p->nlane] = macs;
 			if (parse_module(&p->lane[p->nlane++], v, key, err) < 0)
 				return -1;
 		} else if ((t = suffix_int(key, "softmax_"))) {
 			if (p->nsm == HW_MAX_TILE_KINDS)
-				return tc_error_set(err, "modules: more than %d softmax modules", HW_MAX_TILE_KINDS);
+				return tc_error_set(err, "modules: more than %d softmax modules",
+				                    HW_MAX_TILE_KINDS);
 			p->sm_tile[p->nsm] = t;
 			if (parse_module(&p->sm[p->nsm++], v, key, err) < 0)
 				return -1;
 		} else if ((t = suffix_int(key, "layernorm_"))) {
 			if (p->nln == HW_MAX_TILE_KINDS)
-				return tc_error_set(err, "modules: more than %d layer-norm modules", HW_MAX_TILE_KINDS);
+				return tc_error_set(err, "modules: more than %d layer-norm modules",
+				                    HW_MAX_TILE_KINDS);
 			p->ln_tile[p->nln] = t;
 			if (parse_module(&p->ln[p->nln++], v, key, err) < 0)
 				return -1;
 		} else {
-			return tc_error_set(err, "modules.%s: unknown module (expected mac_lane_<relu|gelu>_<macs>, "
-						 "softmax_<tile>, layernorm_<tile> or one of pre_sparsity, post_sparsity, "
-						 "fifo, stochastic_rounding, dataflow, dma)",
-					    key);
+			return tc_error_set(
+			    err,
+			    "modules.%s: unknown module (expected mac_lane_<relu|gelu>_<macs>, "
+			    "softmax_<tile>, layernorm_<tile> or one of pre_sparsity, post_sparsity, "
+			    "fifo, stochastic_rounding, dataflow, dma)",
+			    key);
 		}
 	}
 	if (!p->nlane || !p->nsm || !p->nln)
-		return tc_error_set(err, "modules: needs at least one MAC lane, softmax and layer-norm module");
+		return tc_error_set(err,
+		                    "modules: needs at least one MAC lane, softmax and layer-norm module");
 	return 0;
 }
 
@@ -153,13 +160,14 @@ parse_profile(struct hw_profile *p, const json_t *root, struct tc_error *err)
 	if (!(sp = json_object_get(root, "sparsity")))
 		return tc_error_set(err, "missing field 'sparsity'");
 	{
-		static const char *const cls[3] = {"sparsity.activation", "sparsity.weight", "sparsity.gradient"};
+		static const char *const cls[3] = {"sparsity.activation", "sparsity.weight",
+		                                   "sparsity.gradient"};
 		for (int i = 0; i < 3; i++) {
 			if (json_get_number(root, cls[i], &p->sparsity[i], err) < 0)
 				return -1;
 			if (!(p->sparsity[i] >= 0 && p->sparsity[i] < 1))
-				return tc_error_set(err, "field '%s': expected a fraction in [0, 1), got %g", cls[i],
-						    p->sparsity[i]);
+				return tc_error_set(err, "field '%s': expected a fraction in [0, 1), got %g",
+				                    cls[i], p->sparsity[i]);
 		}
 	}
 	if (!(opt = json_object_get(root, "optimizer")))
@@ -182,7 +190,8 @@ parse_profile(struct hw_profile *p, const json_t *root, struct tc_error *err)
 			return tc_error_set(err, "missing field 'buffers.%s'", hw_buffer_names[b]);
 		if (get_nonneg(v, "area_um2_per_mb", &hb->area_um2_per_mb, err) < 0 ||
 		    get_nonneg(v, "leakage_mw_per_mb", &hb->leakage_mw_per_mb, err) < 0 ||
-		    get_nonneg(v, "access_nj_per_block_per_sqrt_mb", &hb->access_nj_per_block_per_sqrt_mb, err) < 0 ||
+		    get_nonneg(v, "access_nj_per_block_per_sqrt_mb", &hb->access_nj_per_block_per_sqrt_mb,
+		               err) < 0 ||
 		    get_pos(v, "bandwidth_gbps", &hb->bandwidth_gbps, err) < 0)
 			return tc_error_prefix(err, "buffers.%s", hw_buffer_names[b]);
 	}
@@ -213,7 +222,8 @@ hw_profile_load(struct hw_profile *p, const char *path, struct tc_error *err)
 	if (!root) {
 		if (je.line < 1)
 			return tc_error_set(err, "cannot read hardware profile '%s': %s", path, je.text);
-		return tc_error_set(err, "hardware profile '%s':%d: malformed JSON: %s", path, je.line, je.text);
+		return tc_error_set(err, "hardware profile '%s':%d: malformed JSON: %s", path, je.line,
+		                    je.text);
 	}
 	rc = parse_profile(p, root, err);
 	json_decref(root);
@@ -233,7 +243,7 @@ find_tile_module(const int *tiles, const struct hw_module *mods, int n, int t)
 
 int
 hw_config_init(struct hw_config *c, const struct hw_profile *p, const struct accel *a, int training,
-	       struct tc_error *err)
+               struct tc_error *err)
 {
 	const struct hw_module *lane = NULL, *sm, *ln;
 	double f = p->clock_mhz, bw_buf, perlane;
@@ -248,11 +258,13 @@ hw_config_init(struct hw_config *c, const struct hw_profile *p, const struct acc
 			lane = &p->lane[i];
 	if (!lane)
 		return tc_error_set(err, "profile '%s' has no MAC lane with %d multipliers and %s", p->name,
-				    a->macs_per_lane, a->activation);
+		                    a->macs_per_lane, a->activation);
 	if (!(sm = find_tile_module(p->sm_tile, p->sm, p->nsm, a->tile_x)))
-		return tc_error_set(err, "profile '%s' has no softmax module for tile %d", p->name, a->tile_x);
+		return tc_error_set(err, "profile '%s' has no softmax module for tile %d", p->name,
+		                    a->tile_x);
 	if (!(ln = find_tile_module(p->ln_tile, p->ln, p->nln, a->tile_x)))
-		return tc_error_set(err, "profile '%s' has no layer-norm module for tile %d", p->name, a->tile_x);
+		return tc_error_set(err, "profile '%s' has no layer-norm module for tile %d", p->name,
+		                    a->tile_x);
 	for (m = 0; m < p->nmem && strcmp(p->mem_name[m], a->memory) != 0; m++)
 		;
 	if (m == p->nmem)
@@ -304,8 +316,8 @@ hw_config_init(struct hw_config *c, const struct hw_profile *p, const struct acc
 	ar->layernorm = ln->area_um2 * 1e-6 * (double)c->layernorm;
 	ar->dataflow = p->dataflow.area_um2 * 1e-6 * (double)c->pes;
 	ar->dma = p->dma.area_um2 * 1e-6 * (double)c->pes;
-	ar->pes = ar->mac_lanes + ar->fifo + ar->sparsity + ar->stochastic_rounding + ar->softmax + ar->layernorm +
-		  ar->dataflow + ar->dma;
+	ar->pes = ar->mac_lanes + ar->fifo + ar->sparsity + ar->stochastic_rounding + ar->softmax +
+	          ar->layernorm + ar->dataflow + ar->dma;
 	ar->buffers = ar->buffer[BUF_ACT] + ar->buffer[BUF_WEIGHT] + ar->buffer[BUF_MASK];
 	ar->total = ar->pes + ar->buffers;
 	return 0;

@@ -19,7 +19,7 @@
 
 #define HW_MAX_LANE_KINDS 16
 #define HW_MAX_TILE_KINDS 16
-#define HW_MAX_MEMORIES 32
+#define HW_MAX_MEMORIES   32
 
 struct hw_module {
 	double area_um2, dynamic_mw, leakage_mw;
@@ -65,14 +65,14 @@ struct hw_area {
 /* What the simulator needs of one accelerator under one profile. */
 struct hw_config {
 	const struct hw_profile *prof;
-	int training;                  /* stochastic rounding units present and powered */
+	int training;                        /* stochastic rounding units present and powered */
 	long lanes, softmax, layernorm, pes; /* units of each class */
 	int macs, tile_b, tile_x, tile_y;
-	int fifo_bits;                 /* bits one lane moves to or from the buffers per cycle */
-	double buf_bits[BUF_COUNT];    /* capacities */
+	int fifo_bits;              /* bits one lane moves to or from the buffers per cycle */
+	double buf_bits[BUF_COUNT]; /* capacities */
 	double buf_nj_per_block[BUF_COUNT];
 	double buf_leak_nj_per_cycle[BUF_COUNT];
-	double mem_bits_per_cycle;     /* main memory, limited by the buffers' side too */
+	double mem_bits_per_cycle; /* main memory, limited by the buffers' side too */
 	double mem_nj_per_block;
 	/* per busy cycle of one unit, nJ: MAC lane with its sparsity modules [and SR], FIFO,
 	 * softmax module, layer-norm module, PE control (dataflow + DMA) */
@@ -89,6 +89,6 @@ int hw_profile_load(struct hw_profile *p, const char *path, struct tc_error *err
  * Returns 0, or -1 naming what the profile lacks ("no MAC lane with 8 multipliers and gelu").
  */
 int hw_config_init(struct hw_config *c, const struct hw_profile *p, const struct accel *a, int training,
-		   struct tc_error *err);
+                   struct tc_error *err);
 
 #endif

@@ -127,7 +127,8 @@ jsonl_parse(const char *name, long lineno, const char *line, size_t len, json_t 
 
 	*rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
 	if (!*rec)
-		return tc_error_set(err, "%s:%ld: malformed JSON at column %d: %s", name, lineno, je.column, je.text);
+		return tc_error_set(err, "%s:%ld: malformed JSON at column %d: %s", name, lineno, je.column,
+		                    je.text);
 	if (!json_is_object(*rec)) {
 		const char *k = json_kind(*rec);
 		json_decref(*rec);

@@ -44,7 +44,8 @@ int jsonl_read(struct jsonl_reader *r, json_t **rec, struct tc_error *err);
  * non-blank line (valid until the next call; 1, 0 at the end, -1 on error), and the record it
  * holds, with name and lineno for messages (0, or -1). */
 int jsonl_next_line(struct jsonl_reader *r, const char **line, size_t *len, struct tc_error *err);
-int jsonl_parse(const char *name, long lineno, const char *line, size_t len, json_t **rec, struct tc_error *err);
+int jsonl_parse(const char *name, long lineno, const char *line, size_t len, json_t **rec,
+                struct tc_error *err);
 
 /* Format an error about the record last read: "file:line: <fmt>". Returns -1. */
 int jsonl_error(const struct jsonl_reader *r, struct tc_error *err, const char *fmt, ...)

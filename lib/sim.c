@@ -48,12 +48,12 @@
 #include "sim.h"
 
 const char *const sim_part_names[E_COUNT] = {
-	"mac_lanes", "sparsity", "stochastic_rounding", "fifo", "softmax", "layernorm", "control",
-	"activation_buffer", "weight_buffer", "mask_buffer", "main_memory"};
+    "mac_lanes", "sparsity",          "stochastic_rounding", "fifo",        "softmax",    "layernorm",
+    "control",   "activation_buffer", "weight_buffer",       "mask_buffer", "main_memory"};
 
-const char *const sim_stall_names[ST_COUNT] = {"buffer_busy",	   "mask_buffer_busy", "buffer_full",
-					       "mask_buffer_full", "producer",	       "compute_busy",
-					       "data_not_in_buffer"};
+const char *const sim_stall_names[ST_COUNT] = {"buffer_busy",       "mask_buffer_busy", "buffer_full",
+                                               "mask_buffer_full",  "producer",         "compute_busy",
+                                               "data_not_in_buffer"};
 
 int
 sim_valid_dataflow(const char *s)
@@ -114,14 +114,14 @@ mask_bits(const struct run *x, double e, int cls)
 struct geom {
 	const struct wl_op *op;
 	long ts[4], cnt[4], edge[4];
-	int nlev, lev[4];    /* non-trivial loop levels, outermost first */
+	int nlev, lev[4]; /* non-trivial loop levels, outermost first */
 	long T;
-	double taps;         /* convolution taps inside a tile, else 1 */
+	double taps; /* convolution taps inside a tile, else 1 */
 	int clsA, clsB, clsO;
 	double dA, dB, dO;
-	unsigned dep[3];     /* A, B, out: dim masks */
-	int taps_on[3];      /* the operand has a taps axis */
-	unsigned red;        /* reduction dims: loop dims the output does not depend on */
+	unsigned dep[3]; /* A, B, out: dim masks */
+	int taps_on[3];  /* the operand has a taps axis */
+	unsigned red;    /* reduction dims: loop dims the output does not depend on */
 };
 
 static void
@@ -180,11 +180,11 @@ operand_elems(const struct geom *g, int which, const long *e)
 /* ---- accumulators ---- */
 
 struct acc {
-	double comp;             /* unit-cycles of compute */
-	double fifo;             /* lane FIFO cycles, fetch and write-back */
-	double tiles;            /* tiles dispatched: a cycle of the PE's dataflow and DMA modules each */
+	double comp;              /* unit-cycles of compute */
+	double fifo;              /* lane FIFO cycles, fetch and write-back */
+	double tiles;             /* tiles dispatched: a cycle of the PE's dataflow and DMA modules each */
 	double blocks[BUF_COUNT]; /* 64-element block accesses of each buffer */
-	double occupied;         /* unit-cycles including fetch and write */
+	double occupied;          /* unit-cycles including fetch and write */
 	double buf_r, buf_w, macs;
 };
 
@@ -277,7 +277,8 @@ leave_output(const struct run *x, const struct geom *g, struct acc *a, const lon
 		if ((g->red & (1u << d)) && idx[d] != g->cnt[d] - 1)
 			final = 0;
 	charge_access(x, a, n, g->clsO, !final, 1, 1);
-	return fifo_cycles(x, a, g, final ? data_bits(x, n, g->clsO) + mask_bits(x, n, g->clsO) : n * x->wbits, 1);
+	return fifo_cycles(x, a, g,
+	                   final ? data_bits(x, n, g->clsO) + mask_bits(x, n, g->clsO) : n * x->wbits, 1);
 }
 
 /*
@@ -412,7 +413,8 @@ op_cost_fast(const struct run *x, const struct geom *g, long J, struct acc *a, d
 	for (int w = 0; w < 3; w++) {
 		double n = g->taps_on[w] ? g->taps : 1;
 		for (int d = 0; d < 4; d++)
-			n *= g->dep[w] & (1u << d) ? (double)((g->cnt[d] - 1) * g->ts[d] + g->edge[d]) : (double)g->cnt[d];
+			n *= g->dep[w] & (1u << d) ? (double)((g->cnt[d] - 1) * g->ts[d] + g->edge[d])
+			                           : (double)g->cnt[d];
 		sum_e[w] = n;
 	}
 	for (int d = 0; d < 4; d++)
@@ -481,7 +483,7 @@ struct sim_plan {
 
 static void
 run_init(struct run *x, const struct workload *w, const struct hw_config *c, const struct sim_options *o,
-	 struct sim_result *r)
+         struct sim_result *r)
 {
 	memset(x, 0, sizeof *x);
 	x->w = w, x->c = c, x->o = o, x->r = r;
@@ -500,7 +502,9 @@ run_init(struct run *x, const struct workload *w, const struct hw_config *c, con
 static void
 plan_op(struct op_plan *p, const struct run *x, const struct wl_op *op)
 {
-	long units = op->unit == UNIT_MAC ? x->c->lanes : op->unit == UNIT_SOFTMAX ? x->c->softmax : x->c->layernorm;
+	long units = op->unit == UNIT_MAC       ? x->c->lanes
+	             : op->unit == UNIT_SOFTMAX ? x->c->softmax
+	                                        : x->c->layernorm;
 
 	memset(p, 0, sizeof *p);
 	geom_init(&p->g, x, op);
@@ -579,7 +583,8 @@ plan_ops(struct sim_plan *p, const struct run *x)
 }
 
 struct sim_plan *
-sim_plan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o, struct tc_error *err)
+sim_plan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o,
+             struct tc_error *err)
 {
 	struct sim_result scratch;
 	struct sim_plan *p;
@@ -611,9 +616,10 @@ sim_plan_fits(const struct sim_plan *p, const struct hw_config *c)
 {
 	const struct hw_config *q = &p->c;
 
-	return q->lanes == c->lanes && q->softmax == c->softmax && q->layernorm == c->layernorm && q->macs == c->macs &&
-	       q->tile_b == c->tile_b && q->tile_x == c->tile_x && q->tile_y == c->tile_y && q->fifo_bits == c->fifo_bits &&
-	       q->prof == c->prof && q->training == c->training;
+	return q->lanes == c->lanes && q->softmax == c->softmax && q->layernorm == c->layernorm &&
+	       q->macs == c->macs && q->tile_b == c->tile_b && q->tile_x == c->tile_x &&
+	       q->tile_y == c->tile_y && q->fifo_bits == c->fifo_bits && q->prof == c->prof &&
+	       q->training == c->training;
 }
 
 /* ---- the memory plan ---- */
@@ -629,19 +635,19 @@ sim_plan_fits(const struct sim_plan *p, const struct hw_config *c)
  */
 enum { PE_OP, PE_LOAD, PE_SPILL };
 
-#define NEVER (1 << 30)
+#define NEVER           (1 << 30)
 #define PREFETCH_WINDOW 16
 
 struct pevent {
 	unsigned char kind;
-	unsigned char reason;  /* stall category while something waits for this event */
-	int op;                /* PE_OP: the op */
-	int tensor;            /* PE_LOAD, PE_SPILL: the tensor */
-	double bits;           /* bits moved: the transfer, or an op's streams */
-	int dep;               /* all ops at canonical positions <= dep complete first; -1 none */
-	int wait0, nwait;      /* events it waits for: mp->waits[wait0 .. wait0 + nwait) */
-	int vict0, nvict;      /* tensors leaving the buffers when it allocates */
-	int free0, nfree;      /* PE_OP: tensors freed when it completes */
+	unsigned char reason;    /* stall category while something waits for this event */
+	int op;                  /* PE_OP: the op */
+	int tensor;              /* PE_LOAD, PE_SPILL: the tensor */
+	double bits;             /* bits moved: the transfer, or an op's streams */
+	int dep;                 /* all ops at canonical positions <= dep complete first; -1 none */
+	int wait0, nwait;        /* events it waits for: mp->waits[wait0 .. wait0 + nwait) */
+	int vict0, nvict;        /* tensors leaving the buffers when it allocates */
+	int free0, nfree;        /* PE_OP: tensors freed when it completes */
 	double alloc[BUF_COUNT]; /* bits it allocates */
 };
 
@@ -650,10 +656,10 @@ struct sim_mplan {
 	double buf_bits[BUF_COUNT], dens[WL_NCLASS];
 	int feasible;
 	char reason[256];
-	int *order, *pos;       /* canonical order and its inverse */
-	int *pred;              /* per op: the previous op of its stream in its block, or -1 */
-	int *block_last;        /* per block: the canonical position of its last op */
-	int *op_ev;             /* per op: its PE_OP event */
+	int *order, *pos; /* canonical order and its inverse */
+	int *pred;        /* per op: the previous op of its stream in its block, or -1 */
+	int *block_last;  /* per block: the canonical position of its last op */
+	int *op_ev;       /* per op: its PE_OP event */
 	struct pevent *ev;
 	int nev;
 	size_t capev;
@@ -664,7 +670,7 @@ struct sim_mplan {
 	double mem_read_bits, mem_write_bits;
 };
 
-struct tplan { /* a tensor during planning */
+struct tplan {         /* a tensor during planning */
 	int res;       /* on chip */
 	int in_mem;    /* a copy in main memory */
 	int ready_ev;  /* the load that brought it on chip, or -1 */
@@ -679,14 +685,14 @@ struct planner {
 	const struct workload *w;
 	const struct hw_config *c;
 	struct tplan *t;
-	int *rd, *rd_start;   /* readers of each tensor by canonical position */
+	int *rd, *rd_start; /* readers of each tensor by canonical position */
 	double used[BUF_COUNT];
-	int *flog_pos;        /* frees so far, in order: the position of the op freeing, and the */
+	int *flog_pos;                 /* frees so far, in order: the position of the op freeing, and the */
 	double (*flog_cum)[BUF_COUNT]; /* bits freed by that entry and all before it */
 	size_t nflog, capflog;
-	int *victims;         /* scratch: one per tensor at most */
-	int *res_list, nres;  /* tensors on chip, unordered; tplan.slot is the position */
-	int pf;               /* prefetch cursor: canonical position whose inputs to load next */
+	int *victims;        /* scratch: one per tensor at most */
+	int *res_list, nres; /* tensors on chip, unordered; tplan.slot is the position */
+	int pf;              /* prefetch cursor: canonical position whose inputs to load next */
 };
 
 static void
@@ -796,11 +802,11 @@ max_int(int a, int b)
 }
 
 /*
- * Find room for need[] at canonical position k: evict farthest-next-use first among tensors not needed at or before k (with clean_only,
- * only those that need no spill), spilling dirty ones still needed. Returns 0 with *dep (a
- * position) and the waits (spills, loads of victims) recorded for event evi, or -1 (with the
- * buffer that stays full in *full) if the room cannot be made. The victims are appended to
- * mp->vict for the next event to take.
+ * Find room for need[] at canonical position k: evict farthest-next-use first among tensors not needed at or
+ * before k (with clean_only, only those that need no spill), spilling dirty ones still needed. Returns 0 with
+ * *dep (a position) and the waits (spills, loads of victims) recorded for event evi, or -1 (with the buffer
+ * that stays full in *full) if the room cannot be made. The victims are appended to mp->vict for the next
+ * event to take.
  */
 static int
 pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, int *full)
@@ -866,7 +872,8 @@ pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, 
 		struct tplan *tp = &p->t[t];
 		*dep = max_int(*dep, max_int(tp->last_read, tp->prod_pos));
 		if (!tp->in_mem && pl_next_use(p, t) != NEVER) {
-			int s = add_event(mp, PE_SPILL, -1, t, mp->size[t][0] + mp->size[t][1] + mp->size[t][2]);
+			int s =
+			    add_event(mp, PE_SPILL, -1, t, mp->size[t][0] + mp->size[t][1] + mp->size[t][2]);
 			mp->ev[s].dep = tp->prod_pos;
 			mp->mem_write_bits += mp->ev[s].bits;
 			tp->in_mem = 1;
@@ -1019,7 +1026,8 @@ plan_step(struct planner *p, int k)
 		int t = op->in[q];
 		struct tplan *tp = &p->t[t];
 		tp->last_read = k;
-		while (p->rd_start[t] + tp->cursor < p->rd_start[t + 1] && p->rd[p->rd_start[t] + tp->cursor] <= k)
+		while (p->rd_start[t] + tp->cursor < p->rd_start[t + 1] &&
+		       p->rd[p->rd_start[t] + tp->cursor] <= k)
 			tp->cursor++;
 		if (tp->res && pl_next_use(p, t) == NEVER) {
 			log_free(p, t, k);
@@ -1042,7 +1050,8 @@ plan_step(struct planner *p, int k)
 		const struct wl_op *o2 = &w->op[mp->order[p->pf]];
 		for (int q = 0; q < o2->nin; q++) {
 			int t = o2->in[q];
-			if (p->t[t].res || !p->t[t].in_mem || w->t[t].cls == WL_STATE || !fits_alone(p->c, mp->size[t]))
+			if (p->t[t].res || !p->t[t].in_mem || w->t[t].cls == WL_STATE ||
+			    !fits_alone(p->c, mp->size[t]))
 				continue;
 			if (pl_load(p, t, p->pf, 1) < 0)
 				return;
@@ -1116,7 +1125,8 @@ sim_mplan_free(struct sim_mplan *mp)
 }
 
 struct sim_mplan *
-sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o, struct tc_error *err)
+sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct sim_options *o,
+              struct tc_error *err)
 {
 	struct sim_mplan *mp = ecalloc(1, sizeof *mp);
 	struct sim_result scratch;
@@ -1144,10 +1154,11 @@ sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct 
 	emb = mp->size[w->embedding];
 	if (!fits_alone(c, emb)) {
 		snprintf(mp->reason, sizeof mp->reason,
-			 "the embedding table (%.3g M elements, %.1f MB with its mask) does not fit the %.0f MB weight "
-			 "buffer and %.0f MB mask buffer",
-			 w->t[w->embedding].elements / 1e6, (emb[BUF_WEIGHT] + emb[BUF_MASK]) / 8 / 1048576,
-			 c->buf_bits[BUF_WEIGHT] / 8 / 1048576, c->buf_bits[BUF_MASK] / 8 / 1048576);
+		         "the embedding table (%.3g M elements, %.1f MB with its mask) does not fit the %.0f "
+		         "MB weight "
+		         "buffer and %.0f MB mask buffer",
+		         w->t[w->embedding].elements / 1e6, (emb[BUF_WEIGHT] + emb[BUF_MASK]) / 8 / 1048576,
+		         c->buf_bits[BUF_WEIGHT] / 8 / 1048576, c->buf_bits[BUF_MASK] / 8 / 1048576);
 		return mp;
 	}
 	mp->feasible = 1;
@@ -1199,7 +1210,9 @@ acc_energy(const struct hw_config *c, int unit, const struct acc *a)
 	double e = (c->ctl_dyn + c->ctl_leak) * a->tiles;
 
 	if (unit == UNIT_MAC)
-		e += (c->lane_dyn + c->lane_leak + c->sparsity_dyn + c->sparsity_leak + c->sr_dyn + c->sr_leak) * a->comp +
+		e += (c->lane_dyn + c->lane_leak + c->sparsity_dyn + c->sparsity_leak + c->sr_dyn +
+		      c->sr_leak) *
+		         a->comp +
 		     (c->fifo_dyn + c->fifo_leak) * a->fifo;
 	else if (unit == UNIT_SOFTMAX)
 		e += (c->sm_dyn + c->sm_leak) * a->comp;
@@ -1226,13 +1239,13 @@ add_activity(struct sim_result *r, const struct wl_op *op, const struct acc *a)
 
 static void
 trace_transfer(const struct sim_options *o, const struct sim_mplan *mp, const struct pevent *ev, double start,
-	       double end, const struct hw_config *c)
+               double end, const struct hw_config *c)
 {
 	const char *kind = ev->kind == PE_LOAD ? "load" : ev->kind == PE_SPILL ? "spill" : "stream";
 	const char *name = ev->kind == PE_OP ? mp->w->op[ev->op].name : mp->w->t[ev->tensor].name;
 
 	o->trace(o->trace_ctx, kind, name, start, end, 1, 0, end - start,
-		 ev->bits / c->prof->word_bits / c->prof->block_elements * c->mem_nj_per_block);
+	         ev->bits / c->prof->word_bits / c->prof->block_elements * c->mem_nj_per_block);
 }
 
 static double
@@ -1360,7 +1373,8 @@ producer_stalls(struct sim_result *r, const struct sim_mplan *mp, const double *
  * beyond its predecessor, charged to what it waited for last.
  */
 static void
-time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp, const struct hw_config *c)
+time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp,
+          const struct hw_config *c)
 {
 	const struct workload *w = mp->w;
 	double *ev_end = emalloc(sizeof *ev_end * (size_t)(mp->nev + 1));
@@ -1435,8 +1449,9 @@ time_fast(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpla
 			add_activity(r, op, &opl->acc);
 			r->jobs += opl->jobs;
 			if (pl->o.trace)
-				pl->o.trace(pl->o.trace_ctx, wl_kind_names[op->kind], op->name, start, end, opl->jobs,
-					    (long)opl->acc.tiles, opl->acc.comp, acc_energy(c, op->unit, &opl->acc));
+				pl->o.trace(pl->o.trace_ctx, wl_kind_names[op->kind], op->name, start, end,
+				            opl->jobs, (long)opl->acc.tiles, opl->acc.comp,
+				            acc_energy(c, op->unit, &opl->acc));
 		}
 	}
 	r->cycles = last > chan ? last : chan;
@@ -1462,15 +1477,15 @@ struct cstate {
 	struct sim_result *r;
 	struct run x;
 	struct theap heap;
-	double *ev_end;  /* completion time of each event, or -1 */
+	double *ev_end; /* completion time of each event, or -1 */
 	char *ev_started;
 	int *started, *done;
 	long *dispatched, *running;
 	struct acc *acc;
 	double *op_start, *op_end;
 	double now, chan_free;
-	int chan_next;   /* next transfer event in plan order */
-	int chan_ev;     /* event in flight, or -1 */
+	int chan_next; /* next transfer event in plan order */
+	int chan_ev;   /* event in flight, or -1 */
 	long freeu[UNIT_COUNT];
 	int done_prefix; /* every op at positions <= done_prefix is done */
 	int first_open;  /* lowest position not started */
@@ -1551,7 +1566,8 @@ c_finish(struct cstate *s, int i)
 	s->r->jobs += s->pl->op[i].jobs;
 	if (s->pl->o.trace)
 		s->pl->o.trace(s->pl->o.trace_ctx, wl_kind_names[op->kind], op->name, s->op_start[i], s->now,
-			       s->pl->op[i].jobs, (long)s->acc[i].tiles, s->acc[i].comp, acc_energy(s->c, op->unit, &s->acc[i]));
+		               s->pl->op[i].jobs, (long)s->acc[i].tiles, s->acc[i].comp,
+		               acc_energy(s->c, op->unit, &s->acc[i]));
 }
 
 /* Is op i done with its compute and its streams? */
@@ -1578,7 +1594,8 @@ c_dispatch(struct cstate *s, int i, long k)
 	int nd = 0;
 
 	for (long j = s->dispatched[i]; j < s->dispatched[i] + k; j++) {
-		long p0 = (long)((double)j * opl->g.T / opl->jobs), p1 = (long)((double)(j + 1) * opl->g.T / opl->jobs);
+		long p0 = (long)((double)j * opl->g.T / opl->jobs),
+		     p1 = (long)((double)(j + 1) * opl->g.T / opl->jobs);
 		double dur = job_cost(&s->x, &opl->g, p0, p1, &s->acc[i]);
 		int f = 0;
 		while (f < nd && durs[f] != dur)
@@ -1616,8 +1633,8 @@ c_ready(const struct cstate *s, int i, int *why)
 		int f = mp->waits[ev->wait0 + q];
 		if (s->ev_end[f] < 0) {
 			*why = mp->ev[f].kind == PE_SPILL ? ev->reason
-			       : s->ev_started[f]	  ? ST_DATA_NOT_IN_BUFFER
-							  : ST_BUFFER_BUSY;
+			       : s->ev_started[f]         ? ST_DATA_NOT_IN_BUFFER
+			                                  : ST_BUFFER_BUSY;
 			return 0;
 		}
 	}
@@ -1627,8 +1644,8 @@ c_ready(const struct cstate *s, int i, int *why)
 }
 
 static int
-time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp, const struct hw_config *c,
-	   struct tc_error *err)
+time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp,
+           const struct hw_config *c, struct tc_error *err)
 {
 	const struct workload *w = mp->w;
 	struct cstate s;
@@ -1661,7 +1678,8 @@ time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpl
 			chan_kick(&s);
 			while (s.first_open < w->nop && s.started[mp->order[s.first_open]])
 				s.first_open++;
-			for (int k = s.first_open; k < w->nop && k < s.first_open + 4 * PREFETCH_WINDOW; k++) {
+			for (int k = s.first_open; k < w->nop && k < s.first_open + 4 * PREFETCH_WINDOW;
+			     k++) {
 				int i = mp->order[k], why;
 				if (s.started[i] || !c_ready(&s, i, &why))
 					continue;
@@ -1689,14 +1707,16 @@ time_cycle(struct sim_result *r, const struct sim_plan *pl, const struct sim_mpl
 		}
 		if (s.heap.n == 0) {
 			/* nothing can move: the plan's order guarantees this never happens */
-			tc_error_set(err, "cycle simulation stalled at cycle %.0f with %d ops left", s.now, left);
+			tc_error_set(err, "cycle simulation stalled at cycle %.0f with %d ops left", s.now,
+			             left);
 			rc = -1;
 			break;
 		}
 		dt = s.heap.e[0].time - s.now;
 		/* stalls: streams whose next op waits */
 		if (dt > 0)
-			for (int k = s.first_open; k < w->nop && k < s.first_open + 4 * PREFETCH_WINDOW; k++) {
+			for (int k = s.first_open; k < w->nop && k < s.first_open + 4 * PREFETCH_WINDOW;
+			     k++) {
 				int i = mp->order[k], why = -1;
 				if (s.done[i])
 					continue;
@@ -1801,8 +1821,8 @@ sim_energy(struct sim_result *r, const struct hw_config *c)
 }
 
 int
-sim_time(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp, const struct hw_config *c,
-	 struct tc_error *err)
+sim_time(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan *mp,
+         const struct hw_config *c, struct tc_error *err)
 {
 	memset(r, 0, sizeof *r);
 	r->ops = mp->w->nop;
@@ -1816,7 +1836,8 @@ sim_time(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan
 	r->units[UNIT_LN] = c->layernorm;
 	r->mem_read_bits = mp->mem_read_bits;
 	r->mem_write_bits = mp->mem_write_bits;
-	r->mem_blocks = (mp->mem_read_bits + mp->mem_write_bits) / c->prof->word_bits / c->prof->block_elements;
+	r->mem_blocks =
+	    (mp->mem_read_bits + mp->mem_write_bits) / c->prof->word_bits / c->prof->block_elements;
 	if (pl->o.fidelity == SIM_FAST) {
 		memcpy(r->peak_bits, mp->peak, sizeof r->peak_bits);
 		time_fast(r, pl, mp, c);
@@ -1828,8 +1849,8 @@ sim_time(struct sim_result *r, const struct sim_plan *pl, const struct sim_mplan
 }
 
 int
-sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *c, const struct sim_options *o,
-	struct tc_error *err)
+sim_run(struct sim_result *r, const struct workload *w, const struct hw_config *c,
+        const struct sim_options *o, struct tc_error *err)
 {
 	struct sim_plan *p = sim_plan_new(w, c, o, err);
 	struct sim_mplan *mp;

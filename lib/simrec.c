@@ -33,7 +33,8 @@ int
 simrec_sparsity(double *sp, int *src, const json_t *rec, const struct simrec_options *o, struct tc_error *err)
 {
 	static const char *const prune_path[3] = {"prune.sparsity.activation", "prune.sparsity.weight", NULL};
-	static const char *const train_path[3] = {"train.sparsity.activation", NULL, "train.sparsity.gradient"};
+	static const char *const train_path[3] = {"train.sparsity.activation", NULL,
+	                                          "train.sparsity.gradient"};
 
 	for (int i = 0; i < 3; i++) {
 		int found = 0;
@@ -109,7 +110,7 @@ area_json(const struct hw_area *a)
 
 json_t *
 simrec_json(const struct sim_result *r, const struct hw_config *c, const struct simrec_options *o, long batch,
-	    const double *sp, const int *src, const char *dataflow)
+            const double *sp, const int *src, const char *dataflow)
 {
 	json_t *s = json_object(), *spo = json_object(), *from = json_object();
 
@@ -204,12 +205,19 @@ simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *
 	if (simrec_sparsity(sp, src, rec, o, err) < 0)
 		return NULL;
 	if (o->batch > 0 && o->batch < a.tile_b)
-		return tc_error_set(err, "option '--batch': %ld is smaller than the batch tile %d", o->batch, a.tile_b),
+		return tc_error_set(err, "option '--batch': %ld is smaller than the batch tile %d", o->batch,
+		                    a.tile_b),
 		       NULL;
 	if (hw_config_init(&c, o->prof, &a, o->training, err) < 0)
 		return NULL;
-	wo = (struct wl_options){o->batch > 0 ? o->batch : a.batch, o->seq, o->vocab, o->classes, o->training,
-				 o->prof->opt_state, o->prof->opt_ops, o->trace != NULL};
+	wo = (struct wl_options){o->batch > 0 ? o->batch : a.batch,
+	                         o->seq,
+	                         o->vocab,
+	                         o->classes,
+	                         o->training,
+	                         o->prof->opt_state,
+	                         o->prof->opt_ops,
+	                         o->trace != NULL};
 	if (workload_build(&w, &m, &wo, err) < 0)
 		return NULL;
 	so.fidelity = o->fidelity;

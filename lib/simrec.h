@@ -18,16 +18,16 @@
 
 struct simrec_options {
 	int fidelity, training;
-	int brief;                   /* sim: only the headline figures, no breakdowns */
-	long batch;                  /* 0: the accelerator's batch */
+	int brief;  /* sim: only the headline figures, no breakdowns */
+	long batch; /* 0: the accelerator's batch */
 	long seq, vocab;
 	int classes;
-	double sparsity[3];          /* activation, weight, gradient; < 0: not given */
+	double sparsity[3]; /* activation, weight, gradient; < 0: not given */
 	const struct hw_profile *prof;
 	const struct accel_space *aspace; /* accelerators must lie in it */
 	const struct model_space *mspace; /* models must lie in it (NULL: any valid model) */
 	void (*trace)(void *ctx, const char *kind, const char *name, double start, double end, long units,
-		      long tiles, double busy, double energy_nj);
+	              long tiles, double busy, double energy_nj);
 	void *trace_ctx;
 };
 
@@ -39,13 +39,14 @@ enum { SP_PROFILE, SP_OPTION, SP_TRAIN, SP_PRUNE };
  * gradient} when present, else the options', else the profile's. src receives SP_* per class.
  * Returns 0, or -1 naming a field that is not a fraction in [0, 1).
  */
-int simrec_sparsity(double *sp, int *src, const json_t *rec, const struct simrec_options *o, struct tc_error *err);
+int simrec_sparsity(double *sp, int *src, const json_t *rec, const struct simrec_options *o,
+                    struct tc_error *err);
 
 /* Evaluate rec; returns the new "sim" object, or NULL with err naming the field. */
 json_t *simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *err);
 
 /* The "sim" object of a finished run. */
 json_t *simrec_json(const struct sim_result *r, const struct hw_config *c, const struct simrec_options *o,
-		    long batch, const double *sp, const int *src, const char *dataflow);
+                    long batch, const double *sp, const int *src, const char *dataflow);
 
 #endif

@@ -27,9 +27,10 @@ const char *const head_op_names[OP_COUNT] = {"sa_sdp", "sa_wma", "l_dft", "l_dct
 
 /* The parameters' record paths, for messages. */
 static const char *const accel_param_paths[AP_COUNT] = {
-    "accel.tile_b", "accel.tile_x", "accel.tile_y", "accel.activation", "accel.pes", "accel.lanes_per_pe",
-    "accel.macs_per_lane", "accel.softmax_per_pe", "accel.batch", "accel.act_buffer_mb",
-    "accel.weight_buffer_mb", "accel.mask_buffer_mb", "accel.memory", "accel.dataflow"};
+    "accel.tile_b", "accel.tile_x",        "accel.tile_y",           "accel.activation",
+    "accel.pes",    "accel.lanes_per_pe",  "accel.macs_per_lane",    "accel.softmax_per_pe",
+    "accel.batch",  "accel.act_buffer_mb", "accel.weight_buffer_mb", "accel.mask_buffer_mb",
+    "accel.memory", "accel.dataflow"};
 
 const char *const accel_param_names[AP_COUNT] = {
     "tile_b",           "tile_x",         "tile_y",         "activation", "pes",
@@ -728,7 +729,8 @@ model_check(const struct model *m, const struct model_space *s, struct tc_error 
 				return tc_error_set(err, "model.o[%d][%d]: op '%s' is not in the space '%s'",
 				                    i, j, head_op_names[L->op[j]], s->name);
 		if (find_int(s->ffdepth, s->nfd, L->nff) < 0)
-			return tc_error_set(err, "model.f[%d]: an FF stack of %d layers is not in the space '%s'",
+			return tc_error_set(err,
+			                    "model.f[%d]: an FF stack of %d layers is not in the space '%s'",
 			                    i, L->nff, s->name);
 		for (int j = 0; j < L->nff; j++) {
 			if (find_int(s->ffwidth, s->nfw, L->ff[j]) < 0) {

@@ -104,7 +104,8 @@ int accel_space_load(struct accel_space *s, const char *path, struct tc_error *e
 /* The "kind" member of a space file ("model" or "accel"), copied into kind (size >= 8). */
 int space_kind(const char *path, char *kind, size_t size, struct tc_error *err);
 /* Set *model_path or *accel_path to path, by the kind of space it holds. Returns 0 or -1. */
-int space_file_route(const char *path, const char **model_path, const char **accel_path, struct tc_error *err);
+int space_file_route(const char *path, const char **model_path, const char **accel_path,
+                     struct tc_error *err);
 
 /* Number of points: exact for accelerators (enumerated by space_accel_grid), a double for models. */
 double model_space_size(const struct model_space *s);

@@ -108,7 +108,7 @@ struct wcache {
 
 static const struct workload *
 workload_for(struct wcache *wc, const struct model *m, long batch, const struct simrec_options *o,
-	     struct tc_error *err)
+             struct tc_error *err)
 {
 	struct wl_options wo;
 
@@ -117,7 +117,8 @@ workload_for(struct wcache *wc, const struct model *m, long batch, const struct 
 			return &wc->w[i];
 	if (wc->n == MAX_BATCHES)
 		return tc_error_set(err, "more than %d batch sizes in the space", MAX_BATCHES), NULL;
-	wo = (struct wl_options){batch, o->seq, o->vocab, o->classes, o->training, o->prof->opt_state, o->prof->opt_ops, 0};
+	wo = (struct wl_options){
+	    batch, o->seq, o->vocab, o->classes, o->training, o->prof->opt_state, o->prof->opt_ops, 0};
 	if (workload_build(&wc->w[wc->n], m, &wo, err) < 0)
 		return NULL;
 	wc->batch[wc->n] = batch;
@@ -144,7 +145,7 @@ struct mentry {
 struct reuse {
 	const struct workload *w;
 	struct sim_plan *plan;
-	unsigned gen;             /* bumped with every new plan */
+	unsigned gen; /* bumped with every new plan */
 	struct mentry *slot[MCACHE_SLOTS], *last;
 	/* timings are the same for memories of equal bandwidth: only their energy differs */
 	struct {
@@ -158,7 +159,7 @@ struct reuse {
 
 static struct sim_mplan *
 mplan_for(struct reuse *ru, const struct workload *w, const struct hw_config *c, const struct sim_options *so,
-	  struct tc_error *err)
+          struct tc_error *err)
 {
 	uint64_t h = tc_hash_bytes(TC_HASH_INIT, &w, sizeof w);
 	struct mentry *e;
@@ -195,7 +196,7 @@ reuse_release(struct reuse *ru)
 
 static int
 evaluate(struct reuse *ru, struct sim_result *r, const struct workload *w, const struct hw_config *c,
-	 const struct sim_options *so, struct tc_error *err)
+         const struct sim_options *so, struct tc_error *err)
 {
 	struct sim_mplan *mp;
 
@@ -226,9 +227,10 @@ evaluate(struct reuse *ru, struct sim_result *r, const struct workload *w, const
 
 int
 sweep_model(const json_t *rec, const struct simrec_options *o, const struct sweep_options *so,
-	    unsigned long long **kept, size_t *nkept, struct sweep_stats *st, struct tc_error *err)
+            unsigned long long **kept, size_t *nkept, struct sweep_stats *st, struct tc_error *err)
 {
-	unsigned long long total = accel_space_size(o->aspace), nchunks = (total + SWEEP_CHUNK - 1) / SWEEP_CHUNK;
+	unsigned long long total = accel_space_size(o->aspace),
+	                   nchunks = (total + SWEEP_CHUNK - 1) / SWEEP_CHUNK;
 	struct archive *arch;
 	struct model m;
 	double sp[3];
@@ -253,7 +255,8 @@ sweep_model(const json_t *rec, const struct simrec_options *o, const struct swee
 		memset(&ru, 0, sizeof ru);
 #pragma omp for schedule(dynamic, 1)
 		for (unsigned long long ch = 0; ch < nchunks; ch++) {
-			unsigned long long lo = ch * SWEEP_CHUNK, hi = lo + SWEEP_CHUNK < total ? lo + SWEEP_CHUNK : total;
+			unsigned long long lo = ch * SWEEP_CHUNK,
+			                   hi = lo + SWEEP_CHUNK < total ? lo + SWEEP_CHUNK : total;
 			struct tc_error e;
 			int bad;
 #pragma omp atomic read
@@ -268,7 +271,8 @@ sweep_model(const json_t *rec, const struct simrec_options *o, const struct swee
 				const struct workload *w;
 				accel_grid_point(&acc, o->aspace, i);
 				if (hw_config_init(&c, o->prof, &acc, o->training, &e) < 0 ||
-				    !(w = workload_for(&wc, &m, o->batch > 0 ? o->batch : acc.batch, o, &e))) {
+				    !(w = workload_for(&wc, &m, o->batch > 0 ? o->batch : acc.batch, o,
+				                       &e))) {
 #pragma omp critical
 					{
 						failed = 1;

@@ -31,6 +31,6 @@ struct sweep_stats {
  * -1 with err naming the record's bad field.
  */
 int sweep_model(const json_t *rec, const struct simrec_options *o, const struct sweep_options *so,
-		unsigned long long **kept, size_t *nkept, struct sweep_stats *st, struct tc_error *err);
+                unsigned long long **kept, size_t *nkept, struct sweep_stats *st, struct tc_error *err);
 
 #endif

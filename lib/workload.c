@@ -28,9 +28,10 @@
 
 #include "workload.h"
 
-const char *const wl_kind_names[WL_NKIND] = {"matmul", "conv", "elementwise", "softmax", "layernorm", "update"};
-const char *const wl_class_names[WL_NCLASS] = {"activation", "gradient", "weight", "weight_gradient", "state",
-					       "constant"};
+const char *const wl_kind_names[WL_NKIND] = {"matmul",  "conv",      "elementwise",
+                                             "softmax", "layernorm", "update"};
+const char *const wl_class_names[WL_NCLASS] = {"activation",      "gradient", "weight",
+                                               "weight_gradient", "state",    "constant"};
 
 struct builder {
 	struct workload *w;
@@ -39,8 +40,8 @@ struct builder {
 	int block, stream;
 };
 
-static int
-tensor(struct builder *b, int cls, double elements, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int tensor(struct builder *b, int cls, double elements, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static int
 tensor(struct builder *b, int cls, double elements, const char *fmt, ...)
@@ -151,8 +152,8 @@ new_block(struct builder *b)
  * has its own matrix per batch element (activations) or one for all (weights, transforms).
  */
 static int
-matmul(struct builder *b, const char *name, int A, int B, int cls, long bt, long m, long k, long n, int a_batched,
-       int b_batched)
+matmul(struct builder *b, const char *name, int A, int B, int cls, long bt, long m, long k, long n,
+       int a_batched, int b_batched)
 {
 	struct wl_op *op = op_new(b, WL_MATMUL, UNIT_MAC, name);
 	int bdim = bt > 1 ? DIM_B : 0;
@@ -208,8 +209,8 @@ conv(struct builder *b, const char *name, int X, int kern, int kern_dep, int out
 
 /* An op over (bt, m, n) reading X (and Y) element by element or row by row. */
 static int
-rowwise(struct builder *b, int kind, int unit, const char *name, int X, int Y, int cls, long bt, long m, long n,
-	double work)
+rowwise(struct builder *b, int kind, int unit, const char *name, int X, int Y, int cls, long bt, long m,
+        long n, double work)
 {
 	struct wl_op *op = op_new(b, kind, unit, name);
 	int bdim = bt > 1 ? DIM_B : 0;
@@ -273,24 +274,24 @@ update(struct builder *b, int W, int dW)
 /* ---- the model ---- */
 
 struct head_saved {
-	int type;              /* enum head_op */
-	int wq, wk, wv, wa;    /* weights (or -1) */
-	int q, k, v, kw, p;    /* SA: projections, W K^T for WMA, probabilities */
-	int t[4];              /* LT: transform constants (C_N, S_N, C_d, S_d) and the first products */
+	int type;           /* enum head_op */
+	int wq, wk, wv, wa; /* weights (or -1) */
+	int q, k, v, kw, p; /* SA: projections, W K^T for WMA, probabilities */
+	int t[4];           /* LT: transform constants (C_N, S_N, C_d, S_d) and the first products */
 	int t1[2];
-	int dw, pw, kg, wu;    /* DSC weights: depthwise, pointwise, kernel generator, value map */
+	int dw, pw, kg, wu; /* DSC weights: depthwise, pointwise, kernel generator, value map */
 	int dd, ks, gt, alpha, ucv;
-	int out;               /* the head's output slice of the context */
+	int out; /* the head's output slice of the context */
 };
 
 struct layer_saved {
-	int x;                 /* input (B N, h) */
+	int x; /* input (B N, h) */
 	int nh;
 	struct head_saved head[MODEL_MAX_HEADS];
-	int wo, attn, y;       /* output projection weight, its result, the attention sub-layer output */
+	int wo, attn, y; /* output projection weight, its result, the attention sub-layer output */
 	int nff, wff[MODEL_MAX_FF + 1], zpre[MODEL_MAX_FF + 1], z[MODEL_MAX_FF + 1];
-	int ffo, hout;         /* FF output projection result, the layer output after LayerNorm */
-	int wp, xnext;         /* width projection (or -1) and the next layer's input */
+	int ffo, hout; /* FF output projection result, the layer output after LayerNorm */
+	int wp, xnext; /* width projection (or -1) and the next layer's input */
 };
 
 static int
@@ -345,7 +346,8 @@ head_forward(struct builder *b, struct head_saved *s, int X, int l, int j, long 
 		snprintf(cn, sizeof cn, "dft.sin.features%ld", d);
 		s->t[3] = dft ? constant(b, (double)d * d, cn) : -1;
 		for (int i = 0; i < n; i++)
-			s->t1[i] = matmul(b, NM(i ? "sin_tokens" : "cos_tokens"), s->t[i], s->v, WL_ACT, B, N, N, d, 0, 1);
+			s->t1[i] = matmul(b, NM(i ? "sin_tokens" : "cos_tokens"), s->t[i], s->v, WL_ACT, B, N,
+			                  N, d, 0, 1);
 		r = linear(b, NM("cos_features"), s->t1[0], s->t[2], WL_ACT, d, d);
 		if (dft) {
 			int r2 = linear(b, NM("sin_features"), s->t1[1], s->t[3], WL_ACT, d, d);
@@ -359,7 +361,8 @@ head_forward(struct builder *b, struct head_saved *s, int X, int l, int j, long 
 		s->pw = weight(b, d, d, NM("pointwise"));
 		s->kg = weight(b, d, taps, NM("kernel"));
 		s->wu = weight(b, d, d, NM("value_map"));
-		s->dd = conv(b, NM("key_conv"), s->k, s->dw, DIM_J, DIM_B | DIM_I | DIM_J, WL_ACT, d, taps, BND);
+		s->dd =
+		    conv(b, NM("key_conv"), s->k, s->dw, DIM_J, DIM_B | DIM_I | DIM_J, WL_ACT, d, taps, BND);
 		s->ks = linear(b, NM("key_point"), s->dd, s->pw, WL_ACT, d, d);
 		s->gt = elem(b, NM("gate"), s->ks, s->q, WL_ACT, B, N, d, 1);
 		{
@@ -367,8 +370,8 @@ head_forward(struct builder *b, struct head_saved *s, int X, int l, int j, long 
 			s->alpha = softmax(b, NM("kernel_softmax"), z, -1, WL_ACT, B, N, taps);
 		}
 		s->ucv = linear(b, NM("value_conv"), s->v, s->wu, WL_ACT, d, d);
-		return conv(b, NM("dynamic_conv"), s->ucv, s->alpha, DIM_B | DIM_I, DIM_B | DIM_I | DIM_J, WL_ACT, d,
-			    taps, BND);
+		return conv(b, NM("dynamic_conv"), s->ucv, s->alpha, DIM_B | DIM_I, DIM_B | DIM_I | DIM_J,
+		            WL_ACT, d, taps, BND);
 	}
 #undef NM
 }
@@ -404,7 +407,8 @@ layer_forward(struct builder *b, struct layer_saved *s, const struct model_layer
 		long in = i ? L->ff[i - 1] : h;
 		s->wff[i] = weight(b, in, L->ff[i], NM("l%d.ff%d.w", l, i));
 		s->zpre[i + 1] = linear(b, NM("l%d.ff%d", l, i), s->z[i], s->wff[i], WL_ACT, in, L->ff[i]);
-		s->z[i + 1] = elem(b, NM("l%d.ff%d.gelu", l, i), s->zpre[i + 1], -1, WL_ACT, B, N, L->ff[i], 1);
+		s->z[i + 1] =
+		    elem(b, NM("l%d.ff%d.gelu", l, i), s->zpre[i + 1], -1, WL_ACT, B, N, L->ff[i], 1);
 	}
 	s->wff[L->nff] = weight(b, L->ff[L->nff - 1], h, NM("l%d.ff_out.w", l));
 	s->ffo = linear(b, NM("l%d.ff_out", l), s->z[L->nff], s->wff[L->nff], WL_ACT, L->ff[L->nff - 1], h);
@@ -422,7 +426,7 @@ layer_forward(struct builder *b, struct layer_saved *s, const struct model_layer
 /* Backward of head j given dO (B N, d); returns the head's contributions to dX in dx[]. */
 static int
 head_backward(struct builder *b, const struct head_saved *s, int X, int dO, int l, int j, long h, long d,
-	      int *dx)
+              int *dx)
 {
 	long B = b->o->batch, N = b->o->seq;
 	int kind = op_kind(s->type), n = 0, dq = -1, dk = -1, dv;
@@ -454,9 +458,10 @@ head_backward(struct builder *b, const struct head_saved *s, int X, int dO, int 
 	} else {
 		long taps = op_taps(s->type), BND = B * N * d;
 		int dalpha, ducv, dz, dgt, dks, ddd, dv2;
-		dalpha = conv(b, NM("alpha"), dO, s->ucv, DIM_B | DIM_I | DIM_J, DIM_B | DIM_I, WL_GRAD, d, taps,
-			      (double)B * N * taps);
-		ducv = conv(b, NM("value_conv"), dO, s->alpha, DIM_B | DIM_I, DIM_B | DIM_I | DIM_J, WL_GRAD, d, taps, BND);
+		dalpha = conv(b, NM("alpha"), dO, s->ucv, DIM_B | DIM_I | DIM_J, DIM_B | DIM_I, WL_GRAD, d,
+		              taps, (double)B * N * taps);
+		ducv = conv(b, NM("value_conv"), dO, s->alpha, DIM_B | DIM_I, DIM_B | DIM_I | DIM_J, WL_GRAD,
+		            d, taps, BND);
 		dz = softmax(b, NM("kernel_logits"), dalpha, s->alpha, WL_GRAD, B, N, taps);
 		update(b, s->kg, wgrad(b, NM("kernel"), s->gt, dz, d, taps));
 		dgt = linear(b, NM("gate"), dz, s->kg, WL_GRAD, taps, d);
@@ -464,8 +469,9 @@ head_backward(struct builder *b, const struct head_saved *s, int X, int dO, int 
 		dq = elem(b, NM("q"), dgt, s->ks, WL_GRAD, B, N, d, 1);
 		update(b, s->pw, wgrad(b, NM("pointwise"), s->dd, dks, d, d));
 		ddd = linear(b, NM("key_conv"), dks, s->pw, WL_GRAD, d, d);
-		update(b, s->dw, conv(b, NM("depthwise"), ddd, s->k, DIM_B | DIM_I | DIM_J, DIM_J, WL_WGRAD, d, taps,
-				      (double)d * taps));
+		update(b, s->dw,
+		       conv(b, NM("depthwise"), ddd, s->k, DIM_B | DIM_I | DIM_J, DIM_J, WL_WGRAD, d, taps,
+		            (double)d * taps));
 		dk = conv(b, NM("k"), ddd, s->dw, DIM_J, DIM_B | DIM_I | DIM_J, WL_GRAD, d, taps, BND);
 		update(b, s->wu, wgrad(b, NM("value_map"), s->v, ducv, d, d));
 		dv2 = linear(b, NM("v"), ducv, s->wu, WL_GRAD, d, d);
@@ -589,7 +595,8 @@ workload_build(struct workload *w, const struct model *m, const struct wl_option
 		dx = layernorm(&b, "dembed.norm", dx, -1, WL_GRAD, h0);
 		/* a scatter-add into the rows the batch touched; only those rows (and the positions) are
 		 * updated */
-		update_n(&b, table, elem(&b, "dembed.scatter", dx, -1, WL_WGRAD, B, N, h0, 1), (double)(B + 1) * N * h0);
+		update_n(&b, table, elem(&b, "dembed.scatter", dx, -1, WL_WGRAD, B, N, h0, 1),
+		         (double)(B + 1) * N * h0);
 	}
 	free(ls);
 	return 0;

@@ -18,7 +18,7 @@
 #include "space.h"
 #include "util.h"
 
-#define WL_NAME 40
+#define WL_NAME   40
 #define WL_MAX_IN 16
 
 enum wl_kind { WL_MATMUL, WL_CONV, WL_ELEM, WL_SOFTMAX, WL_LAYERNORM, WL_UPDATE, WL_NKIND };
@@ -32,23 +32,23 @@ extern const char *const wl_class_names[WL_NCLASS];
 
 struct wl_tensor {
 	char name[WL_NAME];
-	unsigned char cls;        /* enum wl_class */
-	unsigned char writeback;  /* must be in main memory at the end (updated parameters) */
+	unsigned char cls;       /* enum wl_class */
+	unsigned char writeback; /* must be in main memory at the end (updated parameters) */
 	double elements;
-	int producer;             /* op index, or -1 when it starts in main memory */
-	int last_use;             /* the last op that reads it, or -1 */
+	int producer; /* op index, or -1 when it starts in main memory */
+	int last_use; /* the last op that reads it, or -1 */
 };
 
 struct wl_op {
 	char name[WL_NAME];
 	unsigned char kind, unit, phase;
 	unsigned char dep_a, dep_b, dep_out; /* enum wl_dim masks */
-	int block, stream;        /* blocks run in order; the streams of a block run concurrently */
-	long bt, m, n, k;         /* extents of the b, i, j and k loops */
-	int k_tiled;              /* the k loop is tiled (matrix products), else it lies inside a tile */
-	double work;              /* elementwise and update ops: operations per element */
-	int a, b, out;            /* operand and result tensors, or -1 */
-	int nin, in[WL_MAX_IN];   /* every tensor that must be on chip while the op runs */
+	int block, stream;      /* blocks run in order; the streams of a block run concurrently */
+	long bt, m, n, k;       /* extents of the b, i, j and k loops */
+	int k_tiled;            /* the k loop is tiled (matrix products), else it lies inside a tile */
+	double work;            /* elementwise and update ops: operations per element */
+	int a, b, out;          /* operand and result tensors, or -1 */
+	int nin, in[WL_MAX_IN]; /* every tensor that must be on chip while the op runs */
 };
 
 struct workload {
@@ -57,21 +57,22 @@ struct workload {
 	int nop, nt, nblock, nstream_max;
 	size_t capop, capt;
 	long batch, seq;
-	double params;            /* trainable parameters */
-	double macs;              /* dense multiply-accumulates of the matrix products and convolutions */
-	int embedding;            /* the embedding table tensor */
+	double params; /* trainable parameters */
+	double macs;   /* dense multiply-accumulates of the matrix products and convolutions */
+	int embedding; /* the embedding table tensor */
 };
 
 struct wl_options {
 	long batch, seq, vocab;
 	int classes, training;
-	int opt_state;            /* optimizer state words per parameter (AdamW: 2) */
-	double opt_ops;           /* optimizer operations per parameter */
-	int names;                /* name ops and tensors (for traces); otherwise names are empty */
+	int opt_state;  /* optimizer state words per parameter (AdamW: 2) */
+	double opt_ops; /* optimizer operations per parameter */
+	int names;      /* name ops and tensors (for traces); otherwise names are empty */
 };
 
 /* Build the operations of m for one batch. Returns 0, or -1 if the sizes overflow. */
-int workload_build(struct workload *w, const struct model *m, const struct wl_options *o, struct tc_error *err);
+int workload_build(struct workload *w, const struct model *m, const struct wl_options *o,
+                   struct tc_error *err);
 void workload_release(struct workload *w);
 
 /* Dense multiply-accumulates of one op (matrix products and convolutions; 0 otherwise). */

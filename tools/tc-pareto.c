@@ -18,8 +18,8 @@
 #include "plot.h"
 
 struct input {
-	char **line; /* (n) each record's text as read, trailing blanks removed */
-	char *own;   /* (n) whether the record already has a "pareto" member */
+	char **line;      /* (n) each record's text as read, trailing blanks removed */
+	char *own;        /* (n) whether the record already has a "pareto" member */
 	char *infeasible; /* (n) a stage marked it "feasible": false: it takes no part */
 	size_t ninfeasible;
 	double *val; /* (n, m) objective values as stored */
@@ -178,7 +178,8 @@ summary(const struct input *in, const int *rank, size_t front, const double *giv
 			size_t k = 0;
 			for (size_t i = 0; i < in->n; i++)
 				if (!in->infeasible[i])
-					memcpy(v + (k++) * (size_t)nobj, in->min + i * (size_t)nobj, sizeof *v * (size_t)nobj);
+					memcpy(v + (k++) * (size_t)nobj, in->min + i * (size_t)nobj,
+					       sizeof *v * (size_t)nobj);
 			if (pareto_hypervolume(&hv, v, k, nobj, ref) < 0)
 				die("out of memory computing the hypervolume");
 			free(v);
@@ -335,8 +336,13 @@ write_ranked(FILE *f, const char *line, int own, int rank)
 		if (fwrite(line, 1, n - 1, f) != n - 1)
 			return -1;
 		if (rank < 0)
-			return fprintf(f, "%s\"pareto\":{\"rank\":null}}\n", line[k - 1] == '{' ? "" : ",") < 0 ? -1 : 0;
-		return fprintf(f, "%s\"pareto\":{\"rank\":%d}}\n", line[k - 1] == '{' ? "" : ",", rank) < 0 ? -1 : 0;
+			return fprintf(f, "%s\"pareto\":{\"rank\":null}}\n", line[k - 1] == '{' ? "" : ",") <
+			               0
+			           ? -1
+			           : 0;
+		return fprintf(f, "%s\"pareto\":{\"rank\":%d}}\n", line[k - 1] == '{' ? "" : ",", rank) < 0
+		           ? -1
+		           : 0;
 	}
 	rec = json_loadb(line, n, 0, NULL);
 	p = json_object();
@@ -383,7 +389,8 @@ rank_feasible(int *rank, const struct input *in)
 
 	for (size_t i = 0; i < in->n; i++)
 		if (!in->infeasible[i])
-			memcpy(v + (k++) * (size_t)nobj, in->min + i * (size_t)nobj, sizeof *v * (size_t)nobj);
+			memcpy(v + (k++) * (size_t)nobj, in->min + i * (size_t)nobj,
+			       sizeof *v * (size_t)nobj);
 	if (pareto_rank(rk, v, nf, nobj) < 0)
 		die("out of memory ranking %zu records", nf);
 	k = 0;

@@ -18,7 +18,8 @@
 
 #define CHUNK 64
 
-static struct simrec_options opt = {SIM_FAST, 0, 0, 0, 128, 30522, 2, {-1, -1, -1}, NULL, NULL, NULL, NULL, NULL};
+static struct simrec_options opt = {SIM_FAST,     0,    0,    0,    128,  30522, 2,
+                                    {-1, -1, -1}, NULL, NULL, NULL, NULL, NULL};
 static const char *hw_path, *trace_path, *plot_path, *out_path = "-";
 static const char *model_space_file, *accel_space_file;
 static int nthreads = 2, do_sweep;
@@ -30,35 +31,37 @@ static struct model_space mspace;
 static void
 usage(FILE *f)
 {
-	fprintf(f, "Usage: tc-sim [--mode inference|training] [--fidelity fast|cycle] [--hw FILE]\n"
-		   "              [--sparsity act=A,weight=W,grad=G] [--batch N] [--seq N] [--vocab N]\n"
-		   "              [--classes N] [--space-file FILE]... [--trace FILE] [--plot FILE]\n"
-		   "              [--sweep [--top K] [--weights L,E,A]] [--brief] [--threads N] [-o FILE]\n"
-		   "              [FILE...]\n"
-		   "Simulate each record's model on its accelerator and add \"sim\" (tc-records(5)).\n"
-		   "\n"
-		   "  -m, --mode M          inference (one batch forward) or training (forward, backward,\n"
-		   "                        optimizer step); default inference\n"
-		   "  -f, --fidelity F      fast (analytic, the default) or cycle (event-driven, per tile)\n"
-		   "      --hw FILE         hardware profile (default share/hw/acceltran-14nm.json)\n"
-		   "  -s, --sparsity LIST   act=A,weight=W,grad=G: fractions of zeros, used where a record\n"
-		   "                        carries no measured value (default: the profile's 0.5, 0.5, 0.9)\n"
-		   "  -b, --batch N         sequences per batch (default: the accelerator's batch)\n"
-		   "      --seq N           tokens per sequence (default 128)\n"
-		   "      --vocab N         vocabulary of the embedding table (default 30522)\n"
-		   "      --classes N       outputs of the classifier (default 2)\n"
-		   "      --space-file F    the model or accelerator space records must lie in, and that\n"
-		   "                        --sweep searches (default: any valid model; acceltran)\n"
-		   "      --trace FILE      write every operation and transfer as JSON Lines\n"
-		   "      --plot FILE       draw unit utilisation over time of the first record (.png, .svg)\n"
-		   "      --sweep           for each model record, every accelerator of the space (fast)\n"
-		   "      --top K           with --sweep: the K best by weighted score instead of the Pareto set\n"
-		   "      --weights L,E,A   weights of latency, energy and area in the score (default 1,1,1)\n"
-		   "      --brief           only mode, fidelity, feasibility, cycles, latency, energy, area\n"
-		   "      --threads N       simulate on N threads (default 2); output is the same\n"
-		   "  -o, --output FILE     write to FILE atomically instead of stdout\n"
-		   "  -h, --help            this help\n"
-		   "      --version         the version\n");
+	fprintf(
+	    f,
+	    "Usage: tc-sim [--mode inference|training] [--fidelity fast|cycle] [--hw FILE]\n"
+	    "              [--sparsity act=A,weight=W,grad=G] [--batch N] [--seq N] [--vocab N]\n"
+	    "              [--classes N] [--space-file FILE]... [--trace FILE] [--plot FILE]\n"
+	    "              [--sweep [--top K] [--weights L,E,A]] [--brief] [--threads N] [-o FILE]\n"
+	    "              [FILE...]\n"
+	    "Simulate each record's model on its accelerator and add \"sim\" (tc-records(5)).\n"
+	    "\n"
+	    "  -m, --mode M          inference (one batch forward) or training (forward, backward,\n"
+	    "                        optimizer step); default inference\n"
+	    "  -f, --fidelity F      fast (analytic, the default) or cycle (event-driven, per tile)\n"
+	    "      --hw FILE         hardware profile (default share/hw/acceltran-14nm.json)\n"
+	    "  -s, --sparsity LIST   act=A,weight=W,grad=G: fractions of zeros, used where a record\n"
+	    "                        carries no measured value (default: the profile's 0.5, 0.5, 0.9)\n"
+	    "  -b, --batch N         sequences per batch (default: the accelerator's batch)\n"
+	    "      --seq N           tokens per sequence (default 128)\n"
+	    "      --vocab N         vocabulary of the embedding table (default 30522)\n"
+	    "      --classes N       outputs of the classifier (default 2)\n"
+	    "      --space-file F    the model or accelerator space records must lie in, and that\n"
+	    "                        --sweep searches (default: any valid model; acceltran)\n"
+	    "      --trace FILE      write every operation and transfer as JSON Lines\n"
+	    "      --plot FILE       draw unit utilisation over time of the first record (.png, .svg)\n"
+	    "      --sweep           for each model record, every accelerator of the space (fast)\n"
+	    "      --top K           with --sweep: the K best by weighted score instead of the Pareto set\n"
+	    "      --weights L,E,A   weights of latency, energy and area in the score (default 1,1,1)\n"
+	    "      --brief           only mode, fidelity, feasibility, cycles, latency, energy, area\n"
+	    "      --threads N       simulate on N threads (default 2); output is the same\n"
+	    "  -o, --output FILE     write to FILE atomically instead of stdout\n"
+	    "  -h, --help            this help\n"
+	    "      --version         the version\n");
 }
 
 static void
@@ -79,7 +82,8 @@ parse_sparsity(const char *s)
 		else if (strcmp(item, "grad") == 0 || strcmp(item, "gradient") == 0)
 			k = 2;
 		else
-			usage_die("option '--sparsity': unknown class '%s' (expected act, weight or grad)", item);
+			usage_die("option '--sparsity': unknown class '%s' (expected act, weight or grad)",
+			          item);
 		opt.sparsity[k] = eparse_double(eq + 1, "--sparsity", 0, 0.999);
 	}
 	free(copy);
@@ -131,7 +135,7 @@ trace_class(const char *kind)
 
 static void
 trace_cb(void *ctx, const char *kind, const char *name, double start, double end, long units, long tiles,
-	 double busy, double energy_nj)
+         double busy, double energy_nj)
 {
 	struct tracer *t = ctx;
 	json_t *ev;
@@ -199,10 +203,13 @@ draw(const struct tracer *t, const json_t *sim)
 	      "set yrange [0:1.05]\nset key outside bottom center horizontal\nset grid\n$u << EOD\n",
 	      gp);
 	for (int b = 0; b < NB; b++)
-		fprintf(gp, "%.17g %.6g %.6g %.6g %.6g\n", cycles * (b + 0.5) / NB, u[0][b], u[1][b], u[2][b], u[3][b]);
-	fputs("EOD\nplot $u using 1:2 with lines lw 2 title 'MAC lanes', $u using 1:3 with lines title 'softmax', "
-	      "$u using 1:4 with lines title 'layer-norm', $u using 1:5 with lines dt 2 title 'main memory'\n",
-	      gp);
+		fprintf(gp, "%.17g %.6g %.6g %.6g %.6g\n", cycles * (b + 0.5) / NB, u[0][b], u[1][b], u[2][b],
+		        u[3][b]);
+	fputs(
+	    "EOD\nplot $u using 1:2 with lines lw 2 title 'MAC lanes', $u using 1:3 with lines title "
+	    "'softmax', "
+	    "$u using 1:4 with lines title 'layer-norm', $u using 1:5 with lines dt 2 title 'main memory'\n",
+	    gp);
 	if (plot_close(&p, &err) < 0)
 		die("%s", err.msg);
 }
@@ -215,10 +222,10 @@ draw(const struct tracer *t, const json_t *sim)
  * frees from another thread), and the slots' buffers live across chunks.
  */
 struct slot {
-	char *in, *out;  /* the line read, the line to write */
+	char *in, *out; /* the line read, the line to write */
 	size_t inlen, incap, outlen, outcap;
 	long line;
-	json_t *rec;     /* kept only for a plot */
+	json_t *rec; /* kept only for a plot */
 	struct tc_error err;
 	int failed;
 };
@@ -389,21 +396,40 @@ int
 main(int argc, char **argv)
 {
 	enum {
-		OPT_HW = 256, OPT_SEQ, OPT_VOCAB, OPT_CLASSES, OPT_SPACE, OPT_TRACE, OPT_PLOT, OPT_SWEEP, OPT_TOP,
-		OPT_WEIGHTS, OPT_THREADS, OPT_BRIEF, OPT_VERSION
+		OPT_HW = 256,
+		OPT_SEQ,
+		OPT_VOCAB,
+		OPT_CLASSES,
+		OPT_SPACE,
+		OPT_TRACE,
+		OPT_PLOT,
+		OPT_SWEEP,
+		OPT_TOP,
+		OPT_WEIGHTS,
+		OPT_THREADS,
+		OPT_BRIEF,
+		OPT_VERSION
 	};
-	static const struct option longopts[] = {
-		{"mode", required_argument, NULL, 'm'},	       {"fidelity", required_argument, NULL, 'f'},
-		{"hw", required_argument, NULL, OPT_HW},	       {"sparsity", required_argument, NULL, 's'},
-		{"batch", required_argument, NULL, 'b'},	       {"seq", required_argument, NULL, OPT_SEQ},
-		{"vocab", required_argument, NULL, OPT_VOCAB},     {"classes", required_argument, NULL, OPT_CLASSES},
-		{"space-file", required_argument, NULL, OPT_SPACE}, {"trace", required_argument, NULL, OPT_TRACE},
-		{"plot", required_argument, NULL, OPT_PLOT},       {"sweep", no_argument, NULL, OPT_SWEEP},
-		{"top", required_argument, NULL, OPT_TOP},	       {"weights", required_argument, NULL, OPT_WEIGHTS},
-		{"threads", required_argument, NULL, OPT_THREADS}, {"output", required_argument, NULL, 'o'},
-		{"brief", no_argument, NULL, OPT_BRIEF},
-		{"help", no_argument, NULL, 'h'},		       {"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"mode", required_argument, NULL, 'm'},
+	                                         {"fidelity", required_argument, NULL, 'f'},
+	                                         {"hw", required_argument, NULL, OPT_HW},
+	                                         {"sparsity", required_argument, NULL, 's'},
+	                                         {"batch", required_argument, NULL, 'b'},
+	                                         {"seq", required_argument, NULL, OPT_SEQ},
+	                                         {"vocab", required_argument, NULL, OPT_VOCAB},
+	                                         {"classes", required_argument, NULL, OPT_CLASSES},
+	                                         {"space-file", required_argument, NULL, OPT_SPACE},
+	                                         {"trace", required_argument, NULL, OPT_TRACE},
+	                                         {"plot", required_argument, NULL, OPT_PLOT},
+	                                         {"sweep", no_argument, NULL, OPT_SWEEP},
+	                                         {"top", required_argument, NULL, OPT_TOP},
+	                                         {"weights", required_argument, NULL, OPT_WEIGHTS},
+	                                         {"threads", required_argument, NULL, OPT_THREADS},
+	                                         {"output", required_argument, NULL, 'o'},
+	                                         {"brief", no_argument, NULL, OPT_BRIEF},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, OPT_VERSION},
+	                                         {NULL, 0, NULL, 0}};
 	struct tracer tr = {0};
 	struct afile af, tf = {0};
 	struct tc_error err;
@@ -415,7 +441,8 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'm':
 			if (strcmp(optarg, "inference") && strcmp(optarg, "training"))
-				usage_die("option '--mode': expected inference or training, got '%s'", optarg);
+				usage_die("option '--mode': expected inference or training, got '%s'",
+				          optarg);
 			opt.training = strcmp(optarg, "training") == 0;
 			break;
 		case 'f':
