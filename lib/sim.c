@@ -371,17 +371,71 @@ run_length(const struct geom *g, unsigned mask)
 }
 
 /*
+ * Operand and output traffic of an operation whose loop nest is cut in splits places: adds
+ * energy and traffic to a and returns the FIFO cycles. sum_e[] holds each operand's elements
+ * summed over all tiles and O the number of output tiles.
+ */
+static double
+fast_traffic(const struct run *x, const struct geom *g, const double *sum_e, double O, double splits,
+             struct acc *a)
+{
+	const struct wl_op *op = g->op;
+	double T = (double)g->T, RA = run_length(g, g->dep[0]), RB = run_length(g, g->dep[1]);
+	double RO = run_length(g, g->dep[2]), fetchA, fetchB, visits, partials, nA, nB, nboth, r, m[3];
+	double eA, eB, eO, bitsA, bitsB, bitsP, bitsF, cyc = 0;
+
+	/* fetches: one every run of positions that keep the operand, one more after a cut */
+	fetchA = op->a >= 0 ? T / RA + splits * (1 - 1 / RA) : 0;
+	fetchB = op->b >= 0 ? T / RB + splits * (1 - 1 / RB) : 0;
+	visits = T / RO + splits * (1 - 1 / RO);
+	partials = visits - O; /* each extra visit writes one partial and reads one back */
+	/* average elements per fetch: operand elements over the tiles, weighted alike */
+	eA = fetchA > 0 ? sum_e[0] / T : 0;
+	eB = fetchB > 0 ? sum_e[1] / T : 0;
+	eO = sum_e[2] / T;
+	if (op->a >= 0)
+		charge_access(x, a, eA, g->clsA, 0, 0, fetchA);
+	if (op->b >= 0)
+		charge_access(x, a, eB, g->clsB, 0, 0, fetchB);
+	charge_access(x, a, eO, g->clsO, 1, 0, partials);
+	charge_access(x, a, eO, g->clsO, 1, 1, partials);
+	charge_access(x, a, eO, g->clsO, 0, 1, O);
+	/* FIFO cycles, rounded per tile as the FIFO moves whole cycles: tiles that fetch both
+	 * operands, one of them, or neither; a partial sum read back comes with the tile's operands,
+	 * with both where they come together, then with one, then alone; write-backs go alone */
+	bitsA = data_bits(x, eA, g->clsA) + mask_bits(x, eA, g->clsA);
+	bitsB = data_bits(x, eB, g->clsB) + mask_bits(x, eB, g->clsB);
+	bitsP = eO * x->wbits;
+	bitsF = data_bits(x, eO, g->clsO) + mask_bits(x, eO, g->clsO);
+	nboth = op->a >= 0 && op->b >= 0 ? fmin(fetchA, fetchB) : 0;
+	nA = fetchA - nboth;
+	nB = fetchB - nboth;
+	r = partials;
+	m[0] = fmin(r, nboth), r -= m[0];
+	m[1] = fmin(r, nA), r -= m[1];
+	m[2] = fmin(r, nB), r -= m[2];
+	cyc += fifo_cycles(x, a, g, bitsA + bitsB + bitsP, m[0]) * m[0];
+	cyc += fifo_cycles(x, a, g, bitsA + bitsB, nboth - m[0]) * (nboth - m[0]);
+	cyc += fifo_cycles(x, a, g, bitsA + bitsP, m[1]) * m[1];
+	cyc += fifo_cycles(x, a, g, bitsA, nA - m[1]) * (nA - m[1]);
+	cyc += fifo_cycles(x, a, g, bitsB + bitsP, m[2]) * m[2];
+	cyc += fifo_cycles(x, a, g, bitsB, nB - m[2]) * (nB - m[2]);
+	cyc += fifo_cycles(x, a, g, bitsP, r) * r;
+	cyc += fifo_cycles(x, a, g, bitsP, partials) * partials;
+	cyc += fifo_cycles(x, a, g, bitsF, O) * O;
+	return cyc;
+}
+
+/*
  * Totals of an operation split into J jobs: adds energy and traffic to a and returns the
- * unit-cycles occupied; *longest receives the duration of the longest job.
+ * unit-cycles occupied; *longest receives the duration of the longest job: its share of the
+ * uncut nest's cycles, ceil(T / J) tiles of T, plus what one cut costs.
  */
 static double
 op_cost_fast(const struct run *x, const struct geom *g, long J, struct acc *a, double *longest)
 {
-	const struct wl_op *op = g->op;
-	double T = (double)g->T, RA = run_length(g, g->dep[0]), RB = run_length(g, g->dep[1]);
-	double RO = run_length(g, g->dep[2]), O = 1, splits = (double)(J - 1), sum_e[3] = {0, 0, 0};
-	double fetchA, fetchB, visits, finals, partials, comp_total = 0, occ;
-	double nA = 0, nB = 0, nboth, bitsA, bitsB, bitsP, bitsF, cyc_fetch;
+	double T = (double)g->T, O = 1, sum_e[3] = {0, 0, 0}, comp_total = 0, occ, occ1;
+	struct acc scratch;
 
 	/* compute: tile populations by edge class (a dim whose last tile is full has one class) */
 	for (int cls = 0; cls < 16; cls++) {
@@ -420,51 +474,17 @@ op_cost_fast(const struct run *x, const struct geom *g, long J, struct acc *a, d
 	for (int d = 0; d < 4; d++)
 		if (g->dep[2] & (1u << d))
 			O *= (double)g->cnt[d];
-	/* fetches: one every run of positions that keep the operand, one more after a job boundary */
-	fetchA = op->a >= 0 ? T / RA + splits * (1 - 1 / RA) : 0;
-	fetchB = op->b >= 0 ? T / RB + splits * (1 - 1 / RB) : 0;
-	visits = T / RO + splits * (1 - 1 / RO);
-	finals = O;
-	partials = visits - finals; /* each extra visit writes one partial and reads one back */
-	/* average elements per fetch: operand elements over the tiles, weighted alike */
-	bitsA = fetchA > 0 ? sum_e[0] / T : 0;
-	bitsB = fetchB > 0 ? sum_e[1] / T : 0;
-	if (op->a >= 0)
-		charge_access(x, a, bitsA, g->clsA, 0, 0, fetchA);
-	if (op->b >= 0)
-		charge_access(x, a, bitsB, g->clsB, 0, 0, fetchB);
-	charge_access(x, a, sum_e[2] / T, g->clsO, 1, 0, partials);
-	charge_access(x, a, sum_e[2] / T, g->clsO, 1, 1, partials);
-	charge_access(x, a, sum_e[2] / T, g->clsO, 0, 1, finals);
-	/* fetch cycles, rounded per tile as the FIFO moves whole cycles: tiles that fetch both operands,
-	 * one of them, or a partial sum */
-	bitsA = data_bits(x, bitsA, g->clsA) + mask_bits(x, bitsA, g->clsA);
-	bitsB = data_bits(x, bitsB, g->clsB) + mask_bits(x, bitsB, g->clsB);
-	bitsP = sum_e[2] / T * x->wbits;
-	bitsF = data_bits(x, sum_e[2] / T, g->clsO) + mask_bits(x, sum_e[2] / T, g->clsO);
-	nboth = fmin(fetchA, fetchB);
-	if (op->a >= 0 && op->b >= 0) {
-		nA = fetchA - nboth;
-		nB = fetchB - nboth;
-	} else {
-		nboth = 0;
-		nA = fetchA;
-		nB = fetchB;
-	}
-	cyc_fetch = 0;
-	cyc_fetch += fifo_cycles(x, a, g, bitsA + bitsB, nboth) * nboth;
-	cyc_fetch += fifo_cycles(x, a, g, bitsA, nA) * nA;
-	cyc_fetch += fifo_cycles(x, a, g, bitsB, nB) * nB;
-	cyc_fetch += fifo_cycles(x, a, g, bitsP, partials) * partials * 2;
-	cyc_fetch += fifo_cycles(x, a, g, bitsF, finals) * finals;
-	occ = comp_total + cyc_fetch;
+	occ = comp_total + fast_traffic(x, g, sum_e, O, (double)(J - 1), a);
 	a->occupied += occ;
-	*longest = occ / (double)J * ceil(T / (double)J) / (T / (double)J);
+	*longest = occ;
+	if (J > 1) {
+		memset(&scratch, 0, sizeof scratch);
+		occ1 = comp_total + fast_traffic(x, g, sum_e, O, 0, &scratch);
+		*longest = occ1 * ceil(T / (double)J) / T + (occ - occ1) / (double)(J - 1);
+	}
 	return occ;
 }
 
-/* Per-operation costs that depend on the workload and the accelerator's compute configuration
- * only: geometry, job count, and at the fast fidelity the job duration and the activity. */
 /* Per-operation costs that depend on the workload and the accelerator's compute configuration
  * only: geometry, job count, and at the fast fidelity the job duration and the activity. */
 struct op_plan {
@@ -687,8 +707,11 @@ struct planner {
 	struct tplan *t;
 	int *rd, *rd_start; /* readers of each tensor by canonical position */
 	double used[BUF_COUNT];
-	int *flog_pos;                 /* frees so far, in order: the position of the op freeing, and the */
-	double (*flog_cum)[BUF_COUNT]; /* bits freed by that entry and all before it */
+	/* frees so far, in order, each with the latest op position and load event (over it and all
+	 * before it) that must complete before its space may be taken, and the bits freed by it and all
+	 * before it; evictions count as frees by the event that evicts */
+	int *flog_pos, *flog_ev;
+	double (*flog_cum)[BUF_COUNT];
 	size_t nflog, capflog;
 	int *victims;        /* scratch: one per tensor at most */
 	int *res_list, nres; /* tensors on chip, unordered; tplan.slot is the position */
@@ -762,19 +785,20 @@ add_wait(struct sim_mplan *mp, int e, int f)
 }
 
 /*
- * The position of the latest free that the allocation of need relies on: counting back from the
- * most recent free, the first whose space is needed once the frees after it are not (-1 if the
- * space was free before any of them). A binary search over cumulative sums: entries k and later
- * hold cum[end] - cum[k - 1] bits.
+ * What the allocation of need relies on: counting back from the most recent free, the first whose
+ * space is needed once the frees after it are not; the op position and load event to wait for
+ * are in *pos and *ev (-1 if the space was free before any of them). A binary search over
+ * cumulative sums: entries k and later hold cum[end] - cum[k - 1] bits.
  */
-static int
-free_dep(const struct planner *p, const double *need)
+static void
+free_dep(const struct planner *p, const double *need, int *pos, int *ev)
 {
 	double slack[BUF_COUNT];
 	long lo = 0, hi = (long)p->nflog - 1, found = -1;
 
+	*pos = *ev = -1;
 	if (p->nflog == 0)
-		return -1;
+		return;
 	for (int b = 0; b < BUF_COUNT; b++)
 		slack[b] = p->c->buf_bits[b] - p->used[b] - need[b];
 	while (lo <= hi) {
@@ -792,7 +816,8 @@ free_dep(const struct planner *p, const double *need)
 			hi = k - 1;
 		}
 	}
-	return found < 0 ? -1 : p->flog_pos[found];
+	if (found >= 0)
+		*pos = p->flog_pos[found], *ev = p->flog_ev[found];
 }
 
 static int
@@ -803,21 +828,21 @@ max_int(int a, int b)
 
 /*
  * Find room for need[] at canonical position k: evict farthest-next-use first among tensors not needed at or
- * before k (with clean_only, only those that need no spill), spilling dirty ones still needed. Returns 0 with
- * *dep (a position) and the waits (spills, loads of victims) recorded for event evi, or -1 (with the buffer
- * that stays full in *full) if the room cannot be made. The victims are appended to mp->vict for the next
- * event to take.
+ * before k (with clean_only, only those that need no spill), spilling dirty ones still needed. Returns the
+ * number of victims, with the op position to wait for in *dep and the load event in *lev, or -1 (with the
+ * buffer that stays full in *full) if the room cannot be made. The victims are appended to mp->vict for the
+ * next event to take.
  */
 static int
-pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, int *full)
+pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, int *lev, int *full)
 {
 	const struct hw_config *c = p->c;
 	struct sim_mplan *mp = p->mp;
 	double avail[BUF_COUNT] = {0};
 	int over = 0, nv = 0;
-	int *victims = p->victims;
+	int *victims = p->victims, fpos;
 
-	*dep = -1;
+	*dep = *lev = -1;
 	for (int b = 0; b < BUF_COUNT; b++)
 		if (p->used[b] + need[b] > c->buf_bits[b] + 1e-6)
 			over = 1;
@@ -884,24 +909,49 @@ pl_room(struct planner *p, const double *need, int k, int clean_only, int *dep, 
 		mp->vict = egrow(mp->vict, &mp->capvict, mp->nvict + 1, sizeof *mp->vict);
 		mp->vict[mp->nvict++] = victims[v];
 	}
-	*dep = max_int(*dep, free_dep(p, need));
+	free_dep(p, need, &fpos, lev);
+	*dep = max_int(*dep, fpos);
 	return nv;
 }
 
-/* Attach the victims just recorded (from vict_start) and the waits for their spills and loads to
- * event e, which was added after them. */
 static void
-attach_victims(struct sim_mplan *mp, struct planner *p, int e, size_t vict_start, int dep)
+flog_push(struct planner *p, const double *bits, int pos, int lev)
+{
+	size_t n = p->nflog;
+
+	p->flog_pos = egrow(p->flog_pos, &p->capflog, n + 1, sizeof *p->flog_pos);
+	p->flog_ev = erealloc(p->flog_ev, sizeof *p->flog_ev * p->capflog);
+	p->flog_cum = erealloc(p->flog_cum, sizeof *p->flog_cum * p->capflog);
+	p->flog_pos[n] = n ? max_int(pos, p->flog_pos[n - 1]) : pos;
+	p->flog_ev[n] = n ? max_int(lev, p->flog_ev[n - 1]) : lev;
+	for (int b = 0; b < BUF_COUNT; b++)
+		p->flog_cum[n][b] = bits[b] + (n ? p->flog_cum[n - 1][b] : 0);
+	p->nflog++;
+}
+
+/*
+ * Attach the victims just recorded (from vict_start), the waits for their spills and loads and
+ * the load lev to event e, which was added after them. The victims leave when e starts, so what
+ * later relies on their room waits for e: for an op, through its position; for a load, through
+ * the event itself (transfers keep their order, so that covers earlier loads as well).
+ */
+static void
+attach_victims(struct sim_mplan *mp, struct planner *p, int e, size_t vict_start, int dep, int lev)
 {
 	struct pevent *ev = &mp->ev[e];
+	int pos = ev->kind == PE_OP ? mp->pos[ev->op] : -1, ld = ev->kind == PE_LOAD ? e : -1;
 
 	ev->vict0 = (int)vict_start;
 	ev->nvict = (int)(mp->nvict - vict_start);
 	ev->dep = max_int(ev->dep, dep);
 	ev->wait0 = (int)mp->nwaits;
 	ev->nwait = 0;
-	for (int v = 0; v < ev->nvict; v++)
-		add_wait(mp, e, p->t[mp->vict[ev->vict0 + v]].ready_ev);
+	for (int v = 0; v < ev->nvict; v++) {
+		int t = mp->vict[ev->vict0 + v];
+		add_wait(mp, e, p->t[t].ready_ev);
+		flog_push(p, mp->size[t], pos, ld);
+	}
+	add_wait(mp, e, lev);
 }
 
 static void
@@ -921,12 +971,12 @@ pl_load(struct planner *p, int t, int k, int speculative)
 {
 	struct sim_mplan *mp = p->mp;
 	size_t vs = mp->nvict;
-	int dep, full, e;
+	int dep, lev, full, e;
 
-	if (pl_room(p, mp->size[t], k, speculative, &dep, &full) < 0)
+	if (pl_room(p, mp->size[t], k, speculative, &dep, &lev, &full) < 0)
 		return -1;
 	e = add_event(mp, PE_LOAD, -1, t, mp->size[t][0] + mp->size[t][1] + mp->size[t][2]);
-	attach_victims(mp, p, e, vs, dep);
+	attach_victims(mp, p, e, vs, dep, lev);
 	add_wait(mp, e, p->t[t].ready_ev); /* its spill, if it was spilled */
 	memcpy(mp->ev[e].alloc, mp->size[t], sizeof mp->ev[e].alloc);
 	pl_alloc(p, t);
@@ -938,12 +988,7 @@ pl_load(struct planner *p, int t, int k, int speculative)
 static void
 log_free(struct planner *p, int t, int k)
 {
-	p->flog_pos = egrow(p->flog_pos, &p->capflog, p->nflog + 1, sizeof *p->flog_pos);
-	p->flog_cum = erealloc(p->flog_cum, sizeof *p->flog_cum * p->capflog);
-	p->flog_pos[p->nflog] = k;
-	for (int b = 0; b < BUF_COUNT; b++)
-		p->flog_cum[p->nflog][b] = p->mp->size[t][b] + (p->nflog ? p->flog_cum[p->nflog - 1][b] : 0);
-	p->nflog++;
+	flog_push(p, p->mp->size[t], k, -1);
 	for (int b = 0; b < BUF_COUNT; b++)
 		p->used[b] -= p->mp->size[t][b];
 	unreside(p, t);
@@ -957,7 +1002,7 @@ plan_step(struct planner *p, int k)
 	const struct workload *w = p->w;
 	int i = mp->order[k], capacity = 0;
 	const struct wl_op *op = &w->op[i];
-	int loads[WL_MAX_IN], nl = 0, e, dep = -1, full = -1;
+	int loads[WL_MAX_IN], nl = 0, e, dep = -1, lev = -1, full = -1;
 	double stream = 0;
 	size_t vs;
 
@@ -986,7 +1031,7 @@ plan_step(struct planner *p, int k)
 	vs = mp->nvict;
 	if (op->out >= 0) {
 		int t = op->out;
-		if (fits_alone(p->c, mp->size[t]) && pl_room(p, mp->size[t], k, 0, &dep, &full) >= 0) {
+		if (fits_alone(p->c, mp->size[t]) && pl_room(p, mp->size[t], k, 0, &dep, &lev, &full) >= 0) {
 			pl_alloc(p, t);
 		} else {
 			stream += mp->size[t][0] + mp->size[t][1] + mp->size[t][2];
@@ -1010,7 +1055,7 @@ plan_step(struct planner *p, int k)
 	}
 	e = add_event(mp, PE_OP, i, -1, stream);
 	mp->op_ev[i] = e;
-	attach_victims(mp, p, e, vs, dep);
+	attach_victims(mp, p, e, vs, dep, lev);
 	if (op->out >= 0 && p->t[op->out].res) {
 		memcpy(mp->ev[e].alloc, mp->size[op->out], sizeof mp->ev[e].alloc);
 		if (dep >= 0 || mp->ev[e].nvict)
@@ -1197,6 +1242,7 @@ sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct 
 	free(p.rd);
 	free(p.rd_start);
 	free(p.flog_pos);
+	free(p.flog_ev);
 	free(p.flog_cum);
 	return mp;
 }
