@@ -47,8 +47,11 @@ echo "3. fast throughput"
 tc-sample --space pair --space-file "$TC_SHARE/space/tiny.json" -n 20000 --seed 12 > "$tmp/many.jsonl"
 for mode in inference training; do
 	for th in 1 2; do
-		t0=$(now); tc-sim --mode $mode --threads $th "$tmp/many.jsonl" > /dev/null; t1=$(now)
-		echo "   JSON pipe, $mode, $th thread(s): $(echo "$t0 $t1" | awk '{printf "%.0f", 20000 / ($2 - $1)}') records/s"
+		for out in full brief; do
+			flag=; [ $out = brief ] && flag=--brief
+			t0=$(now); tc-sim --mode $mode --threads $th $flag "$tmp/many.jsonl" | cat > /dev/null; t1=$(now)
+			echo "   JSON pipe, $mode, $th thread(s), $out sim: $(echo "$t0 $t1" | awk '{printf "%.0f", 20000 / ($2 - $1)}') records/s"
+		done
 	done
 done
 t0=$(now); jq -c . "$tmp/many.jsonl" > /dev/null; t1=$(now)

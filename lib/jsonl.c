@@ -154,24 +154,40 @@ jsonl_read(struct jsonl_reader *r, json_t **rec, struct tc_error *err)
 	return 1;
 }
 
-/* The fewest of 15, 16 or 17 significant digits that print x so that it reads back exactly. */
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Is x the double nearest to a decimal of at most d significant digits, e its decimal exponent?
+ * With 10^|d - 1 - e| exact (at most 10^22), one correctly rounded product or quotient gives
+ * that nearest double. */
+static int
+short_decimal(double x, int e, int d)
+{
+	int s = d - 1 - e;
+	double p, r;
+
+	if (s < -22 || s > 22)
+		return 0;
+	p = pow10_exact[s < 0 ? -s : s];
+	r = s >= 0 ? nearbyint(x * p) / p : nearbyint(x / p) * p;
+	return r == x;
+}
+
+/* The fewest of 9, 15, 16 or 17 significant digits that print x so that it reads back exactly
+ * (results are rounded to 9, and %.9g prints faster than %.15g). */
 static int
 real_digits(double x)
 {
 	char buf[40];
-	int e;
 
-	/* Fast path: x is the double nearest to a decimal of at most 15 significant digits, which
-	 * %.15g then prints exactly. With 10^|14 - e| exact (|14 - e| <= 22), one correctly rounded
-	 * product or quotient gives that nearest double. */
-	if (x != 0 && isfinite(x)) {
-		e = (int)floor(log10(fabs(x)));
-		if (e >= 14 - 22 && e <= 14 + 22) {
-			double p = e <= 14 ? pow(10, 14 - e) : pow(10, e - 14);
-			double r = e <= 14 ? nearbyint(x * p) / p : nearbyint(x / p) * p;
-			if (r == x)
-				return 15;
-		}
+	if (x == 0)
+		return 1;
+	if (isfinite(x)) {
+		int e = (int)floor(log10(fabs(x)));
+		if (short_decimal(x, e, 9))
+			return 9;
+		if (short_decimal(x, e, 15))
+			return 15;
 	}
 	for (int p = 15; p < 17; p++) {
 		snprintf(buf, sizeof buf, "%.*g", p, x);

@@ -563,11 +563,12 @@ key_hash(const struct op_key *k)
 	uint64_t h = 0, word;
 	const unsigned char *b = (const unsigned char *)k;
 
+	/* independent products, so the multiplies overlap; one strong mix at the end */
 	for (size_t i = 0; i + 8 <= sizeof *k; i += 8) {
 		memcpy(&word, b + i, 8);
-		h = tc_hash_final(h ^ word);
+		h += (word ^ (0x9e3779b97f4a7c15u * (i + 1))) * 0xff51afd7ed558ccdu;
 	}
-	return h;
+	return tc_hash_final(h);
 }
 
 /* Cost every op, once per distinct shape: the heads of a layer and the layers of a stack repeat. */
@@ -1208,6 +1209,14 @@ sim_mplan_new(const struct workload *w, const struct hw_config *c, const struct 
 	}
 	mp->feasible = 1;
 	mplan_order(mp);
+	/* room for the usual counts up front: growing these dominated small plans */
+	mp->capev = (size_t)w->nop * 2 + 16;
+	mp->ev = emalloc(sizeof *mp->ev * mp->capev);
+	mp->capwaits = mp->capev * 2;
+	mp->waits = emalloc(sizeof *mp->waits * mp->capwaits);
+	mp->capvict = mp->capfrees = (size_t)w->nt + 16;
+	mp->vict = emalloc(sizeof *mp->vict * mp->capvict);
+	mp->frees = emalloc(sizeof *mp->frees * mp->capfrees);
 
 	memset(&p, 0, sizeof p);
 	p.mp = mp;
@@ -1399,17 +1408,16 @@ producer_stalls(struct sim_result *r, const struct sim_mplan *mp, const double *
 {
 	const struct workload *w = mp->w;
 
-	for (int i = 0; i < w->nop; i++) {
-		int last_of_stream = i + 1 >= w->nop || w->op[i + 1].block != w->op[i].block;
+	for (int i0 = 0, i1; i0 < w->nop; i0 = i1) {
 		double block_end = 0;
-		for (int j = i + 1; j < w->nop && w->op[j].block == w->op[i].block && !last_of_stream; j++)
-			if (w->op[j].stream == w->op[i].stream)
-				goto next;
-		for (int j = 0; j < w->nop; j++)
-			if (w->op[j].block == w->op[i].block && op_end[j] > block_end)
-				block_end = op_end[j];
-		r->stalls[ST_PRODUCER] += block_end - op_end[i];
-	next:;
+		char seen[WL_MAX_IN * 4] = {0}; /* streams are heads: MODEL_MAX_HEADS at most */
+		for (i1 = i0; i1 < w->nop && w->op[i1].block == w->op[i0].block; i1++)
+			block_end = op_end[i1] > block_end ? op_end[i1] : block_end;
+		for (int i = i1 - 1; i >= i0; i--)
+			if (!seen[w->op[i].stream]) {
+				seen[w->op[i].stream] = 1;
+				r->stalls[ST_PRODUCER] += block_end - op_end[i];
+			}
 	}
 }
 
