@@ -13,21 +13,7 @@
 
 #include "rng.h"
 #include "sample.h"
-
-static int ntest, nfail;
-
-static void __attribute__((format(printf, 2, 3))) check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	printf("%sok %d - ", ok ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	nfail += !ok;
-}
+#include "tap.h"
 
 static struct hw_profile prof;
 static struct model_space tiny, fb2;
@@ -47,32 +33,21 @@ load(void)
 	}
 }
 
+/* The model or accelerator (key) of share/preset/NAME.json, checked against its space. */
 static void
-preset_model(struct model *m, const char *name)
+preset(void *out, const char *name, const char *key)
 {
 	char path[128];
 	struct tc_error err;
 	json_t *r;
+	int rc;
 
 	snprintf(path, sizeof path, "share/preset/%s.json", name);
 	r = json_load_file(path, 0, NULL);
-	if (!r || model_from_json(m, json_object_get(r, "model"), &fb2, &err) < 0) {
-		printf("Bail out! %s\n", path);
-		exit(1);
-	}
-	json_decref(r);
-}
-
-static void
-preset_accel(struct accel *a, const char *name)
-{
-	char path[128];
-	struct tc_error err;
-	json_t *r;
-
-	snprintf(path, sizeof path, "share/preset/%s.json", name);
-	r = json_load_file(path, 0, NULL);
-	if (!r || accel_from_json(a, json_object_get(r, "accel"), &acc, &err) < 0) {
+	rc = !r                          ? -1
+	     : strcmp(key, "model") == 0 ? model_from_json(out, json_object_get(r, key), &fb2, &err)
+	                                 : accel_from_json(out, json_object_get(r, key), &acc, &err);
+	if (rc < 0) {
 		printf("Bail out! %s\n", path);
 		exit(1);
 	}
@@ -91,7 +66,7 @@ test_counts(void)
 	struct tc_error err;
 	double B = 4, N = 128, h, f, d, n, L, mac;
 
-	preset_model(&m, "bert-tiny");
+	preset(&m, "bert-tiny", "model");
 	workload_build(&w, &m, &o, &err);
 	h = 128, f = 512, d = 64, n = 2, L = 2;
 	check(w.params == (30522 + 128) * h + L * (3 * n * h * d + n * d * h + 2 * h * f) + h * h + h * 2,
@@ -101,7 +76,7 @@ test_counts(void)
 	check(w.macs == mac, "BERT-Tiny forward: %.4g multiply-accumulates at batch 4 x 128", w.macs);
 	workload_release(&w);
 
-	preset_model(&m, "bert-base");
+	preset(&m, "bert-base", "model");
 	workload_build(&w, &m, &o, &err);
 	h = 768, f = 3072, d = 64, n = 12, L = 12;
 	check(w.params == (30522 + 128) * h + L * (3 * n * h * d + n * d * h + 2 * h * f) + h * h + h * 2,
@@ -109,7 +84,7 @@ test_counts(void)
 	workload_release(&w);
 
 	o.training = 1;
-	preset_model(&m, "bert-tiny");
+	preset(&m, "bert-tiny", "model");
 	workload_build(&w, &m, &o, &err);
 	h = 128, f = 512, d = 64, n = 2, L = 2;
 	/* training: forward, then two products per trainable product and both operand gradients of
@@ -220,8 +195,8 @@ test_closed_form(void)
 	char why[256] = "";
 	int exact_bad = 0, approx_bad = 0, nexact = 0, napprox = 0;
 
-	preset_model(&m, "bert-tiny");
-	preset_accel(&a, "acceltran-edge");
+	preset(&m, "bert-tiny", "model");
+	preset(&a, "acceltran-edge", "accel");
 	for (int t = 0; t < 3; t++) {
 		a.tile_x = a.tile_y = 8 << t;
 		a.tile_b = t == 1 ? 4 : 1;
@@ -320,6 +295,5 @@ main(void)
 	test_workload_order();
 	test_closed_form();
 	test_plan_capacity();
-	printf("1..%d\n", ntest);
-	return nfail ? 1 : 0;
+	return tap_done();
 }

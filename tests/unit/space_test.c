@@ -14,21 +14,7 @@
 #include "rng.h"
 #include "sample.h"
 #include "space.h"
-
-static int ntest, nfail;
-
-static void __attribute__((format(printf, 2, 3))) check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	printf("%sok %d - ", ok ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	nfail += !ok;
-}
+#include "tap.h"
 
 static struct model_space fb2, tiny;
 static struct accel_space acc, accgelu, accdf;
@@ -451,6 +437,5 @@ main(void)
 	test_lhs();
 	test_rng();
 	test_jsonl();
-	printf("1..%d\n", ntest);
-	return nfail ? 1 : 0;
+	return tap_done();
 }
