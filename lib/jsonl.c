@@ -276,6 +276,39 @@ jsonl_append(char **buf, size_t *len, size_t *cap, const json_t *rec)
 	return 0;
 }
 
+int
+jsonl_append_member(char **buf, size_t *len, size_t *cap, const char *line, size_t linelen, const char *key,
+                    const json_t *val)
+{
+	size_t end = linelen, open, klen = strlen(key), n;
+	char *s;
+
+	while (end > 0 && strchr(" \t\r\n", line[end - 1]))
+		end--;
+	if (end == 0 || line[end - 1] != '}')
+		return -1;
+	end--;
+	for (open = end; open > 0 && strchr(" \t\r\n", line[open - 1]); open--)
+		;
+	if ((n = dump(val, &s)) == 0)
+		return -1;
+	*buf = egrow(*buf, cap, *len + end + klen + n + 8, 1);
+	memcpy(*buf + *len, line, end);
+	*len += end;
+	if (open == 0 || line[open - 1] != '{')
+		(*buf)[(*len)++] = ',';
+	(*buf)[(*len)++] = '"';
+	memcpy(*buf + *len, key, klen);
+	*len += klen;
+	(*buf)[(*len)++] = '"';
+	(*buf)[(*len)++] = ':';
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[(*len)++] = '}';
+	(*buf)[(*len)++] = '\n';
+	return 0;
+}
+
 char *
 jsonl_dumps(const json_t *rec)
 {

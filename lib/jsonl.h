@@ -54,14 +54,22 @@ int jsonl_error(const struct jsonl_reader *r, struct tc_error *err, const char *
 /*
  * Write rec compactly followed by '\n', as one fwrite so that a record is never half-written by
  * this call. Reals are printed with the fewest significant digits (15, 16 or 17) that read back
- * exactly for every real in the record. Returns 0, or -1 if the record cannot be encoded or the
- * write fails (errno is set by the failing call).
+ * exactly for every real in the record (9 first: results are rounded to 9). Returns 0, or -1 if the record
+ * cannot be encoded or the write fails (errno is set by the failing call).
  */
 int jsonl_write(FILE *f, const json_t *rec);
 /* Append the same line to a growing buffer (*buf of *cap bytes, *len used). Returns 0 or -1. */
 int jsonl_append(char **buf, size_t *len, size_t *cap, const json_t *rec);
 /* The same text without the newline, or NULL if rec cannot be encoded. */
 char *jsonl_dumps(const json_t *rec);
+/*
+ * Append line (one JSON object, as read) with the member "key": val added at its end, and '\n':
+ * the fields read pass through byte for byte, and only val is encoded. The caller makes sure the
+ * object has no member key already. Returns 0, or -1 if val cannot be encoded or line does not
+ * end its object with '}'.
+ */
+int jsonl_append_member(char **buf, size_t *len, size_t *cap, const char *line, size_t linelen,
+                        const char *key, const json_t *val);
 
 /*
  * Dotted paths: "sim.latency_s" names member latency_s of member sim; a component made of digits

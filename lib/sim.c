@@ -920,9 +920,13 @@ flog_push(struct planner *p, const double *bits, int pos, int lev)
 {
 	size_t n = p->nflog;
 
-	p->flog_pos = egrow(p->flog_pos, &p->capflog, n + 1, sizeof *p->flog_pos);
-	p->flog_ev = erealloc(p->flog_ev, sizeof *p->flog_ev * p->capflog);
-	p->flog_cum = erealloc(p->flog_cum, sizeof *p->flog_cum * p->capflog);
+	if (n + 1 > p->capflog) {
+		size_t cap = p->capflog;
+		p->flog_pos = egrow(p->flog_pos, &cap, n + 1, sizeof *p->flog_pos);
+		p->flog_ev = erealloc(p->flog_ev, sizeof *p->flog_ev * cap);
+		p->flog_cum = erealloc(p->flog_cum, sizeof *p->flog_cum * cap);
+		p->capflog = cap;
+	}
 	p->flog_pos[n] = n ? max_int(pos, p->flog_pos[n - 1]) : pos;
 	p->flog_ev[n] = n ? max_int(lev, p->flog_ev[n - 1]) : lev;
 	for (int b = 0; b < BUF_COUNT; b++)
@@ -1109,38 +1113,37 @@ static void
 mplan_order(struct sim_mplan *mp)
 {
 	const struct workload *w = mp->w;
-	int k = 0;
+	int *posin = emalloc(sizeof *posin * (size_t)(w->nop + 1));
+	int *start = emalloc(sizeof *start * (size_t)(w->nop + 2));
 
-	for (int b = 0, i0 = 0; i0 < w->nop; b++) {
-		int i1 = i0, maxpos = 0;
-		int cnt[WL_MAX_IN * 4] = {0}, *posin;
-		while (i1 < w->nop && w->op[i1].block == w->op[i0].block)
-			i1++;
-		posin = emalloc(sizeof *posin * (size_t)(i1 - i0));
-		for (int i = i0; i < i1; i++) {
-			int st = w->op[i].stream;
-			posin[i - i0] = cnt[st]++;
-			mp->pred[i] = -1;
-			if (posin[i - i0] + 1 > maxpos)
-				maxpos = posin[i - i0] + 1;
+	/* per block, a stable counting sort of its ops by position in their stream */
+	for (int i0 = 0, i1; i0 < w->nop; i0 = i1) {
+		int cnt[WL_MAX_IN * 4] = {0}, last[WL_MAX_IN * 4], maxpos = 0;
+		for (int st = 0; st < WL_MAX_IN * 4; st++)
+			last[st] = -1;
+		for (i1 = i0; i1 < w->nop && w->op[i1].block == w->op[i0].block; i1++) {
+			int st = w->op[i1].stream;
+			posin[i1] = cnt[st]++;
+			mp->pred[i1] = last[st];
+			last[st] = i1;
+			if (posin[i1] + 1 > maxpos)
+				maxpos = posin[i1] + 1;
 		}
+		memset(start, 0, sizeof *start * (size_t)(maxpos + 1));
 		for (int i = i0; i < i1; i++)
-			for (int j = i - 1; j >= i0; j--)
-				if (w->op[j].stream == w->op[i].stream) {
-					mp->pred[i] = j;
-					break;
-				}
-		for (int pidx = 0; pidx < maxpos; pidx++)
-			for (int i = i0; i < i1; i++)
-				if (posin[i - i0] == pidx) {
-					mp->order[k] = i;
-					mp->pos[i] = k++;
-				}
-		mp->block_last[w->op[i0].block] = k - 1;
-		free(posin);
-		i0 = i1;
-		(void)b;
+			start[posin[i] + 1]++;
+		start[0] = i0;
+		for (int q = 1; q <= maxpos; q++)
+			start[q] += start[q - 1];
+		for (int i = i0; i < i1; i++) {
+			int k = start[posin[i]]++;
+			mp->order[k] = i;
+			mp->pos[i] = k;
+		}
+		mp->block_last[w->op[i0].block] = i1 - 1;
 	}
+	free(posin);
+	free(start);
 }
 
 int

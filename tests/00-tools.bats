@@ -95,15 +95,20 @@ TOOLS="tc-sample tc-pareto tc-sim"
 	[ -z "$(ls -A | grep -v -e '^out.jsonl$' -e '^bad.jsonl$')" ] || fail "left behind: $(ls -A)"
 }
 
-@test "fields a tool passes through keep every real exactly, in the fewest digits the record allows" {
-	# jansson prints every real of a record at one precision: the most any of them needs
+@test "fields a tool passes through keep their bytes, or every real exactly when re-encoded" {
 	x='[0.1,0.30000000000000004,5e-324,1.7976931348623157e308,2.5,1e22,1e23,123456789.123,-7.0,1e-300]'
 	tc-sample --preset bert-tiny --preset acceltran-edge | jq -c --argjson x "$x" '.x = $x' > "$BATS_TEST_TMPDIR/in"
 	run -0 tc-sim --brief "$BATS_TEST_TMPDIR/in"
+	in=$(cat "$BATS_TEST_TMPDIR/in")
+	[[ "$output" == "${in%\}},\"sim\":{"* ]] || fail "not passed through byte for byte: $output"
+	# a record that has a sim already is re-encoded whole: at one precision, the most any real needs
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/again"
+	run -0 tc-sim --brief --mode training "$BATS_TEST_TMPDIR/again"
 	[ "$(jq -c .x <<< "$output")" = "$(jq -c .x "$BATS_TEST_TMPDIR/in")" ] || fail "changed: $(jq -c .x <<< "$output")"
+	[ "$(jq -r .sim.mode <<< "$output")" = training ] || fail "sim not replaced: $output"
 	x='[0.1,2.5,1e22,123456789.123,0.000125375714,3.14159265358979]'
-	tc-sample --preset bert-tiny --preset acceltran-edge | jq -c --argjson x "$x" '.x = $x' > "$BATS_TEST_TMPDIR/in"
+	tc-sample --preset bert-tiny --preset acceltran-edge | tc-sim --brief | jq -c --argjson x "$x" '.x = $x' > "$BATS_TEST_TMPDIR/in"
 	run -0 tc-sim --brief "$BATS_TEST_TMPDIR/in"
 	[[ "$output" == *'"x":[0.1,2.5,1e22,123456789.123,0.000125375714,3.14159265358979]'* ]] ||
-		fail "short reals printed long: $(jq -c .x <<< "$output") / $output"
+		fail "short reals printed long: $output"
 }

@@ -256,6 +256,14 @@ eval_slot(struct slot *s, struct tracer *tr, const char *file)
 		json_decref(rec);
 		return;
 	}
+	/* a record read without a sim keeps its bytes, and only the new member is encoded */
+	if (!tr && !json_object_get(rec, "sim") &&
+	    jsonl_append_member(&s->out, &s->outlen, &s->outcap, s->in, s->inlen, "sim", sim) == 0) {
+		json_decref(sim);
+		json_decref(rec);
+		return;
+	}
+	s->outlen = 0;
 	json_object_set_new(rec, "sim", sim);
 	if (jsonl_append(&s->out, &s->outlen, &s->outcap, rec) < 0) {
 		s->failed = 1;
