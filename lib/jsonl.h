@@ -53,9 +53,9 @@ int jsonl_error(const struct jsonl_reader *r, struct tc_error *err, const char *
 
 /*
  * Write rec compactly followed by '\n', as one fwrite so that a record is never half-written by
- * this call. Reals are printed with the fewest significant digits (15, 16 or 17) that read back
- * exactly for every real in the record (9 first: results are rounded to 9). Returns 0, or -1 if the record
- * cannot be encoded or the write fails (errno is set by the failing call).
+ * this call. Reals are printed with the fewest significant digits (9, 15, 16 or 17) that read
+ * back exactly for every real in the record. Returns 0, or -1 if the record cannot be encoded or
+ * the write fails (errno is set by the failing call).
  */
 int jsonl_write(FILE *f, const json_t *rec);
 /* Append the same line to a growing buffer (*buf of *cap bytes, *len used). Returns 0 or -1. */
