@@ -800,8 +800,14 @@ free_dep(const struct planner *p, const double *need, int *pos, int *ev)
 	*pos = *ev = -1;
 	if (p->nflog == 0)
 		return;
-	for (int b = 0; b < BUF_COUNT; b++)
+	for (int b = 0; b < BUF_COUNT; b++) {
 		slack[b] = p->c->buf_bits[b] - p->used[b] - need[b];
+		if (slack[b] - p->flog_cum[p->nflog - 1][b] < -1e-6)
+			found = 0;
+	}
+	if (found < 0)
+		return; /* it would fit had nothing been freed */
+	found = -1;
 	while (lo <= hi) {
 		long k = (lo + hi) / 2;
 		int needed = 0;
