@@ -1,0 +1,885 @@
+/*
+ * nn.c: the numerical kernels of the FlexiBERT 2.0 encoder (nn.h).
+ *
+ * Dense products go to OpenBLAS's sgemm, single-threaded: this file splits the work over OpenMP
+ * threads itself (rows of the output for products, output channels for weight gradients, batch items
+ * for attention), so OpenBLAS threads and OpenMP threads never fight over the two cores, and every
+ * reduction has a fixed order for a given thread count. Everything else is plain loops under OpenMP.
+ * Row statistics (LayerNorm, softmax, cross-entropy) accumulate in double.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+
+/* Hot loops are compiled for AVX-512, AVX2 and the baseline, chosen at load time: the build stays
+ * portable and a modern core still runs 8 or 16 lanes. */
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+#define SQRT1_2      0.70710678118654752440
+#define INV_SQRT_2PI 0.39894228040143267794
+#define PI           3.14159265358979323846
+
+/*
+ * Vector versions of erff and expf from glibc's libmvec (glibc 2.35 and later), which the loops
+ * marked "omp simd" below call four or more lanes at a time: GELU and the softmaxes spend most of
+ * their time there.
+ */
+#pragma omp declare simd notinbranch
+extern float erff(float);
+#pragma omp declare simd notinbranch
+extern float expf(float);
+
+/* A site's 32-bit key, and the 32-bit hash of (key, i) that decides element i (murmur3's finaliser). */
+static uint32_t
+key32(uint64_t key)
+{
+	key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9u;
+	key = (key ^ (key >> 27)) * 0x94d049bb133111ebu;
+	return (uint32_t)(key ^ (key >> 31));
+}
+
+static inline uint32_t
+hash32(uint32_t k, uint32_t i)
+{
+	uint32_t x = (i * 0x9e3779b1u) ^ k;
+	x ^= x >> 16;
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35u;
+	return x ^ (x >> 16);
+}
+
+/* Elements whose hash falls below this are kept. */
+static uint32_t
+keep_below(float p)
+{
+	double t = (1.0 - (double)p) * 4294967296.0;
+	return t >= 4294967295.0 ? 0xffffffffu : (uint32_t)t;
+}
+
+int
+nn_keep(uint64_t key, uint64_t i, float p)
+{
+	return hash32(key32(key), (uint32_t)i) < keep_below(p);
+}
+
+/* x[i] = kept ? x[i] * scale : 0 for i in [0, n), element i being element base + i of the site. */
+CLONES static void
+drop_run(float *x, size_t n, uint32_t k, uint32_t base, uint32_t thr, float scale)
+{
+#pragma omp simd
+	for (size_t i = 0; i < n; i++)
+		x[i] = hash32(k, base + (uint32_t)i) < thr ? x[i] * scale : 0.0f;
+}
+
+void
+dropout_apply(float *x, size_t n, float p, uint64_t key)
+{
+	uint32_t k = key32(key), thr = keep_below(p);
+	float scale;
+
+	if (p <= 0)
+		return;
+	scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+	for (size_t i0 = 0; i0 < n; i0 += 4096)
+		drop_run(x + i0, n - i0 < 4096 ? n - i0 : 4096, k, (uint32_t)i0, thr, scale);
+}
+
+/* ---- dense products ---- */
+
+/* The part [lo, hi) of n that thread t of nt takes. */
+static void
+split(int n, int t, int nt, int *lo, int *hi)
+{
+	*lo = (int)((long)n * t / nt);
+	*hi = (int)((long)n * (t + 1) / nt);
+}
+
+/*
+ * out (N, OC; row stride ldo) = inp (N, C; row stride ldi) . w^T + bias, rows split over threads.
+ */
+static void
+mm_forward(float *out, int ldo, const float *inp, int ldi, const float *w, const float *bias, int N, int C,
+           int OC)
+{
+#pragma omp parallel
+	{
+		int lo, hi;
+		split(N, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+		if (hi > lo) {
+			if (bias)
+				for (int i = lo; i < hi; i++)
+					memcpy(out + (size_t)i * ldo, bias, sizeof *out * (size_t)OC);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, OC, C, 1.0f,
+			            inp + (size_t)lo * ldi, ldi, w, C, bias ? 1.0f : 0.0f,
+			            out + (size_t)lo * ldo, ldo);
+		}
+	}
+}
+
+static void
+mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, int lddo, const float *inp,
+            int ldi, const float *w, int N, int C, int OC)
+{
+#pragma omp parallel
+	{
+		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
+		if (dinp) {
+			split(N, t, nt, &lo, &hi);
+			if (hi > lo)
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, C, OC, 1.0f,
+				            dout + (size_t)lo * lddo, lddo, w, C, 1.0f,
+				            dinp + (size_t)lo * lddi, lddi);
+		}
+		split(OC, t, nt, &lo, &hi);
+		if (hi > lo) {
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, C, N, 1.0f, dout + lo,
+			            lddo, inp, ldi, 1.0f, dw + (size_t)lo * C, C);
+						if (dbias) /* row by row, so the reads are contiguous */
+				for (int i = 0; i < N; i++) {
+					const float *g = dout + (size_t)i * lddo;
+#pragma omp simd
+					for (int o = lo; o < hi; o++)
+						dbias[o] += g[o];
+				}
+		}
+	}
+}
+
+void
+matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC)
+{
+	mm_forward(out, OC, inp, C, w, bias, N, C, OC);
+}
+
+void
+matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                int N, int C, int OC)
+{
+	mm_backward(dinp, C, dw, dbias, dout, OC, inp, C, w, N, C, OC);
+}
+
+void
+matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC, int accumulate)
+{
+#pragma omp parallel
+	{
+		int lo, hi;
+		split(N, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+		if (hi > lo)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, C, OC, 1.0f, dout + (size_t)lo * OC,
+			            OC, w, C, accumulate ? 1.0f : 0.0f, dinp + (size_t)lo * C, C);
+	}
+}
+
+void
+matmul_forward_naive(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC)
+{
+	for (int i = 0; i < N; i++)
+		for (int o = 0; o < OC; o++) {
+			double s = bias ? bias[o] : 0;
+			for (int c = 0; c < C; c++)
+				s += (double)inp[(size_t)i * C + c] * w[(size_t)o * C + c];
+			out[(size_t)i * OC + o] = (float)s;
+		}
+}
+
+void
+matmul_backward_naive(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                      const float *w, int N, int C, int OC)
+{
+	for (int i = 0; i < N; i++)
+		for (int o = 0; o < OC; o++) {
+			float g = dout[(size_t)i * OC + o];
+			for (int c = 0; c < C; c++) {
+				if (dinp)
+					dinp[(size_t)i * C + c] += g * w[(size_t)o * C + c];
+				dw[(size_t)o * C + c] += g * inp[(size_t)i * C + c];
+			}
+			if (dbias)
+				dbias[o] += g;
+		}
+}
+
+/* ---- pointwise ---- */
+
+CLONES static void
+ln_row(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b, int C)
+{
+	float m = 0, v = 0, rs;
+
+#pragma omp simd reduction(+ : m)
+	for (int c = 0; c < C; c++)
+		m += x[c];
+	m /= (float)C;
+#pragma omp simd reduction(+ : v)
+	for (int c = 0; c < C; c++)
+		v += (x[c] - m) * (x[c] - m);
+	v /= (float)C;
+	rs = 1.0f / sqrtf(v + 1e-12f);
+#pragma omp simd
+	for (int c = 0; c < C; c++)
+		y[c] = (x[c] - m) * rs * w[c] + b[c];
+	*mean = m;
+	*rstd = rs;
+}
+
+void
+layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N,
+                  int C)
+{
+#pragma omp parallel for schedule(static)
+	for (int i = 0; i < N; i++)
+		ln_row(out + (size_t)i * C, mean + i, rstd + i, inp + (size_t)i * C, w, b, C);
+}
+
+/* Rows [lo, hi): dx += the input gradient; dwp, dbp += the parameter gradients of these rows. */
+CLONES static void
+ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x, const float *w, const float *mean,
+             const float *rstd, int lo, int hi, int C)
+{
+	for (int i = lo; i < hi; i++) {
+		const float *xi = x + (size_t)i * C, *gi = dy + (size_t)i * C;
+		float *di = dx + (size_t)i * C, m = mean[i], rs = rstd[i], mg = 0, mgx = 0;
+#pragma omp simd reduction(+ : mg, mgx)
+		for (int c = 0; c < C; c++) {
+			float g = gi[c] * w[c], xh = (xi[c] - m) * rs;
+			mg += g;
+			mgx += g * xh;
+		}
+		mg /= (float)C;
+		mgx /= (float)C;
+#pragma omp simd
+		for (int c = 0; c < C; c++) {
+			float xh = (xi[c] - m) * rs;
+			di[c] += (gi[c] * w[c] - mg - xh * mgx) * rs;
+			dwp[c] += gi[c] * xh;
+			dbp[c] += gi[c];
+		}
+	}
+}
+
+void
+layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                   const float *mean, const float *rstd, int N, int C)
+{
+	int nt = omp_get_max_threads();
+	float *part = calloc((size_t)nt * 2 * C, sizeof *part);
+
+	/* each thread sums its rows' parameter gradients apart; the parts are added in thread order */
+#pragma omp parallel
+	{
+		int t = omp_get_thread_num(), lo, hi;
+		split(N, t, omp_get_num_threads(), &lo, &hi);
+		ln_rows_back(dinp, part + (size_t)t * 2 * C, part + (size_t)t * 2 * C + C, dout, inp, w, mean, rstd, lo,
+		             hi, C);
+	}
+	for (int t = 0; t < nt; t++)
+		for (int c = 0; c < C; c++) {
+			dw[c] += part[(size_t)t * 2 * C + c];
+			db[c] += part[(size_t)t * 2 * C + C + c];
+		}
+	free(part);
+}
+
+CLONES static void
+gelu_run(float *out, const float *inp, size_t n)
+{
+#pragma omp simd
+	for (size_t i = 0; i < n; i++)
+		out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)SQRT1_2));
+}
+
+CLONES static void
+gelu_back_run(float *dinp, const float *inp, const float *dout, size_t n)
+{
+#pragma omp simd
+	for (size_t i = 0; i < n; i++) {
+		float x = inp[i];
+		float d = 0.5f * (1.0f + erff(x * (float)SQRT1_2)) + x * expf(-0.5f * x * x) * (float)INV_SQRT_2PI;
+		dinp[i] += d * dout[i];
+	}
+}
+
+CLONES static void
+gelu_back_inplace_run(float *d, const float *inp, size_t n)
+{
+#pragma omp simd
+	for (size_t i = 0; i < n; i++) {
+		float x = inp[i];
+		d[i] *= 0.5f * (1.0f + erff(x * (float)SQRT1_2)) + x * expf(-0.5f * x * x) * (float)INV_SQRT_2PI;
+	}
+}
+
+void
+gelu_backward_inplace(float *d, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i0 = 0; i0 < n; i0 += 4096)
+		gelu_back_inplace_run(d + i0, inp + i0, n - i0 < 4096 ? n - i0 : 4096);
+}
+
+void
+gelu_forward(float *out, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i0 = 0; i0 < n; i0 += 4096)
+		gelu_run(out + i0, inp + i0, n - i0 < 4096 ? n - i0 : 4096);
+}
+
+void
+gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i0 = 0; i0 < n; i0 += 4096)
+		gelu_back_run(dinp + i0, inp + i0, dout + i0, n - i0 < 4096 ? n - i0 : 4096);
+}
+
+void
+tanh_forward(float *out, const float *inp, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = tanhf(inp[i]);
+}
+
+void
+tanh_backward(float *dinp, const float *out, const float *dout, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dinp[i] += (1.0f - out[i] * out[i]) * dout[i];
+}
+
+/* ---- embeddings ---- */
+
+void
+embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt, int B,
+              int T, int C)
+{
+#pragma omp parallel for schedule(static)
+	for (int bt = 0; bt < B * T; bt++) {
+		const float *e = wte + (size_t)ids[bt] * C, *p = wpe + (size_t)(bt % T) * C;
+		float *o = out + (size_t)bt * C;
+		for (int c = 0; c < C; c++)
+			o[c] = e[c] + p[c] + wtt[c];
+	}
+}
+
+void
+embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const int32_t *ids, int pad, int B,
+               int T, int C)
+{
+	/* serial scatter in token order: two tokens may share a row, and the order fixes the sums */
+	for (int bt = 0; bt < B * T; bt++) {
+		const float *g = dout + (size_t)bt * C;
+		float *p = dwpe + (size_t)(bt % T) * C;
+		if (ids[bt] != pad) {
+			float *e = dwte + (size_t)ids[bt] * C;
+			for (int c = 0; c < C; c++)
+				e[c] += g[c];
+		}
+		for (int c = 0; c < C; c++) {
+			p[c] += g[c];
+			dwtt[c] += g[c];
+		}
+	}
+}
+
+/* ---- attention ---- */
+
+/* Softmax of each of the T rows of s (T, T) in place, with the key mask added first. */
+CLONES static void
+softmax_rows(float *s, const float *mask, int T)
+{
+	for (int i = 0; i < T; i++) {
+		float *row = s + (size_t)i * T, mx = -INFINITY, sum = 0, inv;
+#pragma omp simd reduction(max : mx)
+		for (int r = 0; r < T; r++) {
+			row[r] += mask[r] == 0 ? NN_MASKED_SCORE : 0.0f;
+			mx = row[r] > mx ? row[r] : mx;
+		}
+#pragma omp simd reduction(+ : sum)
+		for (int r = 0; r < T; r++) {
+			row[r] = expf(row[r] - mx);
+			sum += row[r];
+		}
+		inv = 1.0f / sum;
+#pragma omp simd
+		for (int r = 0; r < T; r++)
+			row[r] *= inv;
+	}
+}
+
+void
+attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const float *wma,
+                  const float *mask, float p, uint64_t key, float *scratch, int B, int T, int A, int D)
+{
+	float scale = 1.0f / sqrtf((float)D);
+
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		float *tmp = scratch + (size_t)omp_get_thread_num() * ((size_t)T * T + (size_t)T * D);
+		float *qw = tmp + (size_t)T * T, *P = probs + (size_t)b * T * T;
+		const float *qb = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
+		            *vb = v + (size_t)b * T * A;
+		const float *qa = qb;
+		int lda = A;
+		if (wma) {
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
+			            0.0f, qw, D);
+			qa = qw;
+			lda = D;
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qa, lda, kb, A, 0.0f, P,
+		            T);
+		softmax_rows(P, mask + (size_t)b * T, T);
+				if (p > 0) {
+			memcpy(tmp, P, sizeof *tmp * (size_t)T * T);
+			drop_run(tmp, (size_t)T * T, key32(key), (uint32_t)((size_t)b * T * T), keep_below(p),
+			         1.0f / (1.0f - p));
+			P = tmp;
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, P, T, vb, A, 0.0f,
+		            ctx + (size_t)b * T * A, A);
+	}
+}
+
+/* dP (T, T) = P * (dP - rowsum(P * dP)) * scale, row by row: through a softmax and a scale. */
+CLONES static void
+softmax_back_rows(float *dP, const float *P, float scale, int T)
+{
+	for (int i = 0; i < T; i++) {
+		const float *pr = P + (size_t)i * T;
+		float *dr = dP + (size_t)i * T, dot = 0;
+#pragma omp simd reduction(+ : dot)
+		for (int r = 0; r < T; r++)
+			dot += pr[r] * dr[r];
+#pragma omp simd
+		for (int r = 0; r < T; r++)
+			dr[r] = pr[r] * (dr[r] - dot) * scale;
+	}
+}
+
+void
+attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
+                   const float *q, const float *k, const float *v, const float *wma, float p, uint64_t key,
+                   float *scratch, int B, int T, int A, int D)
+{
+	float scale = 1.0f / sqrtf((float)D);
+	size_t per = 2 * (size_t)T * T + 2 * (size_t)T * D;
+	float *dqw_all = scratch + (size_t)omp_get_max_threads() * per; /* (B, T, D), for dwma */
+
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		float *tmp = scratch + (size_t)omp_get_thread_num() * per;
+		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T;
+		const float *P = probs + (size_t)b * T * T, *Pu = P;
+		const float *qb = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
+		            *vb = v + (size_t)b * T * A;
+		const float *dcb = dctx + (size_t)b * T * A;
+				float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+		uint32_t k32 = key32(key), thr = keep_below(p), base = (uint32_t)((size_t)b * T * T);
+		if (p > 0) {
+			memcpy(Pd, P, sizeof *Pd * (size_t)T * T);
+			drop_run(Pd, (size_t)T * T, k32, base, thr, s);
+			Pu = Pd;
+		}
+		/* dv += drop(P)^T dctx; d drop(P) = dctx v^T */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, Pu, T, dcb, A, 1.0f,
+		            dv + (size_t)b * T * A, A);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, dcb, A, vb, A, 0.0f, dP,
+		            T);
+		/* through the dropout and the softmax; then the 1/sqrt(D) */
+						if (p > 0)
+			drop_run(dP, (size_t)T * T, k32, base, thr, s);
+		softmax_back_rows(dP, P, scale, T);
+		if (wma) {
+			float *dqw = dqw_all + (size_t)b * T * D;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
+			            0.0f, qw, D);
+			/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, qw, D,
+			            1.0f, dk + (size_t)b * T * A, A);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, kb, A,
+			            0.0f, dqw, D);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, D, D, 1.0f, dqw, D, wma, D,
+			            1.0f, dq + (size_t)b * T * A, A);
+		} else {
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, kb, A,
+			            1.0f, dq + (size_t)b * T * A, A);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, qb, A,
+			            1.0f, dk + (size_t)b * T * A, A);
+		}
+	}
+	/* dW += sum over b of q_b^T d(qW)_b, as one product over all rows */
+	if (wma && dwma)
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, B * T, 1.0f, q, A, dqw_all, D,
+		            1.0f, dwma, D);
+}
+
+void
+attention_forward_naive(float *ctx, float *probs, const float *q, const float *k, const float *v,
+                        const float *wma, const float *mask, float p, uint64_t key, int B, int T, int A,
+                        int D)
+{
+	double scale = 1.0 / sqrt((double)D);
+
+	for (int b = 0; b < B; b++)
+		for (int i = 0; i < T; i++) {
+			const float *qi = q + ((size_t)b * T + i) * A;
+			float *P = probs + ((size_t)b * T + i) * T;
+			double mx = -INFINITY, sum = 0;
+			for (int r = 0; r < T; r++) {
+				const float *kr = k + ((size_t)b * T + r) * A;
+				double s = 0;
+				for (int e = 0; e < D; e++) {
+					double qe = qi[e];
+					if (wma) {
+						qe = 0;
+						for (int f = 0; f < D; f++)
+							qe += (double)qi[f] * wma[f * D + e];
+					}
+					s += qe * kr[e];
+				}
+				s = s * scale + (mask[(size_t)b * T + r] == 0 ? NN_MASKED_SCORE : 0);
+				P[r] = (float)s;
+				mx = s > mx ? s : mx;
+			}
+			for (int r = 0; r < T; r++)
+				sum += exp(P[r] - mx);
+			for (int r = 0; r < T; r++)
+				P[r] = (float)(exp(P[r] - mx) / sum);
+			for (int e = 0; e < D; e++) {
+				double c = 0;
+				for (int r = 0; r < T; r++) {
+					double pr = P[r];
+					if (p > 0)
+						pr = nn_keep(key, (size_t)b * T * T + (size_t)i * T + r, p)
+						         ? pr / (1 - p)
+						         : 0;
+					c += pr * v[((size_t)b * T + r) * A + e];
+				}
+				ctx[((size_t)b * T + i) * A + e] = (float)c;
+			}
+		}
+}
+
+/* ---- linear transforms ---- */
+
+void
+nn_transform_matrices(int kind, float *m1, float *m2, float *m3, float *m4, int T, int D)
+{
+	if (kind == NN_DFT) {
+		for (int a = 0; a < T; a++)
+			for (int c = 0; c < T; c++) {
+				double x = 2 * PI * (double)((long)a * c % T) / T;
+				m1[a * T + c] = (float)(cos(x) / sqrt((double)T));
+				m2[a * T + c] = (float)(sin(x) / sqrt((double)T));
+			}
+		for (int a = 0; a < D; a++)
+			for (int c = 0; c < D; c++) {
+				double x = 2 * PI * (double)((long)a * c % D) / D;
+				m3[a * D + c] = (float)(cos(x) / sqrt((double)D));
+				m4[a * D + c] = (float)(sin(x) / sqrt((double)D));
+			}
+		return;
+	}
+	for (int a = 0; a < T; a++)
+		for (int c = 0; c < T; c++)
+			m1[a * T + c] = (float)((a ? sqrt(2.0 / T) : sqrt(1.0 / T)) *
+			                        cos(PI * a * (2 * c + 1) / (2.0 * T)));
+	for (int a = 0; a < D; a++) /* m3 = D_D^T: m3[c][a] = D_D[a][c] */
+		for (int c = 0; c < D; c++)
+			m3[c * D + a] = (float)((a ? sqrt(2.0 / D) : sqrt(1.0 / D)) *
+			                        cos(PI * a * (2 * c + 1) / (2.0 * D)));
+	(void)m2;
+	(void)m4;
+}
+
+/*
+ * y (T, D; row stride ldy) = L x R (+ y if acc) - for the DFT also - L2 x R2 -, x (T, D; contiguous), with
+ * L^T / R^T instead when transposed (the DCT backward). tmp holds T x D floats.
+ */
+static void
+transform_apply(int kind, int transposed, float *y, int ldy, const float *x, const float *m1, const float *m2,
+                const float *m3, const float *m4, float *tmp, int T, int D, float beta)
+{
+	CBLAS_TRANSPOSE tr = transposed ? CblasTrans : CblasNoTrans;
+
+	cblas_sgemm(CblasRowMajor, tr, CblasNoTrans, T, D, T, 1.0f, m1, T, x, D, 0.0f, tmp, D);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, tr, T, D, D, 1.0f, tmp, D, m3, D, beta, y, ldy);
+	if (kind == NN_DFT) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, m2, T, x, D, 0.0f, tmp,
+		            D);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, -1.0f, tmp, D, m4, D, 1.0f, y,
+		            ldy);
+	}
+}
+
+void
+transform_forward(int kind, float *out, const float *v, const float *mask, const float *m1, const float *m2,
+                  const float *m3, const float *m4, float *scratch, int B, int T, int A, int D)
+{
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		float *x = scratch + (size_t)omp_get_thread_num() * 2 * T * D, *tmp = x + (size_t)T * D;
+		for (int t = 0; t < T; t++) {
+			if (mask[(size_t)b * T + t] != 0)
+				memcpy(x + (size_t)t * D, v + ((size_t)b * T + t) * A, sizeof *x * (size_t)D);
+			else
+				memset(x + (size_t)t * D, 0, sizeof *x * (size_t)D);
+		}
+		transform_apply(kind, 0, out + (size_t)b * T * A, A, x, m1, m2, m3, m4, tmp, T, D, 0.0f);
+	}
+}
+
+void
+transform_backward(int kind, float *dv, const float *dout, const float *mask, const float *m1,
+                   const float *m2, const float *m3, const float *m4, float *scratch, int B, int T, int A,
+                   int D)
+{
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		float *x = scratch + (size_t)omp_get_thread_num() * 3 * T * D, *tmp = x + (size_t)T * D;
+		float *y = tmp + (size_t)T * D;
+		for (int t = 0; t < T; t++)
+			memcpy(x + (size_t)t * D, dout + ((size_t)b * T + t) * A, sizeof *x * (size_t)D);
+		/* the DFT's map is symmetric; the DCT's adjoint uses the transposes */
+		transform_apply(kind, kind == NN_DCT, y, D, x, m1, m2, m3, m4, tmp, T, D, 0.0f);
+		for (int t = 0; t < T; t++)
+			if (mask[(size_t)b * T + t] != 0)
+				for (int e = 0; e < D; e++)
+					dv[((size_t)b * T + t) * A + e] += y[(size_t)t * D + e];
+	}
+}
+
+void
+transform_forward_naive(int kind, float *out, const float *v, const float *mask, int B, int T, int A, int D)
+{
+	for (int b = 0; b < B; b++)
+		for (int ka = 0; ka < T; ka++)
+			for (int la = 0; la < D; la++) {
+				double s = 0;
+				for (int t = 0; t < T; t++) {
+					if (mask[(size_t)b * T + t] == 0)
+						continue;
+					for (int e = 0; e < D; e++) {
+						double x = v[((size_t)b * T + t) * A + e], w;
+						if (kind == NN_DFT)
+							w = cos(2 * PI *
+							        ((double)ka * t / T + (double)la * e / D)) /
+							    sqrt((double)T * D);
+						else
+							w = (ka ? sqrt(2.0 / T) : sqrt(1.0 / T)) *
+							    cos(PI * ka * (2 * t + 1) / (2.0 * T)) *
+							    (la ? sqrt(2.0 / D) : sqrt(1.0 / D)) *
+							    cos(PI * la * (2 * e + 1) / (2.0 * D));
+						s += x * w;
+					}
+				}
+				out[((size_t)b * T + ka) * A + la] = (float)s;
+			}
+}
+
+/* ---- dynamic span-based convolution ---- */
+
+void
+dsc_forward(float *out, const struct dsc_saved *s, const float *q, const float *k, const float *v,
+            const struct dsc_params *w, const float *mask, int B, int T, int A, int D, int K)
+{
+	int N = B * T, P = (K - 1) / 2;
+
+	/* depthwise conv of the key slice, padded rows and the outside zero */
+#pragma omp parallel for schedule(static)
+	for (int bt = 0; bt < N; bt++) {
+		int b = bt / T, t = bt % T;
+		float *kd = s->kd + (size_t)bt * D;
+		for (int ch = 0; ch < D; ch++)
+			kd[ch] = 0;
+		for (int u = 0; u < K; u++) {
+			int r = t + u - P;
+			if (r < 0 || r >= T || mask[(size_t)b * T + r] == 0)
+				continue;
+			const float *kr = k + ((size_t)b * T + r) * A;
+			for (int ch = 0; ch < D; ch++)
+				kd[ch] += w->dw[ch * K + u] * kr[ch];
+		}
+	}
+	/* span-aware key, gated by the query; the tap logits; the conv value */
+	matmul_forward(s->ks, s->kd, w->pw, w->beta, N, D, D);
+	mm_forward(s->u, D, v, A, w->wu, w->bu, N, D, D);
+#pragma omp parallel for schedule(static)
+	for (int bt = 0; bt < N; bt++) {
+		const float *ks = s->ks + (size_t)bt * D, *qr = q + (size_t)bt * A;
+		float *al = s->alpha + (size_t)bt * K, mx = -INFINITY;
+		double sum = 0;
+		for (int u = 0; u < K; u++) {
+			double z = w->bk[u];
+			for (int e = 0; e < D; e++)
+				z += (double)w->wk[u * D + e] * ks[e] * qr[e];
+			al[u] = (float)z;
+			mx = al[u] > mx ? al[u] : mx;
+		}
+		for (int u = 0; u < K; u++) {
+			al[u] = expf(al[u] - mx);
+			sum += al[u];
+		}
+		for (int u = 0; u < K; u++)
+			al[u] = (float)(al[u] / sum);
+		if (mask[bt] == 0)
+			memset(s->u + (size_t)bt * D, 0, sizeof *s->u * (size_t)D);
+	}
+	/* out[t] = sum over taps of alpha[t, u] u[t + u - P] */
+#pragma omp parallel for schedule(static)
+	for (int bt = 0; bt < N; bt++) {
+		int b = bt / T, t = bt % T;
+		const float *al = s->alpha + (size_t)bt * K;
+		float *o = out + (size_t)bt * A;
+		for (int e = 0; e < D; e++)
+			o[e] = 0;
+		for (int u = 0; u < K; u++) {
+			int r = t + u - P;
+			if (r < 0 || r >= T)
+				continue;
+			const float *ur = s->u + ((size_t)b * T + r) * D;
+			for (int e = 0; e < D; e++)
+				o[e] += al[u] * ur[e];
+		}
+	}
+}
+
+void
+dsc_backward(float *dq, float *dk, float *dv, const struct dsc_grads *g, const float *dout,
+             const struct dsc_saved *s, const float *q, const float *k, const float *v,
+             const struct dsc_params *w, const float *mask, float *scratch, int B, int T, int A, int D, int K)
+{
+	int N = B * T, P = (K - 1) / 2;
+	float *dz = scratch;              /* (N, K): the tap logits' gradient */
+	float *du = dz + (size_t)N * K;   /* (N, D): the conv value's */
+	float *dks = du + (size_t)N * D;  /* (N, D): the span-aware key's */
+	float *dkd = dks + (size_t)N * D; /* (N, D): the depthwise result's */
+	float *gt = dkd + (size_t)N * D;  /* (N, D): the gate ks * q */
+
+	/* tap weights, through their softmax; the gate */
+#pragma omp parallel for schedule(static)
+	for (int bt = 0; bt < N; bt++) {
+		int b = bt / T, t = bt % T;
+		const float *al = s->alpha + (size_t)bt * K, *go = dout + (size_t)bt * A;
+		double da[NN_MAX_TAPS], dot = 0;
+		for (int u = 0; u < K; u++) {
+			int r = t + u - P;
+			da[u] = 0;
+			if (r >= 0 && r < T) {
+				const float *ur = s->u + ((size_t)b * T + r) * D;
+				for (int e = 0; e < D; e++)
+					da[u] += (double)go[e] * ur[e];
+			}
+			dot += al[u] * da[u];
+		}
+		for (int u = 0; u < K; u++)
+			dz[(size_t)bt * K + u] = (float)(al[u] * (da[u] - dot));
+		for (int e = 0; e < D; e++)
+			gt[(size_t)bt * D + e] = s->ks[(size_t)bt * D + e] * q[(size_t)bt * A + e];
+	}
+	/* du[r] = sum over the (t, u) with t + u - P = r of alpha[t, u] dout[t]; zero on padded rows */
+#pragma omp parallel for schedule(static)
+	for (int br = 0; br < N; br++) {
+		int b = br / T, r = br % T;
+		float *d = du + (size_t)br * D;
+		for (int e = 0; e < D; e++)
+			d[e] = 0;
+		if (mask[br] == 0)
+			continue;
+		for (int u = 0; u < K; u++) {
+			int t = r - u + P;
+			if (t < 0 || t >= T)
+				continue;
+			float a = s->alpha[((size_t)b * T + t) * K + u];
+			const float *go = dout + ((size_t)b * T + t) * A;
+			for (int e = 0; e < D; e++)
+				d[e] += a * go[e];
+		}
+	}
+	/* kernel generator: dwk += dz^T gt, dbk += sum dz, d gt = dz wk */
+	memset(dks, 0, sizeof *dks * (size_t)N * D);
+	matmul_backward(dks, g->wk, g->bk, dz, gt, w->wk, N, D, K);
+	/* the gate: dq += d gt * ks, dks = d gt * q */
+#pragma omp parallel for schedule(static)
+	for (int bt = 0; bt < N; bt++)
+		for (int e = 0; e < D; e++) {
+			float dg = dks[(size_t)bt * D + e];
+			dq[(size_t)bt * A + e] += dg * s->ks[(size_t)bt * D + e];
+			dks[(size_t)bt * D + e] = dg * q[(size_t)bt * A + e];
+		}
+	/* pointwise conv and its bias */
+	memset(dkd, 0, sizeof *dkd * (size_t)N * D);
+	matmul_backward(dkd, g->pw, g->beta, dks, s->kd, w->pw, N, D, D);
+	/* depthwise conv: weights by channel, the key slice by row (padded rows get nothing) */
+#pragma omp parallel for schedule(static)
+	for (int ch = 0; ch < D; ch++)
+		for (int u = 0; u < K; u++) {
+			double acc = 0;
+			for (int bt = 0; bt < N; bt++) {
+				int b = bt / T, r = bt % T + u - P;
+				if (r < 0 || r >= T || mask[(size_t)b * T + r] == 0)
+					continue;
+				acc += (double)dkd[(size_t)bt * D + ch] * k[((size_t)b * T + r) * A + ch];
+			}
+			g->dw[ch * K + u] += (float)acc;
+		}
+#pragma omp parallel for schedule(static)
+	for (int br = 0; br < N; br++) {
+		int b = br / T, r = br % T;
+		if (mask[br] == 0)
+			continue;
+		for (int u = 0; u < K; u++) {
+			int t = r - u + P;
+			if (t < 0 || t >= T)
+				continue;
+			const float *d = dkd + ((size_t)b * T + t) * D;
+			for (int ch = 0; ch < D; ch++)
+				dk[(size_t)br * A + ch] += d[ch] * w->dw[ch * K + u];
+		}
+	}
+	/* the conv value: dwu += du^T v, dbu += sum du, dv += du wu */
+	mm_backward(dv, A, g->wu, g->bu, du, D, v, A, w->wu, N, D, D);
+}
+
+/* ---- loss ---- */
+
+double
+crossentropy_forward_backward(float *dlogits, const float *logits, const int32_t *labels, int N, int C,
+                              int *count)
+{
+	double loss = 0;
+	int n = 0;
+
+	for (int i = 0; i < N; i++)
+		n += labels[i] >= 0;
+	*count = n;
+#pragma omp parallel for schedule(static) reduction(+ : loss)
+	for (int i = 0; i < N; i++) {
+		const float *z = logits + (size_t)i * C;
+		float mx = -INFINITY;
+		double sum = 0;
+		if (labels[i] < 0) {
+			if (dlogits)
+				memset(dlogits + (size_t)i * C, 0, sizeof *dlogits * (size_t)C);
+			continue;
+		}
+		for (int c = 0; c < C; c++)
+			mx = z[c] > mx ? z[c] : mx;
+		for (int c = 0; c < C; c++)
+			sum += exp((double)z[c] - mx);
+		loss += log(sum) + mx - z[labels[i]];
+		if (dlogits)
+			for (int c = 0; c < C; c++)
+				dlogits[(size_t)i * C + c] =
+				    (float)((exp((double)z[c] - mx) / sum - (c == labels[i])) / n);
+	}
+	return n ? loss / n : 0;
+}

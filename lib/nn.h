@@ -1,0 +1,144 @@
+/*
+ * nn.h: the numerical kernels of the FlexiBERT 2.0 encoder, as forward/backward pairs (llm.c style).
+ *
+ * Ownership: nothing here allocates or frees; every pointer is the caller's, and outputs never alias
+ * inputs unless a comment says so.
+ *
+ * Conventions: N = rows (batch x tokens), C = input channels, OC = output channels, B = batch, T =
+ * tokens, D = head size, K = kernel taps. Tensors are row-major fp32; a shape comment gives each
+ * pointer's shape. Arguments come outputs first, then inputs and weights, then sizes. Every backward
+ * ACCUMULATES (+=) into its gradients, so a gradient is zeroed once per step by the caller; a NULL
+ * gradient pointer means "not wanted" where a comment says it may be. Every fast kernel whose speed
+ * matters has a naive reference (suffix _naive) beside it, and the unit tests hold them equal.
+ *
+ * Dropout masks are not stored: element i of dropout site `key` is kept when a hash of (key, i) falls
+ * below the keep probability, so the backward pass recomputes the mask, the memory is saved, and the
+ * result depends on neither thread count nor schedule.
+ */
+#ifndef TC_NN_H
+#define TC_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The widest dynamic convolution (c_13). */
+#define NN_MAX_TAPS 16
+
+/* The additive score of a padded key (flexibert-ops.md section 3). */
+#define NN_MASKED_SCORE (-10000.0f)
+
+/* Is element i kept by dropout site key at probability p? (inverted dropout keeps with 1 - p) */
+int nn_keep(uint64_t key, uint64_t i, float p);
+
+/* out (N, OC) = inp (N, C) . w^T (OC, C) + bias (OC; may be NULL) */
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+/* dinp (N, C) += dout . w; dw (OC, C) += dout^T . inp; dbias (OC) += column sums of dout. dinp and
+ * dbias may be NULL. */
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                     const float *w, int N, int C, int OC);
+/* dinp (N, C) = dout . w, or += when accumulate. */
+void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC, int accumulate);
+void matmul_forward_naive(float *out, const float *inp, const float *w, const float *bias, int N, int C,
+                          int OC);
+void matmul_backward_naive(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                           const float *w, int N, int C, int OC);
+
+/* LayerNorm over the last axis with biased variance and eps 1e-12; mean and rstd (N) are saved. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                       int N, int C);
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* GELU, exact (erf) form; backward recomputes from the input. */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* d *= GELU'(inp): the same, overwriting the incoming gradient. */
+void gelu_backward_inplace(float *d, const float *inp, size_t n);
+
+/* out = tanh(inp); backward from the output. */
+void tanh_forward(float *out, const float *inp, size_t n);
+void tanh_backward(float *dinp, const float *out, const float *dout, size_t n);
+
+/* Inverted dropout in place: x[i] = keep ? x[i] / (1 - p) : 0. The same call undoes nothing; backward
+ * applies the same to the gradient. p = 0 is the identity. */
+void dropout_apply(float *x, size_t n, float p, uint64_t key);
+
+/*
+ * Embeddings: out[b,t,:] = wte[ids[b,t]] + wpe[t] + wtt. Backward scatters into the rows of dwte,
+ * skipping the padding id (its row never gets a gradient), and into dwpe and dwtt.
+ */
+void embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt,
+                   int B, int T, int C);
+void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const int32_t *ids, int pad,
+                    int B, int T, int C);
+
+/*
+ * Self-attention of one head over q, k, v slices (row stride A between tokens; the head's columns start
+ * at the pointers): probs (B, T, T) = softmax(q' k^T / sqrt(D) + key mask) where q' = q . wma (D, D)
+ * for weighted multiplicative attention, q otherwise (wma NULL); ctx (row stride A) = drop(probs) . v.
+ * mask (B, T) holds 1 for real tokens, 0 for padding. scratch holds NN_ATTN_SCRATCH floats.
+ * Backward accumulates dq, dk, dv (row stride A) and dwma (may be NULL when wma is).
+ */
+#define NN_ATTN_SCRATCH(nthreads, B, T, D)                                                                   \
+	((size_t)(nthreads) * (2 * (size_t)(T) * (T) + 2 * (size_t)(T) * (D)) + (size_t)(B) * (T) * (D))
+void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
+                       const float *wma, const float *mask, float p, uint64_t key, float *scratch, int B,
+                       int T, int A, int D);
+void attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
+                        const float *q, const float *k, const float *v, const float *wma, float p,
+                        uint64_t key, float *scratch, int B, int T, int A, int D);
+void attention_forward_naive(float *ctx, float *probs, const float *q, const float *k, const float *v,
+                             const float *wma, const float *mask, float p, uint64_t key, int B, int T, int A,
+                             int D);
+
+/*
+ * The orthonormal 2-D transforms of an LT head on the value slice with padded rows zeroed: out (row
+ * stride A) = L (T, T) . v^ . R (D, D) where for the DFT it is (C_T v^ C_D - S_T v^ S_D) / sqrt(T D) and
+ * for the DCT-II D_T v^ D_D^T. nn_transform_matrices fills the matrices (fp32 from fp64): for the DFT
+ * m1 = C_T / sqrt(T), m2 = S_T / sqrt(T), m3 = C_D / sqrt(D), m4 = S_D / sqrt(D); for the DCT m1 = D_T,
+ * m3 = D_D^T (m2, m4 unused). scratch holds 3 T D floats per thread.
+ */
+enum { NN_DFT, NN_DCT };
+void nn_transform_matrices(int kind, float *m1, float *m2, float *m3, float *m4, int T, int D);
+void transform_forward(int kind, float *out, const float *v, const float *mask, const float *m1,
+                       const float *m2, const float *m3, const float *m4, float *scratch, int B, int T, int A,
+                       int D);
+void transform_backward(int kind, float *dv, const float *dout, const float *mask, const float *m1,
+                        const float *m2, const float *m3, const float *m4, float *scratch, int B, int T,
+                        int A, int D);
+void transform_forward_naive(int kind, float *out, const float *v, const float *mask, int B, int T, int A,
+                             int D);
+
+/*
+ * The dynamic span-based convolution of a c_k head (tests/reference/README.md): from the head's q, k, v
+ * slices (row stride A) and its parameters dw (D, 1, K), pw (D, D, 1), beta (D), wk (K, D), bk (K),
+ * wu (D, D), bu (D), writes out (row stride A) and saves kd (B, T, D: the depthwise result), ks (B, T,
+ * D: the span-aware key), alpha (B, T, K: the tap weights) and u (B, T, D: the conv value, zero on
+ * padded rows). Backward accumulates into the d* pointers and needs scratch of NN_DSC_SCRATCH floats.
+ */
+struct dsc_params {
+	const float *dw, *pw, *beta, *wk, *bk, *wu, *bu;
+};
+struct dsc_grads {
+	float *dw, *pw, *beta, *wk, *bk, *wu, *bu;
+};
+struct dsc_saved {
+	float *kd, *ks, *alpha, *u;
+};
+#define NN_DSC_SCRATCH(B, T, D, K) ((size_t)(B) * (T) * ((K) + 4 * (size_t)(D)))
+void dsc_forward(float *out, const struct dsc_saved *s, const float *q, const float *k, const float *v,
+                 const struct dsc_params *w, const float *mask, int B, int T, int A, int D, int K);
+void dsc_backward(float *dq, float *dk, float *dv, const struct dsc_grads *g, const float *dout,
+                  const struct dsc_saved *s, const float *q, const float *k, const float *v,
+                  const struct dsc_params *w, const float *mask, float *scratch, int B, int T, int A, int D,
+                  int K);
+
+/*
+ * Cross-entropy of rows of logits (N, C) against labels (N; rows labelled < 0 are ignored): returns
+ * the mean loss over the counted rows (0 if none) and writes dlogits = (softmax - one-hot) / count
+ * (0 on ignored rows) when dlogits is not NULL. *count receives the number of counted rows.
+ */
+double crossentropy_forward_backward(float *dlogits, const float *logits, const int32_t *labels, int N, int C,
+                                     int *count);
+
+#endif

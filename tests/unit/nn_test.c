@@ -1,0 +1,588 @@
+/*
+ * nn_test.c: the kernels of lib/nn.c against naive references written here or beside them, and every
+ * backward against central finite differences of a random projection of its forward's output
+ * (f = sum out * R). Finite differences in fp32 carry rounding noise, so a gradient passes when every
+ * element is within 1e-3 of its finite difference, relative to the array's largest gradient; real
+ * mistakes (a missing term, a wrong index) are off by far more.
+ *
+ * Prints TAP; exits 1 on any failure.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+#include "rng.h"
+#include "tap.h"
+
+static struct rng R;
+
+static float *
+randv(size_t n, double scale)
+{
+	float *x = malloc(sizeof *x * (n ? n : 1));
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)(scale * rng_normal(&R));
+	return x;
+}
+
+static float *
+zeros(size_t n)
+{
+	return calloc(n ? n : 1, sizeof(float));
+}
+
+static double
+dot(const float *a, const float *b, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)a[i] * b[i];
+	return s;
+}
+
+/* The largest |a - b| relative to the largest |b| (and at least tiny). */
+static double
+rel_diff(const float *a, const float *b, size_t n)
+{
+	double m = 1e-12, d = 0;
+	for (size_t i = 0; i < n; i++) {
+		m = fabs(b[i]) > m ? fabs(b[i]) : m;
+		d = fabs(a[i] - b[i]) > d ? fabs(a[i] - b[i]) : d;
+	}
+	return d / m;
+}
+
+/* Central differences of f at every element of x (at most 400, evenly spread) against g. */
+static double
+fd_check(double (*f)(void *), void *ctx, float *x, const float *g, size_t n, double eps)
+{
+	double gmax = 1e-12, worst = 0;
+	size_t step = n > 400 ? n / 400 : 1;
+
+	for (size_t i = 0; i < n; i++)
+		gmax = fabs(g[i]) > gmax ? fabs(g[i]) : gmax;
+	for (size_t i = 0; i < n; i += step) {
+		float x0 = x[i];
+		double fp, fm, fd;
+		x[i] = x0 + (float)eps;
+		fp = f(ctx);
+		x[i] = x0 - (float)eps;
+		fm = f(ctx);
+		x[i] = x0;
+		fd = (fp - fm) / (2 * eps);
+		if (fabs(fd - g[i]) / gmax > worst)
+			worst = fabs(fd - g[i]) / gmax;
+	}
+	return worst;
+}
+
+#define TOL 1e-3
+
+/* ---- matmul ---- */
+
+static void
+test_matmul(void)
+{
+	int N = 37, C = 29, OC = 23;
+	float *x = randv((size_t)N * C, 1), *w = randv((size_t)OC * C, 1), *b = randv(OC, 1);
+	float *o1 = zeros((size_t)N * OC), *o2 = zeros((size_t)N * OC), *dout = randv((size_t)N * OC, 1);
+	float *dx1 = zeros((size_t)N * C), *dx2 = zeros((size_t)N * C), *dw1 = zeros((size_t)OC * C),
+	      *dw2 = zeros((size_t)OC * C), *db1 = zeros(OC), *db2 = zeros(OC);
+
+	matmul_forward(o1, x, w, b, N, C, OC);
+	matmul_forward_naive(o2, x, w, b, N, C, OC);
+	check(rel_diff(o1, o2, (size_t)N * OC) < 1e-5,
+	      "matmul forward equals the naive product (37 x 29 -> 23)");
+	for (int k = 0; k < 2; k++) { /* twice: backward accumulates */
+		matmul_backward(dx1, dw1, db1, dout, x, w, N, C, OC);
+		matmul_backward_naive(dx2, dw2, db2, dout, x, w, N, C, OC);
+	}
+	check(rel_diff(dx1, dx2, (size_t)N * C) < 1e-5 && rel_diff(dw1, dw2, (size_t)OC * C) < 1e-5 &&
+	          rel_diff(db1, db2, OC) < 1e-5,
+	      "matmul backward equals the naive one, accumulating");
+	free(x), free(w), free(b), free(o1), free(o2), free(dout), free(dx1), free(dx2), free(dw1), free(dw2);
+	free(db1), free(db2);
+}
+
+/* ---- layernorm, gelu, tanh ---- */
+
+struct ln_ctx {
+	float *x, *w, *b, *out, *mean, *rstd, *R;
+	int N, C;
+};
+
+static double
+ln_f(void *p)
+{
+	struct ln_ctx *c = p;
+	layernorm_forward(c->out, c->mean, c->rstd, c->x, c->w, c->b, c->N, c->C);
+	return dot(c->out, c->R, (size_t)c->N * c->C);
+}
+
+static void
+test_layernorm(void)
+{
+	struct ln_ctx c = {0};
+	float *dx, *dw, *db;
+	double e1, e2, e3;
+
+	c.N = 5, c.C = 24;
+	c.x = randv(120, 2), c.w = randv(24, 1), c.b = randv(24, 1), c.R = randv(120, 1);
+	c.out = zeros(120), c.mean = zeros(5), c.rstd = zeros(5);
+	dx = zeros(120), dw = zeros(24), db = zeros(24);
+	ln_f(&c);
+	layernorm_backward(dx, dw, db, c.R, c.x, c.w, c.mean, c.rstd, c.N, c.C);
+	e1 = fd_check(ln_f, &c, c.x, dx, 120, 1e-2);
+	e2 = fd_check(ln_f, &c, c.w, dw, 24, 1e-2);
+	e3 = fd_check(ln_f, &c, c.b, db, 24, 1e-2);
+	check(e1 < TOL && e2 < TOL && e3 < TOL,
+	      "layernorm backward matches finite differences (%.1e %.1e %.1e)", e1, e2, e3);
+	free(c.x), free(c.w), free(c.b), free(c.R), free(c.out), free(c.mean), free(c.rstd), free(dx),
+	    free(dw);
+	free(db);
+}
+
+struct pw_ctx {
+	float *x, *out, *R;
+	size_t n;
+	int which;
+};
+
+static double
+pw_f(void *p)
+{
+	struct pw_ctx *c = p;
+	if (c->which == 0)
+		gelu_forward(c->out, c->x, c->n);
+	else
+		tanh_forward(c->out, c->x, c->n);
+	return dot(c->out, c->R, c->n);
+}
+
+static void
+test_pointwise(void)
+{
+	struct pw_ctx c = {randv(300, 2), zeros(300), randv(300, 1), 300, 0};
+	float *dx = zeros(300);
+	double worst = 0, e1, e2;
+
+	pw_f(&c);
+	for (size_t i = 0; i < 300; i++) {
+		double x = c.x[i], ref = 0.5 * x * (1 + erf(x / sqrt(2.0)));
+		worst = fabs(c.out[i] - ref) > worst ? fabs(c.out[i] - ref) : worst;
+	}
+	check(worst < 1e-6, "gelu is the exact erf form (max error %.1e)", worst);
+	gelu_backward(dx, c.x, c.R, 300);
+	e1 = fd_check(pw_f, &c, c.x, dx, 300, 1e-2);
+	c.which = 1;
+	pw_f(&c);
+	memset(dx, 0, sizeof(float) * 300);
+	tanh_backward(dx, c.out, c.R, 300);
+	e2 = fd_check(pw_f, &c, c.x, dx, 300, 1e-2);
+	check(e1 < TOL && e2 < TOL, "gelu and tanh backward match finite differences (%.1e %.1e)", e1, e2);
+	free(c.x), free(c.out), free(c.R), free(dx);
+}
+
+/* ---- embeddings, dropout, cross-entropy ---- */
+
+struct emb_ctx {
+	int32_t ids[12];
+	float *wte, *wpe, *wtt, *out, *R;
+};
+
+static double
+emb_f(void *p)
+{
+	struct emb_ctx *c = p;
+	embed_forward(c->out, c->ids, c->wte, c->wpe, c->wtt, 3, 4, 8);
+	return dot(c->out, c->R, 96);
+}
+
+static void
+test_embed(void)
+{
+	struct emb_ctx c = {{3, 1, 4, 0, 1, 5, 0, 0, 2, 2, 2, 0},
+	                    randv(48, 1),
+	                    randv(32, 1),
+	                    randv(8, 1),
+	                    zeros(96),
+	                    randv(96, 1)};
+	float *dte = zeros(48), *dpe = zeros(32), *dtt = zeros(8), saved[8];
+	double e1, e2, e3, pad = 0;
+
+	emb_f(&c);
+	embed_backward(dte, dpe, dtt, c.R, c.ids, 0, 3, 4, 8);
+	for (int i = 0; i < 8; i++)
+		pad += fabs(dte[i]);
+	memcpy(saved, dte, sizeof saved);
+	memset(dte, 0, sizeof(float) * 8); /* the finite difference of row 0 is not zero; compare the rest */
+	e1 = fd_check(emb_f, &c, c.wte + 8, dte + 8, 40, 1e-2);
+	e2 = fd_check(emb_f, &c, c.wpe, dpe, 32, 1e-2);
+	e3 = fd_check(emb_f, &c, c.wtt, dtt, 8, 1e-2);
+	check(pad == 0 && e1 < TOL && e2 < TOL && e3 < TOL,
+	      "embedding backward matches finite differences; the [PAD] row gets nothing");
+	(void)saved;
+	free(c.wte), free(c.wpe), free(c.wtt), free(c.out), free(c.R), free(dte), free(dpe), free(dtt);
+}
+
+static void
+test_dropout(void)
+{
+	size_t n = 1000000, kept = 0;
+	float *x = zeros(n), *y = zeros(n);
+	int same = 1;
+
+	for (size_t i = 0; i < n; i++)
+		x[i] = y[i] = 1;
+	dropout_apply(x, n, 0.1f, 42);
+	dropout_apply(y, n, 0.1f, 42);
+	for (size_t i = 0; i < n; i++) {
+		kept += x[i] != 0;
+		same &= x[i] == y[i] && (x[i] == 0 || fabsf(x[i] - 1 / 0.9f) < 1e-6f);
+	}
+	check(same && fabs((double)kept / n - 0.9) < 0.002,
+	      "dropout keeps 1 - p of the elements (%.4f), scaled by 1 / (1 - p), the same for the same key",
+	      (double)kept / n);
+	dropout_apply(y, n, 0.1f, 43);
+	same = 1;
+	for (size_t i = 0; i < n && same; i++)
+		same = (x[i] == 0) == (y[i] == 0);
+	check(!same, "another key draws another mask");
+	free(x), free(y);
+}
+
+struct ce_ctx {
+	float *z;
+	int32_t lab[6];
+};
+
+static double
+ce_f(void *p)
+{
+	struct ce_ctx *c = p;
+	int n;
+	return crossentropy_forward_backward(NULL, c->z, c->lab, 6, 7, &n);
+}
+
+static void
+test_crossentropy(void)
+{
+	struct ce_ctx c = {randv(42, 3), {1, -100, 6, 0, -100, 3}};
+	float *dz = zeros(42);
+	double loss, e, ref = 0;
+	int n;
+
+	loss = crossentropy_forward_backward(dz, c.z, c.lab, 6, 7, &n);
+	for (int i = 0; i < 6; i++) {
+		double s = 0;
+		if (c.lab[i] < 0)
+			continue;
+		for (int k = 0; k < 7; k++)
+			s += exp(c.z[i * 7 + k]);
+		ref += log(s) - c.z[i * 7 + c.lab[i]];
+	}
+	ref /= 4;
+	e = fd_check(ce_f, &c, c.z, dz, 42, 1e-2);
+	check(n == 4 && fabs(loss - ref) < 1e-6 && e < TOL && dz[7] == 0 && dz[28] == 0,
+	      "cross-entropy: mean over the labelled rows, gradient matches finite differences (%.1e)", e);
+	free(c.z), free(dz);
+}
+
+/* ---- attention ---- */
+
+struct at_ctx {
+	float *q, *k, *v, *wma, *mask, *ctx, *probs, *R, *scratch;
+	float p;
+	int B, T, A, D;
+};
+
+static double
+at_f(void *pv)
+{
+	struct at_ctx *c = pv;
+	attention_forward(c->ctx, c->probs, c->q, c->k, c->v, c->wma, c->mask, c->p, 7, c->scratch, c->B,
+	                  c->T, c->A, c->D);
+	/* the head's columns only */
+	double s = 0;
+	for (int bt = 0; bt < c->B * c->T; bt++)
+		for (int e = 0; e < c->D; e++)
+			s += (double)c->ctx[(size_t)bt * c->A + e] * c->R[(size_t)bt * c->A + e];
+	return s;
+}
+
+static void
+test_attention(void)
+{
+	for (int wma = 0; wma < 2; wma++)
+		for (int drop = 0; drop < 2; drop++) {
+			struct at_ctx c = {0};
+			size_t n;
+			float *ctx2, *probs2, *dq, *dk, *dv, *dw;
+			double ef, e1, e2, e3, e4 = 0;
+			c.B = 3, c.T = 6, c.A = 20, c.D = 8, c.p = drop ? 0.3f : 0.0f;
+			n = (size_t)c.B * c.T * c.A;
+			c.q = randv(n, 1), c.k = randv(n, 1), c.v = randv(n, 1), c.R = randv(n, 1);
+			c.wma = wma ? randv(64, 0.5) : NULL;
+			c.mask = zeros(18);
+			for (int i = 0; i < 18; i++)
+				c.mask[i] = !(i == 5 || i == 10 || i == 11 || i >= 15);
+			c.ctx = zeros(n), c.probs = zeros(108);
+			c.scratch = zeros(NN_ATTN_SCRATCH(8, c.B, c.T, c.D));
+			ctx2 = zeros(n), probs2 = zeros(108);
+			at_f(&c);
+			attention_forward_naive(ctx2, probs2, c.q, c.k, c.v, c.wma, c.mask, c.p, 7, c.B, c.T,
+			                        c.A, c.D);
+			ef = rel_diff(c.ctx, ctx2, n) + rel_diff(c.probs, probs2, 108);
+			dq = zeros(n), dk = zeros(n), dv = zeros(n), dw = zeros(64);
+			attention_backward(dq, dk, dv, wma ? dw : NULL, c.R, c.probs, c.q, c.k, c.v, c.wma,
+			                   c.p, 7, c.scratch, c.B, c.T, c.A, c.D);
+			e1 = fd_check(at_f, &c, c.q, dq, n, 1e-2);
+			e2 = fd_check(at_f, &c, c.k, dk, n, 1e-2);
+			e3 = fd_check(at_f, &c, c.v, dv, n, 1e-2);
+			if (wma)
+				e4 = fd_check(at_f, &c, c.wma, dw, 64, 1e-2);
+			check(ef < 1e-5, "attention (%s, dropout %.1f) forward equals the naive one",
+			      wma ? "wma" : "sdp", c.p);
+			check(e1 < TOL && e2 < TOL && e3 < TOL && e4 < TOL,
+			      "attention (%s, dropout %.1f) backward matches finite differences (%.1e %.1e "
+			      "%.1e %.1e)",
+			      wma ? "wma" : "sdp", c.p, e1, e2, e3, e4);
+			free(c.q), free(c.k), free(c.v), free(c.R), free(c.wma), free(c.mask), free(c.ctx),
+			    free(c.probs);
+			free(c.scratch), free(ctx2), free(probs2), free(dq), free(dk), free(dv), free(dw);
+		}
+}
+
+/* ---- transforms ---- */
+
+struct tr_ctx {
+	int kind, B, T, A, D;
+	float *v, *mask, *out, *R, *m[4], *scratch;
+};
+
+static double
+tr_f(void *p)
+{
+	struct tr_ctx *c = p;
+	double s = 0;
+	transform_forward(c->kind, c->out, c->v, c->mask, c->m[0], c->m[1], c->m[2], c->m[3], c->scratch,
+	                  c->B, c->T, c->A, c->D);
+	for (int bt = 0; bt < c->B * c->T; bt++)
+		for (int e = 0; e < c->D; e++)
+			s += (double)c->out[(size_t)bt * c->A + e] * c->R[(size_t)bt * c->A + e];
+	return s;
+}
+
+static void
+test_transforms(void)
+{
+	for (int kind = NN_DFT; kind <= NN_DCT; kind++) {
+		struct tr_ctx c = {kind, 2, 7, 12, 5, NULL, NULL, NULL, NULL, {NULL}, NULL};
+		size_t n = (size_t)c.B * c.T * c.A;
+		float *out2 = zeros(n), *dv = zeros(n);
+		double ef, eb, e2in = 0, e2out = 0, padgrad = 0;
+		c.v = randv(n, 1), c.R = randv(n, 1), c.out = zeros(n), c.mask = zeros(14);
+		for (int i = 0; i < 14; i++)
+			c.mask[i] = i < 7 || i < 11;
+		for (int i = 0; i < 4; i++)
+			c.m[i] = zeros(49);
+		c.scratch = zeros(8 * 3 * 35);
+		nn_transform_matrices(kind, c.m[0], c.m[1], c.m[2], c.m[3], c.T, c.D);
+		tr_f(&c);
+		transform_forward_naive(kind, out2, c.v, c.mask, c.B, c.T, c.A, c.D);
+		ef = 0;
+		for (int bt = 0; bt < 14; bt++)
+			for (int e = 0; e < c.D; e++) {
+				double d = fabs(c.out[bt * c.A + e] - out2[bt * c.A + e]);
+				ef = d > ef ? d : ef;
+				e2out += (double)c.out[bt * c.A + e] * c.out[bt * c.A + e];
+				if (c.mask[bt])
+					e2in += (double)c.v[bt * c.A + e] * c.v[bt * c.A + e];
+			}
+		transform_backward(kind, dv, c.R, c.mask, c.m[0], c.m[1], c.m[2], c.m[3], c.scratch, c.B, c.T,
+		                   c.A, c.D);
+		for (int bt = 11; bt < 14; bt++)
+			for (int e = 0; e < c.A; e++)
+				padgrad += fabs(dv[bt * c.A + e]);
+		eb = fd_check(tr_f, &c, c.v, dv, n, 1e-2);
+		check(ef < 1e-5, "%s forward equals the naive double sum", kind == NN_DFT ? "DFT" : "DCT");
+		check(eb < TOL && padgrad == 0,
+		      "%s backward matches finite differences (%.1e); padded rows get no gradient",
+		      kind == NN_DFT ? "DFT" : "DCT", eb);
+		if (kind == NN_DCT)
+			check(fabs(e2out - e2in) < 1e-4 * e2in,
+			      "the DCT is orthonormal: energy kept (%.6f vs %.6f)", e2out, e2in);
+		free(c.v), free(c.R), free(c.out), free(c.mask), free(c.scratch), free(out2), free(dv);
+		for (int i = 0; i < 4; i++)
+			free(c.m[i]);
+	}
+}
+
+/* ---- dynamic span-based convolution ---- */
+
+struct dsc_ctx {
+	int B, T, A, D, K;
+	float *q, *k, *v, *mask, *out, *R, *w[7], *sv[4], *scratch;
+};
+
+static void
+dsc_w(struct dsc_params *w, struct dsc_ctx *c)
+{
+	w->dw = c->w[0], w->pw = c->w[1], w->beta = c->w[2], w->wk = c->w[3], w->bk = c->w[4],
+	w->wu = c->w[5];
+	w->bu = c->w[6];
+}
+
+static double
+dsc_f(void *p)
+{
+	struct dsc_ctx *c = p;
+	struct dsc_params w;
+	struct dsc_saved s = {c->sv[0], c->sv[1], c->sv[2], c->sv[3]};
+	double r = 0;
+	dsc_w(&w, c);
+	dsc_forward(c->out, &s, c->q, c->k, c->v, &w, c->mask, c->B, c->T, c->A, c->D, c->K);
+	for (int bt = 0; bt < c->B * c->T; bt++)
+		for (int e = 0; e < c->D; e++)
+			r += (double)c->out[(size_t)bt * c->A + e] * c->R[(size_t)bt * c->A + e];
+	return r;
+}
+
+/* The README's formulas, loop by loop in double. */
+static void
+dsc_naive(double *out, const struct dsc_ctx *c)
+{
+	int B = c->B, T = c->T, A = c->A, D = c->D, K = c->K, P = (K - 1) / 2;
+	double *kd = calloc((size_t)B * T * D, sizeof *kd), *ks = calloc((size_t)B * T * D, sizeof *ks);
+	double *al = calloc((size_t)B * T * K, sizeof *al), *u = calloc((size_t)B * T * D, sizeof *u);
+	const float *dw = c->w[0], *pw = c->w[1], *beta = c->w[2], *wk = c->w[3], *bk = c->w[4],
+	            *wu = c->w[5], *bu = c->w[6];
+
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			for (int ch = 0; ch < D; ch++)
+				for (int q = 0; q < K; q++) {
+					int r = t + q - P;
+					double kk = r >= 0 && r < T && c->mask[b * T + r]
+					                ? c->k[(b * T + r) * A + ch]
+					                : 0;
+					kd[(b * T + t) * D + ch] += dw[ch * K + q] * kk;
+				}
+			for (int o = 0; o < D; o++) {
+				double s = beta[o];
+				for (int ch = 0; ch < D; ch++)
+					s += pw[o * D + ch] * kd[(b * T + t) * D + ch];
+				ks[(b * T + t) * D + o] = s;
+			}
+			double mx = -1e300, sum = 0;
+			for (int q = 0; q < K; q++) {
+				double z = bk[q];
+				for (int e = 0; e < D; e++)
+					z += wk[q * D + e] * ks[(b * T + t) * D + e] *
+					     c->q[(b * T + t) * A + e];
+				al[(b * T + t) * K + q] = z;
+				mx = z > mx ? z : mx;
+			}
+			for (int q = 0; q < K; q++)
+				sum += exp(al[(b * T + t) * K + q] - mx);
+			for (int q = 0; q < K; q++)
+				al[(b * T + t) * K + q] = exp(al[(b * T + t) * K + q] - mx) / sum;
+			for (int e = 0; e < D; e++) {
+				double s = bu[e];
+				for (int f = 0; f < D; f++)
+					s += wu[e * D + f] * c->v[(b * T + t) * A + f];
+				u[(b * T + t) * D + e] = c->mask[b * T + t] ? s : 0;
+			}
+		}
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++)
+			for (int e = 0; e < D; e++) {
+				double s = 0;
+				for (int q = 0; q < K; q++) {
+					int r = t + q - P;
+					if (r >= 0 && r < T)
+						s += al[(b * T + t) * K + q] * u[(b * T + r) * D + e];
+				}
+				out[(b * T + t) * D + e] = s;
+			}
+	free(kd), free(ks), free(al), free(u);
+}
+
+static void
+test_dsc(void)
+{
+	static const int taps[3] = {5, 9, 13};
+	for (int ti = 0; ti < 3; ti++) {
+		struct dsc_ctx c = {.B = 2, .T = 9, .A = 14, .D = 6, .K = taps[ti]};
+		size_t n = (size_t)c.B * c.T * c.A, nd = (size_t)c.B * c.T * c.D;
+		size_t wn[7] = {(size_t)c.D * c.K, (size_t)c.D * c.D, (size_t)c.D, (size_t)c.K * c.D,
+		                (size_t)c.K,       (size_t)c.D * c.D, (size_t)c.D};
+		double *ref = calloc(nd, sizeof *ref), ef = 0, rmax = 0, eb[10];
+		float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *g[7];
+		struct dsc_params w;
+		struct dsc_saved s;
+		struct dsc_grads gr;
+		int ok = 1;
+		c.q = randv(n, 1), c.k = randv(n, 1), c.v = randv(n, 1), c.R = randv(n, 1), c.out = zeros(n);
+		c.mask = zeros(18);
+		for (int i = 0; i < 18; i++)
+			c.mask[i] = i < 9 || i < 14;
+		for (int i = 0; i < 7; i++) {
+			c.w[i] = randv(wn[i], 0.5);
+			g[i] = zeros(wn[i]);
+		}
+		c.sv[0] = zeros(nd), c.sv[1] = zeros(nd), c.sv[2] = zeros((size_t)c.B * c.T * c.K),
+		c.sv[3] = zeros(nd);
+		c.scratch = zeros(NN_DSC_SCRATCH(c.B, c.T, c.D, c.K));
+		dsc_f(&c);
+		dsc_naive(ref, &c);
+		for (size_t i = 0; i < nd; i++) {
+			size_t bt = i / c.D, e = i % c.D;
+			double d = fabs(c.out[bt * c.A + e] - ref[i]);
+			ef = d > ef ? d : ef;
+			rmax = fabs(ref[i]) > rmax ? fabs(ref[i]) : rmax;
+		}
+		check(ef < 1e-5 * rmax + 1e-6, "c_%d forward equals the README's formulas in double", c.K);
+		dsc_w(&w, &c);
+		s = (struct dsc_saved){c.sv[0], c.sv[1], c.sv[2], c.sv[3]};
+		gr = (struct dsc_grads){g[0], g[1], g[2], g[3], g[4], g[5], g[6]};
+		dsc_backward(dq, dk, dv, &gr, c.R, &s, c.q, c.k, c.v, &w, c.mask, c.scratch, c.B, c.T, c.A,
+		             c.D, c.K);
+		eb[0] = fd_check(dsc_f, &c, c.q, dq, n, 1e-2);
+		eb[1] = fd_check(dsc_f, &c, c.k, dk, n, 1e-2);
+		eb[2] = fd_check(dsc_f, &c, c.v, dv, n, 1e-2);
+		for (int i = 0; i < 7; i++)
+			eb[3 + i] = fd_check(dsc_f, &c, c.w[i], g[i], wn[i], 1e-2);
+		for (int i = 0; i < 10; i++)
+			ok &= eb[i] < TOL;
+		check(ok,
+		      "c_%d backward matches finite differences for q, k, v and all seven parameters (worst "
+		      "%.1e)",
+		      c.K, fmax(fmax(eb[0], eb[1]), fmax(eb[2], fmax(eb[3], eb[9]))));
+		free(ref), free(dq), free(dk), free(dv), free(c.q), free(c.k), free(c.v), free(c.R),
+		    free(c.out);
+		free(c.mask), free(c.scratch);
+		for (int i = 0; i < 7; i++)
+			free(c.w[i]), free(g[i]);
+		for (int i = 0; i < 4; i++)
+			free(c.sv[i]);
+	}
+}
+
+int
+main(void)
+{
+	rng_seed(&R, 1);
+	test_matmul();
+	test_layernorm();
+	test_pointwise();
+	test_embed();
+	test_dropout();
+	test_crossentropy();
+	test_attention();
+	test_transforms();
+	test_dsc();
+	return tap_done();
+}
