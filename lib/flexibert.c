@@ -1,0 +1,932 @@
+/*
+ * flexibert.c: the FlexiBERT 2.0 encoder of tests/reference/README.md, its heads, its training step.
+ *
+ * Sizes: B batch, T tokens, N = B T rows, h a layer's width, A = n d its heads' width, f an FF width,
+ * hL the last layer's width, C labels, V vocabulary, M labelled tokens (masked LM).
+ *
+ * Forward keeps, per layer, the inputs every backward kernel needs (q, k, v, the attention
+ * probabilities before dropout, the DSC heads' intermediates, the context, the pre-LayerNorm sums
+ * with their statistics, the FF pre-activations and activations); dropout masks are recomputed from
+ * their site keys (nn.h). Backward walks the layers in reverse with a fixed set of gradient buffers
+ * sized for the widest layer, reused by every layer.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flexibert.h"
+#include "nn.h"
+#include "rng.h"
+#include "tensor.h"
+#include "util.h"
+
+enum { INIT_NORMAL, INIT_ZERO, INIT_ONE, INIT_UNIFORM };
+
+struct fb_lacts {
+	float *q, *k, *v, *ctx, *ares, *m1, *r1, *y, *fres, *m2, *r2, *hout, *xnext;
+		float *ffpre[MODEL_MAX_FF]; /* the FF activations are recomputed from these in backward */
+	float *probs[MODEL_MAX_HEADS];
+	struct dsc_saved dsc[MODEL_MAX_HEADS];
+	int tT;                 /* the T the transform matrices are built for, 0 if none */
+	float *dft[4], *dct[2]; /* (T, T), (T, T), (D, D), (D, D); (T, T), (D, D) */
+};
+
+struct fb_acts {
+	int Bcap, Tcap;
+	float *mem;
+	float *mask;                 /* (N) */
+	int32_t *ids;                /* (N) */
+	float *eres, *em, *er, *emb; /* embeddings: pre-LN sum, its statistics, the output */
+	struct fb_lacts L[MODEL_MAX_LAYERS];
+	float *first, *ppre, *pool, *pdrop, *clogits, *cdlogits;      /* FB_CLS: (B, hL) x 4, (B, C) x 2 */
+	int32_t *clabels;                                             /* (B) */
+		float *gx, *gx2, *gh, *gf, *gy; /* backward buffers, (N, widest layer) each */
+	/* one pool, taken in turn by the FF activations in forward (two at a time), the FF gradients
+	 * in backward, and the heads' gradients */
+	float *gz[2], *gq, *gk, *gv, *gctx;
+	float *scratch;
+	/* FB_MLM, sized for Mcap labelled tokens */
+	size_t Mcap;
+	float *mmem, *g, *tpre, *tact, *tln, *tm, *tr, *mlogits, *mdlogits;
+	int32_t *rows, *rowlab;
+	int M;
+	uint64_t dropkey;
+	int training;
+};
+
+static const int taps_of[OP_COUNT] = {0, 0, 0, 0, 5, 9, 13};
+
+static int
+is_sa(int op)
+{
+	return op == OP_SA_SDP || op == OP_SA_WMA;
+}
+
+static int
+is_conv(int op)
+{
+	return op >= OP_C_5;
+}
+
+/* ---- the parameter table ---- */
+
+struct builder {
+	struct flexibert *fb;
+	unsigned char *init; /* per parameter */
+	size_t cap;
+};
+
+static size_t add(struct builder *bd, int init, int ndim, int s0, int s1, int s2, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static size_t
+add(struct builder *bd, int init, int ndim, int s0, int s1, int s2, const char *fmt, ...)
+{
+	struct flexibert *fb = bd->fb;
+	struct fb_param *p;
+	va_list ap;
+	size_t len;
+
+	fb->p = egrow(fb->p, &bd->cap, (size_t)fb->np + 1, sizeof *fb->p);
+	bd->init = erealloc(bd->init, bd->cap);
+	p = &fb->p[fb->np];
+	memset(p, 0, sizeof *p);
+	va_start(ap, fmt);
+	vsnprintf(p->name, sizeof p->name, fmt, ap);
+	va_end(ap);
+	p->ndim = ndim;
+	p->shape[0] = s0, p->shape[1] = s1, p->shape[2] = s2;
+	p->n = (size_t)s0 * (ndim > 1 ? (size_t)s1 : 1) * (ndim > 2 ? (size_t)s2 : 1);
+	p->off = fb->nparams;
+	len = strlen(p->name);
+	p->decay = (len > 7 && strcmp(p->name + len - 7, ".weight") == 0 && !strstr(p->name, "LayerNorm")) ||
+	           init == INIT_UNIFORM;
+	bd->init[fb->np] = (unsigned char)init;
+	fb->nparams += p->n;
+	fb->np++;
+	return p->off;
+}
+
+static int
+check_config(const struct fb_config *cfg, struct tc_error *err)
+{
+	const struct model *m = &cfg->m;
+
+	if (m->l < 1 || m->l > MODEL_MAX_LAYERS)
+		return tc_error_set(err, "model: %d layers (expected 1 to %d)", m->l, MODEL_MAX_LAYERS);
+	if (cfg->vocab < 6)
+		return tc_error_set(err, "vocabulary of %d tokens (expected at least 6)", cfg->vocab);
+	if (cfg->objective == FB_CLS && cfg->labels < 2)
+		return tc_error_set(err, "%d labels (expected at least 2)", cfg->labels);
+	if (cfg->max_pos < 1)
+		return tc_error_set(err, "max_pos %d (expected at least 1)", cfg->max_pos);
+	if (!(cfg->dropout >= 0 && cfg->dropout < 1))
+		return tc_error_set(err, "dropout %g (expected 0 <= p < 1)", cfg->dropout);
+	for (int l = 0; l < m->l; l++) {
+		const struct model_layer *L = &m->layer[l];
+		if (L->h < 1 || L->n < 1 || L->n > MODEL_MAX_HEADS || L->d < 1 || L->nff < 1 ||
+		    L->nff > MODEL_MAX_FF)
+			return tc_error_set(err, "model layer %d: h %d, %d heads of %d, FF depth %d", l, L->h,
+			                    L->n, L->d, L->nff);
+		for (int i = 0; i < L->nff; i++)
+			if (L->ff[i] < 1)
+				return tc_error_set(err, "model layer %d: FF width %d", l, L->ff[i]);
+		for (int j = 0; j < L->n; j++)
+			if (L->op[j] >= OP_COUNT)
+				return tc_error_set(err, "model layer %d: unknown head op %d", l, L->op[j]);
+	}
+	return 0;
+}
+
+static void
+build_table(struct flexibert *fb, struct builder *bd)
+{
+	const struct fb_config *cfg = &fb->cfg;
+	const struct model *m = &cfg->m;
+	int h0 = m->layer[0].h, hL = m->layer[m->l - 1].h;
+
+	fb->wte = add(bd, INIT_NORMAL, 2, cfg->vocab, h0, 0, "bert.embeddings.word_embeddings.weight");
+	fb->wpe = add(bd, INIT_NORMAL, 2, cfg->max_pos, h0, 0, "bert.embeddings.position_embeddings.weight");
+	fb->wtt = add(bd, INIT_NORMAL, 2, 1, h0, 0, "bert.embeddings.token_type_embeddings.weight");
+	fb->elnw = add(bd, INIT_ONE, 1, h0, 0, 0, "bert.embeddings.LayerNorm.weight");
+	fb->elnb = add(bd, INIT_ZERO, 1, h0, 0, 0, "bert.embeddings.LayerNorm.bias");
+	for (int l = 0; l < m->l; l++) {
+		const struct model_layer *ml = &m->layer[l];
+		struct fb_layer *L = &fb->L[l];
+		char pre[64];
+		int A = ml->n * ml->d, d = ml->d, nw = 0, nc = 0, fin = ml->h;
+		snprintf(pre, sizeof pre, "bert.encoder.layer.%d.", l);
+		L->h = ml->h, L->n = ml->n, L->d = d, L->A = A;
+		L->hnext = l + 1 < m->l ? m->layer[l + 1].h : ml->h;
+		L->proj = L->hnext != ml->h;
+		L->wq = add(bd, INIT_NORMAL, 2, A, ml->h, 0, "%sattention.self.query.weight", pre);
+		L->bq = add(bd, INIT_ZERO, 1, A, 0, 0, "%sattention.self.query.bias", pre);
+		L->wk = add(bd, INIT_NORMAL, 2, A, ml->h, 0, "%sattention.self.key.weight", pre);
+		L->bk = add(bd, INIT_ZERO, 1, A, 0, 0, "%sattention.self.key.bias", pre);
+		L->wv = add(bd, INIT_NORMAL, 2, A, ml->h, 0, "%sattention.self.value.weight", pre);
+		L->bv = add(bd, INIT_ZERO, 1, A, 0, 0, "%sattention.self.value.bias", pre);
+		for (int j = 0; j < ml->n; j++)
+			if (ml->op[j] == OP_SA_WMA)
+				L->wma[j] =
+				    add(bd, INIT_UNIFORM, 2, d, d, 0, "%sattention.self.W%d", pre, nw++);
+		for (int j = 0; j < ml->n; j++) {
+			int k = taps_of[ml->op[j]];
+			if (!is_conv(ml->op[j]))
+				continue;
+			L->cdw[j] = add(bd, INIT_NORMAL, 3, d, 1, k,
+			                "%sattention.self.key_conv_attn_layer%d.depthwise.weight", pre, nc);
+			L->cpw[j] = add(bd, INIT_NORMAL, 3, d, d, 1,
+			                "%sattention.self.key_conv_attn_layer%d.pointwise.weight", pre, nc);
+			L->cbeta[j] = add(bd, INIT_ZERO, 2, d, 1, 0,
+			                  "%sattention.self.key_conv_attn_layer%d.bias", pre, nc);
+			L->ckw[j] = add(bd, INIT_NORMAL, 2, k, d, 0,
+			                "%sattention.self.conv_kernel_layer%d.weight", pre, nc);
+			L->ckb[j] = add(bd, INIT_ZERO, 1, k, 0, 0,
+			                "%sattention.self.conv_kernel_layer%d.bias", pre, nc);
+			L->cuw[j] = add(bd, INIT_NORMAL, 2, d, d, 0,
+			                "%sattention.self.conv_out_layer%d.weight", pre, nc);
+			L->cub[j] =
+			    add(bd, INIT_ZERO, 1, d, 0, 0, "%sattention.self.conv_out_layer%d.bias", pre, nc);
+			nc++;
+		}
+		L->wo = add(bd, INIT_NORMAL, 2, ml->h, A, 0, "%sattention.output.dense.weight", pre);
+		L->bo = add(bd, INIT_ZERO, 1, ml->h, 0, 0, "%sattention.output.dense.bias", pre);
+		L->ln1w = add(bd, INIT_ONE, 1, ml->h, 0, 0, "%sattention.output.LayerNorm.weight", pre);
+		L->ln1b = add(bd, INIT_ZERO, 1, ml->h, 0, 0, "%sattention.output.LayerNorm.bias", pre);
+		for (int i = 0; i < ml->nff; i++) {
+			L->ffw[i] = add(bd, INIT_NORMAL, 2, ml->ff[i], fin, 0,
+			                "%sintermediate.sequential.%d.weight", pre, 2 * i);
+			L->ffb[i] = add(bd, INIT_ZERO, 1, ml->ff[i], 0, 0,
+			                "%sintermediate.sequential.%d.bias", pre, 2 * i);
+			fin = ml->ff[i];
+		}
+		L->wout = add(bd, INIT_NORMAL, 2, ml->h, fin, 0, "%soutput.dense.weight", pre);
+		L->bout = add(bd, INIT_ZERO, 1, ml->h, 0, 0, "%soutput.dense.bias", pre);
+		L->ln2w = add(bd, INIT_ONE, 1, ml->h, 0, 0, "%soutput.LayerNorm.weight", pre);
+		L->ln2b = add(bd, INIT_ZERO, 1, ml->h, 0, 0, "%soutput.LayerNorm.bias", pre);
+		if (L->proj) {
+			L->wp = add(bd, INIT_NORMAL, 2, L->hnext, ml->h, 0, "%soutput.proj_head.weight", pre);
+			L->bp = add(bd, INIT_ZERO, 1, L->hnext, 0, 0, "%soutput.proj_head.bias", pre);
+		}
+	}
+	if (cfg->objective == FB_CLS) {
+		fb->poolw = add(bd, INIT_NORMAL, 2, hL, hL, 0, "bert.pooler.dense.weight");
+		fb->poolb = add(bd, INIT_ZERO, 1, hL, 0, 0, "bert.pooler.dense.bias");
+		fb->clsw = add(bd, INIT_NORMAL, 2, cfg->labels, hL, 0, "classifier.weight");
+		fb->clsb = add(bd, INIT_ZERO, 1, cfg->labels, 0, 0, "classifier.bias");
+	} else {
+		fb->mtw = add(bd, INIT_NORMAL, 2, hL, hL, 0, "cls.predictions.transform.dense.weight");
+		fb->mtb = add(bd, INIT_ZERO, 1, hL, 0, 0, "cls.predictions.transform.dense.bias");
+		fb->mlnw = add(bd, INIT_ONE, 1, hL, 0, 0, "cls.predictions.transform.LayerNorm.weight");
+		fb->mlnb = add(bd, INIT_ZERO, 1, hL, 0, 0, "cls.predictions.transform.LayerNorm.bias");
+		fb->decw = add(bd, INIT_NORMAL, 2, cfg->vocab, hL, 0, "cls.predictions.decoder.weight");
+		fb->decb = add(bd, INIT_ZERO, 1, cfg->vocab, 0, 0, "cls.predictions.bias");
+	}
+}
+
+int
+flexibert_init(struct flexibert *fb, const struct fb_config *cfg, uint64_t seed, struct tc_error *err)
+{
+	struct builder bd = {fb, NULL, 0};
+	struct rng r;
+
+	memset(fb, 0, sizeof *fb);
+	if (check_config(cfg, err) < 0)
+		return -1;
+	fb->cfg = *cfg;
+	build_table(fb, &bd);
+	fb->params = emalloc(sizeof *fb->params * fb->nparams);
+	fb->grads = ecalloc(fb->nparams, sizeof *fb->grads);
+	fb->m = ecalloc(fb->nparams, sizeof *fb->m);
+	fb->v = ecalloc(fb->nparams, sizeof *fb->v);
+	rng_seed(&r, seed);
+	for (int i = 0; i < fb->np; i++) {
+		float *x = fb->params + fb->p[i].off;
+		for (size_t j = 0; j < fb->p[i].n; j++)
+			switch (bd.init[i]) {
+			case INIT_NORMAL:
+				x[j] = (float)(0.02 * rng_normal(&r));
+				break;
+			case INIT_ZERO:
+				x[j] = 0;
+				break;
+			case INIT_ONE:
+				x[j] = 1;
+				break;
+			default:
+				x[j] = (float)(0.2 * rng_uniform(&r) - 0.1);
+			}
+	}
+	memset(fb->params + fb->wte, 0, sizeof *fb->params * (size_t)cfg->m.layer[0].h); /* [PAD] */
+	free(bd.init);
+	fb->a = ecalloc(1, sizeof *fb->a);
+	return 0;
+}
+
+static void
+acts_free(struct fb_acts *a)
+{
+	free(a->mem);
+	free(a->mmem);
+	for (int l = 0; l < MODEL_MAX_LAYERS; l++) {
+		for (int i = 0; i < 4; i++)
+			free(a->L[l].dft[i]);
+		for (int i = 0; i < 2; i++)
+			free(a->L[l].dct[i]);
+	}
+}
+
+void
+flexibert_release(struct flexibert *fb)
+{
+	if (fb->a) {
+		acts_free(fb->a);
+		free(fb->a);
+	}
+	free(fb->p);
+	free(fb->params);
+	free(fb->grads);
+	free(fb->m);
+	free(fb->v);
+	memset(fb, 0, sizeof *fb);
+}
+
+const struct fb_param *
+flexibert_param(const struct flexibert *fb, const char *name)
+{
+	for (int i = 0; i < fb->np; i++)
+		if (strcmp(fb->p[i].name, name) == 0)
+			return &fb->p[i];
+	return NULL;
+}
+
+/* ---- activation memory ---- */
+
+/* Lay out (when base is NULL, just count) the activation buffers for B x T; returns floats used. */
+static size_t
+layout(struct flexibert *fb, float *base, int B, int T)
+{
+	struct fb_acts *a = fb->a;
+	const struct model *m = &fb->cfg.m;
+	size_t off = 0, N = (size_t)B * T;
+	int hmax = 0, amax = 0, fmax = 0, dmax = 0, kmax = 0, hL = m->layer[m->l - 1].h,
+	    nt = omp_get_max_threads();
+	size_t scratch;
+
+#define TAKE(ptr, count)                                                                                     \
+	do {                                                                                                 \
+		if (base)                                                                                    \
+			(ptr) = (void *)(base + off);                                                        \
+		off += ((size_t)(count) + 15) & ~(size_t)15;                                                 \
+	} while (0)
+	TAKE(a->mask, N);
+	TAKE(a->eres, N * m->layer[0].h);
+	TAKE(a->em, N);
+	TAKE(a->er, N);
+	TAKE(a->emb, N * m->layer[0].h);
+	for (int l = 0; l < m->l; l++) {
+		const struct fb_layer *W = &fb->L[l];
+		const struct model_layer *ml = &m->layer[l];
+		struct fb_lacts *La = &a->L[l];
+		size_t h = (size_t)W->h, A = (size_t)W->A, d = (size_t)W->d;
+		TAKE(La->q, N * A);
+		TAKE(La->k, N * A);
+		TAKE(La->v, N * A);
+		for (int j = 0; j < W->n; j++) {
+			if (is_sa(ml->op[j]))
+				TAKE(La->probs[j], N * T);
+			if (is_conv(ml->op[j])) {
+				TAKE(La->dsc[j].kd, N * d);
+				TAKE(La->dsc[j].ks, N * d);
+				TAKE(La->dsc[j].alpha, N * taps_of[ml->op[j]]);
+				TAKE(La->dsc[j].u, N * d);
+				kmax = taps_of[ml->op[j]] > kmax ? taps_of[ml->op[j]] : kmax;
+			}
+		}
+		TAKE(La->ctx, N * A);
+		TAKE(La->ares, N * h);
+		TAKE(La->m1, N);
+		TAKE(La->r1, N);
+		TAKE(La->y, N * h);
+		for (int i = 0; i < ml->nff; i++) {
+						TAKE(La->ffpre[i], N * ml->ff[i]);
+			fmax = ml->ff[i] > fmax ? ml->ff[i] : fmax;
+		}
+		TAKE(La->fres, N * h);
+		TAKE(La->m2, N);
+		TAKE(La->r2, N);
+		TAKE(La->hout, N * h);
+		if (W->proj)
+			TAKE(La->xnext, N * W->hnext);
+		hmax = W->h > hmax ? W->h : hmax;
+		amax = W->A > amax ? W->A : amax;
+		dmax = W->d > dmax ? W->d : dmax;
+	}
+	if (fb->cfg.objective == FB_CLS) {
+		TAKE(a->first, (size_t)B * hL);
+		TAKE(a->ppre, (size_t)B * hL);
+		TAKE(a->pool, (size_t)B * hL);
+		TAKE(a->pdrop, (size_t)B * hL);
+		TAKE(a->clogits, (size_t)B * fb->cfg.labels);
+		TAKE(a->cdlogits, (size_t)B * fb->cfg.labels);
+		TAKE(a->clabels, B); /* int32 fits a float slot */
+	}
+	TAKE(a->ids, N);
+	TAKE(a->gx, N * hmax);
+	TAKE(a->gx2, N * hmax);
+	TAKE(a->gh, N * hmax);
+	TAKE(a->gf, N * hmax);
+	TAKE(a->gy, N * hmax);
+		{
+		size_t pool = 2 * N * (size_t)fmax > 4 * N * (size_t)amax ? 2 * N * (size_t)fmax : 4 * N * (size_t)amax;
+		float *pbase = NULL;
+		TAKE(pbase, pool);
+		if (base) {
+			a->gz[0] = pbase, a->gz[1] = pbase + N * (size_t)fmax;
+			a->gq = pbase, a->gk = pbase + N * (size_t)amax, a->gv = pbase + 2 * N * (size_t)amax;
+			a->gctx = pbase + 3 * N * (size_t)amax;
+		}
+	}
+	scratch = NN_ATTN_SCRATCH(nt, B, T, dmax);
+	if ((size_t)nt * 3 * T * dmax > scratch)
+		scratch = (size_t)nt * 3 * T * dmax;
+	if (kmax && NN_DSC_SCRATCH(B, T, dmax, kmax) > scratch)
+		scratch = NN_DSC_SCRATCH(B, T, dmax, kmax);
+	TAKE(a->scratch, scratch);
+#undef TAKE
+	return off;
+}
+
+static void
+reserve(struct flexibert *fb, int B, int T)
+{
+	struct fb_acts *a = fb->a;
+
+	if (B <= a->Bcap && T <= a->Tcap)
+		return;
+	if (B < a->Bcap)
+		B = a->Bcap;
+	if (T < a->Tcap)
+		T = a->Tcap;
+	free(a->mem);
+	a->mem = emalloc(sizeof(float) * layout(fb, NULL, B, T));
+	layout(fb, a->mem, B, T);
+	a->Bcap = B;
+	a->Tcap = T;
+}
+
+/* The layer's transform matrices for T tokens. */
+static void
+transform_matrices(struct fb_lacts *La, const struct fb_layer *W, const struct model_layer *ml, int T)
+{
+	int dft = 0, dct = 0, d = W->d;
+
+	if (La->tT == T)
+		return;
+	for (int j = 0; j < W->n; j++) {
+		dft |= ml->op[j] == OP_L_DFT;
+		dct |= ml->op[j] == OP_L_DCT;
+	}
+	if (dft) {
+		for (int i = 0; i < 4; i++)
+			La->dft[i] = erealloc(La->dft[i], sizeof(float) * (size_t)(i < 2 ? T * T : d * d));
+		nn_transform_matrices(NN_DFT, La->dft[0], La->dft[1], La->dft[2], La->dft[3], T, d);
+	}
+	if (dct) {
+		La->dct[0] = erealloc(La->dct[0], sizeof(float) * (size_t)T * T);
+		La->dct[1] = erealloc(La->dct[1], sizeof(float) * (size_t)d * d);
+		nn_transform_matrices(NN_DCT, La->dct[0], NULL, La->dct[1], NULL, T, d);
+	}
+	La->tT = T;
+}
+
+/* ---- forward ---- */
+
+/* Dropout sites: the embedding output, per layer the attention probabilities of each head, the
+ * attention output and the FF output, and the pooled vector. */
+static uint64_t
+site(uint64_t dropkey, int l, int what)
+{
+	uint64_t z = dropkey ^ (((uint64_t)l << 32 | (uint32_t)what) * 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9u;
+	return z ^ (z >> 29);
+}
+enum { SITE_ATTN_OUT = MODEL_MAX_HEADS, SITE_FF_OUT, SITE_EMB, SITE_POOL };
+
+static void
+dsc_weights(struct dsc_params *w, const float *P, const struct fb_layer *W, int j)
+{
+	w->dw = P + W->cdw[j], w->pw = P + W->cpw[j], w->beta = P + W->cbeta[j];
+	w->wk = P + W->ckw[j], w->bk = P + W->ckb[j], w->wu = P + W->cuw[j], w->bu = P + W->cub[j];
+}
+
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+CLONES static void
+add_run(float *y, const float *x, size_t n)
+{
+#pragma omp simd
+	for (size_t i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
+static void
+add_rows(float *y, const float *x, size_t n)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i0 = 0; i0 < n; i0 += 4096)
+		add_run(y + i0, x + i0, n - i0 < 4096 ? n - i0 : 4096);
+}
+
+static const float *
+layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p)
+{
+	struct fb_acts *a = fb->a;
+	const struct fb_layer *W = &fb->L[l];
+	const struct model_layer *ml = &fb->cfg.m.layer[l];
+	struct fb_lacts *La = &a->L[l];
+	const float *P = fb->params;
+	int N = B * T, h = W->h, A = W->A, d = W->d;
+	const float *z = La->y;
+
+	matmul_forward(La->q, x, P + W->wq, P + W->bq, N, h, A);
+	matmul_forward(La->k, x, P + W->wk, P + W->bk, N, h, A);
+	matmul_forward(La->v, x, P + W->wv, P + W->bv, N, h, A);
+	transform_matrices(La, W, ml, T);
+	for (int j = 0; j < W->n; j++) {
+		int op = ml->op[j], c = j * d;
+		if (is_sa(op)) {
+			attention_forward(La->ctx + c, La->probs[j], La->q + c, La->k + c, La->v + c,
+			                  op == OP_SA_WMA ? P + W->wma[j] : NULL, a->mask, p,
+			                  site(a->dropkey, l, j), a->scratch, B, T, A, d);
+		} else if (op == OP_L_DFT) {
+			transform_forward(NN_DFT, La->ctx + c, La->v + c, a->mask, La->dft[0], La->dft[1],
+			                  La->dft[2], La->dft[3], a->scratch, B, T, A, d);
+		} else if (op == OP_L_DCT) {
+			transform_forward(NN_DCT, La->ctx + c, La->v + c, a->mask, La->dct[0], NULL,
+			                  La->dct[1], NULL, a->scratch, B, T, A, d);
+		} else {
+			struct dsc_params w;
+			dsc_weights(&w, P, W, j);
+			dsc_forward(La->ctx + c, &La->dsc[j], La->q + c, La->k + c, La->v + c, &w, a->mask, B,
+			            T, A, d, taps_of[op]);
+		}
+	}
+	matmul_forward(La->ares, La->ctx, P + W->wo, P + W->bo, N, A, h);
+	dropout_apply(La->ares, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
+	add_rows(La->ares, x, (size_t)N * h);
+	layernorm_forward(La->y, La->m1, La->r1, La->ares, P + W->ln1w, P + W->ln1b, N, h);
+		for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
+		matmul_forward(La->ffpre[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
+		gelu_forward(a->gz[i & 1], La->ffpre[i], (size_t)N * ml->ff[i]);
+		z = a->gz[i & 1];
+	}
+	matmul_forward(La->fres, z, P + W->wout, P + W->bout, N, ml->ff[ml->nff - 1], h);
+	dropout_apply(La->fres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
+	add_rows(La->fres, La->y, (size_t)N * h);
+	layernorm_forward(La->hout, La->m2, La->r2, La->fres, P + W->ln2w, P + W->ln2b, N, h);
+	if (!W->proj)
+		return La->hout;
+	matmul_forward(La->xnext, La->hout, P + W->wp, P + W->bp, N, h, W->hnext);
+	return La->xnext;
+}
+
+static void
+mlm_reserve(struct flexibert *fb, size_t M)
+{
+	struct fb_acts *a = fb->a;
+	size_t hL = (size_t)fb->cfg.m.layer[fb->cfg.m.l - 1].h, V = (size_t)fb->cfg.vocab, off = 0;
+
+	if (M <= a->Mcap && a->mmem)
+		return;
+	free(a->mmem);
+	a->mmem = emalloc(sizeof(float) * (M * (5 * hL + 2 * V + 4) + 64));
+	a->g = a->mmem;
+	a->tpre = a->g + M * hL;
+	a->tact = a->tpre + M * hL;
+	a->tln = a->tact + M * hL;
+	a->tm = a->tln + M * hL;
+	a->tr = a->tm + M;
+	a->mlogits = a->tr + M;
+	a->mdlogits = a->mlogits + M * V;
+	off = (size_t)(a->mdlogits + M * V - a->mmem);
+	a->rows = (int32_t *)(a->mmem + off);
+	a->rowlab = a->rows + M;
+	a->Mcap = M;
+}
+
+double
+flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *labels, int B, int T, int training,
+                  uint64_t dropkey)
+{
+	struct fb_acts *a;
+	const struct model *m = &fb->cfg.m;
+	const float *P = fb->params, *x;
+	float p = training ? fb->cfg.dropout : 0.0f;
+	int N = B * T, h0 = m->layer[0].h, hL = m->layer[m->l - 1].h, C = fb->cfg.labels;
+	int count;
+
+	reserve(fb, B, T);
+	a = fb->a;
+	fb->B = B, fb->T = T;
+	a->dropkey = dropkey;
+	a->training = training;
+	memcpy(a->ids, ids, sizeof *ids * (size_t)N);
+	for (int i = 0; i < N; i++)
+		a->mask[i] = ids[i] != 0;
+	embed_forward(a->eres, ids, P + fb->wte, P + fb->wpe, P + fb->wtt, B, T, h0);
+	layernorm_forward(a->emb, a->em, a->er, a->eres, P + fb->elnw, P + fb->elnb, N, h0);
+	dropout_apply(a->emb, (size_t)N * h0, p, site(dropkey, 0, SITE_EMB));
+	x = a->emb;
+	for (int l = 0; l < m->l; l++)
+		x = layer_forward(fb, l, x, B, T, p);
+	fb->loss = 0;
+	if (fb->cfg.objective == FB_CLS) {
+		for (int b = 0; b < B; b++)
+			memcpy(a->first + (size_t)b * hL, x + (size_t)b * T * hL, sizeof *x * (size_t)hL);
+		matmul_forward(a->ppre, a->first, P + fb->poolw, P + fb->poolb, B, hL, hL);
+		tanh_forward(a->pool, a->ppre, (size_t)B * hL);
+		memcpy(a->pdrop, a->pool, sizeof *a->pool * (size_t)B * hL);
+		dropout_apply(a->pdrop, (size_t)B * hL, p, site(dropkey, 0, SITE_POOL));
+		matmul_forward(a->clogits, a->pdrop, P + fb->clsw, P + fb->clsb, B, hL, C);
+		fb->logits = a->clogits;
+		fb->nlogit_rows = B;
+		if (labels) {
+			memcpy(a->clabels, labels, sizeof *labels * (size_t)B);
+			fb->loss =
+			    crossentropy_forward_backward(a->cdlogits, a->clogits, labels, B, C, &count);
+		}
+		return fb->loss;
+	}
+	/* masked LM: the head runs on the labelled tokens only, which is all the loss depends on */
+	a->M = 0;
+	if (!labels) {
+		fb->nlogit_rows = 0;
+		return 0;
+	}
+	for (int i = 0; i < N; i++)
+		a->M += labels[i] >= 0;
+	mlm_reserve(fb, a->M ? (size_t)a->M : 1);
+	for (int i = 0, r = 0; i < N; i++)
+		if (labels[i] >= 0) {
+			a->rows[r] = i;
+			a->rowlab[r] = labels[i];
+			memcpy(a->g + (size_t)r * hL, x + (size_t)i * hL, sizeof *x * (size_t)hL);
+			r++;
+		}
+	fb->nlogit_rows = a->M;
+	fb->logits = a->mlogits;
+	if (a->M == 0)
+		return 0;
+	matmul_forward(a->tpre, a->g, P + fb->mtw, P + fb->mtb, a->M, hL, hL);
+	gelu_forward(a->tact, a->tpre, (size_t)a->M * hL);
+	layernorm_forward(a->tln, a->tm, a->tr, a->tact, P + fb->mlnw, P + fb->mlnb, a->M, hL);
+	matmul_forward(a->mlogits, a->tln, P + fb->decw, P + fb->decb, a->M, hL, fb->cfg.vocab);
+	fb->loss =
+	    crossentropy_forward_backward(a->mdlogits, a->mlogits, a->rowlab, a->M, fb->cfg.vocab, &count);
+	return fb->loss;
+}
+
+/* ---- backward ---- */
+
+static void
+zero(float *x, size_t n)
+{
+	memset(x, 0, sizeof *x * n);
+}
+
+/* Layer l's backward: gout (N, hnext) is the gradient of its output; writes the gradient of its input
+ * x (N, h) into gin (which may be gout's buffer once gout is consumed: it is zeroed after use). */
+static void
+layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *gin, int B, int T, float p)
+{
+	struct fb_acts *a = fb->a;
+	const struct fb_layer *W = &fb->L[l];
+	const struct model_layer *ml = &fb->cfg.m.layer[l];
+	struct fb_lacts *La = &a->L[l];
+	const float *P = fb->params;
+		float *G = fb->grads, *dH = gout, *dres = a->gf, *dy = a->gy, *dz, *dA = a->gh;
+	int N = B * T, h = W->h, A = W->A, d = W->d, m = ml->nff;
+
+	if (W->proj) {
+		dH = a->gh;
+		zero(dH, (size_t)N * h);
+		matmul_backward(dH, G + W->wp, G + W->bp, gout, La->hout, P + W->wp, N, h, W->hnext);
+	}
+	/* the FF sub-layer: LayerNorm, the residual, the output dense, the stack */
+	zero(dres, (size_t)N * h);
+	layernorm_backward(dres, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
+	memcpy(dy, dres, sizeof *dy * (size_t)N * h);
+	dropout_apply(dres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
+		/* two buffers in turn: the activation an FF weight gradient needs is recomputed into one, then
+	 * overwritten by the gradient of that activation; the other holds the gradient coming down */
+	dz = a->gz[0];
+	gelu_forward(a->gz[1], La->ffpre[m - 1], (size_t)N * ml->ff[m - 1]);
+	matmul_backward(NULL, G + W->wout, G + W->bout, dres, a->gz[1], P + W->wout, N, ml->ff[m - 1], h);
+	matmul_backward_input(dz, dres, P + W->wout, N, ml->ff[m - 1], h, 0);
+	for (int i = m - 1; i >= 0; i--) {
+		int fin = i > 0 ? ml->ff[i - 1] : h;
+		float *other = dz == a->gz[0] ? a->gz[1] : a->gz[0];
+		gelu_backward_inplace(dz, La->ffpre[i], (size_t)N * ml->ff[i]);
+		if (i == 0) {
+			matmul_backward(dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h, ml->ff[0]);
+			break;
+		}
+		gelu_forward(other, La->ffpre[i - 1], (size_t)N * fin);
+		matmul_backward(NULL, G + W->ffw[i], G + W->ffb[i], dz, other, P + W->ffw[i], N, fin, ml->ff[i]);
+		matmul_backward_input(other, dz, P + W->ffw[i], N, fin, ml->ff[i], 0);
+		dz = other;
+	}
+	/* the attention sub-layer: LayerNorm, the residual, the output dense */
+	zero(dA, (size_t)N * h);
+	layernorm_backward(dA, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
+	memcpy(gin, dA, sizeof *gin * (size_t)N * h);
+	dropout_apply(dA, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
+		matmul_backward(NULL, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h);
+	matmul_backward_input(a->gctx, dA, P + W->wo, N, A, h, 0);
+	/* the heads */
+	zero(a->gq, (size_t)N * A);
+	zero(a->gk, (size_t)N * A);
+	zero(a->gv, (size_t)N * A);
+	for (int j = 0; j < W->n; j++) {
+		int op = ml->op[j], c = j * d;
+		if (is_sa(op)) {
+			attention_backward(a->gq + c, a->gk + c, a->gv + c,
+			                   op == OP_SA_WMA ? G + W->wma[j] : NULL, a->gctx + c, La->probs[j],
+			                   La->q + c, La->k + c, La->v + c,
+			                   op == OP_SA_WMA ? P + W->wma[j] : NULL, p, site(a->dropkey, l, j),
+			                   a->scratch, B, T, A, d);
+		} else if (op == OP_L_DFT) {
+			transform_backward(NN_DFT, a->gv + c, a->gctx + c, a->mask, La->dft[0], La->dft[1],
+			                   La->dft[2], La->dft[3], a->scratch, B, T, A, d);
+		} else if (op == OP_L_DCT) {
+			transform_backward(NN_DCT, a->gv + c, a->gctx + c, a->mask, La->dct[0], NULL,
+			                   La->dct[1], NULL, a->scratch, B, T, A, d);
+		} else {
+			struct dsc_params w;
+			struct dsc_grads g = {G + W->cdw[j], G + W->cpw[j], G + W->cbeta[j], G + W->ckw[j],
+			                      G + W->ckb[j], G + W->cuw[j], G + W->cub[j]};
+			dsc_weights(&w, P, W, j);
+			dsc_backward(a->gq + c, a->gk + c, a->gv + c, &g, a->gctx + c, &La->dsc[j], La->q + c,
+			             La->k + c, La->v + c, &w, a->mask, a->scratch, B, T, A, d, taps_of[op]);
+		}
+	}
+	matmul_backward(gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A);
+	matmul_backward(gin, G + W->wk, G + W->bk, a->gk, x, P + W->wk, N, h, A);
+	matmul_backward(gin, G + W->wv, G + W->bv, a->gv, x, P + W->wv, N, h, A);
+}
+
+void
+flexibert_zero_grad(struct flexibert *fb)
+{
+	memset(fb->grads, 0, sizeof *fb->grads * fb->nparams);
+}
+
+void
+flexibert_backward(struct flexibert *fb)
+{
+	struct fb_acts *a = fb->a;
+	const struct model *m = &fb->cfg.m;
+	const float *P = fb->params;
+	float *G = fb->grads, p = a->training ? fb->cfg.dropout : 0.0f;
+	int B = fb->B, T = fb->T, N = B * T, hL = m->layer[m->l - 1].h, h0 = m->layer[0].h;
+	float *gx = a->gx, *gin = a->gx2;
+
+	zero(gx, (size_t)N * hL);
+	if (fb->cfg.objective == FB_CLS) {
+		float *dpd = a->gf, *dpp = a->gh, *dfirst = a->gy; /* (B, hL) each, free until the layers */
+		zero(dpd, (size_t)B * hL);
+		zero(dpp, (size_t)B * hL);
+		zero(dfirst, (size_t)B * hL);
+		matmul_backward(dpd, G + fb->clsw, G + fb->clsb, a->cdlogits, a->pdrop, P + fb->clsw, B, hL,
+		                fb->cfg.labels);
+		dropout_apply(dpd, (size_t)B * hL, p, site(a->dropkey, 0, SITE_POOL));
+		tanh_backward(dpp, a->pool, dpd, (size_t)B * hL);
+		matmul_backward(dfirst, G + fb->poolw, G + fb->poolb, dpp, a->first, P + fb->poolw, B, hL,
+		                hL);
+		for (int b = 0; b < B; b++)
+			memcpy(gx + (size_t)b * T * hL, dfirst + (size_t)b * hL, sizeof *gx * (size_t)hL);
+	} else if (a->M > 0) {
+		size_t M = (size_t)a->M;
+		float *dtln = a->gf, *tmp = a->gh; /* (M, hL) each, free until the layers */
+		zero(dtln, M * hL);
+		matmul_backward(dtln, G + fb->decw, G + fb->decb, a->mdlogits, a->tln, P + fb->decw, a->M, hL,
+		                fb->cfg.vocab);
+		zero(tmp, M * hL);
+		layernorm_backward(tmp, G + fb->mlnw, G + fb->mlnb, dtln, a->tact, P + fb->mlnw, a->tm, a->tr,
+		                   a->M, hL);
+		zero(dtln, M * hL);
+		gelu_backward(dtln, a->tpre, tmp, M * hL);
+		zero(tmp, M * hL);
+		matmul_backward(tmp, G + fb->mtw, G + fb->mtb, dtln, a->g, P + fb->mtw, a->M, hL, hL);
+		for (size_t r = 0; r < M; r++)
+			memcpy(gx + (size_t)a->rows[r] * hL, tmp + r * hL, sizeof *gx * (size_t)hL);
+	}
+	for (int l = m->l - 1; l >= 0; l--) {
+		const float *x = l > 0 ? (fb->L[l - 1].proj ? a->L[l - 1].xnext : a->L[l - 1].hout) : a->emb;
+		float *t;
+		zero(gin, (size_t)N * fb->L[l].h);
+		layer_backward(fb, l, x, gx, gin, B, T, p);
+		t = gx, gx = gin, gin = t;
+	}
+	/* embeddings */
+	dropout_apply(gx, (size_t)N * h0, p, site(a->dropkey, 0, SITE_EMB));
+	zero(gin, (size_t)N * h0);
+	layernorm_backward(gin, G + fb->elnw, G + fb->elnb, gx, a->eres, P + fb->elnw, a->em, a->er, N, h0);
+	embed_backward(G + fb->wte, G + fb->wpe, G + fb->wtt, gin, a->ids, 0, B, T, h0);
+}
+
+/* ---- the optimizer ---- */
+
+double
+flexibert_clip(struct flexibert *fb, double max_norm)
+{
+	double ss = 0, norm, c;
+	const float *g = fb->grads;
+	long n = (long)fb->nparams;
+
+#pragma omp parallel for schedule(static) reduction(+ : ss)
+	for (long i = 0; i < n; i++)
+		ss += (double)g[i] * g[i];
+	norm = sqrt(ss);
+	c = max_norm / (norm + 1e-6);
+	if (c < 1) {
+		float cf = (float)c;
+#pragma omp parallel for schedule(static)
+		for (long i = 0; i < n; i++)
+			fb->grads[i] *= cf;
+	}
+	return norm;
+}
+
+double
+flexibert_lr(double lr, long step, long warmup, long total)
+{
+	if (step < warmup)
+		return lr * (double)(step + 1) / (double)warmup;
+	if (total <= warmup)
+		return lr;
+	return lr * (double)(total - step) / (double)(total - warmup);
+}
+
+/* AdamW on n elements (torch's order: decay, moments, update), in float as torch computes it. */
+CLONES static void
+adamw_run(float *w, float *m, float *v, const float *g, size_t n, float decay, float lr, float ibc1, float ibc2)
+{
+#pragma omp simd
+	for (size_t j = 0; j < n; j++) {
+		float mj = 0.9f * m[j] + 0.1f * g[j], vj = 0.999f * v[j] + 0.001f * g[j] * g[j];
+		m[j] = mj;
+		v[j] = vj;
+		w[j] = w[j] * decay - lr * (mj * ibc1) / (sqrtf(vj * ibc2) + 1e-8f);
+	}
+}
+
+void
+flexibert_adamw(struct flexibert *fb, double lr, double wd)
+{
+	const double b1 = 0.9, b2 = 0.999;
+	double bc1, bc2;
+
+	fb->step++;
+	bc1 = 1 - pow(b1, (double)fb->step);
+	bc2 = 1 - pow(b2, (double)fb->step);
+	for (int i = 0; i < fb->np; i++) {
+		const struct fb_param *pp = &fb->p[i];
+		float *w = fb->params + pp->off, *g = fb->grads + pp->off, *m = fb->m + pp->off,
+		      *v = fb->v + pp->off;
+				float decay = pp->decay ? (float)(1 - lr * wd) : 1.0f;
+		size_t n = pp->n;
+#pragma omp parallel for schedule(static)
+		for (size_t j0 = 0; j0 < n; j0 += 4096)
+			adamw_run(w + j0, m + j0, v + j0, g + j0, n - j0 < 4096 ? n - j0 : 4096, decay, (float)lr,
+			          (float)(1 / bc1), (float)(1 / bc2));
+	}
+}
+
+/* ---- FLOPs ---- */
+
+double
+flexibert_flops(const struct fb_config *cfg, int B, int T, int training)
+{
+	const struct model *m = &cfg->m;
+	double N = (double)B * T, macs = 0, Td = T;
+	int hL = m->layer[m->l - 1].h;
+
+	for (int l = 0; l < m->l; l++) {
+		const struct model_layer *L = &m->layer[l];
+		double h = L->h, d = L->d, A = (double)L->n * L->d, fin = h;
+		int hnext = l + 1 < m->l ? m->layer[l + 1].h : L->h;
+		macs += N * h * A * 3 + N * A * h;
+		for (int j = 0; j < L->n; j++) {
+			int op = L->op[j];
+			double k = taps_of[op];
+			if (is_sa(op))
+				macs += 2 * B * Td * Td * d + (op == OP_SA_WMA ? N * d * d : 0);
+			else if (op == OP_L_DFT)
+				macs += 2 * B * (Td * Td * d + Td * d * d);
+			else if (op == OP_L_DCT)
+				macs += B * (Td * Td * d + Td * d * d);
+			else
+				macs += N * (2 * d * k + 2 * d * d + k * d);
+		}
+		for (int i = 0; i < L->nff; i++) {
+			macs += N * fin * L->ff[i];
+			fin = L->ff[i];
+		}
+		macs += N * fin * h;
+		if (hnext != L->h)
+			macs += N * h * hnext;
+	}
+	if (cfg->objective == FB_CLS)
+		macs += (double)B * hL * (hL + cfg->labels);
+	else
+		macs += 0.15 * N * hL * (hL + cfg->vocab);
+	return 2 * macs * (training ? 3 : 1);
+}
+
+/* ---- parameters as tensors ---- */
+
+int
+flexibert_export(const struct flexibert *fb, struct tensor_set *set, const char *prefix, const float *src,
+                 struct tc_error *err)
+{
+	for (int i = 0; i < fb->np; i++) {
+		const struct fb_param *pp = &fb->p[i];
+		int64_t shape[3] = {pp->shape[0], pp->shape[1], pp->shape[2]};
+		char name[160];
+		struct tensor *t;
+		snprintf(name, sizeof name, "%s%s", prefix, pp->name);
+		if (!(t = tensor_set_add(set, name, TENSOR_F32, pp->ndim, shape, err)))
+			return -1;
+		memcpy(t->data, src + pp->off, sizeof(float) * pp->n);
+	}
+	return 0;
+}
+
+int
+flexibert_import(struct flexibert *fb, const struct tensor_set *set, const char *prefix, float *dst,
+                 struct tc_error *err)
+{
+	for (int i = 0; i < fb->np; i++) {
+		const struct fb_param *pp = &fb->p[i];
+		const struct tensor *t;
+		char name[160];
+		snprintf(name, sizeof name, "%s%s", prefix, pp->name);
+		if (!(t = tensor_set_find(set, name)))
+			return tc_error_set(err, "missing tensor '%s'", name);
+		if (t->dtype != TENSOR_F32 || t->ndim != pp->ndim)
+			return tc_error_set(err, "tensor '%s': expected F32 with %d dimensions", name,
+			                    pp->ndim);
+		for (int k = 0; k < pp->ndim; k++)
+			if (t->shape[k] != pp->shape[k])
+				return tc_error_set(err, "tensor '%s': dimension %d is %lld, expected %d",
+				                    name, k, (long long)t->shape[k], pp->shape[k]);
+		memcpy(dst + pp->off, t->data, sizeof(float) * pp->n);
+	}
+	return 0;
+}

@@ -1,0 +1,116 @@
+/*
+ * flexibert.h: a heterogeneous FlexiBERT 2.0 encoder with a classification or masked-LM head, its
+ * training step (forward, backward, clipping, AdamW) and its parameters as named tensors.
+ *
+ * Ownership: struct flexibert owns its parameter, gradient, optimizer and activation memory until
+ * flexibert_release; pointers into it (flexibert_param, fb->logits) stay valid until then.
+ *
+ * The model is the one of tests/reference/README.md (flexibert-ops.md with the project's decisions):
+ * absolute positions, SA heads returning their attention context, padding zeroed before transforms and
+ * convolutions, orthonormal DFT and DCT. Parameters live in one allocation in the README's order, each
+ * reached through the table fb->p (name, shape, offset), so a checkpoint is that table written as a
+ * safetensors file and loads in PyTorch under the same names.
+ *
+ * Activations are allocated for the largest batch seen (B x T); a batch is padded to its longest
+ * sequence with id 0 ([PAD]), and padding is what id 0 means.
+ */
+#ifndef TC_FLEXIBERT_H
+#define TC_FLEXIBERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "space.h"
+
+struct tc_error;
+struct tensor_set;
+
+enum { FB_CLS, FB_MLM };
+
+struct fb_config {
+	struct model m;
+	int vocab, labels, max_pos; /* labels: classes for FB_CLS */
+	int objective;              /* FB_CLS or FB_MLM */
+	float dropout;              /* 0.1 by default; 0 makes forward deterministic */
+};
+
+struct fb_param {
+	char name[96];
+	int ndim, shape[3];
+	size_t off, n; /* offset in fb->params, element count */
+	int decay;     /* AdamW weight decay applies */
+};
+
+/* Offsets (in floats) of one layer's parameters; a head's entries are meaningful for its type. */
+struct fb_layer {
+	size_t wq, bq, wk, bk, wv, bv, wo, bo, ln1w, ln1b, wout, bout, ln2w, ln2b, wp, bp;
+	size_t ffw[MODEL_MAX_FF], ffb[MODEL_MAX_FF];
+	size_t wma[MODEL_MAX_HEADS];
+	size_t cdw[MODEL_MAX_HEADS], cpw[MODEL_MAX_HEADS], cbeta[MODEL_MAX_HEADS], ckw[MODEL_MAX_HEADS],
+	    ckb[MODEL_MAX_HEADS], cuw[MODEL_MAX_HEADS], cub[MODEL_MAX_HEADS];
+	int h, n, d, A, hnext, proj; /* hnext: the next layer's width; proj: a projection to it exists */
+};
+
+struct fb_acts; /* private: the activation and scratch layout */
+
+struct flexibert {
+	struct fb_config cfg;
+	struct fb_param *p;
+	int np;
+	size_t nparams;
+	float *params, *grads, *m, *v; /* nparams each; m and v are AdamW's moments */
+	long step;                     /* optimizer steps taken */
+	struct fb_layer L[MODEL_MAX_LAYERS];
+	size_t wte, wpe, wtt, elnw, elnb;        /* embeddings */
+	size_t poolw, poolb, clsw, clsb;         /* FB_CLS */
+	size_t mtw, mtb, mlnw, mlnb, decw, decb; /* FB_MLM */
+	struct fb_acts *a;
+	/* the last forward pass */
+	int B, T, nlogit_rows; /* logits are (nlogit_rows, C): B rows for FB_CLS, one per labelled token for
+	                          FB_MLM */
+	float *logits;
+	double loss;
+};
+
+/* Build the model for cfg with parameters initialised from seed as the README says. Returns 0, or -1
+ * with err set when the configuration is not a valid model (head sizes, widths, vocabulary). */
+int flexibert_init(struct flexibert *fb, const struct fb_config *cfg, uint64_t seed, struct tc_error *err);
+void flexibert_release(struct flexibert *fb);
+/* The parameter called name, or NULL. */
+const struct fb_param *flexibert_param(const struct flexibert *fb, const char *name);
+
+/*
+ * Forward pass over ids (B, T) (0 = padding) with labels: (B) class ids for FB_CLS, (B, T) token ids or
+ * -100 for FB_MLM. training applies dropout, drawn from the sites of dropkey (one key per step gives a
+ * fresh mask per step). Returns the mean loss (0 when no token is labelled) and keeps what backward
+ * needs. Labels may be NULL for inference (the loss is then 0; FB_MLM then has no logits).
+ */
+double flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *labels, int B, int T,
+                         int training, uint64_t dropkey);
+/* Gradients of the last forward's loss, added to fb->grads (zero them first with flexibert_zero_grad). */
+void flexibert_backward(struct flexibert *fb);
+void flexibert_zero_grad(struct flexibert *fb);
+
+/* Scale the gradients so their global L2 norm is at most max_norm (torch's clip_grad_norm_); returns
+ * the norm before clipping. */
+double flexibert_clip(struct flexibert *fb, double max_norm);
+/* One AdamW step at learning rate lr (betas 0.9, 0.999, eps 1e-8, decoupled decay wd on fb->p[i].decay). */
+void flexibert_adamw(struct flexibert *fb, double lr, double wd);
+/* The README's schedule: linear warm-up over warmup steps, then linear decay to 0 at total. */
+double flexibert_lr(double lr, long step, long warmup, long total);
+
+/* Multiply-accumulates of one training step (forward + backward) at B x T, all tokens real, counted
+ * as 2 FLOPs each; forward only when training is 0. */
+double flexibert_flops(const struct fb_config *cfg, int B, int T, int training);
+
+/*
+ * Parameters as named tensors: add every parameter to set as F32 under prefix + name (prefix may be
+ * ""); load them back from set, requiring every name with the right shape (extra tensors are ignored).
+ * Both return 0 or -1 with err set.
+ */
+int flexibert_export(const struct flexibert *fb, struct tensor_set *set, const char *prefix, const float *src,
+                     struct tc_error *err);
+int flexibert_import(struct flexibert *fb, const struct tensor_set *set, const char *prefix, float *dst,
+                     struct tc_error *err);
+
+#endif

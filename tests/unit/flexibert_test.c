@@ -1,0 +1,308 @@
+/*
+ * flexibert_test.c: the whole model of lib/flexibert.c: parameter counts against the formulas of
+ * flexibert-ops.md section 13 (with the absolute position table instead of the relative one), the
+ * gradient of the loss against central finite differences for a tiny model of each head type and for
+ * mixed models of both objectives (with and without dropout), and the invariants the trainer relies on.
+ *
+ * The finite differences run on parameters drawn at a larger scale than the training init (N(0, 0.2^2)),
+ * so that gradients stand well above fp32 rounding: a gradient passes when a directional derivative
+ * along a random direction agrees within 2e-3 relative (+1e-4) with a Richardson-extrapolated central
+ * difference, and when sampled single elements of every tensor agree within 2e-2 of that tensor's
+ * largest gradient plus 5e-3 (a central difference of an fp32 loss carries about 1e-4 of noise).
+ *
+ * Prints TAP; exits 1 on any failure.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flexibert.h"
+#include "rng.h"
+#include "tap.h"
+#include "util.h"
+
+static struct rng R;
+
+static struct model_layer
+layer(int h, int n, const char *ops, int nff, int f0, int f1)
+{
+	struct model_layer L = {0};
+	L.h = h, L.n = n, L.d = h / n, L.nff = nff, L.ff[0] = f0, L.ff[1] = f1;
+	for (int j = 0; j < n; j++)
+		L.op[j] = (unsigned char)(ops[j] - '0');
+	return L;
+}
+
+static size_t
+expected_params(const struct fb_config *c)
+{
+	const struct model *m = &c->m;
+	size_t h0 = (size_t)m->layer[0].h, hL = (size_t)m->layer[m->l - 1].h, V = (size_t)c->vocab, n;
+	static const int taps[OP_COUNT] = {0, 0, 0, 0, 5, 9, 13};
+
+	n = V * h0 + (size_t)c->max_pos * h0 + h0 + 2 * h0;
+	for (int l = 0; l < m->l; l++) {
+		const struct model_layer *L = &m->layer[l];
+		size_t h = (size_t)L->h, d = (size_t)L->d, A = (size_t)L->n * d, fin = h;
+		n += 3 * (h * A + A) + A * h + h + 2 * h;
+		for (int j = 0; j < L->n; j++) {
+			size_t k = (size_t)taps[L->op[j]];
+			if (L->op[j] == OP_SA_WMA)
+				n += d * d;
+			if (k)
+				n += 2 * d * d + 2 * k * d + 2 * d + k;
+		}
+		for (int i = 0; i < L->nff; i++) {
+			n += fin * (size_t)L->ff[i] + (size_t)L->ff[i];
+			fin = (size_t)L->ff[i];
+		}
+		n += fin * h + h + 2 * h;
+		if (l + 1 < m->l && m->layer[l + 1].h != L->h)
+			n += h * (size_t)m->layer[l + 1].h + (size_t)m->layer[l + 1].h;
+	}
+	if (c->objective == FB_CLS)
+		return n + hL * hL + hL + (size_t)c->labels * hL + (size_t)c->labels;
+	return n + hL * hL + hL + 2 * hL + V * hL + V;
+}
+
+struct batch {
+	int B, T;
+	int32_t ids[64], labels[64];
+};
+
+static double
+loss_at(struct flexibert *fb, const struct batch *b, int training)
+{
+	return flexibert_forward(fb, b->ids, b->labels, b->B, b->T, training, 99);
+}
+
+/* Fill the parameters at the test scale, keeping the [PAD] row zero. */
+static void
+scramble(struct flexibert *fb)
+{
+	for (int i = 0; i < fb->np; i++) {
+		const struct fb_param *p = &fb->p[i];
+		int ln = strstr(p->name, "LayerNorm.weight") != NULL;
+		for (size_t j = 0; j < p->n; j++)
+			fb->params[p->off + j] = (float)((ln ? 1 : 0) + (ln ? 0.1 : 0.2) * rng_normal(&R));
+	}
+	memset(fb->params + fb->wte, 0, sizeof(float) * (size_t)fb->cfg.m.layer[0].h);
+}
+
+static void
+make_batch(struct batch *b, const struct fb_config *c, int B, int T)
+{
+	b->B = B, b->T = T;
+	for (int i = 0; i < B * T; i++) {
+		int t = i % T, len = T - (i / T) * 2; /* row r has T - 2r real tokens */
+		b->ids[i] = t < len ? 1 + (int)rng_below(&R, (uint64_t)c->vocab - 1) : 0;
+		b->labels[i] = -100;
+	}
+	if (c->objective == FB_CLS)
+		for (int i = 0; i < B; i++)
+			b->labels[i] = (int)rng_below(&R, (uint64_t)c->labels);
+	else
+		for (int i = 0; i < B * T; i++)
+			if (b->ids[i] && rng_below(&R, 3) == 0)
+				b->labels[i] = 1 + (int)rng_below(&R, (uint64_t)c->vocab - 1);
+}
+
+/* The gradient of the loss at the batch, against finite differences; training applies dropout. */
+static void
+check_gradients(const char *what, const struct fb_config *cfg, int training)
+{
+	struct flexibert fb;
+	struct tc_error err;
+	struct batch b;
+	double *u, gu = 0, fd, eps = 1e-3, worst = 0, lp, lm;
+	int np;
+
+	if (flexibert_init(&fb, cfg, 5, &err) < 0) {
+		check(0, "%s: init: %s", what, err.msg);
+		return;
+	}
+	check(fb.nparams == expected_params(cfg), "%s: %zu parameters, as the formulas count", what,
+	      fb.nparams);
+	scramble(&fb);
+	make_batch(&b, cfg, 3, 7);
+	loss_at(&fb, &b, training);
+	flexibert_zero_grad(&fb);
+	flexibert_backward(&fb);
+	/* a directional derivative along a random direction (the [PAD] row held fixed) */
+	u = emalloc(sizeof *u * fb.nparams);
+	for (size_t i = 0; i < fb.nparams; i++)
+		u[i] = rng_normal(&R);
+	for (int c = 0; c < cfg->m.layer[0].h; c++)
+		u[fb.wte + (size_t)c] = 0;
+	for (size_t i = 0; i < fb.nparams; i++)
+		gu += u[i] * fb.grads[i];
+	{
+		/* Richardson: (4 D(e/2) - D(e)) / 3 cancels the e^2 term of the central difference */
+		float *p0 = emalloc(sizeof *p0 * fb.nparams);
+		double d[2];
+		memcpy(p0, fb.params, sizeof *p0 * fb.nparams);
+		for (int k = 0; k < 2; k++) {
+			double e = k ? 5e-4 : 1e-3;
+			for (size_t i = 0; i < fb.nparams; i++)
+				fb.params[i] = (float)(p0[i] + e * u[i]);
+			lp = loss_at(&fb, &b, training);
+			for (size_t i = 0; i < fb.nparams; i++)
+				fb.params[i] = (float)(p0[i] - e * u[i]);
+			lm = loss_at(&fb, &b, training);
+			d[k] = (lp - lm) / (2 * e);
+		}
+		memcpy(fb.params, p0, sizeof *p0 * fb.nparams);
+		fd = (4 * d[1] - d[0]) / 3;
+		free(p0);
+	}
+	check(fabs(fd - gu) < 2e-3 * fabs(gu) + 1e-4,
+	      "%s: the directional derivative matches finite differences (%.6g vs %.6g)", what, gu, fd);
+	/* sampled elements of every tensor */
+	np = 0;
+	for (int i = 0; i < fb.np; i++) {
+		const struct fb_param *p = &fb.p[i];
+		double gmax = 1e-9;
+		for (size_t j = 0; j < p->n; j++)
+			gmax = fabs(fb.grads[p->off + j]) > gmax ? fabs(fb.grads[p->off + j]) : gmax;
+		for (int s = 0; s < 3; s++) {
+			size_t j = (size_t)rng_below(&R, p->n), k = p->off + j;
+			float x0 = fb.params[k];
+			if (i == 0 && j < (size_t)cfg->m.layer[0].h)
+				continue;
+			fb.params[k] = x0 + (float)eps;
+			lp = loss_at(&fb, &b, training);
+			fb.params[k] = x0 - (float)eps;
+			lm = loss_at(&fb, &b, training);
+			fb.params[k] = x0;
+			fd = (lp - lm) / (2 * eps);
+			/* rounding in an fp32 loss puts about 1e-4 of noise in a difference at this step */
+			if (fabs(fd - fb.grads[k]) / (gmax + 5e-3) > worst) {
+				worst = fabs(fd - fb.grads[k]) / (gmax + 5e-3);
+				if (worst > 2e-2)
+					printf("# %s: %s[%zu]: gradient %.6g, finite difference %.6g\n", what,
+					       p->name, j, fb.grads[k], fd);
+			}
+			np++;
+		}
+	}
+	check(worst < 2e-2, "%s: %d sampled elements match finite differences (worst %.1e)", what, np, worst);
+	free(u);
+	flexibert_release(&fb);
+}
+
+static void
+test_each_head_type(void)
+{
+	static const char *names[OP_COUNT] = {"sa_sdp", "sa_wma", "l_dft", "l_dct", "c_5", "c_9", "c_13"};
+
+	for (int op = 0; op < OP_COUNT; op++) {
+		struct fb_config c = {0};
+		char ops[3] = {(char)('0' + op), (char)('0' + op), 0}, what[64];
+		c.m.l = 1;
+		c.m.layer[0] = layer(16, 2, ops, 1, 24, 0);
+		c.vocab = 20, c.labels = 3, c.max_pos = 8, c.objective = FB_CLS;
+		snprintf(what, sizeof what, "one layer of %s heads", names[op]);
+		check_gradients(what, &c, 0);
+	}
+}
+
+static void
+test_mixed(void)
+{
+	struct fb_config c = {0};
+
+	c.m.l = 2;
+	c.m.layer[0] = layer(24, 4, "0123", 2, 20, 16);
+	c.m.layer[1] = layer(18, 3, "456", 1, 12, 0);
+	c.vocab = 30, c.labels = 4, c.max_pos = 8, c.objective = FB_CLS;
+	check_gradients("a mixed classifier with a projection", &c, 0);
+	c.dropout = 0.2f;
+	check_gradients("the same with dropout 0.2 (fixed masks)", &c, 1);
+	c.objective = FB_MLM;
+	c.dropout = 0;
+	c.m.layer[1] = layer(24, 4, "6501", 1, 12, 0);
+	check_gradients("a mixed masked LM", &c, 0);
+}
+
+/* Training never moves the [PAD] row; the same seed gives the same parameters and losses. */
+static void
+test_invariants(void)
+{
+	struct fb_config c = {0};
+	struct flexibert a, b;
+	struct tc_error err;
+	struct batch bt;
+	double la[5], lb[5];
+	int pad_zero = 1, same = 1;
+
+	c.m.l = 2;
+	c.m.layer[0] = layer(16, 2, "06", 1, 24, 0);
+	c.m.layer[1] = layer(16, 2, "23", 1, 24, 0);
+	c.vocab = 20, c.labels = 3, c.max_pos = 8, c.objective = FB_CLS, c.dropout = 0.1f;
+	flexibert_init(&a, &c, 7, &err);
+	flexibert_init(&b, &c, 7, &err);
+	make_batch(&bt, &c, 3, 7);
+	for (int s = 0; s < 5; s++) {
+		la[s] = flexibert_forward(&a, bt.ids, bt.labels, 3, 7, 1, (uint64_t)s);
+		flexibert_zero_grad(&a);
+		flexibert_backward(&a);
+		flexibert_clip(&a, 1.0);
+		flexibert_adamw(&a, flexibert_lr(1e-2, s, 2, 5), 0.01);
+		lb[s] = flexibert_forward(&b, bt.ids, bt.labels, 3, 7, 1, (uint64_t)s);
+		flexibert_zero_grad(&b);
+		flexibert_backward(&b);
+		flexibert_clip(&b, 1.0);
+		flexibert_adamw(&b, flexibert_lr(1e-2, s, 2, 5), 0.01);
+		same &= la[s] == lb[s];
+	}
+	for (int i = 0; i < 16; i++)
+		pad_zero &= a.params[a.wte + (size_t)i] == 0;
+	same &= memcmp(a.params, b.params, sizeof(float) * a.nparams) == 0;
+	check(pad_zero, "the [PAD] row stays zero through AdamW with weight decay");
+	check(same, "the same seed and batches give bit-identical losses and parameters");
+	check(la[4] < la[0], "five steps on one batch lower its loss (%.4f -> %.4f)", la[0], la[4]);
+	flexibert_release(&a);
+	flexibert_release(&b);
+}
+
+/* Extra padding changes nothing at real positions for SA and conv heads (the LT transforms depend
+ * on the padded length by design). */
+static void
+test_padding(void)
+{
+	struct fb_config c = {0};
+	struct flexibert fb;
+	struct tc_error err;
+	int32_t ids5[10] = {3, 4, 5, 0, 0, 7, 8, 9, 10, 11}, ids8[16] = {0}, lab[2] = {1, 2};
+	float l5[6], l8[6];
+	double worst = 0;
+
+	c.m.l = 2;
+	c.m.layer[0] = layer(16, 4, "0156", 1, 24, 0);
+	c.m.layer[1] = layer(16, 2, "14", 1, 24, 0);
+	c.vocab = 20, c.labels = 3, c.max_pos = 8, c.objective = FB_CLS;
+	flexibert_init(&fb, &c, 3, &err);
+	for (int b = 0; b < 2; b++)
+		memcpy(ids8 + b * 8, ids5 + b * 5, sizeof(int32_t) * 5);
+	flexibert_forward(&fb, ids5, lab, 2, 5, 0, 0);
+	memcpy(l5, fb.logits, sizeof l5);
+	flexibert_forward(&fb, ids8, lab, 2, 8, 0, 0);
+	memcpy(l8, fb.logits, sizeof l8);
+	for (int i = 0; i < 6; i++)
+		worst = fabs(l5[i] - l8[i]) > worst ? fabs(l5[i] - l8[i]) : worst;
+	check(worst < 1e-5, "padding a batch further leaves SA and conv models' logits unchanged (%.1e)",
+	      worst);
+	flexibert_release(&fb);
+}
+
+int
+main(void)
+{
+	rng_seed(&R, 11);
+	test_each_head_type();
+	test_mixed();
+	test_invariants();
+	test_padding();
+	return tap_done();
+}
