@@ -18,7 +18,9 @@
  * 14) on "a" + c + "b" for every code point c up to U+2FFFF, except for the unassigned ones and the
  * deviations stated in wordpiece.h.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -538,19 +540,15 @@ read_line(FILE *f, char *line)
 	return (long)len;
 }
 
-struct wordpiece *
-wordpiece_load(const char *path, struct tc_error *err)
+/* The vocabulary in f, named path in messages; closes f. */
+static struct wordpiece *
+read_vocab(FILE *f, const char *path, struct tc_error *err)
 {
 	char line[WORDPIECE_MAX_TOKEN + 2];
 	struct wordpiece *wp;
 	long len, lineno;
 	int id, added;
-	FILE *f;
 
-	if (!(f = fopen(path, "rb"))) {
-		tc_error_set(err, "cannot open '%s': %s", path, strerror(errno));
-		return NULL;
-	}
 	wp = vocab_new();
 	for (lineno = 1; (len = read_line(f, line)) != -1; lineno++) {
 		if (len > 0 && wp->n < WORDPIECE_MAX_VOCAB) {
@@ -585,6 +583,54 @@ fail:
 	fclose(f);
 	wordpiece_free(wp);
 	return NULL;
+}
+
+struct wordpiece *
+wordpiece_load(const char *path, struct tc_error *err)
+{
+	FILE *f;
+
+	if (!(f = fopen(path, "rb"))) {
+		tc_error_set(err, "cannot open '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	return read_vocab(f, path, err);
+}
+
+struct wordpiece *
+wordpiece_load_mem(const void *buf, size_t len, const char *what, struct tc_error *err)
+{
+	FILE *f;
+
+	if (len == 0) {
+		tc_error_set(err, "%s: no [UNK] token", what);
+		return NULL;
+	}
+	if (!(f = fmemopen((void *)buf, len, "rb"))) {
+		tc_error_set(err, "%s: %s", what, strerror(errno));
+		return NULL;
+	}
+	return read_vocab(f, what, err);
+}
+
+char *
+wordpiece_text(const struct wordpiece *wp, size_t *len)
+{
+	size_t n = 0, k = 0;
+	char *s;
+
+	for (int i = 0; i < wp->n; i++)
+		n += strlen(wp->tok[i]) + 1;
+	s = emalloc(n + 1);
+	for (int i = 0; i < wp->n; i++) {
+		size_t m = strlen(wp->tok[i]);
+		memcpy(s + k, wp->tok[i], m);
+		k += m;
+		s[k++] = '\n';
+	}
+	s[k] = 0;
+	*len = k;
+	return s;
 }
 
 int

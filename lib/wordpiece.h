@@ -84,6 +84,12 @@ struct wordpiece *wordpiece_train(const char *const *texts, size_t n, int vocab_
  */
 struct wordpiece *wordpiece_load(const char *path, struct tc_error *err);
 
+/* The same from the len bytes at buf (a checkpoint's copy of a vocab.txt), named what in messages. */
+struct wordpiece *wordpiece_load_mem(const void *buf, size_t len, const char *what, struct tc_error *err);
+
+/* The vocab.txt form, tokens one a line in id order, as a new string (caller frees); *len its length. */
+char *wordpiece_text(const struct wordpiece *wp, size_t *len);
+
 /* Write the tokens, one a line in id order, to path atomically (struct afile). Returns 0 or -1. */
 int wordpiece_save(const struct wordpiece *wp, const char *path, struct tc_error *err);
 

@@ -791,6 +791,29 @@ test_determinism_roundtrip(void)
 			closedir(d);
 		check(stray == 0, "save leaves no temporary file behind");
 	}
+	{
+		/* the in-memory form a checkpoint carries: the file's bytes, and back */
+		size_t len, flen = 0;
+		char *text = wordpiece_text(a, &len), buf[1 << 16];
+		FILE *f = fopen(tmp("round.txt"), "rb");
+		if (f) {
+			flen = fread(buf, 1, sizeof buf, f);
+			fclose(f);
+		}
+		check(flen == len && memcmp(buf, text, len) == 0, "wordpiece_text is the vocab.txt file byte for byte");
+		struct wordpiece *mem = wordpiece_load_mem(text, len, "ck", &err);
+		same = mem && wordpiece_size(mem) == wordpiece_size(a);
+		for (int i = 0; same && i < wordpiece_size(a); i++)
+			same = strcmp(wordpiece_token(a, i), wordpiece_token(mem, i)) == 0;
+		check(same, "wordpiece_load_mem reads it back to the same tokens");
+		wordpiece_free(mem);
+		mem = wordpiece_load_mem("a\nb\na\n", 6, "ck", &err);
+		check(!mem && strcmp(err.msg, "ck:3: duplicate token 'a' (first on line 1)") == 0,
+		      "wordpiece_load_mem names its input and line (%s)", err.msg);
+		mem = wordpiece_load_mem("", 0, "ck", &err);
+		check(!mem && strstr(err.msg, "ck: no [UNK]"), "an empty vocabulary is refused (%s)", err.msg);
+		free(text);
+	}
 	fail = wordpiece_save(a, tmp("no/such/dir/vocab.txt"), &err);
 	check(fail == -1 && strstr(err.msg, "no/such/dir/vocab.txt"),
 	      "save to a missing directory fails (%s)", err.msg);
