@@ -7,11 +7,14 @@
  * reduction has a fixed order for a given thread count. Everything else is plain loops under OpenMP.
  * Row statistics (LayerNorm, softmax, cross-entropy) accumulate in double.
  */
+#define _GNU_SOURCE
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "nn.h"
 
@@ -882,4 +885,28 @@ crossentropy_forward_backward(float *dlogits, const float *logits, const int32_t
 				    (float)((exp((double)z[c] - mx) / sum - (c == labels[i])) / n);
 	}
 	return n ? loss / n : 0;
+}
+
+/* ---- OpenBLAS ---- */
+
+int
+nn_blas_setup(char **argv)
+{
+	const char *want = NULL, *core = openblas_get_corename();
+
+	openblas_set_num_threads(1);
+	if (getenv("OPENBLAS_CORETYPE") || !core || strcasecmp(core, "prescott") != 0)
+		return 0;
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+		want = "SkylakeX";
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		want = "Haswell";
+	if (!want || !argv)
+		return 0;
+	setenv("OPENBLAS_CORETYPE", want, 1);
+	execv("/proc/self/exe", argv);
+	unsetenv("OPENBLAS_CORETYPE"); /* the exec failed: go on with the slow kernels */
+	return -1;
 }

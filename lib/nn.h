@@ -21,6 +21,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Call first thing in main. Makes OpenBLAS single-threaded (the kernels here split work with OpenMP).
+ * OpenBLAS 0.3.21 (Debian 12) does not recognise some recent Intel CPUs and falls back to its Prescott
+ * kernels, four times slower than its AVX-512 ones; since it reads OPENBLAS_CORETYPE only when it is
+ * loaded, on such a CPU this sets OPENBLAS_CORETYPE to SkylakeX (AVX-512) or Haswell (AVX2) and re-runs
+ * the program with argv (execv of /proc/self/exe). A OPENBLAS_CORETYPE already set is left alone.
+ * Returns 0, or -1 if the re-run failed (the program goes on, slowly).
+ */
+int nn_blas_setup(char **argv);
+
 /* The widest dynamic convolution (c_13). */
 #define NN_MAX_TAPS 16
 
