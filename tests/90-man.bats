@@ -59,3 +59,19 @@ run_examples() {
 	run_examples tc-sim.1
 	[ -s trace.jsonl ] && [ -s util.png ] && [ "$(wc -l < front.jsonl)" -ge 1 ]
 }
+
+@test "tc-train(1) examples run" {
+	export TC_DATA="$top/tests/data/task"
+	run_examples tc-train.1
+	jq -e '.train.steps == 20 and .train.checkpoint == null' trained.jsonl >/dev/null
+	m='.train | del(.tokens_per_s, .step_ms, .wall_s, .peak_rss_mb, .curve[].train_s, .checkpoint)'
+	[ ! -s part.jsonl ]
+	[ -s run.safetensors ]
+	assert_equal "$(jq -c "$m" resumed.jsonl)" "$(jq -c "$m" trained.jsonl)"
+	assert_equal "$(head -n 1 vocab.txt)" "[PAD]"
+	assert_equal "$(wc -l < vocab.txt)" "$(jq .train.vocab pre.jsonl)"
+	jq -e '.train.objective == "cls" and (.train.curve | length) == 2' fine.jsonl >/dev/null
+	jq -e '.train.task == "tsv:films.tsv" and .train.labels == 2' films.jsonl >/dev/null
+	[ "$(jq -r .train.checkpoint tasks.jsonl | grep -c '^ckpt/[0-9a-f]\{16\}\.safetensors$')" -eq 2 ]
+	assert_equal "$(jq -r '.train | select(.baseline == "bow") | .task' bow.jsonl | tr '\n' ' ')" "tsv:films.tsv spam "
+}

@@ -1,0 +1,690 @@
+/*
+ * train.c: the training loop of tc-train(1) (train.h).
+ *
+ * A step is a pure function of (seed, step): the batch is slot step mod nb of epoch step / nb, whose
+ * order is a permutation drawn from (seed, epoch) with length bucketing; dropout and MLM masking are
+ * hashes of (seed, step). So a checkpoint needs only the parameters, AdamW's moments and a few
+ * counters to continue exactly, and resuming is a matter of loading them and carrying on.
+ *
+ * The learning-rate schedule is flexibert_lr over a step total S: --steps, or --epochs times the
+ * batches of an epoch. A --tokens or --time budget has no step total in advance; progress is then the
+ * largest fraction of any budget used, mapped on a virtual total of 1,000,000 steps, so the rate still
+ * warms up and decays to zero as the first budget runs out.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flexibert.h"
+#include "jsonl.h"
+#include "rng.h"
+#include "task.h"
+#include "tensor.h"
+#include "train.h"
+#include "util.h"
+#include "wordpiece.h"
+
+#define VIRTUAL_STEPS 1000000.0
+#define RECENT        100 /* steps in train_loss */
+#define BUCKET        64  /* batches sorted by length together */
+
+void
+train_options_default(struct train_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->objective = FB_CLS;
+	o->batch = 32;
+	o->seq = 128;
+	o->lr = 1e-3;
+	o->warmup = 0.1;
+	o->weight_decay = 0.01;
+	o->max_norm = 1.0;
+	o->dropout = 0.1f;
+	o->seed = 1;
+	o->vocab_size = 8192;
+	o->checkpoint_every = 60;
+	o->progress = TRAIN_PROGRESS_NONE;
+	o->progress_every = 10;
+	o->log = stderr;
+}
+
+void
+train_result_release(struct train_result *r)
+{
+	free(r->checkpoint);
+	r->checkpoint = NULL;
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double
+peak_rss_mb(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* ---- the encoded data ---- */
+
+struct corpus {
+	int32_t *ids; /* every example's ids, [CLS] .. [SEP], back to back */
+	size_t *off;  /* example i is ids[off[i] .. off[i + 1]) */
+	int *label;
+	size_t n;
+	size_t tokens; /* sum of lengths */
+};
+
+static void
+corpus_free(struct corpus *c)
+{
+	free(c->ids), free(c->off), free(c->label);
+	memset(c, 0, sizeof *c);
+}
+
+static int
+len_of(const struct corpus *c, size_t i)
+{
+	return (int)(c->off[i + 1] - c->off[i]);
+}
+
+/* The examples of split, encoded with wp to at most seq ids each, in task order. */
+static void
+corpus_build(struct corpus *c, const struct task *t, int split, const struct wordpiece *wp, int seq)
+{
+	size_t n = 0, cap = 0, k = 0;
+	int32_t *buf = emalloc(sizeof *buf * (size_t)seq);
+
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < t->n; i++)
+		n += t->ex[i].split == split;
+	c->off = emalloc(sizeof *c->off * (n + 1));
+	c->label = emalloc(sizeof *c->label * (n ? n : 1));
+	c->off[0] = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->ex[i].split != split)
+			continue;
+		int m = wordpiece_encode(wp, t->ex[i].text, buf, seq);
+		c->ids = egrow(c->ids, &cap, c->off[k] + (size_t)m, sizeof *c->ids);
+		memcpy(c->ids + c->off[k], buf, sizeof *buf * (size_t)m);
+		c->label[k] = t->ex[i].label;
+		c->off[k + 1] = c->off[k] + (size_t)m;
+		k++;
+	}
+	c->n = n;
+	c->tokens = c->off[n];
+	free(buf);
+}
+
+/* ---- batches ---- */
+
+struct plan {
+	long epoch;     /* the epoch planned, -1 for none */
+	size_t *order;  /* examples in batch order */
+	size_t *start;  /* batch k is order[start[k] .. start[k + 1]) */
+	long nb;
+};
+
+static const struct corpus *sort_corpus;
+
+static int
+by_length(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int lx = len_of(sort_corpus, x), ly = len_of(sort_corpus, y);
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return (x > y) - (x < y);
+}
+
+/* Epoch e's order: a permutation from (seed, e), cut into groups of BUCKET batches each sorted by
+ * length (so a batch pads little), then the batches themselves shuffled. */
+static void
+plan_epoch(struct plan *p, const struct corpus *c, int B, uint64_t seed, long e)
+{
+	struct rng r;
+	size_t n = c->n, *perm, *bperm;
+
+	rng_seed_stream(&r, seed, 0x6570000000ULL + (uint64_t)e);
+	perm = emalloc(sizeof *perm * n);
+	rng_permutation(&r, perm, n);
+	sort_corpus = c;
+	for (size_t g = 0; g < n; g += (size_t)B * BUCKET) {
+		size_t m = n - g < (size_t)B * BUCKET ? n - g : (size_t)B * BUCKET;
+		qsort(perm + g, m, sizeof *perm, by_length);
+	}
+	p->nb = (long)((n + (size_t)B - 1) / (size_t)B);
+	bperm = emalloc(sizeof *bperm * (size_t)p->nb);
+	rng_permutation(&r, bperm, (size_t)p->nb);
+	size_t k = 0;
+	for (long b = 0; b < p->nb; b++) {
+		size_t lo = bperm[b] * (size_t)B, hi = lo + (size_t)B < n ? lo + (size_t)B : n;
+		p->start[b] = k;
+		for (size_t i = lo; i < hi; i++)
+			p->order[k++] = perm[i];
+	}
+	p->start[p->nb] = k;
+	p->epoch = e;
+	free(perm);
+	free(bperm);
+}
+
+/*
+ * Fill ids (B, T) and labels for the examples ex[0..B), padded to the longest (T). For FB_MLM the
+ * labels are (B, T): 15% of the real tokens other than [CLS] and [SEP], chosen by hashing (key, b, t),
+ * are predicted; 80% of those become [MASK], 10% a random non-special token, 10% stay.
+ */
+static int
+fill_batch(const struct corpus *c, const size_t *ex, int B, int objective, const struct wordpiece *wp, uint64_t key,
+           int32_t *ids, int32_t *labels)
+{
+	int T = 1, V = wordpiece_size(wp), cls = wordpiece_cls(wp), sep = wordpiece_sep(wp),
+	    mask = wordpiece_mask(wp);
+
+	for (int b = 0; b < B; b++)
+		if (len_of(c, ex[b]) > T)
+			T = len_of(c, ex[b]);
+	for (int b = 0; b < B; b++) {
+		int n = len_of(c, ex[b]);
+		const int32_t *src = c->ids + c->off[ex[b]];
+		for (int t = 0; t < T; t++)
+			ids[b * T + t] = t < n ? src[t] : 0;
+		if (objective == FB_CLS) {
+			labels[b] = c->label[ex[b]];
+			continue;
+		}
+		for (int t = 0; t < T; t++) {
+			int32_t id = ids[b * T + t];
+			labels[b * T + t] = -100;
+			if (t >= n || id == cls || id == sep)
+				continue;
+			uint64_t h = tc_hash_final(key ^ tc_hash_final(((uint64_t)ex[b] << 20) + (uint64_t)t));
+			double u = (double)(h >> 11) * 0x1.0p-53;
+			if (u >= 0.15)
+				continue;
+			labels[b * T + t] = id;
+			u /= 0.15;
+			if (u < 0.8 && mask >= 0)
+				ids[b * T + t] = mask;
+			else if (u < 0.9 && V > 5)
+				ids[b * T + t] = 5 + (int32_t)((h & 0xffffffu) % (uint64_t)(V - 5));
+		}
+	}
+	return T;
+}
+
+/* ---- evaluation ---- */
+
+/* Accuracy and mean loss on corpus c (predicted tokens for FB_MLM, with masks drawn from key). */
+static void
+evaluate(struct flexibert *fb, const struct corpus *c, const struct wordpiece *wp, int B, uint64_t key,
+         double *acc, double *loss, int32_t *ids, int32_t *labels)
+{
+	size_t *order = emalloc(sizeof *order * (c->n ? c->n : 1));
+	double right = 0, count = 0, lsum = 0;
+	int C = fb->cfg.objective == FB_CLS ? fb->cfg.labels : fb->cfg.vocab;
+
+	for (size_t i = 0; i < c->n; i++)
+		order[i] = i;
+	sort_corpus = c;
+	qsort(order, c->n, sizeof *order, by_length);
+	for (size_t i = 0; i < c->n; i += (size_t)B) {
+		int nb = c->n - i < (size_t)B ? (int)(c->n - i) : B;
+		int T = fill_batch(c, order + i, nb, fb->cfg.objective, wp, key, ids, labels);
+		double l = flexibert_forward(fb, ids, labels, nb, T, 0, 0);
+		int rows = fb->nlogit_rows, r = 0;
+		for (int j = 0; j < (fb->cfg.objective == FB_CLS ? nb : nb * T); j++) {
+			if (labels[j] == -100)
+				continue;
+			const float *z = fb->logits + (size_t)r * C;
+			int best = 0;
+			for (int k = 1; k < C; k++)
+				if (z[k] > z[best])
+					best = k;
+			right += best == labels[j];
+			r++;
+		}
+		lsum += l * rows;
+		count += rows;
+	}
+	*acc = count ? right / count : 0;
+	*loss = count ? lsum / count : 0;
+	free(order);
+}
+
+/* ---- checkpoints ---- */
+
+struct state {
+	long step;        /* optimizer steps done */
+	double tokens;    /* real tokens trained on */
+	double elapsed;   /* seconds of training, over every run */
+	double best_loss; /* lowest validation loss so far (INFINITY: none) */
+	float recent[RECENT];
+	int ncurve;
+	double curve[64][4];
+};
+
+static char *
+config_json(const struct flexibert *fb, const struct train_options *o, const char *task)
+{
+	json_t *c = json_object();
+	char *s;
+
+	json_object_set_new(c, "task", json_string(task));
+	json_object_set_new(c, "objective", json_string(fb->cfg.objective == FB_CLS ? "cls" : "mlm"));
+	json_object_set_new(c, "vocab", json_integer(fb->cfg.vocab));
+	json_object_set_new(c, "labels", json_integer(fb->cfg.labels));
+	json_object_set_new(c, "max_pos", json_integer(fb->cfg.max_pos));
+	json_object_set_new(c, "dropout", json_number(fb->cfg.dropout));
+	json_object_set_new(c, "seed", json_integer((json_int_t)o->seed));
+	json_object_set_new(c, "batch", json_integer(o->batch));
+	json_object_set_new(c, "seq", json_integer(o->seq));
+	json_object_set_new(c, "lr", json_number(o->lr));
+	json_object_set_new(c, "warmup", json_number(o->warmup));
+	json_object_set_new(c, "weight_decay", json_number(o->weight_decay));
+	json_object_set_new(c, "max_norm", json_number(o->max_norm));
+	s = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(c);
+	return s;
+}
+
+static int
+save_checkpoint(const char *path, const struct flexibert *fb, const struct wordpiece *wp, const char *model,
+                const char *config, const struct state *st, int done, struct tc_error *err)
+{
+	struct tensor_set s;
+	struct tensor *t;
+	json_t *j = json_object(), *cv = json_array();
+	char *text, *js;
+	size_t len;
+	int rc = -1;
+	int64_t n;
+
+	tensor_set_init(&s);
+	if (flexibert_export(fb, &s, "", fb->params, err) < 0 || flexibert_export(fb, &s, "adam.m.", fb->m, err) < 0 ||
+	    flexibert_export(fb, &s, "adam.v.", fb->v, err) < 0)
+		goto out;
+	n = RECENT;
+	if (!(t = tensor_set_add(&s, "train.recent_loss", TENSOR_F32, 1, &n, err)))
+		goto out;
+	memcpy(t->data, st->recent, sizeof st->recent);
+	text = wordpiece_text(wp, &len);
+	n = (int64_t)len;
+	if (!(t = tensor_set_add(&s, "tokenizer.vocab_txt", TENSOR_U8, 1, &n, err))) {
+		free(text);
+		goto out;
+	}
+	memcpy(t->data, text, len);
+	free(text);
+	json_object_set_new(j, "step", json_integer(st->step));
+	json_object_set_new(j, "tokens", json_number(st->tokens));
+	json_object_set_new(j, "elapsed_s", json_number(st->elapsed));
+	json_object_set_new(j, "best_loss", isfinite(st->best_loss) ? json_number(st->best_loss) : json_null());
+	json_object_set_new(j, "done", json_boolean(done));
+	for (int i = 0; i < st->ncurve; i++)
+		json_array_append_new(cv, json_pack("[f,f,f,f]", st->curve[i][0], st->curve[i][1], st->curve[i][2],
+		                                     st->curve[i][3]));
+	json_object_set_new(j, "curve", cv);
+	js = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	if (tensor_set_meta(&s, "format", TENSOR_FORMAT, err) == 0 && tensor_set_meta(&s, "model", model, err) == 0 &&
+	    tensor_set_meta(&s, "config", config, err) == 0 &&
+	    tensor_set_meta(&s, "state", js, err) == 0 && tensor_file_save(&s, path, err) == 0)
+		rc = 0;
+	free(js);
+out:
+	json_decref(j);
+	tensor_set_release(&s);
+	return rc;
+}
+
+/* Continue from the checkpoint in s: parameters, moments, counters. config must match. */
+static int
+load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, const char *config, struct state *st,
+           int *done, struct tc_error *err)
+{
+	const char *c = tensor_set_get_meta(s, "config"), *js = tensor_set_get_meta(s, "state");
+	const struct tensor *t = tensor_set_find(s, "train.recent_loss");
+	json_t *j;
+	json_error_t je;
+
+	if (!c || strcmp(c, config) != 0)
+		return tc_error_set(err, "%s: trained with other options (%s); this run has %s; remove it or change "
+		                         "--checkpoint",
+		                    path, c ? c : "none", config);
+	if (flexibert_import(fb, s, "", fb->params, err) < 0 || flexibert_import(fb, s, "adam.m.", fb->m, err) < 0 ||
+	    flexibert_import(fb, s, "adam.v.", fb->v, err) < 0)
+		return tc_error_prefix(err, "%s", path);
+	if (!t || t->dtype != TENSOR_F32 || t->nbytes != sizeof st->recent || !js || !(j = json_loads(js, 0, &je)))
+		return tc_error_set(err, "%s: metadata 'state': missing or not JSON", path);
+	st->step = (long)json_integer_value(json_object_get(j, "step"));
+	st->tokens = json_number_value(json_object_get(j, "tokens"));
+	st->elapsed = json_number_value(json_object_get(j, "elapsed_s"));
+	st->best_loss = json_is_number(json_object_get(j, "best_loss")) ? json_number_value(json_object_get(j, "best_loss"))
+	                                                                 : INFINITY;
+	*done = json_is_true(json_object_get(j, "done"));
+	memcpy(st->recent, t->data, sizeof st->recent);
+	const json_t *cv = json_object_get(j, "curve");
+	st->ncurve = 0;
+	for (size_t i = 0; i < json_array_size(cv) && i < 64; i++, st->ncurve++)
+		for (int k = 0; k < 4; k++)
+			st->curve[i][k] = json_number_value(json_array_get(json_array_get(cv, i), (size_t)k));
+	json_decref(j);
+	if (st->step < 0)
+		return tc_error_set(err, "%s: metadata 'state': field 'step': negative", path);
+	fb->step = st->step;
+	return 0;
+}
+
+/* ---- progress ---- */
+
+static void
+progress(const struct train_options *o, int final, long step, double frac, double loss, double lr, double tok_s,
+         double elapsed, double epoch)
+{
+	double left = frac > 0 ? elapsed * (1 - frac) / frac : 0;
+
+	if (o->progress == TRAIN_PROGRESS_JSON) {
+		fprintf(o->log,
+		        "{\"progress\":{\"label\":\"%s\",\"step\":%ld,\"epoch\":%.3f,\"done\":%.4f,\"loss\":%.5g,"
+		        "\"lr\":%.4g,\"tokens_per_s\":%.0f,\"elapsed_s\":%.1f,\"left_s\":%.1f}}\n",
+		        o->label ? o->label : "", step, epoch, frac, loss, lr, tok_s, elapsed, left);
+	} else if (o->progress == TRAIN_PROGRESS_BAR) {
+		static const char *const eighth[] = {"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"};
+		char bar[128] = "";
+		int w = 24, full = (int)(frac * w), part = (int)((frac * w - full) * 8);
+		for (int i = 0; i < full && i < w; i++)
+			strcat(bar, "█");
+		if (full < w)
+			strcat(bar, eighth[part]);
+		for (int i = full + (part > 0); i < w; i++)
+			strcat(bar, " ");
+		fprintf(o->log, "\r%s%s%3.0f%% |%s| step %ld  loss %.4f  %.0f tok/s  %d:%02d left \033[K",
+		        o->label ? o->label : "", o->label ? " " : "", frac * 100, bar, step, loss, tok_s,
+		        (int)(left / 60), (int)fmod(left, 60));
+		if (final)
+			fputc('\n', o->log);
+	}
+	fflush(o->log);
+}
+
+/* ---- the run ---- */
+
+static int
+load_vocab(const struct train_options *o, const struct task *t, const struct tensor_set *init, struct wordpiece **wp,
+           struct tc_error *err)
+{
+	if (init) {
+		const struct tensor *v = tensor_set_find(init, "tokenizer.vocab_txt");
+		if (!v || v->dtype != TENSOR_U8)
+			return tc_error_set(err, "%s: no tensor 'tokenizer.vocab_txt'", o->init_path);
+		*wp = wordpiece_load_mem(v->data, v->nbytes, o->init_path, err);
+	} else if (o->vocab_path) {
+		*wp = wordpiece_load(o->vocab_path, err);
+	} else {
+		size_t n = 0;
+		const char **texts = emalloc(sizeof *texts * (t->n ? t->n : 1));
+		for (size_t i = 0; i < t->n; i++)
+			if (t->ex[i].split == TASK_TRAIN)
+				texts[n++] = t->ex[i].text;
+		*wp = wordpiece_train(texts, n, o->vocab_size, err);
+		free(texts);
+	}
+	if (!*wp)
+		return -1;
+	if (wordpiece_pad(*wp) != 0)
+		return tc_error_set(err, "vocabulary: [PAD] must be token 0 (line 1 of vocab.txt)");
+	if (o->objective == FB_MLM && wordpiece_mask(*wp) < 0)
+		return tc_error_set(err, "vocabulary: masked-LM training needs a [MASK] token");
+	return 0;
+}
+
+/* Copy the encoder of checkpoint init (every parameter named bert.*) into fb. */
+static int
+init_from(struct flexibert *fb, const struct tensor_set *init, const char *path, struct tc_error *err)
+{
+	for (int i = 0; i < fb->np; i++) {
+		const struct fb_param *p = &fb->p[i];
+		const struct tensor *t;
+		if (strncmp(p->name, "bert.", 5) != 0 || !strncmp(p->name, "bert.pooler.", 12))
+			continue;
+		if (!(t = tensor_set_find(init, p->name)) || t->dtype != TENSOR_F32 || t->nbytes != p->n * sizeof(float))
+			return tc_error_set(err, "%s: tensor '%s' missing or of another shape: the checkpoint is of another model",
+			                    path, p->name);
+		memcpy(fb->params + p->off, t->data, t->nbytes);
+	}
+	return 0;
+}
+
+int
+train_run(const struct model *m, const struct train_options *o, struct train_result *r, struct tc_error *err)
+{
+	struct task task;
+	struct wordpiece *wp = NULL;
+	struct tensor_set init, ck;
+	struct corpus tr = {0}, va = {0}, te = {0};
+	struct plan plan = {.epoch = -1};
+	struct flexibert fb;
+	struct fb_config cfg = {0};
+	struct state st = {0};
+	char *modelstr = NULL, *config = NULL;
+	int32_t *ids = NULL, *labels = NULL;
+	int rc = -1, have_fb = 0, done = 0;
+	double t0 = now();
+	json_t *mj;
+
+	memset(r, 0, sizeof *r);
+	memset(&task, 0, sizeof task);
+	tensor_set_init(&init);
+	tensor_set_init(&ck);
+	st.best_loss = INFINITY;
+	if (o->batch < 1 || o->seq < 2)
+		return tc_error_set(err, "--batch must be at least 1 and --seq at least 2");
+	if (task_load(&task, o->task, o->data_dirs, err) < 0)
+		goto out;
+	if (o->init_path && tensor_file_load(&init, o->init_path, err) < 0)
+		goto out;
+	if (load_vocab(o, &task, o->init_path ? &init : NULL, &wp, err) < 0)
+		goto out;
+	corpus_build(&tr, &task, TASK_TRAIN, wp, o->seq);
+	corpus_build(&va, &task, TASK_VALID, wp, o->seq);
+	corpus_build(&te, &task, TASK_TEST, wp, o->seq);
+	if (tr.n == 0) {
+		tc_error_set(err, "task '%s': no training examples", task.name);
+		goto out;
+	}
+
+	cfg.m = *m;
+	cfg.vocab = wordpiece_size(wp);
+	cfg.labels = o->objective == FB_CLS ? task.nlabels : 2;
+	cfg.max_pos = o->seq > 512 ? o->seq : 512;
+	cfg.objective = o->objective;
+	cfg.dropout = o->dropout;
+	if (flexibert_init(&fb, &cfg, o->seed, err) < 0)
+		goto out;
+	have_fb = 1;
+	if (o->init_path && init_from(&fb, &init, o->init_path, err) < 0)
+		goto out;
+	mj = model_to_json(m);
+	modelstr = json_dumps(mj, JSON_COMPACT);
+	json_decref(mj);
+	config = config_json(&fb, o, task.name);
+
+	if (o->checkpoint && o->resume && access(o->checkpoint, F_OK) == 0) {
+		const char *cm;
+		if (tensor_file_load(&ck, o->checkpoint, err) < 0)
+			goto out;
+		if (!(cm = tensor_set_get_meta(&ck, "model")) || strcmp(cm, modelstr) != 0) {
+			tc_error_set(err, "%s: a checkpoint of another model (%s)", o->checkpoint, cm ? cm : "none");
+			goto out;
+		}
+		if (load_state(&ck, o->checkpoint, &fb, config, &st, &done, err) < 0)
+			goto out;
+		tensor_set_release(&ck);
+		r->resumed_at = st.step;
+	}
+
+	ids = emalloc(sizeof *ids * (size_t)o->batch * (size_t)o->seq);
+	labels = emalloc(sizeof *labels * (size_t)o->batch * (size_t)o->seq);
+	plan.order = emalloc(sizeof *plan.order * tr.n);
+	plan.start = emalloc(sizeof *plan.start * (tr.n + 2));
+	plan_epoch(&plan, &tr, o->batch, o->seed, 0);
+	long nb = plan.nb, S = 0;
+	if (o->steps > 0)
+		S = o->steps;
+	if (o->epochs > 0 && (S == 0 || (long)ceil(o->epochs * (double)nb) < S))
+		S = (long)ceil(o->epochs * (double)nb);
+	if (S == 0 && o->tokens <= 0 && o->time_s <= 0)
+		S = nb; /* no budget: one epoch */
+
+	double tlast = now(), tprog = tlast, tckpt = tlast, run_t0 = tlast, run_el0 = st.elapsed, run_tok0 = st.tokens;
+	double loss_ema = NAN, lr = 0;
+	long run_steps = 0;
+	uint64_t key = tc_hash_final(o->seed ^ 0x7472616eULL);
+	for (;;) {
+		double el = st.elapsed, frac = 0;
+		if (S)
+			frac = (double)st.step / (double)S;
+		if (o->tokens > 0)
+			frac = fmax(frac, st.tokens / o->tokens);
+		if (o->time_s > 0)
+			frac = fmax(frac, el / o->time_s);
+		if (frac >= 1 || (S && st.step >= S))
+			break;
+		if ((o->stop && *o->stop) || (o->pause_after > 0 && run_steps >= o->pause_after)) {
+			r->stopped = 1;
+			break;
+		}
+		/* the schedule's position: the real step over S, or the fraction on the virtual total */
+		double Se = S ? (double)S : VIRTUAL_STEPS, se = S ? fmax((double)st.step, frac * Se) : frac * Se;
+		lr = flexibert_lr(o->lr, (long)se, (long)ceil(o->warmup * Se), (long)Se);
+
+		long e = st.step / nb, k = st.step % nb;
+		if (plan.epoch != e)
+			plan_epoch(&plan, &tr, o->batch, o->seed, e);
+		int B = (int)(plan.start[k + 1] - plan.start[k]);
+		uint64_t skey = tc_hash_final(key + (uint64_t)st.step);
+		int T = fill_batch(&tr, plan.order + plan.start[k], B, o->objective, wp, skey, ids, labels);
+		flexibert_zero_grad(&fb);
+		double loss = flexibert_forward(&fb, ids, labels, B, T, 1, skey);
+		if (!isfinite(loss)) {
+			tc_error_set(err,
+			             "step %ld: the loss is %s (try a lower --lr); %s", st.step, isnan(loss) ? "NaN" : "infinite",
+			             o->checkpoint && access(o->checkpoint, F_OK) == 0 ? "the last checkpoint is left as it was"
+			                                                               : "no checkpoint was written");
+			goto out;
+		}
+		flexibert_backward(&fb);
+		flexibert_clip(&fb, o->max_norm);
+		flexibert_adamw(&fb, lr, o->weight_decay);
+		for (int b = 0; b < B; b++)
+			st.tokens += len_of(&tr, plan.order[plan.start[k] + (size_t)b]);
+		st.recent[st.step % RECENT] = (float)loss;
+		st.step++;
+		run_steps++;
+		loss_ema = isnan(loss_ema) ? loss : 0.98 * loss_ema + 0.02 * loss;
+		double tn = now();
+		st.elapsed += tn - tlast;
+		tlast = tn;
+
+		if (o->eval_every > 0 && st.step % o->eval_every == 0 && st.ncurve < 64) {
+			double va_acc, va_loss, te_acc, te_loss;
+			evaluate(&fb, &va, wp, o->batch, key ^ 1, &va_acc, &va_loss, ids, labels);
+			evaluate(&fb, &te, wp, o->batch, key ^ 2, &te_acc, &te_loss, ids, labels);
+			st.best_loss = fmin(st.best_loss, va_loss);
+			double *c = st.curve[st.ncurve++];
+			c[0] = (double)st.step, c[1] = st.elapsed, c[2] = va_acc, c[3] = te_acc;
+			if (o->progress == TRAIN_PROGRESS_JSON)
+				fprintf(o->log,
+				        "{\"eval\":{\"label\":\"%s\",\"step\":%ld,\"elapsed_s\":%.1f,\"val_accuracy\":%.5f,"
+				        "\"test_accuracy\":%.5f,\"val_loss\":%.5f}}\n",
+				        o->label ? o->label : "", st.step, st.elapsed, va_acc, te_acc, va_loss);
+			tlast = now(); /* evaluation is not training time */
+		}
+		if (o->progress != TRAIN_PROGRESS_NONE &&
+		    tn - tprog >= (o->progress == TRAIN_PROGRESS_BAR ? 0.25 : o->progress_every)) {
+			double f2 = S ? fmax(frac, (double)st.step / (double)S) : frac;
+			progress(o, 0, st.step, f2, loss_ema, lr, (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9),
+			         st.elapsed, (double)st.step / (double)nb);
+			tprog = tn;
+		}
+		if (o->checkpoint && o->checkpoint_every > 0 && tn - tckpt >= o->checkpoint_every) {
+			if (save_checkpoint(o->checkpoint, &fb, wp, modelstr, config, &st, 0, err) < 0)
+				goto out;
+			tckpt = now();
+			tlast = tckpt;
+		}
+	}
+	double trained_s = now() - run_t0;
+	(void)trained_s;
+	if (o->progress != TRAIN_PROGRESS_NONE && run_steps > 0)
+		progress(o, 1, st.step, r->stopped ? (S ? (double)st.step / (double)S : 0) : 1, loss_ema, lr,
+		         (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9), st.elapsed, (double)st.step / (double)nb);
+
+	if (!r->stopped) {
+		double te_loss;
+		evaluate(&fb, &va, wp, o->batch, key ^ 1, &r->val_accuracy, &r->loss, ids, labels);
+		evaluate(&fb, &te, wp, o->batch, key ^ 2, &r->test_accuracy, &te_loss, ids, labels);
+		st.best_loss = fmin(st.best_loss, r->loss);
+		if (st.ncurve == 0 || st.curve[st.ncurve - 1][0] != (double)st.step) {
+			if (st.ncurve < 64) {
+				double *c = st.curve[st.ncurve++];
+				c[0] = (double)st.step, c[1] = st.elapsed, c[2] = r->val_accuracy, c[3] = r->test_accuracy;
+			}
+		}
+	}
+	if (o->checkpoint && (run_steps > 0 || r->stopped || !done) &&
+	    save_checkpoint(o->checkpoint, &fb, wp, modelstr, config, &st, !r->stopped, err) < 0)
+		goto out;
+
+	r->best_loss = isfinite(st.best_loss) ? st.best_loss : r->loss;
+	double ls = 0;
+	int nl = st.step < RECENT ? (int)st.step : RECENT;
+	for (int i = 0; i < nl; i++)
+		ls += st.recent[i];
+	r->train_loss = nl ? ls / nl : 0;
+	r->steps = st.step;
+	r->epochs_done = st.step / nb;
+	r->tokens = st.tokens;
+	r->tokens_per_s = st.elapsed > 0 ? st.tokens / st.elapsed : 0;
+	r->step_ms = st.step > 0 ? st.elapsed / (double)st.step * 1e3 : 0;
+	r->wall_s = now() - t0;
+	r->peak_rss_mb = peak_rss_mb();
+	r->flops_per_step = flexibert_flops(&cfg, o->batch, o->seq, 1);
+	r->params = fb.nparams;
+	r->vocab = cfg.vocab;
+	r->labels = task.nlabels;
+	r->seq = o->seq;
+	r->seed = o->seed;
+	r->ncurve = st.ncurve;
+	memcpy(r->curve, st.curve, sizeof st.curve);
+	if (o->checkpoint)
+		r->checkpoint = estrdup(o->checkpoint);
+	rc = 0;
+out:
+	free(ids), free(labels), free(plan.order), free(plan.start);
+	free(modelstr), free(config);
+	corpus_free(&tr), corpus_free(&va), corpus_free(&te);
+	if (have_fb)
+		flexibert_release(&fb);
+	wordpiece_free(wp);
+	tensor_set_release(&init);
+	tensor_set_release(&ck);
+	task_release(&task);
+	return rc;
+}

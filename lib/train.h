@@ -1,0 +1,78 @@
+/*
+ * train.h: training a FlexiBERT 2.0 model (lib/flexibert) on a text task (lib/task) with a WordPiece
+ * tokenizer (lib/wordpiece): batching, the learning-rate schedule, budgets, evaluation, checkpoints
+ * and resumption. The engine of tc-train(1).
+ *
+ * Ownership: options and the model are borrowed; a struct train_result holds no pointers but the
+ * checkpoint path, which it owns (train_result_release).
+ *
+ * Determinism: the same model, task, options (without --time) and thread count give the same
+ * parameters, losses and accuracies, bit for bit, whether or not the run was interrupted and
+ * resumed. A time budget makes the step count, and so the result, depend on the machine.
+ */
+#ifndef TC_TRAIN_H
+#define TC_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "space.h"
+
+struct tc_error;
+
+enum { TRAIN_PROGRESS_NONE, TRAIN_PROGRESS_BAR, TRAIN_PROGRESS_JSON };
+
+struct train_options {
+	const char *task;             /* lib/task spec; NULL: wordnet-lex */
+	const char *const *data_dirs; /* where task data is looked for (task_load) */
+	int objective;                /* FB_CLS or FB_MLM */
+	/* budgets: the run ends when the first one is reached; 0 means none */
+	long steps;
+	double epochs, tokens, time_s;
+	int batch, seq;      /* examples per step; the longest sequence, [CLS] and [SEP] included */
+	double lr, warmup;   /* peak learning rate; warm-up as a fraction of the budget */
+	double weight_decay, max_norm;
+	float dropout;
+	uint64_t seed;
+	int vocab_size;          /* a vocabulary trained on the training split, or */
+	const char *vocab_path;  /* one loaded from a vocab.txt */
+	const char *init_path;   /* start from a checkpoint's encoder (and its vocabulary) */
+	const char *checkpoint;  /* where checkpoints go; NULL: none */
+	double checkpoint_every; /* seconds between checkpoints (and at the end, and on a signal) */
+	int resume;              /* continue from the checkpoint if it exists */
+	long eval_every;         /* steps between evaluations of validation and test (0: at the end) */
+	long pause_after;        /* train at most this many steps in this call, then checkpoint (0: no limit) */
+	int progress;            /* TRAIN_PROGRESS_* */
+	double progress_every;   /* seconds between JSON progress lines */
+	FILE *log;               /* progress goes here (stderr) */
+	const char *label;       /* what the progress line names (the record id) */
+	volatile int *stop;      /* set asynchronously (a signal): checkpoint and stop */
+};
+
+void train_options_default(struct train_options *o);
+
+struct train_result {
+	double val_accuracy, test_accuracy;
+	double loss;       /* validation loss at the end */
+	double best_loss;  /* the lowest validation loss of the evaluations */
+	double train_loss; /* mean training loss over the last 100 steps */
+	long steps, epochs_done;
+	double tokens, tokens_per_s, step_ms, wall_s, peak_rss_mb, flops_per_step;
+	size_t params;
+	int vocab, labels, seq;
+	uint64_t seed;
+	int stopped;        /* a signal or pause_after ended the run before its budget: checkpointed, not evaluated */
+	long resumed_at;    /* the step a checkpoint resumed from (0: a fresh start) */
+	char *checkpoint;   /* the last checkpoint written, or NULL */
+	/* the evaluations made during the run: step, seconds, validation and test accuracy */
+	int ncurve;
+	double curve[64][4];
+};
+
+void train_result_release(struct train_result *r);
+
+/* Train model m as the options say. Returns 0, or -1 with err set (bad data, a non-finite loss,
+ * an unusable checkpoint, I/O). On a non-finite loss the last checkpoint is left as it was. */
+int train_run(const struct model *m, const struct train_options *o, struct train_result *r, struct tc_error *err);
+
+#endif

@@ -1,0 +1,212 @@
+#!/usr/bin/env bats
+# tc-train: training on the committed task fixtures (tests/data/task), learning tasks that need
+# attention and positions, determinism, exact resumption, checkpoints, NaN, objectives, baselines,
+# and bad input.
+
+load helper
+bats_require_minimum_version 1.5.0
+
+export TC_DATA="$top/tests/data/task"
+export XDG_CACHE_HOME="$BATS_TEST_TMPDIR/cache"
+
+# the measured fields, which vary from run to run
+strip='del(.train.tokens_per_s, .train.step_ms, .train.wall_s, .train.peak_rss_mb, .train.checkpoint, .train.curve[].train_s)'
+tiny='{"id":"tiny","model":{"l":1,"o":[["sa_sdp_8","l_dft_8"]],"h":[16],"f":[[32]]}}'
+mixed='{"id":"mixed","model":{"l":2,"o":[["sa_sdp_8","sa_wma_8"],["c_5_8","l_dct_8"]],"h":[16,16],"f":[[32],[32]]}}'
+T="-q --vocab-size 300 --threads 1"
+
+stderr_one_line() {
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] || fail "expected one line on stderr: $stderr"
+}
+
+# order.tsv: label 1 when "red" comes before "blue" in the sentence, 0 when after; the other words
+# carry nothing. Only a model that relates two positions can learn it.
+order_task() {
+	awk 'BEGIN { srand(9); split("the a cat dog sat ran on under big small old new house tree", w, " ");
+		print "sentence\tlabel";
+		for (i = 0; i < 1000; i++) {
+			l = i % 2; n = 4 + int(rand() * 6); p = int(rand() * n); q = p;
+			while (q == p) q = int(rand() * n);
+			a = ((p < q) == l) ? "red" : "blue"; b = (a == "red") ? "blue" : "red"; s = "";
+			for (j = 0; j < n; j++) s = s (j == p ? a : j == q ? b : w[1 + int(rand() * 14)]) " ";
+			print s "\t" l } }' > order.tsv
+}
+
+@test "a record gains train with every field; other fields pass through" {
+	echo "$tiny" | jq -c '.extra = {"keep": [1, 2]}' > in.jsonl
+	tc-train $T --steps 20 --no-checkpoint in.jsonl > out.jsonl
+	[ "$(wc -l < out.jsonl)" -eq 1 ]
+	jq -e '.extra.keep == [1, 2] and .id == "tiny"' out.jsonl >/dev/null
+	for f in val_accuracy test_accuracy loss best_loss train_loss steps tokens tokens_per_s step_ms wall_s \
+		peak_rss_mb params flops_per_step checkpoint seed vocab labels curve; do
+		jq -e --arg f "$f" '.train | has($f)' out.jsonl >/dev/null || fail "no train.$f"
+	done
+	jq -e '.train | .steps == 20 and .labels == 45 and .vocab == 300 and .task == "wordnet-lex"
+		and .val_accuracy >= 0 and .val_accuracy <= 1 and .tokens > 0 and .params > 10000
+		and (.curve | length) == 1 and .checkpoint == null' out.jsonl >/dev/null || fail "$(cat out.jsonl)"
+}
+
+@test "it learns: which of two words comes first, with every head type" {
+	order_task
+	echo "$mixed" | tc-train $T --task tsv:order.tsv --vocab-size 100 --steps 400 --lr 3e-3 --no-checkpoint > out.jsonl
+	jq -e '.train.test_accuracy >= 0.95 and .train.train_loss < 0.2' out.jsonl >/dev/null || fail "$(jq -c .train out.jsonl)"
+}
+
+@test "an untrained model (lr 0) stays at chance on the same task" {
+	order_task
+	echo "$mixed" | tc-train $T --task tsv:order.tsv --vocab-size 100 --steps 50 --lr 0 --no-checkpoint > out.jsonl
+	jq -e '.train.test_accuracy < 0.7' out.jsonl >/dev/null || fail "$(jq -c .train out.jsonl)"
+}
+
+@test "same seed and threads: identical records; another seed differs" {
+	echo "$tiny" > in.jsonl
+	tc-train $T --steps 30 --no-checkpoint in.jsonl | jq -cS "$strip" > a.json
+	tc-train $T --steps 30 --no-checkpoint in.jsonl | jq -cS "$strip" > b.json
+	tc-train $T --steps 30 --no-checkpoint --seed 2 in.jsonl | jq -cS "$strip" > c.json
+	cmp a.json b.json
+	! cmp -s a.json c.json
+}
+
+@test "a paused run resumed twice ends exactly where an uninterrupted one does" {
+	echo "$mixed" > in.jsonl
+	tc-train $T --steps 40 --no-checkpoint in.jsonl | jq -cS "$strip" > straight.json
+	run -1 tc-train $T --steps 40 --checkpoint ck.safetensors --pause-after 15 in.jsonl
+	[ -z "$output" ] && [ -s ck.safetensors ]
+	run -1 tc-train $T --steps 40 --checkpoint ck.safetensors --resume --pause-after 10 in.jsonl
+	run -0 --separate-stderr tc-train --vocab-size 300 --threads 1 --progress none --steps 40 \
+		--checkpoint ck.safetensors --resume in.jsonl
+	assert_equal "$stderr" "tc-train: mixed: resumed at step 25"
+	echo "$output" | jq -cS "$strip" > resumed.json
+	cmp straight.json resumed.json
+	# a finished run resumed again trains no more and gives the same record
+	tc-train $T --steps 40 --checkpoint ck.safetensors --resume in.jsonl | jq -cS "$strip" > again.json
+	cmp straight.json again.json
+}
+
+@test "the checkpoint holds weights under plain names, AdamW moments, the vocabulary and the state" {
+	echo "$tiny" | tc-train $T --steps 5 --checkpoint ck.safetensors > /dev/null
+	tensor_tool check ck.safetensors > list.txt
+	grep -q 'bert.embeddings.word_embeddings.weight' list.txt
+	grep -q 'adam.m.classifier.weight' list.txt
+	grep -q 'adam.v.bert.encoder.layer.0.attention.self.query.weight' list.txt
+	grep -q 'tokenizer.vocab_txt' list.txt
+	# the header's metadata: the model, the options and the step
+	head -c 4096 ck.safetensors | tr -d '\0' | grep -q '"step\\":5'
+}
+
+@test "resuming with other options or another model is refused" {
+	echo "$tiny" > in.jsonl
+	tc-train $T --steps 5 --checkpoint ck.safetensors in.jsonl > /dev/null
+	run -1 --separate-stderr tc-train $T --steps 5 --lr 0.01 --checkpoint ck.safetensors --resume in.jsonl
+	[[ "$stderr" == "tc-train: in.jsonl:1: ck.safetensors: trained with other options"* ]] || fail "$stderr"
+	echo "$mixed" > other.jsonl
+	run -1 --separate-stderr tc-train $T --steps 5 --checkpoint ck.safetensors --resume other.jsonl
+	[[ "$stderr" == "tc-train: other.jsonl:1: ck.safetensors: a checkpoint of another model"* ]] || fail "$stderr"
+}
+
+@test "--checkpoint-dir names each record's checkpoint by model and options; the default is the cache" {
+	{ echo "$tiny"; echo "$mixed"; } > in.jsonl
+	tc-train $T --steps 3 --checkpoint-dir cks in.jsonl > out.jsonl
+	[ "$(ls cks | wc -l)" -eq 2 ]
+	jq -r .train.checkpoint out.jsonl | while read -r f; do [ -s "$f" ] || exit 1; done
+	echo "$tiny" | tc-train $T --steps 3 > /dev/null
+	[ "$(ls "$XDG_CACHE_HOME/transcode/train" | wc -l)" -eq 1 ]
+}
+
+@test "a NaN loss stops with one line and leaves the last checkpoint as it was" {
+	echo "$tiny" > in.jsonl
+	# lr 10 with weight decay 1 multiplies the weights by -9 each step: they overflow within 40 steps
+	run -1 tc-train $T --steps 200 --lr 10 --weight-decay 1 --checkpoint ck.safetensors --pause-after 5 in.jsonl
+	sum=$(md5sum < ck.safetensors)
+	run -1 --separate-stderr tc-train $T --steps 200 --lr 10 --weight-decay 1 --checkpoint ck.safetensors --resume in.jsonl
+	[ -z "$output" ]
+	[[ "$stderr" =~ ^tc-train:\ in.jsonl:1:\ step\ [0-9]+:\ the\ loss\ is\ (NaN|infinite) ]] || fail "$stderr"
+	stderr_one_line
+	assert_equal "$(md5sum < ck.safetensors)" "$sum"
+}
+
+@test "SIGINT checkpoints and stops with status 1; the run resumes from there" {
+	echo "$tiny" > in.jsonl
+	tc-train $T --steps 100000000 --checkpoint ck.safetensors in.jsonl > out.jsonl 2> err.txt &
+	pid=$!
+	sleep 1
+	kill -INT "$pid"
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 1
+	[ ! -s out.jsonl ]
+	grep -q "tiny: Interrupt at step [0-9]*; checkpoint ck.safetensors; run again with --resume" err.txt || fail "$(cat err.txt)"
+	tensor_tool check ck.safetensors | grep -q classifier.weight
+	n=$(sed -n 's/.*at step \([0-9]*\);.*/\1/p' err.txt)
+	run -1 --separate-stderr tc-train $T --steps 100000000 --checkpoint ck.safetensors --resume --pause-after 1 in.jsonl
+	[[ "$stderr" == "tc-train: tiny: paused at step $((n + 1));"* ]] || fail "$stderr"
+}
+
+@test "masked-LM pretraining, then fine-tuning from its encoder and vocabulary" {
+	echo "$tiny" > in.jsonl
+	tc-train $T --objective mlm --steps 20 --checkpoint mlm.safetensors in.jsonl > mlm.jsonl
+	jq -e '.train.objective == "mlm" and .train.val_accuracy >= 0 and .train.loss > 0' mlm.jsonl >/dev/null
+	tc-train -q --threads 1 --init mlm.safetensors --steps 10 --no-checkpoint in.jsonl > ft.jsonl
+	jq -e '.train.objective == "cls" and .train.vocab == 300 and .train.labels == 45' ft.jsonl >/dev/null
+	# fine-tuning really starts from the pretrained encoder: its first loss differs from a fresh start's
+	tc-train $T --steps 1 --dropout 0 --no-checkpoint in.jsonl | jq .train.train_loss > fresh.txt
+	tc-train -q --threads 1 --init mlm.safetensors --steps 1 --dropout 0 --no-checkpoint in.jsonl | jq .train.train_loss > init.txt
+	! cmp -s fresh.txt init.txt
+}
+
+@test "the other tasks: spam, tsv, jsonl; a record's own task wins" {
+	echo "$tiny" | tc-train $T --task spam --steps 3 --no-checkpoint | jq -e '.train.labels == 2 and .train.task == "spam"' >/dev/null
+	printf '{"text":"good film","label":"pos"}\n{"text":"bad film","label":"neg"}\n{"text":"fine","label":"pos"}\n' > s.jsonl
+	echo "$tiny" | jq -c '.task = "jsonl:s.jsonl"' | tc-train $T --vocab-size 40 --steps 3 --no-checkpoint |
+		jq -e '.train.labels == 2 and .train.task == "jsonl:s.jsonl"' >/dev/null
+	echo "$tiny" | tc-train $T --task "tsv:$TC_DATA/sst.tsv" --steps 3 --no-checkpoint | jq -e '.train.labels == 2' >/dev/null
+}
+
+@test "--vocab loads a vocab.txt; --baseline bow trains bag-of-words on the same split" {
+	printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\na\nof\n' > vocab.txt
+	echo "$tiny" | tc-train -q --threads 1 --vocab vocab.txt --steps 2 --no-checkpoint | jq -e '.train.vocab == 8' >/dev/null
+	echo "$tiny" | tc-train -q --threads 1 --baseline bow > bow.jsonl
+	jq -e '.train.baseline == "bow" and .train.test_accuracy > 0.2 and .train.features > 100' bow.jsonl >/dev/null ||
+		fail "$(jq -c .train bow.jsonl)"
+}
+
+@test "progress: one JSON line per interval when stderr is not a terminal" {
+	echo "$tiny" | tc-train --vocab-size 300 --threads 1 --steps 30 --progress json --progress-every 0.001 --no-checkpoint \
+		> out.jsonl 2> progress.jsonl
+	[ "$(wc -l < progress.jsonl)" -ge 2 ]
+	jq -e '.progress | .label == "tiny" and .step > 0 and .tokens_per_s > 0' progress.jsonl >/dev/null
+}
+
+@test "bad input: one line naming file, line and field; status 1; nothing written" {
+	echo "$tiny" > good.jsonl
+	printf '%s\n{"id":"x"}\n' "$tiny" > nomodel.jsonl
+	run -1 --separate-stderr tc-train $T --steps 1 nomodel.jsonl
+	[ -z "$output" ] && assert_equal "$stderr" "tc-train: nomodel.jsonl:2: missing field 'model'"
+	echo '{"model":{"l":1,"o":[["sa_sdp_8"]],"h":["16"],"f":[[32]]}}' > type.jsonl
+	run -1 --separate-stderr tc-train $T --steps 1 type.jsonl
+	[ -z "$output" ] && assert_equal "$stderr" "tc-train: type.jsonl:1: field 'model.h[0]': expected a number, got string"
+	echo "$tiny" | jq -c '.task = 3' > task.jsonl
+	run -1 --separate-stderr tc-train $T --steps 1 task.jsonl
+	[ -z "$output" ] && assert_equal "$stderr" "tc-train: task.jsonl:1: field 'task': expected a string, got number"
+	printf '%s\n{"model": \n' "$tiny" > broken.jsonl
+	run -1 --separate-stderr tc-train $T --steps 1 broken.jsonl
+	[ -z "$output" ] && [[ "$stderr" == "tc-train: broken.jsonl:2: "* ]] && stderr_one_line
+	run -1 --separate-stderr tc-train $T --steps 1 < /dev/null
+	[ -z "$output" ] && assert_equal "$stderr" "tc-train: <stdin>: no records"
+	run -1 --separate-stderr tc-train $T --steps 1 --task nosuch good.jsonl
+	[ -z "$output" ] && [[ "$stderr" == "tc-train: good.jsonl:1: "*nosuch* ]] && stderr_one_line
+	run -1 --separate-stderr env TC_DATA=/nonexistent tc-train $T --data /nonexistent --steps 1 --task spam good.jsonl
+	[ -z "$output" ] && [[ "$stderr" == *"make data"* ]] && stderr_one_line
+	{ echo "$tiny"; echo "$tiny"; } > two.jsonl
+	run -1 --separate-stderr tc-train $T --steps 1 --checkpoint c.st two.jsonl
+	[ -z "$output" ] && assert_equal "$stderr" "tc-train: two.jsonl:2: --checkpoint names the file of one record; use --checkpoint-dir for more"
+}
+
+@test "bad options are usage errors naming the option" {
+	for args in "--steps 0" "--objective foo" "--time 5x" "--batch -1" "--lr nan" "--baseline svm" \
+		"--progress loud" "--checkpoint a --checkpoint-dir b" "--no-checkpoint --resume"; do
+		run -2 --separate-stderr tc-train $args
+		[ -z "$output" ] || fail "$args: wrote $output"
+		[[ "$stderr" == tc-train:* ]] || fail "$args: $stderr"
+	done
+}
