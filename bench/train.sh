@@ -1,0 +1,44 @@
+#!/bin/bash
+# bench/train.sh: the training step (issue: tc-train), beside PyTorch in the same run.
+# One AdamW step of the BERT-Tiny shape of anchors.md (L=2, H=128, 2 heads, FF 512, vocab 8192,
+# 45 labels, B=32, T=128, dropout 0.1) by lib/flexibert (build/bench/train_step, the engine tc-train
+# runs) and by the PyTorch reference (bench/torch_step.py, tests/reference/flexibert.py) where
+# python3-torch is installed, on 1 and 2 threads. Both use the same OpenBLAS kernels: train_step picks
+# OPENBLAS_CORETYPE as tc-train does (nn_blas_setup) and PyTorch gets the same value. PyTorch runs
+# with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the issue asks for:
+# step time against PyTorch's (<= 0.9 on 1 thread, <= 0.7 on 2), 2 threads against 1 (>= 1.7x),
+# the step's FLOP/s against sgemm's in the same process (>= 70%), peak memory (<= 150 MB).
+set -eu
+BUILD=${BUILD:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+STEPS=${STEPS:-20}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+for t in 1 2; do
+	"$top/$BUILD/bench/train_step" --threads "$t" --steps "$STEPS" > "$tmp/c$t.json"
+	echo "   tc-train engine, $t thread(s): $(cat "$tmp/c$t.json")"
+done
+core=$(jq -r .blas_core "$tmp/c1.json")
+torch=0
+if python3 -c 'import torch' 2>/dev/null; then
+	torch=1
+	for t in 1 2; do
+		OPENBLAS_CORETYPE=$core OMP_WAIT_POLICY=PASSIVE python3 "$top/bench/torch_step.py" --threads "$t" \
+			--steps "$STEPS" > "$tmp/p$t.json"
+		echo "   PyTorch $(python3 -c 'import torch; print(torch.__version__)'), $t thread(s) (OPENBLAS_CORETYPE=$core): $(cat "$tmp/p$t.json")"
+	done
+else
+	echo "   PyTorch: python3-torch is not installed; anchors.md: 170-187 ms (1 thread), 121-134 ms (2)"
+fi
+
+jq -rs --argjson torch "$torch" '
+	def r(x): (x * 100 | round) / 100;
+	.[0] as $c1 | .[1] as $c2 |
+	"   step: \($c1.step_ms_median) ms on 1 thread, \($c2.step_ms_median) ms on 2; 2 threads are \(r($c1.step_ms_median / $c2.step_ms_median))x faster (target >= 1.7)",
+	"   FLOP/s against sgemm (n = 1024) in the same process: 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))% (target >= 70%)",
+	"   peak memory: \([$c1.peak_rss_mb, $c2.peak_rss_mb] | max) MB (target <= 150)",
+	(if $torch == 1 then .[2] as $p1 | .[3] as $p2 |
+	"   against PyTorch: 1 thread \(r($c1.step_ms_median / $p1.step_ms_median))x its step time (target <= 0.9), 2 threads \(r($c2.step_ms_median / $p2.step_ms_median))x (target <= 0.7); PyTorch peak \([$p1.peak_rss_mb, $p2.peak_rss_mb] | max) MB"
+	else empty end)
+' "$tmp/c1.json" "$tmp/c2.json" $( [ "$torch" = 1 ] && echo "$tmp/p1.json $tmp/p2.json")

@@ -1,0 +1,152 @@
+/*
+ * train_step.c: the time of one training step of a FlexiBERT 2.0 model in lib/flexibert, and the
+ * speed of OpenBLAS's sgemm on the same machine in the same run, for bench/train.
+ *
+ * Usage: train_step [--threads N] [--steps S] [--model JSON] [--batch B] [--seq T] [--vocab V]
+ * Prints one JSON line: threads, step_ms_median, step_ms_min, gflops (the step's FLOPs over the median
+ * time), sgemm_gflops (a square product of n = 1024 on the same threads), params, peak_rss_mb.
+ */
+#include <cblas.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "flexibert.h"
+#include "nn.h"
+#include "rng.h"
+#include "space.h"
+#include "util.h"
+
+static double
+now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int
+cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* sgemm n x n x n split over the threads by rows, as lib/nn.c splits its products */
+static double
+sgemm_gflops(int n)
+{
+	float *a = malloc(sizeof *a * (size_t)n * n), *b = malloc(sizeof *b * (size_t)n * n),
+	      *c = malloc(sizeof *c * (size_t)n * n);
+	double best = 1e30;
+
+	for (size_t i = 0; i < (size_t)n * n; i++)
+		a[i] = b[i] = (float)(i % 7) * 0.1f;
+	for (int r = 0; r < 5; r++) {
+		double t0 = now();
+#pragma omp parallel
+		{
+			int nt = omp_get_num_threads(), t = omp_get_thread_num();
+			int lo = n * t / nt, hi = n * (t + 1) / nt;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, n, n, 1.0f,
+			            a + (size_t)lo * n, n, b, n, 0.0f, c + (size_t)lo * n, n);
+		}
+		if (now() - t0 < best)
+			best = now() - t0;
+	}
+	free(a), free(b), free(c);
+	return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"threads", required_argument, NULL, 't'},
+	                                     {"steps", required_argument, NULL, 's'},
+	                                     {"model", required_argument, NULL, 'm'},
+	                                     {"batch", required_argument, NULL, 'b'},
+	                                     {"seq", required_argument, NULL, 'q'},
+	                                     {"vocab", required_argument, NULL, 'v'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *model = "{\"l\":2,\"o\":[[\"sa_sdp_64\",\"sa_sdp_64\"],[\"sa_sdp_64\",\"sa_sdp_64\"]],"
+	                    "\"h\":[128,128],\"f\":[[512],[512]]}";
+	int threads = 1, steps = 20, B = 32, T = 128, c;
+	struct fb_config cfg = {0};
+	struct flexibert fb;
+	struct tc_error err;
+	struct rusage ru;
+	struct rng r;
+	json_t *mj;
+	int32_t *ids, *labels;
+	double *ms, flops, sg;
+
+	tc_setprogname(argv[0]);
+	nn_blas_setup(argv);
+	cfg.vocab = 8192;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		switch (c) {
+		case 't':
+			threads = (int)eparse_long(optarg, "--threads", 1, 256);
+			break;
+		case 's':
+			steps = (int)eparse_long(optarg, "--steps", 1, 100000);
+			break;
+		case 'm':
+			model = optarg;
+			break;
+		case 'b':
+			B = (int)eparse_long(optarg, "--batch", 1, 4096);
+			break;
+		case 'q':
+			T = (int)eparse_long(optarg, "--seq", 1, 512);
+			break;
+		case 'v':
+			cfg.vocab = (int)eparse_long(optarg, "--vocab", 6, 1000000);
+			break;
+		default:
+			return 2;
+		}
+	omp_set_num_threads(threads);
+	openblas_set_num_threads(1);
+	if (!(mj = json_loads(model, 0, NULL)) || model_from_json(&cfg.m, mj, NULL, &err) < 0)
+		die("--model: %s", mj ? err.msg : "not JSON");
+	json_decref(mj);
+	cfg.labels = 45, cfg.max_pos = 512, cfg.objective = FB_CLS, cfg.dropout = 0.1f;
+	if (flexibert_init(&fb, &cfg, 1, &err) < 0)
+		die("%s", err.msg);
+	ids = emalloc(sizeof *ids * (size_t)B * T);
+	labels = emalloc(sizeof *labels * (size_t)B);
+	rng_seed(&r, 2);
+	for (int i = 0; i < B * T; i++)
+		ids[i] = 1 + (int)rng_below(&r, (uint64_t)cfg.vocab - 1);
+	for (int i = 0; i < B; i++)
+		labels[i] = (int)rng_below(&r, 45);
+	ms = emalloc(sizeof *ms * (size_t)steps);
+	for (int s = -3; s < steps; s++) {
+		double t0 = now();
+		flexibert_forward(&fb, ids, labels, B, T, 1, (uint64_t)(s + 3));
+		flexibert_zero_grad(&fb);
+		flexibert_backward(&fb);
+		flexibert_clip(&fb, 1.0);
+		flexibert_adamw(&fb, 1e-4, 0.01);
+		if (s >= 0)
+			ms[s] = (now() - t0) * 1e3;
+	}
+	qsort(ms, (size_t)steps, sizeof *ms, cmp);
+	flops = flexibert_flops(&cfg, B, T, 1);
+	getrusage(RUSAGE_SELF, &ru); /* before the sgemm's own buffers */
+	sg = sgemm_gflops(1024);
+	printf("{\"threads\":%d,\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,\"sgemm_"
+	       "gflops\":%.2f,"
+	       "\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,\"blas_core\":\"%s\"}\n",
+	       threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, sg, flops, fb.nparams,
+	       ru.ru_maxrss / 1024.0, openblas_get_corename());
+	flexibert_release(&fb);
+	free(ids), free(labels), free(ms);
+	return 0;
+}
