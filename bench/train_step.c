@@ -113,6 +113,7 @@ main(int argc, char **argv)
 		}
 	omp_set_num_threads(threads);
 	openblas_set_num_threads(1);
+	nn_flush_denormals();
 	if (!(mj = json_loads(model, 0, NULL)) || model_from_json(&cfg.m, mj, NULL, &err) < 0)
 		die("--model: %s", mj ? err.msg : "not JSON");
 	json_decref(mj);

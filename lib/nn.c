@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -909,4 +910,12 @@ nn_blas_setup(char **argv)
 	execv("/proc/self/exe", argv);
 	unsetenv("OPENBLAS_CORETYPE"); /* the exec failed: go on with the slow kernels */
 	return -1;
+}
+
+void
+nn_flush_denormals(void)
+{
+#pragma omp parallel
+	_mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) and DAZ (bit 6) */
+	_mm_setcsr(_mm_getcsr() | 0x8040);
 }

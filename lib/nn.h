@@ -31,6 +31,14 @@
  */
 int nn_blas_setup(char **argv);
 
+/*
+ * Treat denormal floats as zero, in the calling thread and in every thread of the OpenMP pool (each
+ * has its own MXCSR). Training drives AdamW's first moments of rarely used parameters (embedding rows
+ * of rare tokens) down by 0.9 a step into the denormal range, where each operation takes a microcode
+ * assist a hundred times slower than a normal one. Call after the thread count is set.
+ */
+void nn_flush_denormals(void);
+
 /* The widest dynamic convolution (c_13). */
 #define NN_MAX_TAPS 16
 

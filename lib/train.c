@@ -24,6 +24,7 @@
 
 #include "flexibert.h"
 #include "jsonl.h"
+#include "nn.h"
 #include "rng.h"
 #include "task.h"
 #include "tensor.h"
@@ -490,6 +491,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 
 	memset(r, 0, sizeof *r);
 	memset(&task, 0, sizeof task);
+	nn_flush_denormals();
 	tensor_set_init(&init);
 	tensor_set_init(&ck);
 	st.best_loss = INFINITY;
