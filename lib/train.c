@@ -34,7 +34,6 @@
 
 #define VIRTUAL_STEPS 1000000.0
 #define RECENT        100 /* steps in train_loss */
-#define BUCKET        64  /* batches sorted by length together */
 
 void
 train_options_default(struct train_options *o)
@@ -42,6 +41,7 @@ train_options_default(struct train_options *o)
 	memset(o, 0, sizeof *o);
 	o->objective = FB_CLS;
 	o->batch = 32;
+	o->bucket = 8;
 	o->seq = 128;
 	o->lr = 1e-3;
 	o->warmup = 0.1;
@@ -154,10 +154,10 @@ by_length(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Epoch e's order: a permutation from (seed, e), cut into groups of BUCKET batches each sorted by
+/* Epoch e's order: a permutation from (seed, e), cut into groups of bucket batches each sorted by
  * length (so a batch pads little), then the batches themselves shuffled. */
 static void
-plan_epoch(struct plan *p, const struct corpus *c, int B, uint64_t seed, long e)
+plan_epoch(struct plan *p, const struct corpus *c, int B, int bucket, uint64_t seed, long e)
 {
 	struct rng r;
 	size_t n = c->n, *perm, *bperm;
@@ -166,8 +166,8 @@ plan_epoch(struct plan *p, const struct corpus *c, int B, uint64_t seed, long e)
 	perm = emalloc(sizeof *perm * n);
 	rng_permutation(&r, perm, n);
 	sort_corpus = c;
-	for (size_t g = 0; g < n; g += (size_t)B * BUCKET) {
-		size_t m = n - g < (size_t)B * BUCKET ? n - g : (size_t)B * BUCKET;
+	for (size_t g = 0; bucket > 1 && g < n; g += (size_t)B * (size_t)bucket) {
+		size_t m = n - g < (size_t)B * (size_t)bucket ? n - g : (size_t)B * (size_t)bucket;
 		qsort(perm + g, m, sizeof *perm, by_length);
 	}
 	p->nb = (long)((n + (size_t)B - 1) / (size_t)B);
@@ -295,6 +295,7 @@ config_json(const struct flexibert *fb, const struct train_options *o, const cha
 	json_object_set_new(c, "dropout", json_number(fb->cfg.dropout));
 	json_object_set_new(c, "seed", json_integer((json_int_t)o->seed));
 	json_object_set_new(c, "batch", json_integer(o->batch));
+	json_object_set_new(c, "bucket", json_integer(o->bucket));
 	json_object_set_new(c, "seq", json_integer(o->seq));
 	json_object_set_new(c, "lr", json_number(o->lr));
 	json_object_set_new(c, "warmup", json_number(o->warmup));
@@ -545,7 +546,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	labels = emalloc(sizeof *labels * (size_t)o->batch * (size_t)o->seq);
 	plan.order = emalloc(sizeof *plan.order * tr.n);
 	plan.start = emalloc(sizeof *plan.start * (tr.n + 2));
-	plan_epoch(&plan, &tr, o->batch, o->seed, 0);
+	plan_epoch(&plan, &tr, o->batch, o->bucket, o->seed, 0);
 	long nb = plan.nb, S = 0;
 	if (o->steps > 0)
 		S = o->steps;
@@ -578,7 +579,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 
 		long e = st.step / nb, k = st.step % nb;
 		if (plan.epoch != e)
-			plan_epoch(&plan, &tr, o->batch, o->seed, e);
+			plan_epoch(&plan, &tr, o->batch, o->bucket, o->seed, e);
 		int B = (int)(plan.start[k + 1] - plan.start[k]);
 		uint64_t skey = tc_hash_final(key + (uint64_t)st.step);
 		int T = fill_batch(&tr, plan.order + plan.start[k], B, o->objective, wp, skey, ids, labels);

@@ -30,6 +30,7 @@ struct train_options {
 	long steps;
 	double epochs, tokens, time_s;
 	int batch, seq;      /* examples per step; the longest sequence, [CLS] and [SEP] included */
+	int bucket;          /* batches whose examples are sorted by length together (1: none) */
 	double lr, warmup;   /* peak learning rate; warm-up as a fraction of the budget */
 	double weight_decay, max_norm;
 	float dropout;

@@ -53,6 +53,8 @@ usage(FILE *f)
 	        "      --time DURATION\n"
 	        "  -b, --batch B           examples per step (default 32)\n"
 	        "      --seq T             longest sequence, [CLS] and [SEP] included (default 128)\n"
+	        "      --bucket N          sort each N batches' examples by length, so batches pad\n"
+	        "                          little (default 8; 1: no sorting)\n"
 	        "      --lr LR             peak learning rate (default 0.001)\n"
 	        "      --warmup F          warm-up as a fraction of the budget (default 0.1)\n"
 	        "      --weight-decay W    AdamW's decoupled decay (default 0.01)\n"
@@ -131,8 +133,8 @@ checkpoint_for(const json_t *model, const char *task)
 	char *m = json_dumps(model, JSON_COMPACT | JSON_SORT_KEYS), *s, hex[33];
 	unsigned char d[MD5_DIGEST];
 
-	s = esprintf("%s|%s|%d|%llu|%d|%d|%.17g|%.17g|%.17g|%.17g|%.9g|%d|%s|%s", m, task, opt.objective,
-	             (unsigned long long)opt.seed, opt.batch, opt.seq, opt.lr, opt.warmup, opt.weight_decay, opt.max_norm,
+	s = esprintf("%s|%s|%d|%llu|%d|%d|%d|%.17g|%.17g|%.17g|%.17g|%.9g|%d|%s|%s", m, task, opt.objective,
+	             (unsigned long long)opt.seed, opt.batch, opt.bucket, opt.seq, opt.lr, opt.warmup, opt.weight_decay, opt.max_norm,
 	             (double)opt.dropout, opt.vocab_size, opt.vocab_path ? opt.vocab_path : "",
 	             opt.init_path ? opt.init_path : "");
 	md5(s, strlen(s), d);
@@ -277,6 +279,7 @@ main(int argc, char **argv)
 		OPT_TOKENS,
 		OPT_TIME,
 		OPT_SEQ,
+		OPT_BUCKET,
 		OPT_LR,
 		OPT_WARMUP,
 		OPT_WD,
@@ -308,6 +311,7 @@ main(int argc, char **argv)
 	                                         {"time", required_argument, NULL, OPT_TIME},
 	                                         {"batch", required_argument, NULL, 'b'},
 	                                         {"seq", required_argument, NULL, OPT_SEQ},
+	                                         {"bucket", required_argument, NULL, OPT_BUCKET},
 	                                         {"lr", required_argument, NULL, OPT_LR},
 	                                         {"warmup", required_argument, NULL, OPT_WARMUP},
 	                                         {"weight-decay", required_argument, NULL, OPT_WD},
@@ -376,6 +380,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_SEQ:
 			opt.seq = (int)eparse_long(optarg, "--seq", 2, 65536);
+			break;
+		case OPT_BUCKET:
+			opt.bucket = (int)eparse_long(optarg, "--bucket", 1, 1 << 20);
 			break;
 		case OPT_LR:
 			opt.lr = eparse_double(optarg, "--lr", 0, 10);
