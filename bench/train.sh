@@ -12,6 +12,7 @@ set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 STEPS=${STEPS:-20}
+PY=${PYTHON:-/usr/bin/python3} # Debian's, where python3-torch installs
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -21,12 +22,12 @@ for t in 1 2; do
 done
 core=$(jq -r .blas_core "$tmp/c1.json")
 torch=0
-if python3 -c 'import torch' 2>/dev/null; then
+if "$PY" -c 'import torch' 2>/dev/null; then
 	torch=1
 	for t in 1 2; do
-		OPENBLAS_CORETYPE=$core OMP_WAIT_POLICY=PASSIVE python3 "$top/bench/torch_step.py" --threads "$t" \
+		OPENBLAS_CORETYPE=$core OMP_WAIT_POLICY=PASSIVE "$PY" "$top/bench/torch_step.py" --threads "$t" \
 			--steps "$STEPS" > "$tmp/p$t.json"
-		echo "   PyTorch $(python3 -c 'import torch; print(torch.__version__)'), $t thread(s) (OPENBLAS_CORETYPE=$core): $(cat "$tmp/p$t.json")"
+		echo "   PyTorch $("$PY" -c 'import torch; print(torch.__version__)'), $t thread(s) (OPENBLAS_CORETYPE=$core): $(cat "$tmp/p$t.json")"
 	done
 else
 	echo "   PyTorch: python3-torch is not installed; anchors.md: 170-187 ms (1 thread), 121-134 ms (2)"
