@@ -789,9 +789,17 @@ flexibert_clip(struct flexibert *fb, double max_norm)
 	const float *g = fb->grads;
 	long n = (long)fb->nparams;
 
-#pragma omp parallel for schedule(static) reduction(+ : ss)
-	for (long i = 0; i < n; i++)
-		ss += (double)g[i] * g[i];
+	double part[256] = {0}; /* per thread, added in thread order: the same bits for a thread count */
+#pragma omp parallel num_threads(omp_get_max_threads() < 256 ? omp_get_max_threads() : 256)
+	{
+		double s = 0;
+#pragma omp for schedule(static)
+		for (long i = 0; i < n; i++)
+			s += (double)g[i] * g[i];
+		part[omp_get_thread_num()] = s;
+	}
+	for (int t = 0; t < 256; t++)
+		ss += part[t];
 	norm = sqrt(ss);
 	c = max_norm / (norm + 1e-6);
 	if (c < 1) {

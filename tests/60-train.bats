@@ -65,6 +65,10 @@ order_task() {
 	tc-train $T --steps 30 --no-checkpoint --seed 2 in.jsonl | jq -cS "$strip" > c.json
 	cmp a.json b.json
 	! cmp -s a.json c.json
+	# with more threads than cores too: every reduction adds in a fixed order for a thread count
+	tc-train $T --threads 3 --steps 30 --no-checkpoint in.jsonl | jq -cS "$strip" > d.json
+	tc-train $T --threads 3 --steps 30 --no-checkpoint in.jsonl | jq -cS "$strip" > e.json
+	cmp d.json e.json
 }
 
 @test "a paused run resumed twice ends exactly where an uninterrupted one does" {
