@@ -555,7 +555,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	if (S == 0 && o->tokens <= 0 && o->time_s <= 0)
 		S = nb; /* no budget: one epoch */
 
-	double tlast = now(), tprog = tlast, tckpt = tlast, run_t0 = tlast, run_el0 = st.elapsed, run_tok0 = st.tokens;
+	double tlast = now(), tprog = tlast, tckpt = tlast, run_el0 = st.elapsed, run_tok0 = st.tokens;
 	double loss_ema = NAN, lr = 0;
 	long run_steps = 0;
 	uint64_t key = tc_hash_final(o->seed ^ 0x7472616eULL);
@@ -633,8 +633,6 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 			tlast = tckpt;
 		}
 	}
-	double trained_s = now() - run_t0;
-	(void)trained_s;
 	if (o->progress != TRAIN_PROGRESS_NONE && run_steps > 0)
 		progress(o, 1, st.step, r->stopped ? (S ? (double)st.step / (double)S : 0) : 1, loss_ema, lr,
 		         (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9), st.elapsed, (double)st.step / (double)nb);

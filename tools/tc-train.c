@@ -212,9 +212,7 @@ train_record(json_t *rec, const char *name, long line, FILE *out, long index)
 	char label[64], *ck = NULL;
 	json_t *res;
 
-	if (tj && !json_is_string(tj))
-		die("%s:%ld: field 'task': expected a string, got %s", name, line, json_kind(tj));
-	if (tj)
+	if (tj) /* checked to be a string as the records were read */
 		task = json_string_value(tj);
 	o.task = task;
 	if (baseline) {
@@ -234,8 +232,6 @@ train_record(json_t *rec, const char *name, long line, FILE *out, long index)
 			die("write error: %s", strerror(errno));
 		return 0;
 	}
-	if (!mj)
-		die("%s:%ld: missing field 'model'", name, line);
 	if (model_from_json(&m, mj, NULL, &err) < 0)
 		die("%s:%ld: %s", name, line, err.msg);
 	if (ckpt_file)
