@@ -208,7 +208,8 @@ order_task() {
 
 @test "bad options are usage errors naming the option" {
 	for args in "--steps 0" "--objective foo" "--time 5x" "--batch -1" "--lr nan" "--baseline svm" \
-		"--progress loud" "--checkpoint a --checkpoint-dir b" "--no-checkpoint --resume"; do
+		"--progress loud" "--checkpoint a --checkpoint-dir b" "--no-checkpoint --resume" \
+		"--no-checkpoint --pause-after 3"; do
 		run -2 --separate-stderr tc-train $args
 		[ -z "$output" ] || fail "$args: wrote $output"
 		[[ "$stderr" == tc-train:* ]] || fail "$args: $stderr"

@@ -469,8 +469,8 @@ main(int argc, char **argv)
 	}
 	if (ckpt_file && ckpt_dir)
 		usage_die("--checkpoint and --checkpoint-dir exclude each other");
-	if (no_ckpt && (ckpt_file || ckpt_dir || opt.resume))
-		usage_die("--no-checkpoint excludes --checkpoint, --checkpoint-dir and --resume");
+	if (no_ckpt && (ckpt_file || ckpt_dir || opt.resume || opt.pause_after))
+		usage_die("--no-checkpoint excludes --checkpoint, --checkpoint-dir, --resume and --pause-after");
 	if (opt.vocab_path && opt.init_path)
 		usage_die("--init brings its vocabulary; drop --vocab");
 	if (!ckpt_file && !ckpt_dir && !no_ckpt && !baseline) {
