@@ -281,18 +281,13 @@ struct state {
 	double curve[64][4];
 };
 
-static char *
-config_json(const struct flexibert *fb, const struct train_options *o, const char *task)
+json_t *
+train_options_json(const struct train_options *o)
 {
 	json_t *c = json_object();
-	char *s;
 
-	json_object_set_new(c, "task", json_string(task));
-	json_object_set_new(c, "objective", json_string(fb->cfg.objective == FB_CLS ? "cls" : "mlm"));
-	json_object_set_new(c, "vocab", json_integer(fb->cfg.vocab));
-	json_object_set_new(c, "labels", json_integer(fb->cfg.labels));
-	json_object_set_new(c, "max_pos", json_integer(fb->cfg.max_pos));
-	json_object_set_new(c, "dropout", json_number(fb->cfg.dropout));
+	json_object_set_new(c, "task", json_string(o->task ? o->task : TASK_DEFAULT));
+	json_object_set_new(c, "objective", json_string(o->objective == FB_CLS ? "cls" : "mlm"));
 	json_object_set_new(c, "seed", json_integer((json_int_t)o->seed));
 	json_object_set_new(c, "batch", json_integer(o->batch));
 	json_object_set_new(c, "bucket", json_integer(o->bucket));
@@ -301,6 +296,23 @@ config_json(const struct flexibert *fb, const struct train_options *o, const cha
 	json_object_set_new(c, "warmup", json_number(o->warmup));
 	json_object_set_new(c, "weight_decay", json_number(o->weight_decay));
 	json_object_set_new(c, "max_norm", json_number(o->max_norm));
+	json_object_set_new(c, "dropout", json_number(o->dropout));
+	json_object_set_new(c, "vocab_size", json_integer(o->vocab_size));
+	json_object_set_new(c, "vocab_path", o->vocab_path ? json_string(o->vocab_path) : json_null());
+	json_object_set_new(c, "init_path", o->init_path ? json_string(o->init_path) : json_null());
+	return c;
+}
+
+/* The options and what they made of the data: a checkpoint resumes only under the same. */
+static char *
+config_json(const struct flexibert *fb, const struct train_options *o)
+{
+	json_t *c = train_options_json(o);
+	char *s;
+
+	json_object_set_new(c, "vocab", json_integer(fb->cfg.vocab));
+	json_object_set_new(c, "labels", json_integer(fb->cfg.labels));
+	json_object_set_new(c, "max_pos", json_integer(fb->cfg.max_pos));
 	s = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(c);
 	return s;
@@ -526,7 +538,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	mj = model_to_json(m);
 	modelstr = json_dumps(mj, JSON_COMPACT);
 	json_decref(mj);
-	config = config_json(&fb, o, task.name);
+	config = config_json(&fb, o);
 
 	if (o->checkpoint && o->resume && access(o->checkpoint, F_OK) == 0) {
 		const char *cm;

@@ -13,6 +13,7 @@
 #ifndef TC_TRAIN_H
 #define TC_TRAIN_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -51,6 +52,10 @@ struct train_options {
 };
 
 void train_options_default(struct train_options *o);
+
+/* The options that decide a run's result (not budgets, threads or logging), as a JSON object the
+ * caller owns: what a checkpoint is checked against, and what tc-train names checkpoints by. */
+json_t *train_options_json(const struct train_options *o);
 
 struct train_result {
 	double val_accuracy, test_accuracy;

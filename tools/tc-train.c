@@ -126,22 +126,20 @@ mkdirs(const char *path)
 	free(p);
 }
 
-/* The checkpoint of a record: a hash of everything that makes one run differ from another. */
+/* The checkpoint of a record: named by a hash of the model and the options that decide the run. */
 static char *
-checkpoint_for(const json_t *model, const char *task)
+checkpoint_for(const json_t *model, const struct train_options *o)
 {
-	char *m = json_dumps(model, JSON_COMPACT | JSON_SORT_KEYS), *s, hex[33];
+	json_t *oj = train_options_json(o);
+	char *m = json_dumps(model, JSON_COMPACT | JSON_SORT_KEYS), *js = json_dumps(oj, JSON_COMPACT | JSON_SORT_KEYS),
+	     *s = esprintf("%s|%s", m, js), hex[33];
 	unsigned char d[MD5_DIGEST];
 
-	s = esprintf("%s|%s|%d|%llu|%d|%d|%d|%.17g|%.17g|%.17g|%.17g|%.9g|%d|%s|%s", m, task, opt.objective,
-	             (unsigned long long)opt.seed, opt.batch, opt.bucket, opt.seq, opt.lr, opt.warmup, opt.weight_decay, opt.max_norm,
-	             (double)opt.dropout, opt.vocab_size, opt.vocab_path ? opt.vocab_path : "",
-	             opt.init_path ? opt.init_path : "");
 	md5(s, strlen(s), d);
 	md5_hex(hex, d);
 	hex[16] = 0;
-	free(m);
-	free(s);
+	json_decref(oj);
+	free(m), free(js), free(s);
 	return esprintf("%s/%s.safetensors", ckpt_dir, hex);
 }
 
@@ -237,7 +235,7 @@ train_record(json_t *rec, const char *name, long line, FILE *out, long index)
 	if (ckpt_file)
 		o.checkpoint = ckpt_file;
 	else if (ckpt_dir)
-		o.checkpoint = ck = checkpoint_for(mj, task);
+		o.checkpoint = ck = checkpoint_for(mj, &o);
 	if (json_is_string(json_object_get(rec, "id")))
 		snprintf(label, sizeof label, "%s", json_string_value(json_object_get(rec, "id")));
 	else
