@@ -184,10 +184,16 @@ real_digits(double x)
 		return 1;
 	if (isfinite(x)) {
 		int e = (int)floor(log10(fabs(x)));
-		if (short_decimal(x, e, 9))
-			return 9;
-		if (short_decimal(x, e, 15))
-			return 15;
+		if (e >= -14 && e <= 8) { /* 10^(8 - e) and 10^(14 - e) are exact */
+			if (short_decimal(x, e, 9))
+				return 9;
+			if (short_decimal(x, e, 15))
+				return 15;
+		} else {
+			snprintf(buf, sizeof buf, "%.9g", x);
+			if (strtod(buf, NULL) == x)
+				return 9;
+		}
 	}
 	for (int p = 15; p < 17; p++) {
 		snprintf(buf, sizeof buf, "%.*g", p, x);
@@ -225,24 +231,310 @@ max_digits(const json_t *v)
 	}
 }
 
-/* Dump into a growing thread-local buffer; returns the length or 0 on failure. */
+#define EXACT_INT_MAX 9007199254740992.0 /* 2^53 */
+
+/*
+ * The encoder. jansson prints every real through snprintf("%.*g"), which took a quarter of
+ * tc-sim's time per record; results are rounded to 9 significant digits, and for a real that is
+ * the double nearest a decimal of at most 9 digits, the digits come from one exact scaling and
+ * an integer. Everything else (a real needing more digits, a string with a character to escape)
+ * is handed to jansson itself, so the text is byte for byte what json_dumpb would print with
+ * JSON_COMPACT; tests/unit/jsonl_test.c checks that on random trees.
+ */
+static void
+out_put(struct jsonl_out *o, const char *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap)
+		o->p = egrow(o->p, &o->cap, o->len + n + 1, 1);
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+/* v as jansson prints it alone; 0 or -1 */
+static int
+out_jansson(struct jsonl_out *o, const json_t *v, size_t flags)
+{
+	char tmp[64], *s = tmp;
+	size_t n = json_dumpb(v, tmp, sizeof tmp, flags | JSON_ENCODE_ANY);
+
+	if (n == 0)
+		return -1;
+	if (n > sizeof tmp) {
+		s = emalloc(n);
+		json_dumpb(v, s, n, flags | JSON_ENCODE_ANY);
+	}
+	out_put(o, s, n);
+	if (s != tmp)
+		free(s);
+	return 0;
+}
+
+/* the decimal digits of v, with a '-' if negative; the length */
+static int
+put_int(char *buf, long long v)
+{
+	char t[24];
+	unsigned long long u = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
+	int n = 0, k = 0;
+
+	do
+		t[k++] = (char)('0' + u % 10);
+	while ((u /= 10) > 0);
+	if (v < 0)
+		buf[n++] = '-';
+	while (k > 0)
+		buf[n++] = t[--k];
+	return n;
+}
+
+/* "%.*g" of x, with jansson's changes (".0" on integral values, no '+' or leading zeros in the
+ * exponent), into buf; the length, or 0 if x is not a short decimal this can print exactly. x is
+ * the double nearest a decimal D of 9 digits, so %.{9..15}g prints D: half a step of the 15-digit
+ * grid is at least 5e-16 of x, more than the half ulp (1.1e-16) between x and D. At 16 digits a
+ * step can be 1.0e-16 of x, and %.16g may print a neighbour of D. */
+static int
+short_real(char *buf, double x, int prec)
+{
+	double a = fabs(x), m, p;
+	char d[12];
+	int e, s, nd, n = 0;
+
+	if (!isfinite(x) || x == 0 || prec > 15 || prec < 9)
+		return 0;
+	e = (int)floor(log10(a));
+	for (int tries = 0;; tries++) {
+		s = 8 - e;
+		if (s < -22 || s > 22 || tries == 2)
+			return 0;
+		p = pow10_exact[s < 0 ? -s : s];
+		m = s >= 0 ? nearbyint(a * p) : nearbyint(a / p);
+		if (m >= 1e9)
+			e++;
+		else if (m < 1e8)
+			e--;
+		else
+			break;
+	}
+	if ((s >= 0 ? m / p : m * p) != a)
+		return 0;
+	for (long long v = (long long)m, i = 8; i >= 0; i--, v /= 10)
+		d[i] = (char)('0' + v % 10);
+	for (nd = 9; d[nd - 1] == '0'; nd--)
+		;
+	if (x < 0)
+		buf[n++] = '-';
+	if (e < -4 || e >= prec) {
+		buf[n++] = d[0];
+		if (nd > 1) {
+			buf[n++] = '.';
+			memcpy(buf + n, d + 1, (size_t)nd - 1);
+			n += nd - 1;
+		}
+		buf[n++] = 'e';
+		n += put_int(buf + n, e);
+	} else if (e < 0) {
+		buf[n++] = '0';
+		buf[n++] = '.';
+		for (int i = 0; i < -e - 1; i++)
+			buf[n++] = '0';
+		memcpy(buf + n, d, (size_t)nd);
+		n += nd;
+	} else {
+		for (int i = 0; i <= e; i++)
+			buf[n++] = i < nd ? d[i] : '0';
+		if (nd > e + 1) {
+			buf[n++] = '.';
+			memcpy(buf + n, d + e + 1, (size_t)(nd - e - 1));
+			n += nd - e - 1;
+		} else {
+			buf[n++] = '.';
+			buf[n++] = '0';
+		}
+	}
+	return n;
+}
+
+/* a string with nothing to escape is copied; anything else is jansson's */
+static int
+out_string(struct jsonl_out *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) {
+			json_t *t = json_stringn_nocheck(s, n);
+			int rc = t ? out_jansson(o, t, 0) : -1;
+			json_decref(t);
+			return rc;
+		}
+	}
+	if (o->len + n + 3 > o->cap)
+		o->p = egrow(o->p, &o->cap, o->len + n + 3, 1);
+	o->p[o->len++] = '"';
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len++] = '"';
+	return 0;
+}
+
+static int
+encode(struct jsonl_out *o, const json_t *v, int prec)
+{
+	char buf[40];
+	const char *key;
+	json_t *x;
+	size_t i;
+	int n, first = 1;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		out_put(o, "{", 1);
+		json_object_foreach ((json_t *)v, key, x) {
+			if (!first)
+				out_put(o, ",", 1);
+			first = 0;
+			if (out_string(o, key, strlen(key)) < 0)
+				return -1;
+			out_put(o, ":", 1);
+			if (encode(o, x, prec) < 0)
+				return -1;
+		}
+		out_put(o, "}", 1);
+		return 0;
+	case JSON_ARRAY:
+		out_put(o, "[", 1);
+		json_array_foreach (v, i, x) {
+			if (i > 0)
+				out_put(o, ",", 1);
+			if (encode(o, x, prec) < 0)
+				return -1;
+		}
+		out_put(o, "]", 1);
+		return 0;
+	case JSON_STRING:
+		return out_string(o, json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		out_put(o, buf, (size_t)put_int(buf, json_integer_value(v)));
+		return 0;
+	case JSON_REAL:
+		if ((n = short_real(buf, json_real_value(v), prec)) > 0) {
+			out_put(o, buf, (size_t)n);
+			return 0;
+		}
+		return out_jansson(o, v, JSON_COMPACT | JSON_REAL_PRECISION(prec));
+	case JSON_TRUE:
+		out_put(o, "true", 4);
+		return 0;
+	case JSON_FALSE:
+		out_put(o, "false", 5);
+		return 0;
+	case JSON_NULL:
+		out_put(o, "null", 4);
+		return 0;
+	}
+	return -1;
+}
+
+/* Encode into a growing thread-local buffer (with room for one more byte); returns the length or
+ * 0 on failure. */
 static size_t
 dump(const json_t *rec, char **out)
 {
-	static __thread char *buf;
-	static __thread size_t cap;
-	size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(max_digits(rec)), n;
+	static __thread struct jsonl_out o;
 
-	for (;;) {
-		n = json_dumpb(rec, buf, cap, flags);
-		if (n == 0)
-			return 0;
-		if (n < cap)
-			break;
-		buf = egrow(buf, &cap, n + 2, 1);
+	o.len = 0;
+	if (!json_is_object(rec) && !json_is_array(rec))
+		return 0;
+	if (encode(&o, rec, max_digits(rec)) < 0)
+		return 0;
+	*out = o.p;
+	return o.len;
+}
+
+/* ---- the streaming writer ---- */
+
+static void
+jw_key(struct jsonl_out *w, const char *key)
+{
+	if (w->depth > 0) {
+		if (w->more[w->depth - 1])
+			out_put(w, ",", 1);
+		w->more[w->depth - 1] = 1;
 	}
-	*out = buf;
-	return n;
+	if (key) {
+		if (out_string(w, key, strlen(key)) < 0)
+			w->err = 1;
+		out_put(w, ":", 1);
+	}
+}
+
+void
+jw_begin(struct jsonl_out *w, const char *key)
+{
+	jw_key(w, key);
+	out_put(w, "{", 1);
+	if (w->depth == JSONL_OUT_DEPTH) {
+		w->err = 1;
+		return;
+	}
+	w->more[w->depth++] = 0;
+}
+
+void
+jw_end(struct jsonl_out *w)
+{
+	out_put(w, "}", 1);
+	if (w->depth > 0)
+		w->depth--;
+}
+
+void
+jw_number(struct jsonl_out *w, const char *key, double x)
+{
+	char buf[40];
+	int n;
+	json_t *t;
+
+	jw_key(w, key);
+	if (!isfinite(x)) {
+		w->err = 1;
+		return;
+	}
+	if (x == floor(x) && fabs(x) <= EXACT_INT_MAX) {
+		out_put(w, buf, (size_t)put_int(buf, (long long)x));
+		return;
+	}
+	if ((n = short_real(buf, x, 9)) > 0) {
+		out_put(w, buf, (size_t)n);
+		return;
+	}
+	t = json_real(x);
+	if (out_jansson(w, t, JSON_COMPACT | JSON_REAL_PRECISION(real_digits(x))) < 0)
+		w->err = 1;
+	json_decref(t);
+}
+
+void
+jw_int(struct jsonl_out *w, const char *key, long long v)
+{
+	char buf[24];
+
+	jw_key(w, key);
+	out_put(w, buf, (size_t)put_int(buf, v));
+}
+
+void
+jw_string(struct jsonl_out *w, const char *key, const char *v)
+{
+	jw_key(w, key);
+	if (out_string(w, v, strlen(v)) < 0)
+		w->err = 1;
+}
+
+void
+jw_bool(struct jsonl_out *w, const char *key, int v)
+{
+	jw_key(w, key);
+	out_put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
 int
@@ -277,11 +569,10 @@ jsonl_append(char **buf, size_t *len, size_t *cap, const json_t *rec)
 }
 
 int
-jsonl_append_member(char **buf, size_t *len, size_t *cap, const char *line, size_t linelen, const char *key,
-                    const json_t *val)
+jsonl_append_text(char **buf, size_t *len, size_t *cap, const char *line, size_t linelen, const char *key,
+                  const char *text, size_t n)
 {
-	size_t end = linelen, open, klen = strlen(key), n;
-	char *s;
+	size_t end = linelen, open, klen = strlen(key);
 
 	while (end > 0 && strchr(" \t\r\n", line[end - 1]))
 		end--;
@@ -290,8 +581,6 @@ jsonl_append_member(char **buf, size_t *len, size_t *cap, const char *line, size
 	end--;
 	for (open = end; open > 0 && strchr(" \t\r\n", line[open - 1]); open--)
 		;
-	if ((n = dump(val, &s)) == 0)
-		return -1;
 	*buf = egrow(*buf, cap, *len + end + klen + n + 8, 1);
 	memcpy(*buf + *len, line, end);
 	*len += end;
@@ -302,11 +591,23 @@ jsonl_append_member(char **buf, size_t *len, size_t *cap, const char *line, size
 	*len += klen;
 	(*buf)[(*len)++] = '"';
 	(*buf)[(*len)++] = ':';
-	memcpy(*buf + *len, s, n);
+	memcpy(*buf + *len, text, n);
 	*len += n;
 	(*buf)[(*len)++] = '}';
 	(*buf)[(*len)++] = '\n';
 	return 0;
+}
+
+int
+jsonl_append_member(char **buf, size_t *len, size_t *cap, const char *line, size_t linelen, const char *key,
+                    const json_t *val)
+{
+	char *s;
+	size_t n = dump(val, &s);
+
+	if (n == 0)
+		return -1;
+	return jsonl_append_text(buf, len, cap, line, linelen, key, s, n);
 }
 
 char *
@@ -415,8 +716,6 @@ json_kind(const json_t *v)
 		return "null";
 	}
 }
-
-#define EXACT_INT_MAX 9007199254740992.0 /* 2^53 */
 
 int
 json_as_number(const json_t *v, const char *what, double *out, struct tc_error *err)

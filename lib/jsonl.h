@@ -71,6 +71,32 @@ char *jsonl_dumps(const json_t *rec);
 int jsonl_append_member(char **buf, size_t *len, size_t *cap, const char *line, size_t linelen,
                         const char *key, const json_t *val);
 
+/* The same with val already encoded: n bytes of JSON text. */
+int jsonl_append_text(char **buf, size_t *len, size_t *cap, const char *line, size_t linelen, const char *key,
+                      const char *text, size_t n);
+
+/*
+ * A streaming writer, for results with a fixed shape where building a jansson tree only to print
+ * it cost more than computing it. Members are added in order; key is NULL at the top level. The
+ * text is what jsonl_dumps would print for the same tree when every real is a decimal of at most
+ * 9 significant digits; other reals get the fewest of 15, 16, 17 digits that read back. Integral
+ * numbers print as integers, as json_number makes them. Errors (NaN or Inf, invalid UTF-8, depth
+ * beyond JSONL_OUT_DEPTH) set err; reset with len = 0, depth = 0, err = 0.
+ */
+#define JSONL_OUT_DEPTH 16
+struct jsonl_out {
+	char *p; /* the text, not NUL-terminated */
+	size_t len, cap;
+	int depth, err;
+	unsigned char more[JSONL_OUT_DEPTH];
+};
+void jw_begin(struct jsonl_out *w, const char *key);
+void jw_end(struct jsonl_out *w);
+void jw_number(struct jsonl_out *w, const char *key, double x);
+void jw_int(struct jsonl_out *w, const char *key, long long v);
+void jw_string(struct jsonl_out *w, const char *key, const char *v);
+void jw_bool(struct jsonl_out *w, const char *key, int v);
+
 /*
  * Dotted paths: "sim.latency_s" names member latency_s of member sim; a component made of digits
  * indexes an array ("o.1.0"). json_path_get returns a borrowed reference or NULL.

@@ -84,109 +84,113 @@ round9(double v)
 }
 
 static void
-set(json_t *obj, const char *key, double v)
+set(struct jsonl_out *w, const char *key, double v)
 {
-	json_object_set_new_nocheck(obj, key, json_number(round9(v)));
+	jw_number(w, key, round9(v));
 }
 
-static json_t *
-area_json(const struct hw_area *a)
+static void
+area_write(struct jsonl_out *w, const char *key, const struct hw_area *a)
 {
-	json_t *o = json_object();
-
-	set(o, "mac_lanes", a->mac_lanes);
-	set(o, "fifo", a->fifo);
-	set(o, "sparsity", a->sparsity);
-	set(o, "stochastic_rounding", a->stochastic_rounding);
-	set(o, "softmax", a->softmax);
-	set(o, "layernorm", a->layernorm);
-	set(o, "dataflow", a->dataflow);
-	set(o, "dma", a->dma);
-	set(o, "activation_buffer", a->buffer[BUF_ACT]);
-	set(o, "weight_buffer", a->buffer[BUF_WEIGHT]);
-	set(o, "mask_buffer", a->buffer[BUF_MASK]);
-	return o;
+	jw_begin(w, key);
+	set(w, "mac_lanes", a->mac_lanes);
+	set(w, "fifo", a->fifo);
+	set(w, "sparsity", a->sparsity);
+	set(w, "stochastic_rounding", a->stochastic_rounding);
+	set(w, "softmax", a->softmax);
+	set(w, "layernorm", a->layernorm);
+	set(w, "dataflow", a->dataflow);
+	set(w, "dma", a->dma);
+	set(w, "activation_buffer", a->buffer[BUF_ACT]);
+	set(w, "weight_buffer", a->buffer[BUF_WEIGHT]);
+	set(w, "mask_buffer", a->buffer[BUF_MASK]);
+	jw_end(w);
 }
 
-json_t *
-simrec_json(const struct sim_result *r, const struct hw_config *c, const struct simrec_options *o, long batch,
-            const double *sp, const int *src, const char *dataflow)
+void
+simrec_write(struct jsonl_out *w, const struct sim_result *r, const struct hw_config *c,
+             const struct simrec_options *o, long batch, const double *sp, const int *src,
+             const char *dataflow)
 {
-	json_t *s = json_object(), *spo = json_object(), *from = json_object();
-
-	json_object_set_new_nocheck(s, "mode", json_string(o->training ? "training" : "inference"));
-	json_object_set_new_nocheck(s, "fidelity", json_string(o->fidelity == SIM_CYCLE ? "cycle" : "fast"));
-	json_object_set_new_nocheck(s, "hw", json_string(o->prof->name));
-	json_object_set_new_nocheck(s, "batch", json_integer(batch));
-	json_object_set_new_nocheck(s, "seq", json_integer(o->seq));
-	json_object_set_new_nocheck(s, "dataflow", json_string(dataflow));
-	for (int i = 0; i < 3; i++) {
-		set(spo, sp_names[i], sp[i]);
-		json_object_set_new_nocheck(from, sp_names[i], json_string(src_names[src[i]]));
-	}
-	json_object_set_new_nocheck(spo, "from", from);
-	json_object_set_new_nocheck(s, "sparsity", spo);
-	json_object_set_new_nocheck(s, "feasible", json_boolean(r->feasible));
+	jw_begin(w, NULL);
+	jw_string(w, "mode", o->training ? "training" : "inference");
+	jw_string(w, "fidelity", o->fidelity == SIM_CYCLE ? "cycle" : "fast");
+	jw_string(w, "hw", o->prof->name);
+	jw_int(w, "batch", batch);
+	jw_int(w, "seq", o->seq);
+	jw_string(w, "dataflow", dataflow);
+	jw_begin(w, "sparsity");
+	for (int i = 0; i < 3; i++)
+		set(w, sp_names[i], sp[i]);
+	jw_begin(w, "from");
+	for (int i = 0; i < 3; i++)
+		jw_string(w, sp_names[i], src_names[src[i]]);
+	jw_end(w);
+	jw_end(w);
+	jw_bool(w, "feasible", r->feasible);
 	if (!r->feasible)
-		json_object_set_new_nocheck(s, "reason", json_string(r->reason));
+		jw_string(w, "reason", r->reason);
 	if (r->feasible && o->brief) {
-		set(s, "cycles", r->cycles);
-		set(s, "latency_s", r->latency_s);
-		set(s, "energy_j", r->energy_j);
+		set(w, "cycles", r->cycles);
+		set(w, "latency_s", r->latency_s);
+		set(w, "energy_j", r->energy_j);
 	} else if (r->feasible) {
-		json_t *dyn = json_object(), *leak = json_object(), *eb = json_object(), *u = json_object();
-		json_t *st = json_object(), *tr = json_object(), *pk = json_object();
 		double mb = 8.0 * 1048576;
-		set(s, "cycles", r->cycles);
-		set(s, "latency_s", r->latency_s);
-		set(s, "throughput_seq_s", r->latency_s > 0 ? batch / r->latency_s : 0);
-		set(s, "energy_j", r->energy_j);
-		for (int e = 0; e < E_COUNT; e++) {
-			set(dyn, sim_part_names[e], r->dyn_nj[e] * 1e-9);
+		set(w, "cycles", r->cycles);
+		set(w, "latency_s", r->latency_s);
+		set(w, "throughput_seq_s", r->latency_s > 0 ? batch / r->latency_s : 0);
+		set(w, "energy_j", r->energy_j);
+		jw_begin(w, "energy_breakdown_j");
+		jw_begin(w, "dynamic");
+		for (int e = 0; e < E_COUNT; e++)
+			set(w, sim_part_names[e], r->dyn_nj[e] * 1e-9);
+		jw_end(w);
+		jw_begin(w, "leakage");
+		for (int e = 0; e < E_COUNT; e++)
 			if (e != E_MEMORY)
-				set(leak, sim_part_names[e], r->leak_nj[e] * 1e-9);
-		}
-		json_object_set_new_nocheck(eb, "dynamic", dyn);
-		json_object_set_new_nocheck(eb, "leakage", leak);
-		json_object_set_new_nocheck(s, "energy_breakdown_j", eb);
-		{
-			json_t *un = json_object();
-			json_object_set_new_nocheck(un, "mac_lanes", json_integer(r->units[UNIT_MAC]));
-			json_object_set_new_nocheck(un, "softmax", json_integer(r->units[UNIT_SOFTMAX]));
-			json_object_set_new_nocheck(un, "layernorm", json_integer(r->units[UNIT_LN]));
-			json_object_set_new_nocheck(s, "units", un);
-		}
-		set(u, "mac_lanes", r->util[UNIT_MAC]);
-		set(u, "softmax", r->util[UNIT_SOFTMAX]);
-		set(u, "layernorm", r->util[UNIT_LN]);
-		set(u, "main_memory", r->cycles > 0 ? r->mem_busy / r->cycles : 0);
-		json_object_set_new_nocheck(s, "utilisation", u);
+				set(w, sim_part_names[e], r->leak_nj[e] * 1e-9);
+		jw_end(w);
+		jw_end(w);
+		jw_begin(w, "units");
+		jw_int(w, "mac_lanes", r->units[UNIT_MAC]);
+		jw_int(w, "softmax", r->units[UNIT_SOFTMAX]);
+		jw_int(w, "layernorm", r->units[UNIT_LN]);
+		jw_end(w);
+		jw_begin(w, "utilisation");
+		set(w, "mac_lanes", r->util[UNIT_MAC]);
+		set(w, "softmax", r->util[UNIT_SOFTMAX]);
+		set(w, "layernorm", r->util[UNIT_LN]);
+		set(w, "main_memory", r->cycles > 0 ? r->mem_busy / r->cycles : 0);
+		jw_end(w);
+		jw_begin(w, "stalls");
 		for (int k = 0; k < ST_COUNT; k++)
-			set(st, sim_stall_names[k], r->stalls[k]);
-		json_object_set_new_nocheck(s, "stalls", st);
-		set(tr, "main_memory_read", r->mem_read_bits / mb);
-		set(tr, "main_memory_write", r->mem_write_bits / mb);
-		set(tr, "buffer_read", r->buf_read_bits / mb);
-		set(tr, "buffer_write", r->buf_write_bits / mb);
-		json_object_set_new_nocheck(s, "traffic_mb", tr);
+			set(w, sim_stall_names[k], r->stalls[k]);
+		jw_end(w);
+		jw_begin(w, "traffic_mb");
+		set(w, "main_memory_read", r->mem_read_bits / mb);
+		set(w, "main_memory_write", r->mem_write_bits / mb);
+		set(w, "buffer_read", r->buf_read_bits / mb);
+		set(w, "buffer_write", r->buf_write_bits / mb);
+		jw_end(w);
+		jw_begin(w, "peak_occupancy_mb");
 		for (int b = 0; b < BUF_COUNT; b++) {
 			char key[32];
 			snprintf(key, sizeof key, "%s_buffer", hw_buffer_names[b]);
-			set(pk, key, r->peak_bits[b] / mb);
+			set(w, key, r->peak_bits[b] / mb);
 		}
-		json_object_set_new_nocheck(s, "peak_occupancy_mb", pk);
-		json_object_set_new_nocheck(s, "ops", json_integer(r->ops));
-		json_object_set_new_nocheck(s, "tiles", json_integer(r->tiles));
-		set(s, "macs", r->macs);
+		jw_end(w);
+		jw_int(w, "ops", r->ops);
+		jw_int(w, "tiles", r->tiles);
+		set(w, "macs", r->macs);
 	}
-	set(s, "area_mm2", c->area.total);
+	set(w, "area_mm2", c->area.total);
 	if (!o->brief)
-		json_object_set_new_nocheck(s, "area_breakdown_mm2", area_json(&c->area));
-	return s;
+		area_write(w, "area_breakdown_mm2", &c->area);
+	jw_end(w);
 }
 
-json_t *
-simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *err)
+int
+simrec_run(const json_t *rec, const struct simrec_options *o, struct jsonl_out *out, struct tc_error *err)
 {
 	struct model m;
 	struct accel a;
@@ -197,19 +201,17 @@ simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *
 	struct sim_result r;
 	double sp[3];
 	int src[3];
-	json_t *out;
 
 	if (model_from_json(&m, json_object_get(rec, "model"), o->mspace, err) < 0 ||
 	    accel_from_json(&a, json_object_get(rec, "accel"), o->aspace, err) < 0)
-		return NULL;
+		return -1;
 	if (simrec_sparsity(sp, src, rec, o, err) < 0)
-		return NULL;
+		return -1;
 	if (o->batch > 0 && o->batch < a.tile_b)
 		return tc_error_set(err, "option '--batch': %ld is smaller than the batch tile %d", o->batch,
-		                    a.tile_b),
-		       NULL;
+		                    a.tile_b);
 	if (hw_config_init(&c, o->prof, &a, o->training, err) < 0)
-		return NULL;
+		return -1;
 	wo = (struct wl_options){o->batch > 0 ? o->batch : a.batch,
 	                         o->seq,
 	                         o->vocab,
@@ -219,7 +221,7 @@ simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *
 	                         o->prof->opt_ops,
 	                         o->trace != NULL};
 	if (workload_build(&w, &m, &wo, err) < 0)
-		return NULL;
+		return -1;
 	so.fidelity = o->fidelity;
 	memcpy(so.sparsity, sp, sizeof sp);
 	snprintf(so.dataflow, sizeof so.dataflow, "%s", a.dataflow);
@@ -227,9 +229,25 @@ simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *
 	so.trace_ctx = o->trace_ctx;
 	if (sim_run(&r, &w, &c, &so, err) < 0) {
 		workload_release(&w);
-		return NULL;
+		return -1;
 	}
-	out = simrec_json(&r, &c, o, wo.batch, sp, src, a.dataflow);
 	workload_release(&w);
-	return out;
+	out->len = 0;
+	out->depth = out->err = 0;
+	simrec_write(out, &r, &c, o, wo.batch, sp, src, a.dataflow);
+	if (out->err)
+		return tc_error_set(err, "the result cannot be encoded");
+	return 0;
+}
+
+json_t *
+simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *err)
+{
+	struct jsonl_out w = {0};
+	json_t *sim = NULL;
+
+	if (simrec_run(rec, o, &w, err) == 0 && !(sim = json_loadb(w.p, w.len, 0, NULL)))
+		tc_error_set(err, "the result cannot be decoded");
+	free(w.p);
+	return sim;
 }

@@ -4,7 +4,8 @@
  * by the record first, then options, then the profile's defaults), builds the workload, runs the
  * simulator and writes the result as JSON.
  *
- * Ownership: returned json_t objects are new references owned by the caller.
+ * Ownership: returned json_t objects are new references owned by the caller; the text of a
+ * jsonl_out is the caller's to free().
  */
 #ifndef TC_SIMREC_H
 #define TC_SIMREC_H
@@ -12,6 +13,7 @@
 #include <jansson.h>
 
 #include "hw.h"
+#include "jsonl.h"
 #include "sim.h"
 #include "space.h"
 #include "workload.h"
@@ -44,9 +46,14 @@ int simrec_sparsity(double *sp, int *src, const json_t *rec, const struct simrec
 
 /* Evaluate rec; returns the new "sim" object, or NULL with err naming the field. */
 json_t *simrec_eval(const json_t *rec, const struct simrec_options *o, struct tc_error *err);
+/* The same, written as JSON text into out (emptied first): what tc-sim prints, without building
+ * a tree. Returns 0, or -1 with err naming the field. */
+int simrec_run(const json_t *rec, const struct simrec_options *o, struct jsonl_out *out,
+               struct tc_error *err);
 
-/* The "sim" object of a finished run. */
-json_t *simrec_json(const struct sim_result *r, const struct hw_config *c, const struct simrec_options *o,
-                    long batch, const double *sp, const int *src, const char *dataflow);
+/* Write the "sim" object of a finished run. */
+void simrec_write(struct jsonl_out *w, const struct sim_result *r, const struct hw_config *c,
+                  const struct simrec_options *o, long batch, const double *sp, const int *src,
+                  const char *dataflow);
 
 #endif

@@ -233,6 +233,7 @@ struct slot {
 static void
 eval_slot(struct slot *s, struct tracer *tr, const char *file)
 {
+	static __thread struct jsonl_out text; /* one per thread, kept for its capacity */
 	struct simrec_options o = opt;
 	json_t *rec, *sim;
 	char pos[64];
@@ -250,20 +251,26 @@ eval_slot(struct slot *s, struct tracer *tr, const char *file)
 		o.trace = trace_cb;
 		o.trace_ctx = tr;
 	}
-	if (!(sim = simrec_eval(rec, &o, &s->err))) {
+	if (simrec_run(rec, &o, &text, &s->err) < 0) {
 		tc_error_prefix(&s->err, "%s:%ld", file, s->line);
 		s->failed = 1;
 		json_decref(rec);
 		return;
 	}
-	/* a record read without a sim keeps its bytes, and only the new member is encoded */
+	/* a record read without a sim keeps its bytes, and only the new member is written */
 	if (!tr && !json_object_get(rec, "sim") &&
-	    jsonl_append_member(&s->out, &s->outlen, &s->outcap, s->in, s->inlen, "sim", sim) == 0) {
-		json_decref(sim);
+	    jsonl_append_text(&s->out, &s->outlen, &s->outcap, s->in, s->inlen, "sim", text.p, text.len) ==
+	        0) {
 		json_decref(rec);
 		return;
 	}
 	s->outlen = 0;
+	if (!(sim = json_loadb(text.p, text.len, 0, NULL))) {
+		s->failed = 1;
+		tc_error_set(&s->err, "%s:%ld: the result cannot be decoded", file, s->line);
+		json_decref(rec);
+		return;
+	}
 	json_object_set_new(rec, "sim", sim);
 	if (jsonl_append(&s->out, &s->outlen, &s->outcap, rec) < 0) {
 		s->failed = 1;
