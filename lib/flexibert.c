@@ -27,7 +27,7 @@ enum { INIT_NORMAL, INIT_ZERO, INIT_ONE, INIT_UNIFORM };
 
 struct fb_lacts {
 	float *q, *k, *v, *ctx, *ares, *m1, *r1, *y, *fres, *m2, *r2, *hout, *xnext;
-		float *ffpre[MODEL_MAX_FF]; /* the FF activations are recomputed from these in backward */
+	float *ffpre[MODEL_MAX_FF]; /* the FF activations are recomputed from these in backward */
 	float *probs[MODEL_MAX_HEADS];
 	struct dsc_saved dsc[MODEL_MAX_HEADS];
 	int tT;                 /* the T the transform matrices are built for, 0 if none */
@@ -41,9 +41,9 @@ struct fb_acts {
 	int32_t *ids;                /* (N) */
 	float *eres, *em, *er, *emb; /* embeddings: pre-LN sum, its statistics, the output */
 	struct fb_lacts L[MODEL_MAX_LAYERS];
-	float *first, *ppre, *pool, *pdrop, *clogits, *cdlogits;      /* FB_CLS: (B, hL) x 4, (B, C) x 2 */
-	int32_t *clabels;                                             /* (B) */
-		float *gx, *gx2, *gh, *gf, *gy; /* backward buffers, (N, widest layer) each */
+	float *first, *ppre, *pool, *pdrop, *clogits, *cdlogits; /* FB_CLS: (B, hL) x 4, (B, C) x 2 */
+	int32_t *clabels;                                        /* (B) */
+	float *gx, *gx2, *gh, *gf, *gy; /* backward buffers, (N, widest layer) each */
 	/* one pool, taken in turn by the FF activations in forward (two at a time), the FF gradients
 	 * in backward, and the heads' gradients */
 	float *gz[2], *gq, *gk, *gv, *gctx;
@@ -352,7 +352,7 @@ layout(struct flexibert *fb, float *base, int B, int T)
 		TAKE(La->r1, N);
 		TAKE(La->y, N * h);
 		for (int i = 0; i < ml->nff; i++) {
-						TAKE(La->ffpre[i], N * ml->ff[i]);
+			TAKE(La->ffpre[i], N * ml->ff[i]);
 			fmax = ml->ff[i] > fmax ? ml->ff[i] : fmax;
 		}
 		TAKE(La->fres, N * h);
@@ -380,8 +380,9 @@ layout(struct flexibert *fb, float *base, int B, int T)
 	TAKE(a->gh, N * hmax);
 	TAKE(a->gf, N * hmax);
 	TAKE(a->gy, N * hmax);
-		{
-		size_t pool = 2 * N * (size_t)fmax > 4 * N * (size_t)amax ? 2 * N * (size_t)fmax : 4 * N * (size_t)amax;
+	{
+		size_t pool =
+		    2 * N * (size_t)fmax > 4 * N * (size_t)amax ? 2 * N * (size_t)fmax : 4 * N * (size_t)amax;
 		float *pbase = NULL;
 		TAKE(pbase, pool);
 		if (base) {
@@ -520,7 +521,7 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	dropout_apply(La->ares, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	add_rows(La->ares, x, (size_t)N * h);
 	layernorm_forward(La->y, La->m1, La->r1, La->ares, P + W->ln1w, P + W->ln1b, N, h);
-		for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
+	for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
 		matmul_forward(La->ffpre[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
 		gelu_forward(a->gz[i & 1], La->ffpre[i], (size_t)N * ml->ff[i]);
 		z = a->gz[i & 1];
@@ -649,7 +650,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	const struct model_layer *ml = &fb->cfg.m.layer[l];
 	struct fb_lacts *La = &a->L[l];
 	const float *P = fb->params;
-		float *G = fb->grads, *dH = gout, *dres = a->gf, *dy = a->gy, *dz, *dA = a->gh;
+	float *G = fb->grads, *dH = gout, *dres = a->gf, *dy = a->gy, *dz, *dA = a->gh;
 	int N = B * T, h = W->h, A = W->A, d = W->d, m = ml->nff;
 
 	if (W->proj) {
@@ -662,7 +663,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	layernorm_backward(dres, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
 	memcpy(dy, dres, sizeof *dy * (size_t)N * h);
 	dropout_apply(dres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
-		/* two buffers in turn: the activation an FF weight gradient needs is recomputed into one, then
+	/* two buffers in turn: the activation an FF weight gradient needs is recomputed into one, then
 	 * overwritten by the gradient of that activation; the other holds the gradient coming down */
 	dz = a->gz[0];
 	gelu_forward(a->gz[1], La->ffpre[m - 1], (size_t)N * ml->ff[m - 1]);
@@ -673,11 +674,13 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		float *other = dz == a->gz[0] ? a->gz[1] : a->gz[0];
 		gelu_backward_inplace(dz, La->ffpre[i], (size_t)N * ml->ff[i]);
 		if (i == 0) {
-			matmul_backward(dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h, ml->ff[0]);
+			matmul_backward(dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
+			                ml->ff[0]);
 			break;
 		}
 		gelu_forward(other, La->ffpre[i - 1], (size_t)N * fin);
-		matmul_backward(NULL, G + W->ffw[i], G + W->ffb[i], dz, other, P + W->ffw[i], N, fin, ml->ff[i]);
+		matmul_backward(NULL, G + W->ffw[i], G + W->ffb[i], dz, other, P + W->ffw[i], N, fin,
+		                ml->ff[i]);
 		matmul_backward_input(other, dz, P + W->ffw[i], N, fin, ml->ff[i], 0);
 		dz = other;
 	}
@@ -686,7 +689,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	layernorm_backward(dA, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
 	memcpy(gin, dA, sizeof *gin * (size_t)N * h);
 	dropout_apply(dA, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
-		matmul_backward(NULL, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h);
+	matmul_backward(NULL, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h);
 	matmul_backward_input(a->gctx, dA, P + W->wo, N, A, h, 0);
 	/* the heads */
 	zero(a->gq, (size_t)N * A);
@@ -823,7 +826,8 @@ flexibert_lr(double lr, long step, long warmup, long total)
 
 /* AdamW on n elements (torch's order: decay, moments, update), in float as torch computes it. */
 CLONES static void
-adamw_run(float *w, float *m, float *v, const float *g, size_t n, float decay, float lr, float ibc1, float ibc2)
+adamw_run(float *w, float *m, float *v, const float *g, size_t n, float decay, float lr, float ibc1,
+          float ibc2)
 {
 #pragma omp simd
 	for (size_t j = 0; j < n; j++) {
@@ -847,12 +851,12 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 		const struct fb_param *pp = &fb->p[i];
 		float *w = fb->params + pp->off, *g = fb->grads + pp->off, *m = fb->m + pp->off,
 		      *v = fb->v + pp->off;
-				float decay = pp->decay ? (float)(1 - lr * wd) : 1.0f;
+		float decay = pp->decay ? (float)(1 - lr * wd) : 1.0f;
 		size_t n = pp->n;
 #pragma omp parallel for schedule(static)
 		for (size_t j0 = 0; j0 < n; j0 += 4096)
-			adamw_run(w + j0, m + j0, v + j0, g + j0, n - j0 < 4096 ? n - j0 : 4096, decay, (float)lr,
-			          (float)(1 / bc1), (float)(1 / bc2));
+			adamw_run(w + j0, m + j0, v + j0, g + j0, n - j0 < 4096 ? n - j0 : 4096, decay,
+			          (float)lr, (float)(1 / bc1), (float)(1 / bc2));
 	}
 }
 

@@ -144,7 +144,7 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 		if (hi > lo) {
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, C, N, 1.0f, dout + lo,
 			            lddo, inp, ldi, 1.0f, dw + (size_t)lo * C, C);
-						if (dbias) /* row by row, so the reads are contiguous */
+			if (dbias) /* row by row, so the reads are contiguous */
 				for (int i = 0; i < N; i++) {
 					const float *g = dout + (size_t)i * lddo;
 #pragma omp simd
@@ -176,8 +176,9 @@ matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int
 		int lo, hi;
 		split(N, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
 		if (hi > lo)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, C, OC, 1.0f, dout + (size_t)lo * OC,
-			            OC, w, C, accumulate ? 1.0f : 0.0f, dinp + (size_t)lo * C, C);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, C, OC, 1.0f,
+			            dout + (size_t)lo * OC, OC, w, C, accumulate ? 1.0f : 0.0f,
+			            dinp + (size_t)lo * C, C);
 	}
 }
 
@@ -234,8 +235,8 @@ ln_row(float *y, float *mean, float *rstd, const float *x, const float *w, const
 }
 
 void
-layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N,
-                  int C)
+layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                  int N, int C)
 {
 #pragma omp parallel for schedule(static)
 	for (int i = 0; i < N; i++)
@@ -244,8 +245,8 @@ layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const 
 
 /* Rows [lo, hi): dx += the input gradient; dwp, dbp += the parameter gradients of these rows. */
 CLONES static void
-ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x, const float *w, const float *mean,
-             const float *rstd, int lo, int hi, int C)
+ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x, const float *w,
+             const float *mean, const float *rstd, int lo, int hi, int C)
 {
 	for (int i = lo; i < hi; i++) {
 		const float *xi = x + (size_t)i * C, *gi = dy + (size_t)i * C;
@@ -280,8 +281,8 @@ layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const f
 	{
 		int t = omp_get_thread_num(), lo, hi;
 		split(N, t, omp_get_num_threads(), &lo, &hi);
-		ln_rows_back(dinp, part + (size_t)t * 2 * C, part + (size_t)t * 2 * C + C, dout, inp, w, mean, rstd, lo,
-		             hi, C);
+		ln_rows_back(dinp, part + (size_t)t * 2 * C, part + (size_t)t * 2 * C + C, dout, inp, w, mean,
+		             rstd, lo, hi, C);
 	}
 	for (int t = 0; t < nt; t++)
 		for (int c = 0; c < C; c++) {
@@ -305,7 +306,8 @@ gelu_back_run(float *dinp, const float *inp, const float *dout, size_t n)
 #pragma omp simd
 	for (size_t i = 0; i < n; i++) {
 		float x = inp[i];
-		float d = 0.5f * (1.0f + erff(x * (float)SQRT1_2)) + x * expf(-0.5f * x * x) * (float)INV_SQRT_2PI;
+		float d =
+		    0.5f * (1.0f + erff(x * (float)SQRT1_2)) + x * expf(-0.5f * x * x) * (float)INV_SQRT_2PI;
 		dinp[i] += d * dout[i];
 	}
 }
@@ -316,7 +318,8 @@ gelu_back_inplace_run(float *d, const float *inp, size_t n)
 #pragma omp simd
 	for (size_t i = 0; i < n; i++) {
 		float x = inp[i];
-		d[i] *= 0.5f * (1.0f + erff(x * (float)SQRT1_2)) + x * expf(-0.5f * x * x) * (float)INV_SQRT_2PI;
+		d[i] *=
+		    0.5f * (1.0f + erff(x * (float)SQRT1_2)) + x * expf(-0.5f * x * x) * (float)INV_SQRT_2PI;
 	}
 }
 
@@ -441,7 +444,7 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qa, lda, kb, A, 0.0f, P,
 		            T);
 		softmax_rows(P, mask + (size_t)b * T, T);
-				if (p > 0) {
+		if (p > 0) {
 			memcpy(tmp, P, sizeof *tmp * (size_t)T * T);
 			drop_run(tmp, (size_t)T * T, key32(key), (uint32_t)((size_t)b * T * T), keep_below(p),
 			         1.0f / (1.0f - p));
@@ -485,7 +488,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		const float *qb = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
 		            *vb = v + (size_t)b * T * A;
 		const float *dcb = dctx + (size_t)b * T * A;
-				float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+		float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
 		uint32_t k32 = key32(key), thr = keep_below(p), base = (uint32_t)((size_t)b * T * T);
 		if (p > 0) {
 			memcpy(Pd, P, sizeof *Pd * (size_t)T * T);
@@ -498,7 +501,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, dcb, A, vb, A, 0.0f, dP,
 		            T);
 		/* through the dropout and the softmax; then the 1/sqrt(D) */
-						if (p > 0)
+		if (p > 0)
 			drop_run(dP, (size_t)T * T, k32, base, thr, s);
 		softmax_back_rows(dP, P, scale, T);
 		if (wma) {
@@ -868,28 +871,28 @@ crossentropy_forward_backward(float *dlogits, const float *logits, const int32_t
 	double part[256] = {0}; /* per thread, added in thread order: the same bits for a thread count */
 #pragma omp parallel num_threads(omp_get_max_threads() < 256 ? omp_get_max_threads() : 256)
 	{
-	double tl = 0;
+		double tl = 0;
 #pragma omp for schedule(static)
-	for (int i = 0; i < N; i++) {
-		const float *z = logits + (size_t)i * C;
-		float mx = -INFINITY;
-		double sum = 0;
-		if (labels[i] < 0) {
-			if (dlogits)
-				memset(dlogits + (size_t)i * C, 0, sizeof *dlogits * (size_t)C);
-			continue;
-		}
-		for (int c = 0; c < C; c++)
-			mx = z[c] > mx ? z[c] : mx;
-		for (int c = 0; c < C; c++)
-			sum += exp((double)z[c] - mx);
-		tl += log(sum) + mx - z[labels[i]];
-		if (dlogits)
+		for (int i = 0; i < N; i++) {
+			const float *z = logits + (size_t)i * C;
+			float mx = -INFINITY;
+			double sum = 0;
+			if (labels[i] < 0) {
+				if (dlogits)
+					memset(dlogits + (size_t)i * C, 0, sizeof *dlogits * (size_t)C);
+				continue;
+			}
 			for (int c = 0; c < C; c++)
-				dlogits[(size_t)i * C + c] =
-				    (float)((exp((double)z[c] - mx) / sum - (c == labels[i])) / n);
-	}
-	part[omp_get_thread_num()] = tl;
+				mx = z[c] > mx ? z[c] : mx;
+			for (int c = 0; c < C; c++)
+				sum += exp((double)z[c] - mx);
+			tl += log(sum) + mx - z[labels[i]];
+			if (dlogits)
+				for (int c = 0; c < C; c++)
+					dlogits[(size_t)i * C + c] =
+					    (float)((exp((double)z[c] - mx) / sum - (c == labels[i])) / n);
+		}
+		part[omp_get_thread_num()] = tl;
 	}
 	for (int t = 0; t < 256; t++)
 		loss += part[t];

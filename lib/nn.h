@@ -55,7 +55,8 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC);
 /* dinp (N, C) = dout . w, or += when accumulate. */
-void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC, int accumulate);
+void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC,
+                           int accumulate);
 void matmul_forward_naive(float *out, const float *inp, const float *w, const float *bias, int N, int C,
                           int OC);
 void matmul_backward_naive(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,

@@ -135,9 +135,9 @@ corpus_build(struct corpus *c, const struct task *t, int split, const struct wor
 /* ---- batches ---- */
 
 struct plan {
-	long epoch;     /* the epoch planned, -1 for none */
-	size_t *order;  /* examples in batch order */
-	size_t *start;  /* batch k is order[start[k] .. start[k + 1]) */
+	long epoch;    /* the epoch planned, -1 for none */
+	size_t *order; /* examples in batch order */
+	size_t *start; /* batch k is order[start[k] .. start[k + 1]) */
 	long nb;
 };
 
@@ -192,8 +192,8 @@ plan_epoch(struct plan *p, const struct corpus *c, int B, int bucket, uint64_t s
  * are predicted; 80% of those become [MASK], 10% a random non-special token, 10% stay.
  */
 static int
-fill_batch(const struct corpus *c, const size_t *ex, int B, int objective, const struct wordpiece *wp, uint64_t key,
-           int32_t *ids, int32_t *labels)
+fill_batch(const struct corpus *c, const size_t *ex, int B, int objective, const struct wordpiece *wp,
+           uint64_t key, int32_t *ids, int32_t *labels)
 {
 	int T = 1, V = wordpiece_size(wp), cls = wordpiece_cls(wp), sep = wordpiece_sep(wp),
 	    mask = wordpiece_mask(wp);
@@ -215,7 +215,8 @@ fill_batch(const struct corpus *c, const size_t *ex, int B, int objective, const
 			labels[b * T + t] = -100;
 			if (t >= n || id == cls || id == sep)
 				continue;
-			uint64_t h = tc_hash_final(key ^ tc_hash_final(((uint64_t)ex[b] << 20) + (uint64_t)t));
+			uint64_t h =
+			    tc_hash_final(key ^ tc_hash_final(((uint64_t)ex[b] << 20) + (uint64_t)t));
 			double u = (double)(h >> 11) * 0x1.0p-53;
 			if (u >= 0.15)
 				continue;
@@ -331,7 +332,8 @@ save_checkpoint(const char *path, const struct flexibert *fb, const struct wordp
 	int64_t n;
 
 	tensor_set_init(&s);
-	if (flexibert_export(fb, &s, "", fb->params, err) < 0 || flexibert_export(fb, &s, "adam.m.", fb->m, err) < 0 ||
+	if (flexibert_export(fb, &s, "", fb->params, err) < 0 ||
+	    flexibert_export(fb, &s, "adam.m.", fb->m, err) < 0 ||
 	    flexibert_export(fb, &s, "adam.v.", fb->v, err) < 0)
 		goto out;
 	n = RECENT;
@@ -349,16 +351,18 @@ save_checkpoint(const char *path, const struct flexibert *fb, const struct wordp
 	json_object_set_new(j, "step", json_integer(st->step));
 	json_object_set_new(j, "tokens", json_number(st->tokens));
 	json_object_set_new(j, "elapsed_s", json_number(st->elapsed));
-	json_object_set_new(j, "best_loss", isfinite(st->best_loss) ? json_number(st->best_loss) : json_null());
+	json_object_set_new(j, "best_loss",
+	                    isfinite(st->best_loss) ? json_number(st->best_loss) : json_null());
 	json_object_set_new(j, "done", json_boolean(done));
 	for (int i = 0; i < st->ncurve; i++)
-		json_array_append_new(cv, json_pack("[f,f,f,f]", st->curve[i][0], st->curve[i][1], st->curve[i][2],
-		                                     st->curve[i][3]));
+		json_array_append_new(cv, json_pack("[f,f,f,f]", st->curve[i][0], st->curve[i][1],
+		                                    st->curve[i][2], st->curve[i][3]));
 	json_object_set_new(j, "curve", cv);
 	js = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	if (tensor_set_meta(&s, "format", TENSOR_FORMAT, err) == 0 && tensor_set_meta(&s, "model", model, err) == 0 &&
-	    tensor_set_meta(&s, "config", config, err) == 0 &&
-	    tensor_set_meta(&s, "state", js, err) == 0 && tensor_file_save(&s, path, err) == 0)
+	if (tensor_set_meta(&s, "format", TENSOR_FORMAT, err) == 0 &&
+	    tensor_set_meta(&s, "model", model, err) == 0 &&
+	    tensor_set_meta(&s, "config", config, err) == 0 && tensor_set_meta(&s, "state", js, err) == 0 &&
+	    tensor_file_save(&s, path, err) == 0)
 		rc = 0;
 	free(js);
 out:
@@ -369,8 +373,8 @@ out:
 
 /* Continue from the checkpoint in s: parameters, moments, counters. config must match. */
 static int
-load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, const char *config, struct state *st,
-           int *done, struct tc_error *err)
+load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, const char *config,
+           struct state *st, int *done, struct tc_error *err)
 {
 	const char *c = tensor_set_get_meta(s, "config"), *js = tensor_set_get_meta(s, "state");
 	const struct tensor *t = tensor_set_find(s, "train.recent_loss");
@@ -378,19 +382,24 @@ load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, c
 	json_error_t je;
 
 	if (!c || strcmp(c, config) != 0)
-		return tc_error_set(err, "%s: trained with other options (%s); this run has %s; remove it or change "
-		                         "--checkpoint",
-		                    path, c ? c : "none", config);
-	if (flexibert_import(fb, s, "", fb->params, err) < 0 || flexibert_import(fb, s, "adam.m.", fb->m, err) < 0 ||
+		return tc_error_set(
+		    err,
+		    "%s: trained with other options (%s); this run has %s; remove it or change "
+		    "--checkpoint",
+		    path, c ? c : "none", config);
+	if (flexibert_import(fb, s, "", fb->params, err) < 0 ||
+	    flexibert_import(fb, s, "adam.m.", fb->m, err) < 0 ||
 	    flexibert_import(fb, s, "adam.v.", fb->v, err) < 0)
 		return tc_error_prefix(err, "%s", path);
-	if (!t || t->dtype != TENSOR_F32 || t->nbytes != sizeof st->recent || !js || !(j = json_loads(js, 0, &je)))
+	if (!t || t->dtype != TENSOR_F32 || t->nbytes != sizeof st->recent || !js ||
+	    !(j = json_loads(js, 0, &je)))
 		return tc_error_set(err, "%s: metadata 'state': missing or not JSON", path);
 	st->step = (long)json_integer_value(json_object_get(j, "step"));
 	st->tokens = json_number_value(json_object_get(j, "tokens"));
 	st->elapsed = json_number_value(json_object_get(j, "elapsed_s"));
-	st->best_loss = json_is_number(json_object_get(j, "best_loss")) ? json_number_value(json_object_get(j, "best_loss"))
-	                                                                 : INFINITY;
+	st->best_loss = json_is_number(json_object_get(j, "best_loss"))
+	                    ? json_number_value(json_object_get(j, "best_loss"))
+	                    : INFINITY;
 	*done = json_is_true(json_object_get(j, "done"));
 	memcpy(st->recent, t->data, sizeof st->recent);
 	const json_t *cv = json_object_get(j, "curve");
@@ -408,16 +417,17 @@ load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, c
 /* ---- progress ---- */
 
 static void
-progress(const struct train_options *o, int final, long step, double frac, double loss, double lr, double tok_s,
-         double elapsed, double epoch)
+progress(const struct train_options *o, int final, long step, double frac, double loss, double lr,
+         double tok_s, double elapsed, double epoch)
 {
 	double left = frac > 0 ? elapsed * (1 - frac) / frac : 0;
 
 	if (o->progress == TRAIN_PROGRESS_JSON) {
-		fprintf(o->log,
-		        "{\"progress\":{\"label\":\"%s\",\"step\":%ld,\"epoch\":%.3f,\"done\":%.4f,\"loss\":%.5g,"
-		        "\"lr\":%.4g,\"tokens_per_s\":%.0f,\"elapsed_s\":%.1f,\"left_s\":%.1f}}\n",
-		        o->label ? o->label : "", step, epoch, frac, loss, lr, tok_s, elapsed, left);
+		fprintf(
+		    o->log,
+		    "{\"progress\":{\"label\":\"%s\",\"step\":%ld,\"epoch\":%.3f,\"done\":%.4f,\"loss\":%.5g,"
+		    "\"lr\":%.4g,\"tokens_per_s\":%.0f,\"elapsed_s\":%.1f,\"left_s\":%.1f}}\n",
+		    o->label ? o->label : "", step, epoch, frac, loss, lr, tok_s, elapsed, left);
 	} else if (o->progress == TRAIN_PROGRESS_BAR) {
 		static const char *const eighth[] = {"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"};
 		char bar[128] = "";
@@ -440,8 +450,8 @@ progress(const struct train_options *o, int final, long step, double frac, doubl
 /* ---- the run ---- */
 
 static int
-load_vocab(const struct train_options *o, const struct task *t, const struct tensor_set *init, struct wordpiece **wp,
-           struct tc_error *err)
+load_vocab(const struct train_options *o, const struct task *t, const struct tensor_set *init,
+           struct wordpiece **wp, struct tc_error *err)
 {
 	if (init) {
 		const struct tensor *v = tensor_set_find(init, "tokenizer.vocab_txt");
@@ -477,9 +487,12 @@ init_from(struct flexibert *fb, const struct tensor_set *init, const char *path,
 		const struct tensor *t;
 		if (strncmp(p->name, "bert.", 5) != 0 || !strncmp(p->name, "bert.pooler.", 12))
 			continue;
-		if (!(t = tensor_set_find(init, p->name)) || t->dtype != TENSOR_F32 || t->nbytes != p->n * sizeof(float))
-			return tc_error_set(err, "%s: tensor '%s' missing or of another shape: the checkpoint is of another model",
-			                    path, p->name);
+		if (!(t = tensor_set_find(init, p->name)) || t->dtype != TENSOR_F32 ||
+		    t->nbytes != p->n * sizeof(float))
+			return tc_error_set(
+			    err,
+			    "%s: tensor '%s' missing or of another shape: the checkpoint is of another model",
+			    path, p->name);
 		memcpy(fb->params + p->off, t->data, t->nbytes);
 	}
 	return 0;
@@ -545,7 +558,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		if (tensor_file_load(&ck, o->checkpoint, err) < 0)
 			goto out;
 		if (!(cm = tensor_set_get_meta(&ck, "model")) || strcmp(cm, modelstr) != 0) {
-			tc_error_set(err, "%s: a checkpoint of another model (%s)", o->checkpoint, cm ? cm : "none");
+			tc_error_set(err, "%s: a checkpoint of another model (%s)", o->checkpoint,
+			             cm ? cm : "none");
 			goto out;
 		}
 		if (load_state(&ck, o->checkpoint, &fb, config, &st, &done, err) < 0)
@@ -586,7 +600,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 			break;
 		}
 		/* the schedule's position: the real step over S, or the fraction on the virtual total */
-		double Se = S ? (double)S : VIRTUAL_STEPS, se = S ? fmax((double)st.step, frac * Se) : frac * Se;
+		double Se = S ? (double)S : VIRTUAL_STEPS,
+		       se = S ? fmax((double)st.step, frac * Se) : frac * Se;
 		lr = flexibert_lr(o->lr, (long)se, (long)ceil(o->warmup * Se), (long)Se);
 
 		long e = st.step / nb, k = st.step % nb;
@@ -598,10 +613,11 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		flexibert_zero_grad(&fb);
 		double loss = flexibert_forward(&fb, ids, labels, B, T, 1, skey);
 		if (!isfinite(loss)) {
-			tc_error_set(err,
-			             "step %ld: the loss is %s (try a lower --lr); %s", st.step, isnan(loss) ? "NaN" : "infinite",
-			             o->checkpoint && access(o->checkpoint, F_OK) == 0 ? "the last checkpoint is left as it was"
-			                                                               : "no checkpoint was written");
+			tc_error_set(err, "step %ld: the loss is %s (try a lower --lr); %s", st.step,
+			             isnan(loss) ? "NaN" : "infinite",
+			             o->checkpoint && access(o->checkpoint, F_OK) == 0
+			                 ? "the last checkpoint is left as it was"
+			                 : "no checkpoint was written");
 			goto out;
 		}
 		flexibert_backward(&fb);
@@ -626,16 +642,19 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 			c[0] = (double)st.step, c[1] = st.elapsed, c[2] = va_acc, c[3] = te_acc;
 			if (o->progress == TRAIN_PROGRESS_JSON)
 				fprintf(o->log,
-				        "{\"eval\":{\"label\":\"%s\",\"step\":%ld,\"elapsed_s\":%.1f,\"val_accuracy\":%.5f,"
+				        "{\"eval\":{\"label\":\"%s\",\"step\":%ld,\"elapsed_s\":%.1f,\"val_"
+				        "accuracy\":%.5f,"
 				        "\"test_accuracy\":%.5f,\"val_loss\":%.5f}}\n",
-				        o->label ? o->label : "", st.step, st.elapsed, va_acc, te_acc, va_loss);
+				        o->label ? o->label : "", st.step, st.elapsed, va_acc, te_acc,
+				        va_loss);
 			tlast = now(); /* evaluation is not training time */
 		}
 		if (o->progress != TRAIN_PROGRESS_NONE &&
 		    tn - tprog >= (o->progress == TRAIN_PROGRESS_BAR ? 0.25 : o->progress_every)) {
 			double f2 = S ? fmax(frac, (double)st.step / (double)S) : frac;
-			progress(o, 0, st.step, f2, loss_ema, lr, (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9),
-			         st.elapsed, (double)st.step / (double)nb);
+			progress(o, 0, st.step, f2, loss_ema, lr,
+			         (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9), st.elapsed,
+			         (double)st.step / (double)nb);
 			tprog = tn;
 		}
 		if (o->checkpoint && o->checkpoint_every > 0 && tn - tckpt >= o->checkpoint_every) {
@@ -647,7 +666,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	}
 	if (o->progress != TRAIN_PROGRESS_NONE && run_steps > 0)
 		progress(o, 1, st.step, r->stopped ? (S ? (double)st.step / (double)S : 0) : 1, loss_ema, lr,
-		         (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9), st.elapsed, (double)st.step / (double)nb);
+		         (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9), st.elapsed,
+		         (double)st.step / (double)nb);
 
 	if (!r->stopped) {
 		double te_loss;
@@ -657,7 +677,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		if (st.ncurve == 0 || st.curve[st.ncurve - 1][0] != (double)st.step) {
 			if (st.ncurve < 64) {
 				double *c = st.curve[st.ncurve++];
-				c[0] = (double)st.step, c[1] = st.elapsed, c[2] = r->val_accuracy, c[3] = r->test_accuracy;
+				c[0] = (double)st.step, c[1] = st.elapsed, c[2] = r->val_accuracy,
+				c[3] = r->test_accuracy;
 			}
 		}
 	}

@@ -30,9 +30,9 @@ struct train_options {
 	/* budgets: the run ends when the first one is reached; 0 means none */
 	long steps;
 	double epochs, tokens, time_s;
-	int batch, seq;      /* examples per step; the longest sequence, [CLS] and [SEP] included */
-	int bucket;          /* batches whose examples are sorted by length together (1: none) */
-	double lr, warmup;   /* peak learning rate; warm-up as a fraction of the budget */
+	int batch, seq;    /* examples per step; the longest sequence, [CLS] and [SEP] included */
+	int bucket;        /* batches whose examples are sorted by length together (1: none) */
+	double lr, warmup; /* peak learning rate; warm-up as a fraction of the budget */
 	double weight_decay, max_norm;
 	float dropout;
 	uint64_t seed;
@@ -43,12 +43,12 @@ struct train_options {
 	double checkpoint_every; /* seconds between checkpoints (and at the end, and on a signal) */
 	int resume;              /* continue from the checkpoint if it exists */
 	long eval_every;         /* steps between evaluations of validation and test (0: at the end) */
-	long pause_after;        /* train at most this many steps in this call, then checkpoint (0: no limit) */
-	int progress;            /* TRAIN_PROGRESS_* */
-	double progress_every;   /* seconds between JSON progress lines */
-	FILE *log;               /* progress goes here (stderr) */
-	const char *label;       /* what the progress line names (the record id) */
-	volatile int *stop;      /* set asynchronously (a signal): checkpoint and stop */
+	long pause_after;      /* train at most this many steps in this call, then checkpoint (0: no limit) */
+	int progress;          /* TRAIN_PROGRESS_* */
+	double progress_every; /* seconds between JSON progress lines */
+	FILE *log;             /* progress goes here (stderr) */
+	const char *label;     /* what the progress line names (the record id) */
+	volatile int *stop;    /* set asynchronously (a signal): checkpoint and stop */
 };
 
 void train_options_default(struct train_options *o);
@@ -67,9 +67,10 @@ struct train_result {
 	size_t params;
 	int vocab, labels, seq;
 	uint64_t seed;
-	int stopped;        /* a signal or pause_after ended the run before its budget: checkpointed, not evaluated */
-	long resumed_at;    /* the step a checkpoint resumed from (0: a fresh start) */
-	char *checkpoint;   /* the last checkpoint written, or NULL */
+	int stopped; /* a signal or pause_after ended the run before its budget: checkpointed, not evaluated
+	              */
+	long resumed_at;  /* the step a checkpoint resumed from (0: a fresh start) */
+	char *checkpoint; /* the last checkpoint written, or NULL */
 	/* the evaluations made during the run: step, seconds, validation and test accuracy */
 	int ncurve;
 	double curve[64][4];
@@ -79,6 +80,7 @@ void train_result_release(struct train_result *r);
 
 /* Train model m as the options say. Returns 0, or -1 with err set (bad data, a non-finite loss,
  * an unusable checkpoint, I/O). On a non-finite loss the last checkpoint is left as it was. */
-int train_run(const struct model *m, const struct train_options *o, struct train_result *r, struct tc_error *err);
+int train_run(const struct model *m, const struct train_options *o, struct train_result *r,
+              struct tc_error *err);
 
 #endif

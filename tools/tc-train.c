@@ -35,50 +35,50 @@ static volatile sig_atomic_t stop_signal;
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	        "Usage: tc-train [--task SPEC] [--objective cls|mlm] [--steps N] [--epochs X] [--tokens N]\n"
-	        "                [--time DURATION] [--batch B] [--seq T] [--lr LR] [--seed N] [--threads N]\n"
-	        "                [--checkpoint FILE | --checkpoint-dir DIR] [--resume] [--init FILE]\n"
-	        "                [--baseline bow] [-o FILE] [FILE...]\n"
-	        "Train each record's model on a text task and add \"train\" (tc-records(5)).\n"
-	        "\n"
-	        "  -t, --task SPEC         wordnet-lex (default), spam, tsv:FILE or jsonl:FILE; a record's\n"
-	        "                          own \"task\" string wins\n"
-	        "      --data DIR          where the wordnet/ and spam/ data sets are (make data);\n"
-	        "                          repeatable; default $TC_DATA, else the build tree's build/data\n"
-	        "      --objective O       cls (classification, default) or mlm (masked-LM pretraining)\n"
-	        "      --steps N           budgets: the run ends at the first one reached; with none,\n"
-	        "      --epochs X            one epoch. DURATION: seconds, or 90s, 5m, 1h\n"
-	        "      --tokens N\n"
-	        "      --time DURATION\n"
-	        "  -b, --batch B           examples per step (default 32)\n"
-	        "      --seq T             longest sequence, [CLS] and [SEP] included (default 128)\n"
-	        "      --bucket N          sort each N batches' examples by length, so batches pad\n"
-	        "                          little (default 8; 1: no sorting)\n"
-	        "      --lr LR             peak learning rate (default 0.001)\n"
-	        "      --warmup F          warm-up as a fraction of the budget (default 0.1)\n"
-	        "      --weight-decay W    AdamW's decoupled decay (default 0.01)\n"
-	        "      --max-norm N        gradient clipping norm (default 1)\n"
-	        "      --dropout P         (default 0.1)\n"
-	        "      --vocab-size N      WordPiece vocabulary trained on the training split (default 8192)\n"
-	        "      --vocab FILE        or a Hugging Face vocab.txt\n"
-	        "      --init FILE         start from a checkpoint's encoder and vocabulary (fine-tuning)\n"
-	        "      --checkpoint FILE   checkpoint of a single record (safetensors, tc-tensor(5))\n"
-	        "      --checkpoint-dir D  one checkpoint per record, named by a hash of model and options\n"
-	        "                          (default $XDG_CACHE_HOME/transcode/train)\n"
-	        "      --no-checkpoint     write none\n"
-	        "      --checkpoint-every S  seconds between checkpoints (default 60; also at the end)\n"
-	        "      --resume            continue from the checkpoint where one exists\n"
-	        "      --pause-after N     train at most N steps, checkpoint and exit 1 (resume later)\n"
-	        "      --eval-every N      evaluate validation and test every N steps (the curve)\n"
-	        "      --baseline bow      train bag-of-words logistic regression instead\n"
-	        "      --progress P        bar, json or none (default: bar on a terminal, else json)\n"
-	        "      --progress-every S  seconds between JSON progress lines (default 10)\n"
-	        "  -q, --quiet             no progress\n"
-	        "      --seed N            (default 1)\n"
-	        "      --threads N         (default: the CPUs available)\n"
-	        "  -o, --output FILE       write records to FILE (atomically) instead of stdout\n"
-	        "  -h, --help, --version\n");
+	fprintf(
+	    f, "Usage: tc-train [--task SPEC] [--objective cls|mlm] [--steps N] [--epochs X] [--tokens N]\n"
+	       "                [--time DURATION] [--batch B] [--seq T] [--lr LR] [--seed N] [--threads N]\n"
+	       "                [--checkpoint FILE | --checkpoint-dir DIR] [--resume] [--init FILE]\n"
+	       "                [--baseline bow] [-o FILE] [FILE...]\n"
+	       "Train each record's model on a text task and add \"train\" (tc-records(5)).\n"
+	       "\n"
+	       "  -t, --task SPEC         wordnet-lex (default), spam, tsv:FILE or jsonl:FILE; a record's\n"
+	       "                          own \"task\" string wins\n"
+	       "      --data DIR          where the wordnet/ and spam/ data sets are (make data);\n"
+	       "                          repeatable; default $TC_DATA, else the build tree's build/data\n"
+	       "      --objective O       cls (classification, default) or mlm (masked-LM pretraining)\n"
+	       "      --steps N           budgets: the run ends at the first one reached; with none,\n"
+	       "      --epochs X            one epoch. DURATION: seconds, or 90s, 5m, 1h\n"
+	       "      --tokens N\n"
+	       "      --time DURATION\n"
+	       "  -b, --batch B           examples per step (default 32)\n"
+	       "      --seq T             longest sequence, [CLS] and [SEP] included (default 128)\n"
+	       "      --bucket N          sort each N batches' examples by length, so batches pad\n"
+	       "                          little (default 8; 1: no sorting)\n"
+	       "      --lr LR             peak learning rate (default 0.001)\n"
+	       "      --warmup F          warm-up as a fraction of the budget (default 0.1)\n"
+	       "      --weight-decay W    AdamW's decoupled decay (default 0.01)\n"
+	       "      --max-norm N        gradient clipping norm (default 1)\n"
+	       "      --dropout P         (default 0.1)\n"
+	       "      --vocab-size N      WordPiece vocabulary trained on the training split (default 8192)\n"
+	       "      --vocab FILE        or a Hugging Face vocab.txt\n"
+	       "      --init FILE         start from a checkpoint's encoder and vocabulary (fine-tuning)\n"
+	       "      --checkpoint FILE   checkpoint of a single record (safetensors, tc-tensor(5))\n"
+	       "      --checkpoint-dir D  one checkpoint per record, named by a hash of model and options\n"
+	       "                          (default $XDG_CACHE_HOME/transcode/train)\n"
+	       "      --no-checkpoint     write none\n"
+	       "      --checkpoint-every S  seconds between checkpoints (default 60; also at the end)\n"
+	       "      --resume            continue from the checkpoint where one exists\n"
+	       "      --pause-after N     train at most N steps, checkpoint and exit 1 (resume later)\n"
+	       "      --eval-every N      evaluate validation and test every N steps (the curve)\n"
+	       "      --baseline bow      train bag-of-words logistic regression instead\n"
+	       "      --progress P        bar, json or none (default: bar on a terminal, else json)\n"
+	       "      --progress-every S  seconds between JSON progress lines (default 10)\n"
+	       "  -q, --quiet             no progress\n"
+	       "      --seed N            (default 1)\n"
+	       "      --threads N         (default: the CPUs available)\n"
+	       "  -o, --output FILE       write records to FILE (atomically) instead of stdout\n"
+	       "  -h, --help, --version\n");
 }
 
 static void
@@ -131,8 +131,8 @@ static char *
 checkpoint_for(const json_t *model, const struct train_options *o)
 {
 	json_t *oj = train_options_json(o);
-	char *m = json_dumps(model, JSON_COMPACT | JSON_SORT_KEYS), *js = json_dumps(oj, JSON_COMPACT | JSON_SORT_KEYS),
-	     *s = esprintf("%s|%s", m, js), hex[33];
+	char *m = json_dumps(model, JSON_COMPACT | JSON_SORT_KEYS),
+	     *js = json_dumps(oj, JSON_COMPACT | JSON_SORT_KEYS), *s = esprintf("%s|%s", m, js), hex[33];
 	unsigned char d[MD5_DIGEST];
 
 	md5(s, strlen(s), d);
@@ -172,9 +172,10 @@ result_json(const struct train_result *r, const char *task)
 	json_object_set_new(t, "threads", json_integer(nthreads));
 	json_object_set_new(t, "checkpoint", r->checkpoint ? json_string(r->checkpoint) : json_null());
 	for (int i = 0; i < r->ncurve; i++)
-		json_array_append_new(cv, json_pack("{s:I,s:f,s:f,s:f}", "step", (json_int_t)r->curve[i][0], "train_s",
-		                                    round(r->curve[i][1] * 100) / 100, "val_accuracy", r->curve[i][2],
-		                                    "test_accuracy", r->curve[i][3]));
+		json_array_append_new(cv,
+		                      json_pack("{s:I,s:f,s:f,s:f}", "step", (json_int_t)r->curve[i][0],
+		                                "train_s", round(r->curve[i][1] * 100) / 100, "val_accuracy",
+		                                r->curve[i][2], "test_accuracy", r->curve[i][3]));
 	json_object_set_new(t, "curve", cv);
 	return t;
 }
@@ -244,8 +245,8 @@ train_record(json_t *rec, const char *name, long line, FILE *out, long index)
 	if (train_run(&m, &o, &r, &err) < 0)
 		die("%s:%ld: %s", name, line, err.msg);
 	if (r.stopped) {
-		warn("%s: %s at step %ld%s%s%s", label, stop_signal ? strsignal(stop_signal) : "paused", r.steps,
-		     r.checkpoint ? "; checkpoint " : "", r.checkpoint ? r.checkpoint : "",
+		warn("%s: %s at step %ld%s%s%s", label, stop_signal ? strsignal(stop_signal) : "paused",
+		     r.steps, r.checkpoint ? "; checkpoint " : "", r.checkpoint ? r.checkpoint : "",
 		     r.checkpoint ? "; run again with --resume to continue" : "");
 		train_result_release(&r);
 		free(ck);
@@ -296,41 +297,42 @@ main(int argc, char **argv)
 		OPT_THREADS,
 		OPT_VERSION
 	};
-	static const struct option longopts[] = {{"task", required_argument, NULL, 't'},
-	                                         {"data", required_argument, NULL, OPT_DATA},
-	                                         {"objective", required_argument, NULL, OPT_OBJECTIVE},
-	                                         {"steps", required_argument, NULL, OPT_STEPS},
-	                                         {"epochs", required_argument, NULL, OPT_EPOCHS},
-	                                         {"tokens", required_argument, NULL, OPT_TOKENS},
-	                                         {"time", required_argument, NULL, OPT_TIME},
-	                                         {"batch", required_argument, NULL, 'b'},
-	                                         {"seq", required_argument, NULL, OPT_SEQ},
-	                                         {"bucket", required_argument, NULL, OPT_BUCKET},
-	                                         {"lr", required_argument, NULL, OPT_LR},
-	                                         {"warmup", required_argument, NULL, OPT_WARMUP},
-	                                         {"weight-decay", required_argument, NULL, OPT_WD},
-	                                         {"max-norm", required_argument, NULL, OPT_MAXNORM},
-	                                         {"dropout", required_argument, NULL, OPT_DROPOUT},
-	                                         {"vocab-size", required_argument, NULL, OPT_VOCAB_SIZE},
-	                                         {"vocab", required_argument, NULL, OPT_VOCAB},
-	                                         {"init", required_argument, NULL, OPT_INIT},
-	                                         {"checkpoint", required_argument, NULL, OPT_CKPT},
-	                                         {"checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR},
-	                                         {"no-checkpoint", no_argument, NULL, OPT_NO_CKPT},
-	                                         {"checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY},
-	                                         {"resume", no_argument, NULL, OPT_RESUME},
-	                                         {"pause-after", required_argument, NULL, OPT_PAUSE},
-	                                         {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
-	                                         {"baseline", required_argument, NULL, OPT_BASELINE},
-	                                         {"progress", required_argument, NULL, OPT_PROGRESS},
-	                                         {"progress-every", required_argument, NULL, OPT_PROGRESS_EVERY},
-	                                         {"quiet", no_argument, NULL, 'q'},
-	                                         {"seed", required_argument, NULL, OPT_SEED},
-	                                         {"threads", required_argument, NULL, OPT_THREADS},
-	                                         {"output", required_argument, NULL, 'o'},
-	                                         {"help", no_argument, NULL, 'h'},
-	                                         {"version", no_argument, NULL, OPT_VERSION},
-	                                         {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"task", required_argument, NULL, 't'},
+	    {"data", required_argument, NULL, OPT_DATA},
+	    {"objective", required_argument, NULL, OPT_OBJECTIVE},
+	    {"steps", required_argument, NULL, OPT_STEPS},
+	    {"epochs", required_argument, NULL, OPT_EPOCHS},
+	    {"tokens", required_argument, NULL, OPT_TOKENS},
+	    {"time", required_argument, NULL, OPT_TIME},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"seq", required_argument, NULL, OPT_SEQ},
+	    {"bucket", required_argument, NULL, OPT_BUCKET},
+	    {"lr", required_argument, NULL, OPT_LR},
+	    {"warmup", required_argument, NULL, OPT_WARMUP},
+	    {"weight-decay", required_argument, NULL, OPT_WD},
+	    {"max-norm", required_argument, NULL, OPT_MAXNORM},
+	    {"dropout", required_argument, NULL, OPT_DROPOUT},
+	    {"vocab-size", required_argument, NULL, OPT_VOCAB_SIZE},
+	    {"vocab", required_argument, NULL, OPT_VOCAB},
+	    {"init", required_argument, NULL, OPT_INIT},
+	    {"checkpoint", required_argument, NULL, OPT_CKPT},
+	    {"checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR},
+	    {"no-checkpoint", no_argument, NULL, OPT_NO_CKPT},
+	    {"checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY},
+	    {"resume", no_argument, NULL, OPT_RESUME},
+	    {"pause-after", required_argument, NULL, OPT_PAUSE},
+	    {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
+	    {"baseline", required_argument, NULL, OPT_BASELINE},
+	    {"progress", required_argument, NULL, OPT_PROGRESS},
+	    {"progress-every", required_argument, NULL, OPT_PROGRESS_EVERY},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"seed", required_argument, NULL, OPT_SEED},
+	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {NULL, 0, NULL, 0}};
 	struct sigaction sa = {0};
 	struct afile af;
 	struct tc_error err;
@@ -436,7 +438,8 @@ main(int argc, char **argv)
 			else if (!strcmp(optarg, "none"))
 				opt.progress = TRAIN_PROGRESS_NONE;
 			else
-				usage_die("option '--progress': expected bar, json or none, got '%s'", optarg);
+				usage_die("option '--progress': expected bar, json or none, got '%s'",
+				          optarg);
 			progress_set = 1;
 			break;
 		case OPT_PROGRESS_EVERY:
@@ -468,7 +471,8 @@ main(int argc, char **argv)
 	if (ckpt_file && ckpt_dir)
 		usage_die("--checkpoint and --checkpoint-dir exclude each other");
 	if (no_ckpt && (ckpt_file || ckpt_dir || opt.resume || opt.pause_after))
-		usage_die("--no-checkpoint excludes --checkpoint, --checkpoint-dir, --resume and --pause-after");
+		usage_die(
+		    "--no-checkpoint excludes --checkpoint, --checkpoint-dir, --resume and --pause-after");
 	if (opt.vocab_path && opt.init_path)
 		usage_die("--init brings its vocabulary; drop --vocab");
 	if (!ckpt_file && !ckpt_dir && !no_ckpt && !baseline) {
@@ -527,14 +531,16 @@ main(int argc, char **argv)
 			const json_t *mj = json_object_get(rec, "model"), *tj = json_object_get(rec, "task");
 			struct model m;
 			if (tj && !json_is_string(tj))
-				die("%s:%ld: field 'task': expected a string, got %s", r.name, r.line, json_kind(tj));
+				die("%s:%ld: field 'task': expected a string, got %s", r.name, r.line,
+				    json_kind(tj));
 			if (!baseline && !mj)
 				die("%s:%ld: missing field 'model'", r.name, r.line);
 			if (!baseline && model_from_json(&m, mj, NULL, &err) < 0)
 				die("%s:%ld: %s", r.name, r.line, err.msg);
 			if (ckpt_file && nrec > 0)
-				die("%s:%ld: --checkpoint names the file of one record; use --checkpoint-dir for more", r.name,
-				    r.line);
+				die("%s:%ld: --checkpoint names the file of one record; use --checkpoint-dir "
+				    "for more",
+				    r.name, r.line);
 			recs = egrow(recs, &cap, (size_t)nrec + 1, sizeof *recs);
 			recs[nrec].rec = rec;
 			recs[nrec].name = estrdup(r.name);

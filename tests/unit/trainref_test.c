@@ -52,10 +52,12 @@ model_lenient(struct model *m, const json_t *v)
 		for (int i = 0; i < L->nff; i++)
 			L->ff[i] = (int)json_integer_value(json_array_get(fl, (size_t)i));
 		for (int j = 0; j < L->n; j++) {
-			const char *s = json_string_value(json_array_get(ol, (size_t)j)), *u = s ? strrchr(s, '_') : NULL;
+			const char *s = json_string_value(json_array_get(ol, (size_t)j)),
+			           *u = s ? strrchr(s, '_') : NULL;
 			int op = OP_COUNT;
 			for (int k = 0; u && k < OP_COUNT; k++)
-				if (strlen(head_op_names[k]) == (size_t)(u - s) && !strncmp(s, head_op_names[k], (size_t)(u - s)))
+				if (strlen(head_op_names[k]) == (size_t)(u - s) &&
+				    !strncmp(s, head_op_names[k], (size_t)(u - s)))
 					op = k;
 			if (op == OP_COUNT)
 				return -1;
@@ -116,9 +118,11 @@ run(const char *top, const char *name)
 	cfg.max_pos = (int)json_integer_value(json_object_get(cj, "max_pos"));
 	cfg.objective = strcmp(json_string_value(json_object_get(cj, "objective")), "mlm") ? FB_CLS : FB_MLM;
 	cfg.dropout = 0;
-	double lr = json_number_value(json_object_get(cj, "lr")), wd = json_number_value(json_object_get(cj, "weight_decay")),
+	double lr = json_number_value(json_object_get(cj, "lr")),
+	       wd = json_number_value(json_object_get(cj, "weight_decay")),
 	       maxn = json_number_value(json_object_get(cj, "max_norm"));
-	long warm = (long)json_integer_value(json_object_get(cj, "warmup")), S = (long)json_integer_value(json_object_get(cj, "steps"));
+	long warm = (long)json_integer_value(json_object_get(cj, "warmup")),
+	     S = (long)json_integer_value(json_object_get(cj, "steps"));
 
 	if (flexibert_init(&fb, &cfg, 1, &err) < 0) {
 		check(0, "%s: init: %s", name, err.msg);
@@ -156,11 +160,12 @@ run(const char *top, const char *name)
 		if (cfg.objective == FB_MLM && lab[r] == -100)
 			continue;
 		for (int c = 0; c < C; c++)
-			lerr = fmax(lerr, fabs((double)fb.logits[(size_t)row * C + c] - rl[(size_t)r * C + c]));
+			lerr =
+			    fmax(lerr, fabs((double)fb.logits[(size_t)row * C + c] - rl[(size_t)r * C + c]));
 		row++;
 	}
-	check(row == fb.nlogit_rows && lerr <= 1e-4 * lmax, "%s: logits (%d rows) max error %.3g of %.3g", name, row, lerr,
-	      lmax);
+	check(row == fb.nlogit_rows && lerr <= 1e-4 * lmax, "%s: logits (%d rows) max error %.3g of %.3g",
+	      name, row, lerr, lmax);
 
 	/* gradients */
 	flexibert_zero_grad(&fb);
@@ -194,8 +199,8 @@ run(const char *top, const char *name)
 		}
 		ng++;
 	}
-	check(gok && ng == fb.np, "%s: all %d gradients within 1e-4 relative (worst %s at %.2f of tolerance)", name, ng,
-	      worstname, worst);
+	check(gok && ng == fb.np, "%s: all %d gradients within 1e-4 relative (worst %s at %.2f of tolerance)",
+	      name, ng, worstname, worst);
 
 	/* ten optimizer steps */
 	const struct tensor *ts = need(&s, "steps.loss", TENSOR_F32);
@@ -210,8 +215,8 @@ run(const char *top, const char *name)
 		flexibert_clip(&fb, maxn);
 		flexibert_adamw(&fb, flexibert_lr(lr, st, warm, S), wd);
 	}
-	check(sok && serr <= 1e-4, "%s: %ld step losses within 1e-4 relative (worst %.2g; %.5g -> %.5g)", name, S, serr,
-	      (double)rs[0], (double)rs[S - 1]);
+	check(sok && serr <= 1e-4, "%s: %ld step losses within 1e-4 relative (worst %.2g; %.5g -> %.5g)",
+	      name, S, serr, (double)rs[0], (double)rs[S - 1]);
 
 	free(ids);
 	free(lab);

@@ -800,7 +800,8 @@ test_determinism_roundtrip(void)
 			flen = fread(buf, 1, sizeof buf, f);
 			fclose(f);
 		}
-		check(flen == len && memcmp(buf, text, len) == 0, "wordpiece_text is the vocab.txt file byte for byte");
+		check(flen == len && memcmp(buf, text, len) == 0,
+		      "wordpiece_text is the vocab.txt file byte for byte");
 		struct wordpiece *mem = wordpiece_load_mem(text, len, "ck", &err);
 		same = mem && wordpiece_size(mem) == wordpiece_size(a);
 		for (int i = 0; same && i < wordpiece_size(a); i++)
@@ -811,7 +812,8 @@ test_determinism_roundtrip(void)
 		check(!mem && strcmp(err.msg, "ck:3: duplicate token 'a' (first on line 1)") == 0,
 		      "wordpiece_load_mem names its input and line (%s)", err.msg);
 		mem = wordpiece_load_mem("", 0, "ck", &err);
-		check(!mem && strstr(err.msg, "ck: no [UNK]"), "an empty vocabulary is refused (%s)", err.msg);
+		check(!mem && strstr(err.msg, "ck: no [UNK]"), "an empty vocabulary is refused (%s)",
+		      err.msg);
 		free(text);
 	}
 	fail = wordpiece_save(a, tmp("no/such/dir/vocab.txt"), &err);
