@@ -29,6 +29,8 @@ struct fb_lacts {
 	float *q, *k, *v, *ctx, *ares, *m1, *r1, *y, *fres, *m2, *r2, *hout, *xnext;
 	float *ffpre[MODEL_MAX_FF]; /* the FF activations are recomputed from these in backward */
 	float *probs[MODEL_MAX_HEADS];
+	uint64_t *keep_a, *keep_f; /* DynaProp: which outputs of the attention-output and FF-output dense
+	                              layers were kept (the stored sums include the residual) */
 	struct dsc_saved dsc[MODEL_MAX_HEADS];
 	int tT;                 /* the T the transform matrices are built for, 0 if none */
 	float *dft[4], *dct[2]; /* (T, T), (T, T), (D, D), (D, D); (T, T), (D, D) */
@@ -291,6 +293,8 @@ flexibert_release(struct flexibert *fb)
 	free(fb->grads);
 	free(fb->m);
 	free(fb->v);
+	for (int k = 0; k < 2; k++)
+		free(fb->prune.samp[k]), free(fb->prune.sampw[k]);
 	memset(fb, 0, sizeof *fb);
 }
 
@@ -356,6 +360,10 @@ layout(struct flexibert *fb, float *base, int B, int T)
 			fmax = ml->ff[i] > fmax ? ml->ff[i] : fmax;
 		}
 		TAKE(La->fres, N * h);
+		if (fb->cfg.dynaprop) {
+			TAKE(La->keep_a, (N * h + 63) / 64 * 2);
+			TAKE(La->keep_f, (N * h + 63) / 64 * 2);
+		}
 		TAKE(La->m2, N);
 		TAKE(La->r2, N);
 		TAKE(La->hout, N * h);
@@ -467,7 +475,155 @@ dsc_weights(struct dsc_params *w, const float *P, const struct fb_layer *W, int 
 
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-CLONES static void
+CLONES /* ---- DynaProp ---- */
+
+    /* Magnitudes of x (n) into the samples of class cls, together standing for total elements. */
+    static void
+    prune_sample_n(struct flexibert *fb, int cls, const float *x, size_t n, double total)
+{
+	struct fb_prune *pr = &fb->prune;
+	size_t k, at = pr->nsamp[cls];
+
+	pr->samp[cls] = egrow(pr->samp[cls], &pr->capsamp[cls], at + FB_SAMPLE, sizeof(float));
+	pr->sampw[cls] = egrow(pr->sampw[cls], &pr->capsampw[cls], at + FB_SAMPLE, sizeof(float));
+	k = nn_sample_abs(pr->samp[cls] + at, FB_SAMPLE, x, n);
+	for (size_t i = 0; i < k; i++)
+		pr->sampw[cls][at + i] = (float)(total / (double)k);
+	pr->nsamp[cls] += k;
+}
+
+static void
+prune_sample(struct flexibert *fb, int cls, const float *x, size_t n)
+{
+	prune_sample_n(fb, cls, x, n, (double)n);
+}
+
+/* Attention rows for calibration */
+#define FB_SAMPLE_ROWS 16
+
+/*
+ * Head j of layer l (SA): for FB_SAMPLE_ROWS query rows spread over the batch, the scaled scores and
+ * the stored probabilities (forward), or the gradients at the probabilities and at the scores
+ * (backward, from the context's gradient gctx; dropout left out), as samples of all B T T.
+ */
+static void
+sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, int T)
+{
+	const struct fb_layer *W = &fb->L[l];
+	const struct fb_lacts *La = &fb->a->L[l];
+	const float *wma = fb->cfg.m.layer[l].op[j] == OP_SA_WMA ? fb->params + W->wma[j] : NULL;
+	int A = W->A, d = W->d, c = j * d, rows = B * T < FB_SAMPLE_ROWS ? B * T : FB_SAMPLE_ROWS;
+	float *s = emalloc(sizeof *s * (size_t)T), *g = emalloc(sizeof *g * (size_t)T);
+	float *qw = emalloc(sizeof *qw * (size_t)d);
+	double scale = 1.0 / sqrt((double)d), total = (double)B * T * T / rows;
+
+	for (int r = 0; r < rows; r++) {
+		int row = (int)((long)r * B * T / rows), b = row / T;
+		const float *P = La->probs[j] + (size_t)row * T, *qi = La->q + (size_t)row * A + c;
+		for (int e = 0; e < d; e++) {
+			double x = 0;
+			for (int f = 0; wma && f < d; f++)
+				x += (double)qi[f] * wma[f * d + e];
+			qw[e] = wma ? (float)x : qi[e];
+		}
+		if (!gctx) {
+			for (int t = 0; t < T; t++) {
+				const float *kt = La->k + ((size_t)b * T + t) * A + c;
+				double x = 0;
+				for (int e = 0; e < d; e++)
+					x += (double)qw[e] * kt[e];
+				s[t] = (float)(x * scale);
+			}
+			prune_sample_n(fb, FB_SP_ACT, s, (size_t)T, total);
+			prune_sample_n(fb, FB_SP_ACT, P, (size_t)T, total);
+		} else {
+			const float *gi = gctx + (size_t)row * A + c;
+			double dot = 0;
+			for (int t = 0; t < T; t++) {
+				const float *vt = La->v + ((size_t)b * T + t) * A + c;
+				double x = 0;
+				for (int e = 0; e < d; e++)
+					x += (double)gi[e] * vt[e];
+				g[t] = (float)x;
+				dot += (double)P[t] * x;
+			}
+			prune_sample_n(fb, FB_SP_GRAD, g, (size_t)T, total);
+			for (int t = 0; t < T; t++)
+				g[t] = (float)(P[t] * (g[t] - dot));
+			prune_sample_n(fb, FB_SP_GRAD, g, (size_t)T, total);
+		}
+	}
+	free(s), free(g), free(qw);
+}
+
+/* An activation of layer l (keep: its keep mask, or NULL when the stored value tells). */
+static void
+prune_act(struct flexibert *fb, int l, float *x, uint64_t *keep, size_t n)
+{
+	struct fb_prune *pr = &fb->prune;
+	size_t z;
+
+	if (!fb->cfg.dynaprop)
+		return;
+	if (pr->sample && fb->a->training)
+		prune_sample(fb, FB_SP_ACT, x, n);
+	z = nn_prune(x, keep, n, pr->tau_act);
+	if (fb->a->training) {
+		pr->zeros[l][FB_SP_ACT] += (double)z;
+		pr->total[l][FB_SP_ACT] += (double)n;
+	}
+}
+
+/* The gradient d arriving at a pruned activation y (or keep) of layer l. */
+static void
+prune_grad(struct flexibert *fb, int l, float *d, const float *y, const uint64_t *keep, size_t n)
+{
+	struct fb_prune *pr = &fb->prune;
+
+	if (!fb->cfg.dynaprop)
+		return;
+	if (pr->sample)
+		prune_sample(fb, FB_SP_GRAD, d, n);
+	pr->zeros[l][FB_SP_GRAD] += (double)nn_prune_grad(d, y, keep, n, pr->tau_grad);
+	pr->total[l][FB_SP_GRAD] += (double)n;
+}
+
+/* The counts of the attention kernels' own pruning, into layer l's. */
+static void
+prune_attn_count(struct flexibert *fb, int l, const struct nn_attn_prune *ap)
+{
+	struct fb_prune *pr = &fb->prune;
+
+	if (fb->a->training) {
+		pr->zeros[l][FB_SP_ACT] += (double)ap->zeros[0];
+		pr->total[l][FB_SP_ACT] += (double)ap->total[0];
+	}
+	pr->zeros[l][FB_SP_GRAD] += (double)ap->zeros[1];
+	pr->total[l][FB_SP_GRAD] += (double)ap->total[1];
+}
+
+void
+flexibert_prune_weight_grads(struct flexibert *fb)
+{
+	struct fb_prune *pr = &fb->prune;
+
+	if (!fb->cfg.dynaprop)
+		return;
+	pr->zeros[0][FB_SP_WGRAD] += (double)nn_prune(fb->grads, NULL, fb->nparams, pr->tau_weight);
+	pr->total[0][FB_SP_WGRAD] += (double)fb->nparams;
+}
+
+void
+flexibert_prune_reset(struct flexibert *fb)
+{
+	struct fb_prune *pr = &fb->prune;
+
+	memset(pr->zeros, 0, sizeof pr->zeros);
+	memset(pr->total, 0, sizeof pr->total);
+	pr->nsamp[0] = pr->nsamp[1] = 0;
+}
+
+static void
 add_run(float *y, const float *x, size_t n)
 {
 #pragma omp simd
@@ -494,16 +650,24 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	int N = B * T, h = W->h, A = W->A, d = W->d;
 	const float *z = La->y;
 
+	struct nn_attn_prune ap = {fb->prune.tau_act, fb->prune.tau_grad, {0, 0}, {0, 0}};
+
 	matmul_forward(La->q, x, P + W->wq, P + W->bq, N, h, A);
 	matmul_forward(La->k, x, P + W->wk, P + W->bk, N, h, A);
 	matmul_forward(La->v, x, P + W->wv, P + W->bv, N, h, A);
+	prune_act(fb, l, La->q, NULL, (size_t)N * A);
+	prune_act(fb, l, La->k, NULL, (size_t)N * A);
+	prune_act(fb, l, La->v, NULL, (size_t)N * A);
 	transform_matrices(La, W, ml, T);
 	for (int j = 0; j < W->n; j++) {
 		int op = ml->op[j], c = j * d;
 		if (is_sa(op)) {
 			attention_forward(La->ctx + c, La->probs[j], La->q + c, La->k + c, La->v + c,
 			                  op == OP_SA_WMA ? P + W->wma[j] : NULL, a->mask, p,
-			                  site(a->dropkey, l, j), a->scratch, B, T, A, d);
+			                  site(a->dropkey, l, j), fb->cfg.dynaprop ? &ap : NULL, a->scratch,
+			                  B, T, A, d);
+			if (fb->cfg.dynaprop && fb->prune.sample && a->training)
+				sample_attention(fb, l, j, NULL, B, T);
 		} else if (op == OP_L_DFT) {
 			transform_forward(NN_DFT, La->ctx + c, La->v + c, a->mask, La->dft[0], La->dft[1],
 			                  La->dft[2], La->dft[3], a->scratch, B, T, A, d);
@@ -517,22 +681,29 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 			            T, A, d, taps_of[op]);
 		}
 	}
+	if (fb->cfg.dynaprop)
+		prune_attn_count(fb, l, &ap);
+	prune_act(fb, l, La->ctx, NULL, (size_t)N * A);
 	matmul_forward(La->ares, La->ctx, P + W->wo, P + W->bo, N, A, h);
+	prune_act(fb, l, La->ares, La->keep_a, (size_t)N * h);
 	dropout_apply(La->ares, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	add_rows(La->ares, x, (size_t)N * h);
 	layernorm_forward(La->y, La->m1, La->r1, La->ares, P + W->ln1w, P + W->ln1b, N, h);
 	for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
 		matmul_forward(La->ffpre[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
+		prune_act(fb, l, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
 		gelu_forward(a->gz[i & 1], La->ffpre[i], (size_t)N * ml->ff[i]);
 		z = a->gz[i & 1];
 	}
 	matmul_forward(La->fres, z, P + W->wout, P + W->bout, N, ml->ff[ml->nff - 1], h);
+	prune_act(fb, l, La->fres, La->keep_f, (size_t)N * h);
 	dropout_apply(La->fres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
 	add_rows(La->fres, La->y, (size_t)N * h);
 	layernorm_forward(La->hout, La->m2, La->r2, La->fres, P + W->ln2w, P + W->ln2b, N, h);
 	if (!W->proj)
 		return La->hout;
 	matmul_forward(La->xnext, La->hout, P + W->wp, P + W->bp, N, h, W->hnext);
+	prune_act(fb, l, La->xnext, NULL, (size_t)N * W->hnext);
 	return La->xnext;
 }
 
@@ -653,8 +824,11 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	float *G = fb->grads, *dH = gout, *dres = a->gf, *dy = a->gy, *dz, *dA = a->gh;
 	int N = B * T, h = W->h, A = W->A, d = W->d, m = ml->nff;
 
+	struct nn_attn_prune ap = {fb->prune.tau_act, fb->prune.tau_grad, {0, 0}, {0, 0}};
+
 	if (W->proj) {
 		dH = a->gh;
+		prune_grad(fb, l, gout, La->xnext, NULL, (size_t)N * W->hnext);
 		zero(dH, (size_t)N * h);
 		matmul_backward(dH, G + W->wp, G + W->bp, gout, La->hout, P + W->wp, N, h, W->hnext);
 	}
@@ -663,6 +837,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	layernorm_backward(dres, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
 	memcpy(dy, dres, sizeof *dy * (size_t)N * h);
 	dropout_apply(dres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
+	prune_grad(fb, l, dres, NULL, La->keep_f, (size_t)N * h);
 	/* two buffers in turn: the activation an FF weight gradient needs is recomputed into one, then
 	 * overwritten by the gradient of that activation; the other holds the gradient coming down */
 	dz = a->gz[0];
@@ -673,6 +848,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		int fin = i > 0 ? ml->ff[i - 1] : h;
 		float *other = dz == a->gz[0] ? a->gz[1] : a->gz[0];
 		gelu_backward_inplace(dz, La->ffpre[i], (size_t)N * ml->ff[i]);
+		prune_grad(fb, l, dz, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
 		if (i == 0) {
 			matmul_backward(dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
 			                ml->ff[0]);
@@ -689,8 +865,10 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	layernorm_backward(dA, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
 	memcpy(gin, dA, sizeof *gin * (size_t)N * h);
 	dropout_apply(dA, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
+	prune_grad(fb, l, dA, NULL, La->keep_a, (size_t)N * h);
 	matmul_backward(NULL, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h);
 	matmul_backward_input(a->gctx, dA, P + W->wo, N, A, h, 0);
+	prune_grad(fb, l, a->gctx, La->ctx, NULL, (size_t)N * A);
 	/* the heads */
 	zero(a->gq, (size_t)N * A);
 	zero(a->gk, (size_t)N * A);
@@ -698,11 +876,13 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	for (int j = 0; j < W->n; j++) {
 		int op = ml->op[j], c = j * d;
 		if (is_sa(op)) {
+			if (fb->cfg.dynaprop && fb->prune.sample)
+				sample_attention(fb, l, j, a->gctx, B, T);
 			attention_backward(a->gq + c, a->gk + c, a->gv + c,
 			                   op == OP_SA_WMA ? G + W->wma[j] : NULL, a->gctx + c, La->probs[j],
 			                   La->q + c, La->k + c, La->v + c,
 			                   op == OP_SA_WMA ? P + W->wma[j] : NULL, p, site(a->dropkey, l, j),
-			                   a->scratch, B, T, A, d);
+			                   fb->cfg.dynaprop ? &ap : NULL, a->scratch, B, T, A, d);
 		} else if (op == OP_L_DFT) {
 			transform_backward(NN_DFT, a->gv + c, a->gctx + c, a->mask, La->dft[0], La->dft[1],
 			                   La->dft[2], La->dft[3], a->scratch, B, T, A, d);
@@ -718,6 +898,11 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 			             La->k + c, La->v + c, &w, a->mask, a->scratch, B, T, A, d, taps_of[op]);
 		}
 	}
+	if (fb->cfg.dynaprop)
+		prune_attn_count(fb, l, &ap);
+	prune_grad(fb, l, a->gq, La->q, NULL, (size_t)N * A);
+	prune_grad(fb, l, a->gk, La->k, NULL, (size_t)N * A);
+	prune_grad(fb, l, a->gv, La->v, NULL, (size_t)N * A);
 	matmul_backward(gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A);
 	matmul_backward(gin, G + W->wk, G + W->bk, a->gk, x, P + W->wk, N, h, A);
 	matmul_backward(gin, G + W->wv, G + W->bv, a->gv, x, P + W->wv, N, h, A);

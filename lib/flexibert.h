@@ -32,6 +32,33 @@ struct fb_config {
 	int vocab, labels, max_pos; /* labels: classes for FB_CLS */
 	int objective;              /* FB_CLS or FB_MLM */
 	float dropout;              /* 0.1 by default; 0 makes forward deterministic */
+	int dynaprop;               /* prune at run time (fb->prune has the thresholds) */
+};
+
+/*
+ * DynaProp (cfg.dynaprop): every forward pass, in training and in evaluation, sets to 0 the elements
+ * with |x| <= tau_act of Q, K and V, the scaled attention scores, the attention probabilities, the
+ * heads' outputs, and the outputs of the attention-output, FF and projection dense layers; backward
+ * lets gradients through kept elements only and sets to 0 the elements with |d| <= tau_grad of the
+ * gradient arriving at each of those points; flexibert_prune_weight_grads sets to 0 the weight
+ * gradients with |g| <= tau_weight. With all thresholds 0 only exact zeros are "pruned", and the
+ * results equal those without DynaProp.
+ *
+ * Training passes count, per layer and class, the zeros left at the pruning points and the elements
+ * there (weight gradients are counted in layer 0's FB_SP_WGRAD); the caller reads and resets them.
+ * With sample set, they also keep about FB_SAMPLE magnitudes per point, taken before pruning, each
+ * with the number of elements it stands for (samp, sampw), for calibrating thresholds to a target
+ * sparsity (activations in [FB_SP_ACT], gradients in [FB_SP_GRAD]); inside attention, whole rows
+ * of scores, probabilities and their gradients are recomputed for it.
+ */
+enum { FB_SP_ACT, FB_SP_GRAD, FB_SP_WGRAD, FB_SP_COUNT };
+#define FB_SAMPLE 512
+struct fb_prune {
+	float tau_act, tau_grad, tau_weight;
+	int sample;
+	double zeros[MODEL_MAX_LAYERS][FB_SP_COUNT], total[MODEL_MAX_LAYERS][FB_SP_COUNT];
+	float *samp[2], *sampw[2];
+	size_t nsamp[2], capsamp[2], capsampw[2];
 };
 
 struct fb_param {
@@ -70,6 +97,7 @@ struct flexibert {
 	                          FB_MLM */
 	float *logits;
 	double loss;
+	struct fb_prune prune;
 };
 
 /* Build the model for cfg with parameters initialised from seed as the README says. Returns 0, or -1
@@ -90,6 +118,11 @@ double flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t
 /* Gradients of the last forward's loss, added to fb->grads (zero them first with flexibert_zero_grad). */
 void flexibert_backward(struct flexibert *fb);
 void flexibert_zero_grad(struct flexibert *fb);
+
+/* DynaProp's rule for weight gradients (tau_weight), counted; a no-op without cfg.dynaprop. */
+void flexibert_prune_weight_grads(struct flexibert *fb);
+/* Zero the counts of fb->prune and drop its samples. */
+void flexibert_prune_reset(struct flexibert *fb);
 
 /* Scale the gradients so their global L2 norm is at most max_norm (torch's clip_grad_norm_); returns
  * the norm before clipping. */

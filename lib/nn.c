@@ -94,6 +94,69 @@ dropout_apply(float *x, size_t n, float p, uint64_t key)
 		drop_run(x + i0, n - i0 < 4096 ? n - i0 : 4096, k, (uint32_t)i0, thr, scale);
 }
 
+/* ---- DynaProp: run-time pruning ---- */
+
+/* Work is split into blocks of NN_PRUNE_BLOCK elements, a multiple of 64 so that a block owns
+ * whole words of a keep mask; counts are integers, so their sum is the same for any thread count. */
+#define NN_PRUNE_BLOCK 4096
+
+size_t
+nn_prune(float *x, uint64_t *keep, size_t n, float tau)
+{
+	size_t zeros = 0;
+
+#pragma omp parallel for schedule(static) reduction(+ : zeros)
+	for (size_t i0 = 0; i0 < n; i0 += NN_PRUNE_BLOCK) {
+		size_t end = n - i0 < NN_PRUNE_BLOCK ? n : i0 + NN_PRUNE_BLOCK, z = 0;
+		for (size_t w0 = i0; w0 < end; w0 += 64) {
+			size_t wend = end - w0 < 64 ? end : w0 + 64;
+			uint64_t bits = 0;
+			for (size_t i = w0; i < wend; i++) {
+				int kept = fabsf(x[i]) > tau;
+				x[i] = kept ? x[i] : 0.0f;
+				z += !kept;
+				bits |= (uint64_t)kept << (i - w0);
+			}
+			if (keep)
+				keep[w0 / 64] = bits;
+		}
+		zeros += z;
+	}
+	return zeros;
+}
+
+size_t
+nn_prune_grad(float *d, const float *y, const uint64_t *keep, size_t n, float tau)
+{
+	size_t zeros = 0;
+
+#pragma omp parallel for schedule(static) reduction(+ : zeros)
+	for (size_t i0 = 0; i0 < n; i0 += NN_PRUNE_BLOCK) {
+		size_t end = n - i0 < NN_PRUNE_BLOCK ? n : i0 + NN_PRUNE_BLOCK, z = 0;
+		for (size_t i = i0; i < end; i++) {
+			int kept = fabsf(d[i]) > tau;
+			if (y)
+				kept &= y[i] != 0.0f;
+			else if (keep)
+				kept &= (int)(keep[i / 64] >> (i % 64)) & 1;
+			d[i] = kept ? d[i] : 0.0f;
+			z += !kept;
+		}
+		zeros += z;
+	}
+	return zeros;
+}
+
+size_t
+nn_sample_abs(float *dst, size_t max, const float *x, size_t n)
+{
+	size_t stride = n > max ? (n + max - 1) / max : 1, k = 0;
+
+	for (size_t i = 0; i < n && k < max; i += stride)
+		dst[k++] = fabsf(x[i]);
+	return k;
+}
+
 /* ---- dense products ---- */
 
 /* The part [lo, hi) of n that thread t of nt takes. */
@@ -421,13 +484,29 @@ softmax_rows(float *s, const float *mask, int T)
 	}
 }
 
+/* x[i] = 0 where |x[i]| <= tau, or where y[i] == 0 when y is given; the zeros afterwards */
+static size_t
+prune_run(float *x, const float *y, size_t n, float tau)
+{
+	size_t z = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int kept = fabsf(x[i]) > tau && (!y || y[i] != 0.0f);
+		x[i] = kept ? x[i] : 0.0f;
+		z += !kept;
+	}
+	return z;
+}
+
 void
 attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const float *wma,
-                  const float *mask, float p, uint64_t key, float *scratch, int B, int T, int A, int D)
+                  const float *mask, float p, uint64_t key, struct nn_attn_prune *pr, float *scratch, int B,
+                  int T, int A, int D)
 {
 	float scale = 1.0f / sqrtf((float)D);
+	size_t zeros = 0;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) reduction(+ : zeros)
 	for (int b = 0; b < B; b++) {
 		float *tmp = scratch + (size_t)omp_get_thread_num() * ((size_t)T * T + (size_t)T * D);
 		float *qw = tmp + (size_t)T * T, *P = probs + (size_t)b * T * T;
@@ -443,7 +522,11 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qa, lda, kb, A, 0.0f, P,
 		            T);
+		if (pr)
+			zeros += prune_run(P, NULL, (size_t)T * T, pr->tau);
 		softmax_rows(P, mask + (size_t)b * T, T);
+		if (pr)
+			zeros += prune_run(P, NULL, (size_t)T * T, pr->tau);
 		if (p > 0) {
 			memcpy(tmp, P, sizeof *tmp * (size_t)T * T);
 			drop_run(tmp, (size_t)T * T, key32(key), (uint32_t)((size_t)b * T * T), keep_below(p),
@@ -452,6 +535,10 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, P, T, vb, A, 0.0f,
 		            ctx + (size_t)b * T * A, A);
+	}
+	if (pr) {
+		pr->zeros[0] += zeros;
+		pr->total[0] += 2 * (size_t)B * T * T;
 	}
 }
 
@@ -474,13 +561,13 @@ softmax_back_rows(float *dP, const float *P, float scale, int T)
 void
 attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
                    const float *q, const float *k, const float *v, const float *wma, float p, uint64_t key,
-                   float *scratch, int B, int T, int A, int D)
+                   struct nn_attn_prune *pr, float *scratch, int B, int T, int A, int D)
 {
 	float scale = 1.0f / sqrtf((float)D);
-	size_t per = 2 * (size_t)T * T + 2 * (size_t)T * D;
+	size_t per = 2 * (size_t)T * T + 2 * (size_t)T * D, zeros = 0;
 	float *dqw_all = scratch + (size_t)omp_get_max_threads() * per; /* (B, T, D), for dwma */
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) reduction(+ : zeros)
 	for (int b = 0; b < B; b++) {
 		float *tmp = scratch + (size_t)omp_get_thread_num() * per;
 		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T;
@@ -503,11 +590,26 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		/* through the dropout and the softmax; then the 1/sqrt(D) */
 		if (p > 0)
 			drop_run(dP, (size_t)T * T, k32, base, thr, s);
-		softmax_back_rows(dP, P, scale, T);
-		if (wma) {
-			float *dqw = dqw_all + (size_t)b * T * D;
+		if (wma)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
 			            0.0f, qw, D);
+		if (pr) /* the gradient at the kept probabilities */
+			zeros += prune_run(dP, P, (size_t)T * T, pr->tau_grad);
+		softmax_back_rows(dP, P, scale, T);
+		if (pr) {
+			/* at the kept scores, recomputed into Pd (free once dv has it); dP holds the
+			 * gradient times scale */
+			float *S = Pd;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, wma ? qw : qb,
+			            wma ? D : A, kb, A, 0.0f, S, T);
+			for (size_t i = 0; i < (size_t)T * T; i++) {
+				int kept = fabsf(S[i]) > pr->tau && fabsf(dP[i]) > pr->tau_grad * scale;
+				dP[i] = kept ? dP[i] : 0.0f;
+				zeros += !kept;
+			}
+		}
+		if (wma) {
+			float *dqw = dqw_all + (size_t)b * T * D;
 			/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, qw, D,
 			            1.0f, dk + (size_t)b * T * A, A);
@@ -521,6 +623,10 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, qb, A,
 			            1.0f, dk + (size_t)b * T * A, A);
 		}
+	}
+	if (pr) {
+		pr->zeros[1] += zeros;
+		pr->total[1] += 2 * (size_t)B * T * T;
 	}
 	/* dW += sum over b of q_b^T d(qW)_b, as one product over all rows */
 	if (wma && dwma)

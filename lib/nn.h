@@ -83,6 +83,19 @@ void tanh_backward(float *dinp, const float *out, const float *dout, size_t n);
 void dropout_apply(float *x, size_t n, float p, uint64_t key);
 
 /*
+ * DynaProp's pruning (DynaTran in forward). nn_prune sets x[i] = 0 where |x[i]| <= tau, records in
+ * keep (n bits, bit i of word i / 64; NULL: not kept) which elements survived, and returns how many
+ * elements of x are zero afterwards. nn_prune_grad does the same to the gradient d arriving at a
+ * pruned activation: d[i] = 0 where |d[i]| <= tau or the activation was pruned, the activation
+ * read from y (its stored value, zero when pruned) or else from keep (both NULL: neither); it
+ * returns the zeros of d afterwards.
+ */
+size_t nn_prune(float *x, uint64_t *keep, size_t n, float tau);
+size_t nn_prune_grad(float *d, const float *y, const uint64_t *keep, size_t n, float tau);
+/* At most max magnitudes |x[i]| of x (n), taken at an even stride, into dst; returns how many. */
+size_t nn_sample_abs(float *dst, size_t max, const float *x, size_t n);
+
+/*
  * Embeddings: out[b,t,:] = wte[ids[b,t]] + wpe[t] + wtt. Backward scatters into the rows of dwte,
  * skipping the padding id (its row never gets a gradient), and into dwpe and dwtt.
  */
@@ -100,12 +113,23 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, co
  */
 #define NN_ATTN_SCRATCH(nthreads, B, T, D)                                                                   \
 	((size_t)(nthreads) * (2 * (size_t)(T) * (T) + 2 * (size_t)(T) * (D)) + (size_t)(B) * (T) * (D))
+/*
+ * DynaProp inside attention (pr NULL: none): forward sets the scaled scores and then the
+ * probabilities to 0 where |x| <= tau; backward sets the gradient at a probability to 0 where the
+ * probability was pruned or the gradient is at most tau_grad, and the gradient at a score likewise
+ * (the scores are recomputed to know which were pruned). Each adds the zeros it leaves and the
+ * elements it looked at to zeros[0], total[0] (forward) or zeros[1], total[1] (backward).
+ */
+struct nn_attn_prune {
+	float tau, tau_grad;
+	size_t zeros[2], total[2];
+};
 void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
-                       const float *wma, const float *mask, float p, uint64_t key, float *scratch, int B,
-                       int T, int A, int D);
+                       const float *wma, const float *mask, float p, uint64_t key, struct nn_attn_prune *pr,
+                       float *scratch, int B, int T, int A, int D);
 void attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
                         const float *q, const float *k, const float *v, const float *wma, float p,
-                        uint64_t key, float *scratch, int B, int T, int A, int D);
+                        uint64_t key, struct nn_attn_prune *pr, float *scratch, int B, int T, int A, int D);
 void attention_forward_naive(float *ctx, float *probs, const float *q, const float *k, const float *v,
                              const float *wma, const float *mask, float p, uint64_t key, int B, int T, int A,
                              int D);

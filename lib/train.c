@@ -54,6 +54,8 @@ train_options_default(struct train_options *o)
 	o->progress = TRAIN_PROGRESS_NONE;
 	o->progress_every = 10;
 	o->log = stderr;
+	o->tau_act = o->tau_grad = o->tau_weight = -1;
+	o->target_act = o->target_grad = -1;
 }
 
 void
@@ -280,6 +282,11 @@ struct state {
 	float recent[RECENT];
 	int ncurve;
 	double curve[64][4];
+	/* DynaProp: the thresholds; zeros and elements counted at the pruning points, per layer and
+	 * class, over every run; the class totals at the last threshold correction */
+	double tau[FB_SP_COUNT];
+	double cz[MODEL_MAX_LAYERS][FB_SP_COUNT], cn[MODEL_MAX_LAYERS][FB_SP_COUNT];
+	double snapz[FB_SP_COUNT], snapn[FB_SP_COUNT];
 };
 
 json_t *
@@ -301,6 +308,15 @@ train_options_json(const struct train_options *o)
 	json_object_set_new(c, "vocab_size", json_integer(o->vocab_size));
 	json_object_set_new(c, "vocab_path", o->vocab_path ? json_string(o->vocab_path) : json_null());
 	json_object_set_new(c, "init_path", o->init_path ? json_string(o->init_path) : json_null());
+	if (o->dynaprop) { /* (absent otherwise, so dense runs keep their checkpoint names) */
+		json_t *d = json_object();
+		json_object_set_new(d, "tau_act", json_number(o->tau_act));
+		json_object_set_new(d, "tau_grad", json_number(o->tau_grad));
+		json_object_set_new(d, "tau_weight", json_number(o->tau_weight));
+		json_object_set_new(d, "target_act", json_number(o->target_act));
+		json_object_set_new(d, "target_grad", json_number(o->target_grad));
+		json_object_set_new(c, "dynaprop", d);
+	}
 	return c;
 }
 
@@ -358,6 +374,23 @@ save_checkpoint(const char *path, const struct flexibert *fb, const struct wordp
 		json_array_append_new(cv, json_pack("[f,f,f,f]", st->curve[i][0], st->curve[i][1],
 		                                    st->curve[i][2], st->curve[i][3]));
 	json_object_set_new(j, "curve", cv);
+	if (fb->cfg.dynaprop) {
+		json_t *d = json_object(), *cz = json_array(), *cn = json_array();
+		for (int l = 0; l < fb->cfg.m.l; l++) {
+			json_array_append_new(cz,
+			                      json_pack("[f,f,f]", st->cz[l][0], st->cz[l][1], st->cz[l][2]));
+			json_array_append_new(cn,
+			                      json_pack("[f,f,f]", st->cn[l][0], st->cn[l][1], st->cn[l][2]));
+		}
+		json_object_set_new(d, "tau", json_pack("[f,f,f]", st->tau[0], st->tau[1], st->tau[2]));
+		json_object_set_new(d, "zeros", cz);
+		json_object_set_new(d, "elements", cn);
+		json_object_set_new(d, "snap_zeros",
+		                    json_pack("[f,f,f]", st->snapz[0], st->snapz[1], st->snapz[2]));
+		json_object_set_new(d, "snap_elements",
+		                    json_pack("[f,f,f]", st->snapn[0], st->snapn[1], st->snapn[2]));
+		json_object_set_new(j, "dynaprop", d);
+	}
 	js = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	if (tensor_set_meta(&s, "format", TENSOR_FORMAT, err) == 0 &&
 	    tensor_set_meta(&s, "model", model, err) == 0 &&
@@ -407,6 +440,29 @@ load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, c
 	for (size_t i = 0; i < json_array_size(cv) && i < 64; i++, st->ncurve++)
 		for (int k = 0; k < 4; k++)
 			st->curve[i][k] = json_number_value(json_array_get(json_array_get(cv, i), (size_t)k));
+	if (fb->cfg.dynaprop) {
+		const json_t *d = json_object_get(j, "dynaprop");
+		const json_t *cz = json_object_get(d, "zeros"), *cn = json_object_get(d, "elements");
+		if (!json_is_object(d) || json_array_size(cz) != (size_t)fb->cfg.m.l ||
+		    json_array_size(cn) != (size_t)fb->cfg.m.l) {
+			json_decref(j);
+			return tc_error_set(
+			    err, "%s: metadata 'state': field 'dynaprop': missing or malformed", path);
+		}
+		for (int k = 0; k < FB_SP_COUNT; k++) {
+			st->tau[k] = json_number_value(json_array_get(json_object_get(d, "tau"), (size_t)k));
+			st->snapz[k] =
+			    json_number_value(json_array_get(json_object_get(d, "snap_zeros"), (size_t)k));
+			st->snapn[k] =
+			    json_number_value(json_array_get(json_object_get(d, "snap_elements"), (size_t)k));
+			for (int l = 0; l < fb->cfg.m.l; l++) {
+				st->cz[l][k] = json_number_value(
+				    json_array_get(json_array_get(cz, (size_t)l), (size_t)k));
+				st->cn[l][k] = json_number_value(
+				    json_array_get(json_array_get(cn, (size_t)l), (size_t)k));
+			}
+		}
+	}
 	json_decref(j);
 	if (st->step < 0)
 		return tc_error_set(err, "%s: metadata 'state': field 'step': negative", path);
@@ -498,6 +554,95 @@ init_from(struct flexibert *fb, const struct tensor_set *init, const char *path,
 	return 0;
 }
 
+/* ---- DynaProp's thresholds ---- */
+
+struct wsample {
+	float v, w;
+};
+
+static int
+cmp_wsample(const void *a, const void *b)
+{
+	const struct wsample *x = a, *y = b;
+	if (x->v != y->v)
+		return (x->v > y->v) - (x->v < y->v);
+	return (x->w > y->w) - (x->w < y->w);
+}
+
+/* The smallest sampled magnitude that at least a fraction q of the elements the samples stand for
+ * (by their weights) do not exceed. */
+static double
+quantile(const float *v, const float *w, size_t n, double q)
+{
+	struct wsample *s;
+	double total = 0, acc = 0, tau = 0;
+
+	if (n == 0)
+		return 0;
+	s = emalloc(sizeof *s * n);
+	for (size_t i = 0; i < n; i++) {
+		s[i].v = v[i], s[i].w = w[i];
+		total += w[i];
+	}
+	qsort(s, n, sizeof *s, cmp_wsample);
+	for (size_t i = 0; i < n && acc < q * total; i++) {
+		acc += s[i].w;
+		tau = s[i].v;
+	}
+	free(s);
+	return tau;
+}
+
+static void
+set_taus(struct flexibert *fb, const struct state *st, const struct train_options *o)
+{
+	fb->prune.tau_act = (float)st->tau[FB_SP_ACT];
+	fb->prune.tau_grad = (float)st->tau[FB_SP_GRAD];
+	fb->prune.tau_weight = (float)(o->tau_weight >= 0 ? o->tau_weight : st->tau[FB_SP_GRAD]);
+}
+
+/* After a step: its counts into the run's; on the first step of a calibrated run, thresholds at
+ * the target quantiles of the sampled magnitudes; every TRAIN_RECALIBRATE steps, each calibrated
+ * threshold scaled by exp(2 (target - sparsity since the last correction)), the factor kept
+ * within [e^-0.5, e^0.5]. */
+static void
+dynaprop_after_step(struct flexibert *fb, struct state *st, const struct train_options *o)
+{
+	const double target[2] = {o->target_act, o->target_grad};
+	double z[FB_SP_COUNT] = {0}, n[FB_SP_COUNT] = {0};
+
+	if (fb->prune.sample) {
+		for (int k = 0; k < 2; k++)
+			if (target[k] >= 0)
+				st->tau[k] = quantile(fb->prune.samp[k], fb->prune.sampw[k],
+				                      fb->prune.nsamp[k], target[k]);
+		fb->prune.sample = 0;
+	}
+	for (int l = 0; l < fb->cfg.m.l; l++)
+		for (int k = 0; k < FB_SP_COUNT; k++) {
+			st->cz[l][k] += fb->prune.zeros[l][k];
+			st->cn[l][k] += fb->prune.total[l][k];
+		}
+	flexibert_prune_reset(fb);
+	for (int l = 0; l < fb->cfg.m.l; l++)
+		for (int k = 0; k < FB_SP_COUNT; k++)
+			z[k] += st->cz[l][k], n[k] += st->cn[l][k];
+	if (st->step == 1 || st->step % TRAIN_RECALIBRATE == 0) {
+		for (int k = 0; k < 2 && st->step > 1; k++) {
+			double dn = n[k] - st->snapn[k], sp, f;
+			if (target[k] < 0 || dn <= 0)
+				continue;
+			sp = (z[k] - st->snapz[k]) / dn;
+			f = exp(fmin(0.5, fmax(-0.5, 2 * (target[k] - sp))));
+			if (st->tau[k] <= 0 && sp < target[k])
+				st->tau[k] = 1e-6;
+			st->tau[k] *= f;
+		}
+		memcpy(st->snapz, z, sizeof z);
+		memcpy(st->snapn, n, sizeof n);
+	}
+}
+
 int
 train_run(const struct model *m, const struct train_options *o, struct train_result *r, struct tc_error *err)
 {
@@ -543,6 +688,9 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	cfg.max_pos = o->seq > 512 ? o->seq : 512;
 	cfg.objective = o->objective;
 	cfg.dropout = o->dropout;
+	cfg.dynaprop = o->dynaprop;
+	st.tau[FB_SP_ACT] = o->tau_act > 0 && o->target_act < 0 ? o->tau_act : 0;
+	st.tau[FB_SP_GRAD] = o->tau_grad > 0 && o->target_grad < 0 ? o->tau_grad : 0;
 	if (flexibert_init(&fb, &cfg, o->seed, err) < 0)
 		goto out;
 	have_fb = 1;
@@ -611,6 +759,10 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		uint64_t skey = tc_hash_final(key + (uint64_t)st.step);
 		int T = fill_batch(&tr, plan.order + plan.start[k], B, o->objective, wp, skey, ids, labels);
 		flexibert_zero_grad(&fb);
+		if (o->dynaprop) {
+			set_taus(&fb, &st, o);
+			fb.prune.sample = st.step == 0 && (o->target_act >= 0 || o->target_grad >= 0);
+		}
 		double loss = flexibert_forward(&fb, ids, labels, B, T, 1, skey);
 		if (!isfinite(loss)) {
 			tc_error_set(err, "step %ld: the loss is %s (try a lower --lr); %s", st.step,
@@ -621,12 +773,17 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 			goto out;
 		}
 		flexibert_backward(&fb);
+		flexibert_prune_weight_grads(&fb);
 		flexibert_clip(&fb, o->max_norm);
 		flexibert_adamw(&fb, lr, o->weight_decay);
 		for (int b = 0; b < B; b++)
 			st.tokens += len_of(&tr, plan.order[plan.start[k] + (size_t)b]);
 		st.recent[st.step % RECENT] = (float)loss;
 		st.step++;
+		if (o->dynaprop) {
+			dynaprop_after_step(&fb, &st, o);
+			set_taus(&fb, &st, o); /* what evaluation prunes with */
+		}
 		run_steps++;
 		loss_ema = isnan(loss_ema) ? loss : 0.98 * loss_ema + 0.02 * loss;
 		double tn = now();
@@ -669,6 +826,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		         (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9), st.elapsed,
 		         (double)st.step / (double)nb);
 
+	if (o->dynaprop)
+		set_taus(&fb, &st, o);
 	if (!r->stopped) {
 		double te_loss;
 		evaluate(&fb, &va, wp, o->batch, key ^ 1, &r->val_accuracy, &r->loss, ids, labels);
@@ -707,6 +866,22 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	r->seed = o->seed;
 	r->ncurve = st.ncurve;
 	memcpy(r->curve, st.curve, sizeof st.curve);
+	if (o->dynaprop) {
+		double z[FB_SP_COUNT] = {0}, n[FB_SP_COUNT] = {0};
+		r->dynaprop = 1;
+		r->nlayers = m->l;
+		for (int l = 0; l < m->l; l++) {
+			for (int k = 0; k < FB_SP_COUNT; k++)
+				z[k] += st.cz[l][k], n[k] += st.cn[l][k];
+			for (int k = 0; k < 2; k++)
+				r->layer_sparsity[l][k] = st.cn[l][k] > 0 ? st.cz[l][k] / st.cn[l][k] : 0;
+		}
+		for (int k = 0; k < FB_SP_COUNT; k++)
+			r->sparsity[k] = n[k] > 0 ? z[k] / n[k] : 0;
+		r->tau[FB_SP_ACT] = fb.prune.tau_act;
+		r->tau[FB_SP_GRAD] = fb.prune.tau_grad;
+		r->tau[FB_SP_WGRAD] = fb.prune.tau_weight;
+	}
 	if (o->checkpoint)
 		r->checkpoint = estrdup(o->checkpoint);
 	rc = 0;

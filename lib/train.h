@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "flexibert.h"
 #include "space.h"
 
 struct tc_error;
@@ -49,7 +50,15 @@ struct train_options {
 	FILE *log;             /* progress goes here (stderr) */
 	const char *label;     /* what the progress line names (the record id) */
 	volatile int *stop;    /* set asynchronously (a signal): checkpoint and stop */
+	/* DynaProp: thresholds (< 0: not given) or target sparsities (< 0: none) per class; a class
+	 * with neither prunes nothing, except weight gradients, which follow tau_grad */
+	int dynaprop;
+	double tau_act, tau_grad, tau_weight;
+	double target_act, target_grad;
 };
+
+/* DynaProp's calibration: steps between threshold corrections */
+#define TRAIN_RECALIBRATE 100
 
 void train_options_default(struct train_options *o);
 
@@ -74,6 +83,10 @@ struct train_result {
 	/* the evaluations made during the run: step, seconds, validation and test accuracy */
 	int ncurve;
 	double curve[64][4];
+	/* DynaProp: the thresholds at the end, and the fraction of zeros at the pruning points over
+	 * the whole run, per class (FB_SP_*) and per layer (activations, gradients) */
+	int dynaprop, nlayers;
+	double tau[FB_SP_COUNT], sparsity[FB_SP_COUNT], layer_sparsity[MODEL_MAX_LAYERS][2];
 };
 
 void train_result_release(struct train_result *r);

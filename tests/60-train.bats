@@ -206,10 +206,56 @@ order_task() {
 	[ -z "$output" ] && assert_equal "$stderr" "tc-train: two.jsonl:2: --checkpoint names the file of one record; use --checkpoint-dir for more"
 }
 
+@test "DynaProp: train.sparsity per class and layer, thresholds, near its targets, deterministic" {
+	echo "$mixed" > in.jsonl
+	tc-train $T --steps 250 --dynaprop --no-checkpoint in.jsonl > a.jsonl
+	jq -e '.train | (.sparsity | .activation > 0.4 and .activation < 0.7 and .gradient >= 0.9
+		and .gradient < 1 and .weight_gradient > 0 and .weight_gradient < 1 and (.layers | length) == 2
+		and all(.layers[]; .activation > 0 and .gradient > 0))
+		and .dynaprop.target_act == 0.5 and .dynaprop.target_grad == 0.9 and .dynaprop.tau_act > 0
+		and .dynaprop.tau_weight == .dynaprop.tau_grad' a.jsonl >/dev/null || fail "$(jq -c .train a.jsonl)"
+	tc-train $T --steps 250 --dynaprop --no-checkpoint in.jsonl > b.jsonl
+	cmp <(jq -cS "$strip" a.jsonl) <(jq -cS "$strip" b.jsonl)
+	# a fixed threshold prunes more as it grows
+	tc-train $T --steps 30 --tau-act 0.05 --no-checkpoint in.jsonl > lo.jsonl
+	tc-train $T --steps 30 --tau-act 0.5 --no-checkpoint in.jsonl > hi.jsonl
+	jq -se '.[0].train.sparsity.activation < .[1].train.sparsity.activation
+		and .[1].train.dynaprop.tau_act == 0.5 and .[1].train.dynaprop.target_act == null' lo.jsonl hi.jsonl >/dev/null
+}
+
+@test "DynaProp with zero thresholds trains exactly as dense training does" {
+	echo "$mixed" > in.jsonl
+	tc-train $T --steps 30 --no-checkpoint in.jsonl | jq -cS "$strip | .train | {loss, val_accuracy, test_accuracy, train_loss}" > dense.json
+	tc-train $T --steps 30 --tau-act 0 --tau-grad 0 --no-checkpoint in.jsonl > dp.jsonl
+	jq -cS "$strip | .train | {loss, val_accuracy, test_accuracy, train_loss}" dp.jsonl > zero.json
+	cmp dense.json zero.json
+	jq -e '.train.sparsity.activation < 0.1' dp.jsonl >/dev/null
+}
+
+@test "DynaProp: a paused run resumes exactly, thresholds and counts included" {
+	echo "$mixed" > in.jsonl
+	tc-train $T --steps 230 --dynaprop --no-checkpoint in.jsonl | jq -cS "$strip" > straight.json
+	run -1 tc-train $T --steps 230 --dynaprop --checkpoint ck.safetensors --pause-after 150 in.jsonl
+	tc-train $T --steps 230 --dynaprop --checkpoint ck.safetensors --resume in.jsonl | jq -cS "$strip" > resumed.json
+	cmp straight.json resumed.json
+	# a dense checkpoint is not a DynaProp one
+	run -1 --separate-stderr tc-train $T --steps 230 --checkpoint ck.safetensors --resume in.jsonl
+	[[ "$stderr" == *"trained with other options"* ]] || fail "$stderr"
+}
+
+@test "tc-train --dynaprop | tc-sim: the simulator takes the measured sparsity" {
+	echo "$tiny" | jq -c --argjson a "$(tc-sample --preset acceltran-edge | jq -c .accel)" '.accel = $a' > in.jsonl
+	tc-train $T --steps 120 --dynaprop --no-checkpoint in.jsonl | tc-sim --mode training > out.jsonl
+	jq -e '.sim.sparsity.from.activation == "train" and .sim.sparsity.from.gradient == "train"
+		and .sim.sparsity.activation == (.train.sparsity.activation * 1e6 | round / 1e6)' out.jsonl >/dev/null ||
+		fail "$(jq -c '{t: .train.sparsity, s: .sim.sparsity}' out.jsonl)"
+}
+
 @test "bad options are usage errors naming the option" {
 	for args in "--steps 0" "--objective foo" "--time 5x" "--batch -1" "--lr nan" "--baseline svm" \
 		"--progress loud" "--checkpoint a --checkpoint-dir b" "--no-checkpoint --resume" \
-		"--no-checkpoint --pause-after 3"; do
+		"--no-checkpoint --pause-after 3" "--tau-act -1" "--target-act 1" "--target-grad nan" \
+		"--tau-act 0.1 --target-act 0.5" "--tau-grad 0 --target-grad 0.5" "--dynaprop --baseline bow"; do
 		run -2 --separate-stderr tc-train $args
 		[ -z "$output" ] || fail "$args: wrote $output"
 		[[ "$stderr" == tc-train:* ]] || fail "$args: $stderr"

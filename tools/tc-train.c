@@ -72,6 +72,13 @@ usage(FILE *f)
 	       "      --pause-after N     train at most N steps, checkpoint and exit 1 (resume later)\n"
 	       "      --eval-every N      evaluate validation and test every N steps (the curve)\n"
 	       "      --baseline bow      train bag-of-words logistic regression instead\n"
+	       "      --dynaprop          prune activations and gradients at run time (DynaProp); alone,\n"
+	       "                          with --target-act 0.5 --target-grad 0.9\n"
+	       "      --tau-act T         prune activations with |x| <= T (implies --dynaprop)\n"
+	       "      --tau-grad T        prune gradients with |d| <= T\n"
+	       "      --tau-weight T      prune weight gradients with |g| <= T (default: tau-grad's)\n"
+	       "      --target-act S      or calibrate tau-act to activation sparsity S in [0, 1)\n"
+	       "      --target-grad S     and tau-grad to gradient sparsity S\n"
 	       "      --progress P        bar, json or none (default: bar on a terminal, else json)\n"
 	       "      --progress-every S  seconds between JSON progress lines (default 10)\n"
 	       "  -q, --quiet             no progress\n"
@@ -177,6 +184,27 @@ result_json(const struct train_result *r, const char *task)
 		                                "train_s", round(r->curve[i][1] * 100) / 100, "val_accuracy",
 		                                r->curve[i][2], "test_accuracy", r->curve[i][3]));
 	json_object_set_new(t, "curve", cv);
+	if (r->dynaprop) {
+		static const char *const cls[FB_SP_COUNT] = {"activation", "gradient", "weight_gradient"};
+		json_t *sp = json_object(), *ly = json_array(), *d = json_object();
+		for (int k = 0; k < FB_SP_COUNT; k++)
+			json_object_set_new(sp, cls[k], json_number(round(r->sparsity[k] * 1e6) / 1e6));
+		for (int l = 0; l < r->nlayers; l++)
+			json_array_append_new(ly, json_pack("{s:f,s:f}", "activation",
+			                                    round(r->layer_sparsity[l][0] * 1e6) / 1e6,
+			                                    "gradient",
+			                                    round(r->layer_sparsity[l][1] * 1e6) / 1e6));
+		json_object_set_new(sp, "layers", ly);
+		json_object_set_new(t, "sparsity", sp);
+		json_object_set_new(d, "tau_act", json_number((float)r->tau[FB_SP_ACT]));
+		json_object_set_new(d, "tau_grad", json_number((float)r->tau[FB_SP_GRAD]));
+		json_object_set_new(d, "tau_weight", json_number((float)r->tau[FB_SP_WGRAD]));
+		json_object_set_new(d, "target_act",
+		                    opt.target_act >= 0 ? json_number(opt.target_act) : json_null());
+		json_object_set_new(d, "target_grad",
+		                    opt.target_grad >= 0 ? json_number(opt.target_grad) : json_null());
+		json_object_set_new(t, "dynaprop", d);
+	}
 	return t;
 }
 
@@ -295,6 +323,12 @@ main(int argc, char **argv)
 		OPT_PROGRESS_EVERY,
 		OPT_SEED,
 		OPT_THREADS,
+		OPT_DYNAPROP,
+		OPT_TAU_ACT,
+		OPT_TAU_GRAD,
+		OPT_TAU_WEIGHT,
+		OPT_TARGET_ACT,
+		OPT_TARGET_GRAD,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -329,6 +363,12 @@ main(int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"seed", required_argument, NULL, OPT_SEED},
 	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"dynaprop", no_argument, NULL, OPT_DYNAPROP},
+	    {"tau-act", required_argument, NULL, OPT_TAU_ACT},
+	    {"tau-grad", required_argument, NULL, OPT_TAU_GRAD},
+	    {"tau-weight", required_argument, NULL, OPT_TAU_WEIGHT},
+	    {"target-act", required_argument, NULL, OPT_TARGET_ACT},
+	    {"target-grad", required_argument, NULL, OPT_TARGET_GRAD},
 	    {"output", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
@@ -454,6 +494,29 @@ main(int argc, char **argv)
 		case OPT_THREADS:
 			nthreads = (int)eparse_long(optarg, "--threads", 1, 256);
 			break;
+		case OPT_DYNAPROP:
+			opt.dynaprop = 1;
+			break;
+		case OPT_TAU_ACT:
+			opt.tau_act = eparse_double(optarg, "--tau-act", 0, 1e30);
+			opt.dynaprop = 1;
+			break;
+		case OPT_TAU_GRAD:
+			opt.tau_grad = eparse_double(optarg, "--tau-grad", 0, 1e30);
+			opt.dynaprop = 1;
+			break;
+		case OPT_TAU_WEIGHT:
+			opt.tau_weight = eparse_double(optarg, "--tau-weight", 0, 1e30);
+			opt.dynaprop = 1;
+			break;
+		case OPT_TARGET_ACT:
+			opt.target_act = eparse_double(optarg, "--target-act", 0, 0.999999);
+			opt.dynaprop = 1;
+			break;
+		case OPT_TARGET_GRAD:
+			opt.target_grad = eparse_double(optarg, "--target-grad", 0, 0.999999);
+			opt.dynaprop = 1;
+			break;
 		case 'o':
 			out_path = optarg;
 			break;
@@ -468,6 +531,15 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (opt.tau_act >= 0 && opt.target_act >= 0)
+		usage_die("--tau-act and --target-act exclude each other");
+	if (opt.tau_grad >= 0 && opt.target_grad >= 0)
+		usage_die("--tau-grad and --target-grad exclude each other");
+	if (opt.dynaprop && opt.tau_act < 0 && opt.tau_grad < 0 && opt.tau_weight < 0 && opt.target_act < 0 &&
+	    opt.target_grad < 0)
+		opt.target_act = 0.5, opt.target_grad = 0.9;
+	if (opt.dynaprop && baseline)
+		usage_die("--baseline bow trains no transformer to prune");
 	if (ckpt_file && ckpt_dir)
 		usage_die("--checkpoint and --checkpoint-dir exclude each other");
 	if (no_ckpt && (ckpt_file || ckpt_dir || opt.resume || opt.pause_after))

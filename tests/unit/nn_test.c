@@ -302,8 +302,8 @@ static double
 at_f(void *pv)
 {
 	struct at_ctx *c = pv;
-	attention_forward(c->ctx, c->probs, c->q, c->k, c->v, c->wma, c->mask, c->p, 7, c->scratch, c->B,
-	                  c->T, c->A, c->D);
+	attention_forward(c->ctx, c->probs, c->q, c->k, c->v, c->wma, c->mask, c->p, 7, NULL, c->scratch,
+	                  c->B, c->T, c->A, c->D);
 	/* the head's columns only */
 	double s = 0;
 	for (int bt = 0; bt < c->B * c->T; bt++)
@@ -337,7 +337,7 @@ test_attention(void)
 			ef = rel_diff(c.ctx, ctx2, n) + rel_diff(c.probs, probs2, 108);
 			dq = zeros(n), dk = zeros(n), dv = zeros(n), dw = zeros(64);
 			attention_backward(dq, dk, dv, wma ? dw : NULL, c.R, c.probs, c.q, c.k, c.v, c.wma,
-			                   c.p, 7, c.scratch, c.B, c.T, c.A, c.D);
+			                   c.p, 7, NULL, c.scratch, c.B, c.T, c.A, c.D);
 			e1 = fd_check(at_f, &c, c.q, dq, n, 1e-2);
 			e2 = fd_check(at_f, &c, c.k, dk, n, 1e-2);
 			e3 = fd_check(at_f, &c, c.v, dv, n, 1e-2);
@@ -353,6 +353,179 @@ test_attention(void)
 			    free(c.probs);
 			free(c.scratch), free(ctx2), free(probs2), free(dq), free(dk), free(dv), free(dw);
 		}
+}
+
+/* ---- DynaProp ---- */
+
+/* The pruning kernels against plain loops, over sizes around their block and word boundaries. */
+static void
+test_prune(void)
+{
+	static const size_t sizes[] = {1, 63, 64, 65, 4095, 4096, 4097, 10000};
+	int ok = 1, okg = 1;
+
+	for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+		size_t n = sizes[si], z = 0, zg = 0, zd = 0;
+		float *x = randv(n, 1), *x0 = malloc(sizeof *x * n), *d = randv(n, 1);
+		float *d1 = malloc(sizeof *d * n), *d2 = malloc(sizeof *d * n), *d3 = malloc(sizeof *d * n);
+		uint64_t *keep = calloc((n + 63) / 64, sizeof *keep);
+		x[0] = 0;
+		memcpy(x0, x, sizeof *x * n);
+		memcpy(d1, d, sizeof *d * n);
+		memcpy(d2, d, sizeof *d * n);
+		memcpy(d3, d, sizeof *d * n);
+		for (size_t i = 0; i < n; i++)
+			z += fabsf(x0[i]) <= 0.5f;
+		ok &= nn_prune(x, keep, n, 0.5f) == z;
+		for (size_t i = 0; i < n; i++) {
+			int kept = fabsf(x0[i]) > 0.5f;
+			ok &= x[i] == (kept ? x0[i] : 0.0f);
+			ok &= (int)((keep[i / 64] >> (i % 64)) & 1) == kept;
+		}
+		for (size_t i = 0; i < n; i++) {
+			zg += !(x[i] != 0 && fabsf(d[i]) > 0.3f);
+			zd += fabsf(d[i]) <= 0.3f;
+		}
+		okg &= nn_prune_grad(d1, x, NULL, n, 0.3f) == zg;
+		okg &= nn_prune_grad(d2, NULL, keep, n, 0.3f) == zg;
+		okg &= nn_prune_grad(d3, NULL, NULL, n, 0.3f) == zd;
+		for (size_t i = 0; i < n; i++) {
+			int kept = x[i] != 0 && fabsf(d[i]) > 0.3f;
+			okg &= d1[i] == (kept ? d[i] : 0.0f) && d2[i] == d1[i];
+			okg &= d3[i] == (fabsf(d[i]) > 0.3f ? d[i] : 0.0f);
+		}
+		free(x), free(x0), free(d), free(d1), free(d2), free(d3), free(keep);
+	}
+	check(ok, "nn_prune zeroes |x| <= tau, records the kept elements and counts the zeros (8 sizes)");
+	check(okg,
+	      "nn_prune_grad zeroes small gradients and those of pruned activations, from values or bits");
+}
+
+/* Attention with DynaProp against a plain double-precision statement of the rule (tc-train(1)). */
+static void
+attention_pruned_naive(float *ctx, float *dq, float *dk, float *dv, float *dwma, const float *dctx,
+                       const float *q, const float *k, const float *v, const float *wma, const float *mask,
+                       float tau, float taug, int B, int T, int A, int D)
+{
+	double scale = 1.0 / sqrt((double)D);
+	double *qw = malloc(sizeof *qw * (size_t)T * D), *s = malloc(sizeof *s * T),
+	       *P = malloc(sizeof *P * T), *g = malloc(sizeof *g * T), *dqw = malloc(sizeof *dqw * D);
+
+	for (int b = 0; b < B; b++) {
+		for (int i = 0; i < T; i++)
+			for (int e = 0; e < D; e++) {
+				double x = 0;
+				const float *qi = q + ((size_t)b * T + i) * A;
+				if (!wma)
+					x = qi[e];
+				else
+					for (int f = 0; f < D; f++)
+						x += (double)qi[f] * wma[f * D + e];
+				qw[(size_t)i * D + e] = wma ? (double)(float)x : x;
+			}
+		for (int i = 0; i < T; i++) {
+			double mx = -INFINITY, sum = 0, dotp = 0;
+			const float *dci = dctx + ((size_t)b * T + i) * A;
+			for (int r = 0; r < T; r++) {
+				const float *kr = k + ((size_t)b * T + r) * A;
+				double x = 0;
+				for (int e = 0; e < D; e++)
+					x += qw[(size_t)i * D + e] * kr[e];
+				x *= scale;
+				s[r] = fabs(x) <= tau ? 0 : x;
+				P[r] = s[r] + (mask[(size_t)b * T + r] == 0 ? NN_MASKED_SCORE : 0);
+				mx = P[r] > mx ? P[r] : mx;
+			}
+			for (int r = 0; r < T; r++)
+				sum += exp(P[r] - mx);
+			for (int r = 0; r < T; r++) {
+				P[r] = exp(P[r] - mx) / sum;
+				P[r] = fabs(P[r]) <= tau ? 0 : P[r];
+			}
+			for (int e = 0; e < D; e++) {
+				double c = 0;
+				for (int r = 0; r < T; r++)
+					c += P[r] * v[((size_t)b * T + r) * A + e];
+				ctx[((size_t)b * T + i) * A + e] = (float)c;
+			}
+			/* backward: the gradient at kept probabilities, through the softmax, at kept scores
+			 */
+			for (int r = 0; r < T; r++) {
+				double x = 0;
+				for (int e = 0; e < D; e++)
+					x += (double)dci[e] * v[((size_t)b * T + r) * A + e];
+				g[r] = P[r] != 0 && fabs(x) > taug ? x : 0;
+				dotp += P[r] * g[r];
+				for (int e = 0; e < D; e++)
+					dv[((size_t)b * T + r) * A + e] += (float)(P[r] * dci[e]);
+			}
+			for (int e = 0; e < D; e++)
+				dqw[e] = 0;
+			for (int r = 0; r < T; r++) {
+				double ds = P[r] * (g[r] - dotp);
+				const float *kr = k + ((size_t)b * T + r) * A;
+				ds = s[r] != 0 && fabs(ds) > taug ? ds * scale : 0;
+				for (int e = 0; e < D; e++) {
+					dqw[e] += ds * kr[e];
+					dk[((size_t)b * T + r) * A + e] +=
+					    (float)(ds * qw[(size_t)i * D + e]);
+				}
+			}
+			for (int e = 0; e < D; e++) {
+				float *dqi = dq + ((size_t)b * T + i) * A;
+				const float *qi = q + ((size_t)b * T + i) * A;
+				if (!wma) {
+					dqi[e] += (float)dqw[e];
+					continue;
+				}
+				for (int f = 0; f < D; f++) {
+					dqi[f] += (float)(dqw[e] * wma[f * D + e]);
+					dwma[f * D + e] += (float)(qi[f] * dqw[e]);
+				}
+			}
+		}
+	}
+	free(qw), free(s), free(P), free(g), free(dqw);
+}
+
+static void
+test_attention_pruned(void)
+{
+	for (int wma = 0; wma < 2; wma++) {
+		int B = 3, T = 6, A = 20, D = 8;
+		size_t n = (size_t)B * T * A;
+		float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dc = randv(n, 1),
+		      *w = wma ? randv(64, 0.5) : NULL, *mask = zeros(18), *probs = zeros(108);
+		float *ctx = zeros(n), *ctx2 = zeros(n), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
+		float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
+		float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64);
+		struct nn_attn_prune pr = {0.15f, 0.02f, {0, 0}, {0, 0}};
+		size_t pz = 0;
+		double ef, eb;
+		for (int i = 0; i < 18; i++)
+			mask[i] = !(i == 5 || i == 10 || i == 11 || i >= 15);
+		attention_forward(ctx, probs, q, k, v, w, mask, 0, 7, &pr, scratch, B, T, A, D);
+		attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs, q, k, v, w, 0, 7, &pr, scratch, B,
+		                   T, A, D);
+		attention_pruned_naive(ctx2, dq2, dk2, dv2, dw2, dc, q, k, v, w, mask, pr.tau, pr.tau_grad, B,
+		                       T, A, D);
+		for (int i = 0; i < 108; i++)
+			pz += probs[i] == 0;
+		ef = rel_diff(ctx, ctx2, n);
+		eb = rel_diff(dq, dq2, n) + rel_diff(dk, dk2, n) + rel_diff(dv, dv2, n) +
+		     (wma ? rel_diff(dw, dw2, 64) : 0);
+		check(
+		    ef < 1e-5 && eb < 1e-4 && pz > 20 && pr.total[0] == 2 * 108 && pr.total[1] == 2 * 108 &&
+		        pr.zeros[0] >= pz && pr.zeros[1] > 0,
+		    "attention (%s) with DynaProp at tau 0.15, tau_grad 0.02 equals the plain statement of "
+		    "the "
+		    "rule (forward %.1e, backward %.1e; %zu of 108 probabilities pruned, %zu/%zu and %zu/%zu "
+		    "zeros counted)",
+		    wma ? "wma" : "sdp", ef, eb, pz, pr.zeros[0], pr.total[0], pr.zeros[1], pr.total[1]);
+		free(q), free(k), free(v), free(dc), free(w), free(mask), free(probs), free(ctx), free(ctx2);
+		free(scratch), free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2), free(dv2),
+		    free(dw2);
+	}
 }
 
 /* ---- transforms ---- */
@@ -582,6 +755,8 @@ main(void)
 	test_dropout();
 	test_crossentropy();
 	test_attention();
+	test_prune();
+	test_attention_pruned();
 	test_transforms();
 	test_dsc();
 	return tap_done();
