@@ -650,7 +650,8 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	int N = B * T, h = W->h, A = W->A, d = W->d;
 	const float *z = La->y;
 
-	struct nn_attn_prune ap = {fb->prune.tau_act, fb->prune.tau_grad, {0, 0}, {0, 0}};
+	struct nn_attn_prune ap = {
+	    .tau = fb->prune.tau_act, .tau_grad = fb->prune.tau_grad, .topk = fb->prune.topk};
 
 	matmul_forward(La->q, x, P + W->wq, P + W->bq, N, h, A);
 	matmul_forward(La->k, x, P + W->wk, P + W->bk, N, h, A);
@@ -811,6 +812,25 @@ zero(float *x, size_t n)
 	memset(x, 0, sizeof *x * n);
 }
 
+/* A dense layer's backward with DynaProp's sparse kernels, or the dense ones: dinp (may be NULL) is
+ * added to, or overwritten when overwrite is set; dw and db are added to. */
+static void
+dense_backward(const struct flexibert *fb, float *dinp, float *dw, float *db, const float *dout,
+               const float *inp, const float *w, int N, int C, int OC, int overwrite)
+{
+	if (fb->cfg.dynaprop) {
+		matmul_backward_sparse(dinp, dw, db, dout, inp, w, N, C, OC, overwrite);
+		return;
+	}
+	if (dinp && overwrite) {
+		if (dw)
+			matmul_backward(NULL, dw, db, dout, inp, w, N, C, OC);
+		matmul_backward_input(dinp, dout, w, N, C, OC, 0);
+		return;
+	}
+	matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+}
+
 /* Layer l's backward: gout (N, hnext) is the gradient of its output; writes the gradient of its input
  * x (N, h) into gin (which may be gout's buffer once gout is consumed: it is zeroed after use). */
 static void
@@ -824,13 +844,14 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	float *G = fb->grads, *dH = gout, *dres = a->gf, *dy = a->gy, *dz, *dA = a->gh;
 	int N = B * T, h = W->h, A = W->A, d = W->d, m = ml->nff;
 
-	struct nn_attn_prune ap = {fb->prune.tau_act, fb->prune.tau_grad, {0, 0}, {0, 0}};
+	struct nn_attn_prune ap = {
+	    .tau = fb->prune.tau_act, .tau_grad = fb->prune.tau_grad, .topk = fb->prune.topk};
 
 	if (W->proj) {
 		dH = a->gh;
 		prune_grad(fb, l, gout, La->xnext, NULL, (size_t)N * W->hnext);
 		zero(dH, (size_t)N * h);
-		matmul_backward(dH, G + W->wp, G + W->bp, gout, La->hout, P + W->wp, N, h, W->hnext);
+		dense_backward(fb, dH, G + W->wp, G + W->bp, gout, La->hout, P + W->wp, N, h, W->hnext, 0);
 	}
 	/* the FF sub-layer: LayerNorm, the residual, the output dense, the stack */
 	zero(dres, (size_t)N * h);
@@ -842,22 +863,22 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	 * overwritten by the gradient of that activation; the other holds the gradient coming down */
 	dz = a->gz[0];
 	gelu_forward(a->gz[1], La->ffpre[m - 1], (size_t)N * ml->ff[m - 1]);
-	matmul_backward(NULL, G + W->wout, G + W->bout, dres, a->gz[1], P + W->wout, N, ml->ff[m - 1], h);
-	matmul_backward_input(dz, dres, P + W->wout, N, ml->ff[m - 1], h, 0);
+	dense_backward(fb, dz, G + W->wout, G + W->bout, dres, a->gz[1], P + W->wout, N, ml->ff[m - 1], h, 1);
 	for (int i = m - 1; i >= 0; i--) {
 		int fin = i > 0 ? ml->ff[i - 1] : h;
 		float *other = dz == a->gz[0] ? a->gz[1] : a->gz[0];
 		gelu_backward_inplace(dz, La->ffpre[i], (size_t)N * ml->ff[i]);
 		prune_grad(fb, l, dz, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
 		if (i == 0) {
-			matmul_backward(dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
-			                ml->ff[0]);
+			dense_backward(fb, dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
+			               ml->ff[0], 0);
 			break;
 		}
 		gelu_forward(other, La->ffpre[i - 1], (size_t)N * fin);
-		matmul_backward(NULL, G + W->ffw[i], G + W->ffb[i], dz, other, P + W->ffw[i], N, fin,
-		                ml->ff[i]);
-		matmul_backward_input(other, dz, P + W->ffw[i], N, fin, ml->ff[i], 0);
+		/* (other is this product's input, then its input's gradient: two calls) */
+		dense_backward(fb, NULL, G + W->ffw[i], G + W->ffb[i], dz, other, P + W->ffw[i], N, fin,
+		               ml->ff[i], 0);
+		dense_backward(fb, other, NULL, NULL, dz, NULL, P + W->ffw[i], N, fin, ml->ff[i], 1);
 		dz = other;
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */
@@ -866,8 +887,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	memcpy(gin, dA, sizeof *gin * (size_t)N * h);
 	dropout_apply(dA, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	prune_grad(fb, l, dA, NULL, La->keep_a, (size_t)N * h);
-	matmul_backward(NULL, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h);
-	matmul_backward_input(a->gctx, dA, P + W->wo, N, A, h, 0);
+	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
 	prune_grad(fb, l, a->gctx, La->ctx, NULL, (size_t)N * A);
 	/* the heads */
 	zero(a->gq, (size_t)N * A);
@@ -903,9 +923,9 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	prune_grad(fb, l, a->gq, La->q, NULL, (size_t)N * A);
 	prune_grad(fb, l, a->gk, La->k, NULL, (size_t)N * A);
 	prune_grad(fb, l, a->gv, La->v, NULL, (size_t)N * A);
-	matmul_backward(gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A);
-	matmul_backward(gin, G + W->wk, G + W->bk, a->gk, x, P + W->wk, N, h, A);
-	matmul_backward(gin, G + W->wv, G + W->bv, a->gv, x, P + W->wv, N, h, A);
+	dense_backward(fb, gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A, 0);
+	dense_backward(fb, gin, G + W->wk, G + W->bk, a->gk, x, P + W->wk, N, h, A, 0);
+	dense_backward(fb, gin, G + W->wv, G + W->bv, a->gv, x, P + W->wv, N, h, A, 0);
 }
 
 void

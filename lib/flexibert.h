@@ -42,7 +42,8 @@ struct fb_config {
  * lets gradients through kept elements only and sets to 0 the elements with |d| <= tau_grad of the
  * gradient arriving at each of those points; flexibert_prune_weight_grads sets to 0 the weight
  * gradients with |g| <= tau_weight. With all thresholds 0 only exact zeros are "pruned", and the
- * results equal those without DynaProp.
+ * results are those without DynaProp up to rounding: DynaProp's backward products skip zeros
+ * (matmul_backward_sparse), which adds in another order.
  *
  * Training passes count, per layer and class, the zeros left at the pruning points and the elements
  * there (weight gradients are counted in layer 0's FB_SP_WGRAD); the caller reads and resets them.
@@ -55,6 +56,7 @@ enum { FB_SP_ACT, FB_SP_GRAD, FB_SP_WGRAD, FB_SP_COUNT };
 #define FB_SAMPLE 512
 struct fb_prune {
 	float tau_act, tau_grad, tau_weight;
+	int topk; /* > 0: the top-k baseline in place of tau_act at the attention probabilities */
 	int sample;
 	double zeros[MODEL_MAX_LAYERS][FB_SP_COUNT], total[MODEL_MAX_LAYERS][FB_SP_COUNT];
 	float *samp[2], *sampw[2];

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "nn.h"
+#include "util.h"
 
 /* Hot loops are compiled for AVX-512, AVX2 and the baseline, chosen at load time: the build stays
  * portable and a modern core still runs 8 or 16 lanes. */
@@ -216,6 +217,119 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 				}
 		}
 	}
+}
+
+/* ---- products with a sparse gradient (DynaProp) ---- */
+
+CLONES static void
+axpy(float *y, float a, const float *x, int n)
+{
+#pragma omp simd
+	for (int i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
+/* dinp, dw, dbias from dout one nonzero at a time: for each nonzero g = dout[i, o], dinp row i +=
+ * g w row o, dw row o += g inp row i. Threads own rows of dinp and rows of dw, so every sum runs
+ * in the same order for any thread count. */
+static void
+mm_backward_nz(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+               int N, int C, int OC)
+{
+#pragma omp parallel
+	{
+		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
+		if (dinp) {
+			split(N, t, nt, &lo, &hi);
+			for (int i = lo; i < hi; i++) {
+				const float *g = dout + (size_t)i * OC;
+				for (int o = 0; o < OC; o++)
+					if (g[o] != 0)
+						axpy(dinp + (size_t)i * C, g[o], w + (size_t)o * C, C);
+			}
+		}
+		split(OC, t, nt, &lo, &hi);
+		for (int i = 0; dw && i < N; i++) {
+			const float *g = dout + (size_t)i * OC;
+			for (int o = lo; o < hi; o++)
+				if (g[o] != 0) {
+					axpy(dw + (size_t)o * C, g[o], inp + (size_t)i * C, C);
+					if (dbias)
+						dbias[o] += g[o];
+				}
+		}
+	}
+}
+
+/* The same through the rows of dout that hold a nonzero (rows[0..nr)), gathered for sgemm. */
+static void
+mm_backward_rows(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                 const int *rows, int nr, int C, int OC)
+{
+	float *gd = emalloc(sizeof *gd * ((size_t)nr * OC + 1)),
+	      *gi = emalloc(sizeof *gi * ((size_t)nr * C + 1));
+
+	for (int r = 0; r < nr; r++)
+		memcpy(gd + (size_t)r * OC, dout + (size_t)rows[r] * OC, sizeof *gd * (size_t)OC);
+	if (dw) {
+		for (int r = 0; r < nr; r++)
+			memcpy(gi + (size_t)r * C, inp + (size_t)rows[r] * C, sizeof *gi * (size_t)C);
+		mm_backward(NULL, 0, dw, dbias, gd, OC, gi, C, w, nr, C, OC);
+	}
+	if (dinp) {
+		/* gi becomes the rows' input gradient, then goes back to its rows */
+		matmul_backward_input(gi, gd, w, nr, C, OC, 0);
+		for (int r = 0; r < nr; r++)
+			axpy(dinp + (size_t)rows[r] * C, 1.0f, gi + (size_t)r * C, C);
+	}
+	free(gd);
+	free(gi);
+}
+
+/* sgemm's speed over the one-nonzero-at-a-time loop's, per multiply-add: above this many times
+ * the nonzeros' work, the dense product is the faster (bench/dynaprop.sh measures it) */
+#define NN_NZ_SLOWDOWN 4.0
+
+int
+matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                       const float *w, int N, int C, int OC, int overwrite)
+{
+	size_t nnz = 0;
+	int *rows = emalloc(sizeof *rows * ((size_t)N + 1)), nr = 0, how;
+	double dense, byrows, bynz;
+
+	for (int i = 0; i < N; i++) {
+		const float *g = dout + (size_t)i * OC;
+		size_t k = 0;
+		for (int o = 0; o < OC; o++)
+			k += g[o] != 0;
+		nnz += k;
+		if (k)
+			rows[nr++] = i;
+	}
+	/* the cost of each way in dense multiply-adds */
+	dense = (double)N * OC;
+	byrows = (double)nr * OC + 0.1 * N;
+	bynz = NN_NZ_SLOWDOWN * (double)nnz + 0.02 * (double)N * OC;
+	if (dense <= byrows && dense <= bynz) {
+		if (dinp)
+			matmul_backward_input(dinp, dout, w, N, C, OC, !overwrite);
+		if (dw)
+			mm_backward(NULL, 0, dw, dbias, dout, OC, inp, C, w, N, C, OC);
+		how = NN_SPARSE_DENSE;
+	} else {
+		if (dinp && overwrite)
+			memset(dinp, 0, sizeof *dinp * (size_t)N * C);
+		if (byrows <= bynz) {
+			mm_backward_rows(dinp, dw, dbias, dout, inp, w, rows, nr, C, OC);
+			how = NN_SPARSE_ROWS;
+		} else {
+			mm_backward_nz(dinp, dw, dbias, dout, inp, w, N, C, OC);
+			how = NN_SPARSE_NZ;
+		}
+	}
+	free(rows);
+	return how;
 }
 
 void
@@ -498,6 +612,63 @@ prune_run(float *x, const float *y, size_t n, float tau)
 	return z;
 }
 
+/* Keep the k largest of each of the T rows of P (T, T) and zero the rest; of equal values the first
+ * are kept. Returns the zeros left. tmp holds T floats. */
+static size_t
+topk_rows(float *P, int T, int k, float *tmp)
+{
+	size_t zeros = 0;
+
+	if (k >= T) {
+		for (size_t i = 0; i < (size_t)T * T; i++)
+			zeros += P[i] == 0;
+		return zeros;
+	}
+	for (int i = 0; i < T; i++) {
+		float *row = P + (size_t)i * T, kth;
+		int lo = 0, hi = T - 1, want = k - 1, above = 0, keep;
+		memcpy(tmp, row, sizeof *tmp * (size_t)T);
+		/* quickselect for the k-th largest */
+		while (lo < hi) {
+			float pivot = tmp[(lo + hi) / 2];
+			int a = lo, b = hi;
+			while (a <= b) {
+				while (tmp[a] > pivot)
+					a++;
+				while (tmp[b] < pivot)
+					b--;
+				if (a <= b) {
+					float t = tmp[a];
+					tmp[a++] = tmp[b];
+					tmp[b--] = t;
+				}
+			}
+			if (want <= b)
+				hi = b;
+			else if (want >= a)
+				lo = a;
+			else
+				break;
+		}
+		kth = tmp[want];
+		for (int r = 0; r < T; r++)
+			above += row[r] > kth;
+		keep = k - above; /* values equal to the k-th that still fit, first ones first */
+		for (int r = 0; r < T; r++) {
+			if (row[r] > kth)
+				continue;
+			if (row[r] == kth && keep > 0) {
+				keep--;
+				continue;
+			}
+			row[r] = 0;
+		}
+		for (int r = 0; r < T; r++)
+			zeros += row[r] == 0;
+	}
+	return zeros;
+}
+
 void
 attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const float *wma,
                   const float *mask, float p, uint64_t key, struct nn_attn_prune *pr, float *scratch, int B,
@@ -525,7 +696,9 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		if (pr)
 			zeros += prune_run(P, NULL, (size_t)T * T, pr->tau);
 		softmax_rows(P, mask + (size_t)b * T, T);
-		if (pr)
+		if (pr && pr->topk > 0)
+			zeros += topk_rows(P, T, pr->topk, tmp);
+		else if (pr)
 			zeros += prune_run(P, NULL, (size_t)T * T, pr->tau);
 		if (p > 0) {
 			memcpy(tmp, P, sizeof *tmp * (size_t)T * T);

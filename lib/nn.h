@@ -57,6 +57,16 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
 /* dinp (N, C) = dout . w, or += when accumulate. */
 void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC,
                            int accumulate);
+/*
+ * matmul_backward for a dout with many zeros (DynaProp's pruned gradients): the same sums, by the
+ * dense product, by sgemm over the rows of dout that hold a nonzero, or one nonzero at a time,
+ * whichever a cost model says is fastest for the zeros counted. dinp (may be NULL) is added to,
+ * or overwritten when overwrite is set; dw and dbias (may be NULL) are added to; dinp must not
+ * share memory with inp. Returns the way taken (NN_SPARSE_*).
+ */
+enum { NN_SPARSE_DENSE, NN_SPARSE_ROWS, NN_SPARSE_NZ };
+int matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                           const float *w, int N, int C, int OC, int overwrite);
 void matmul_forward_naive(float *out, const float *inp, const float *w, const float *bias, int N, int C,
                           int OC);
 void matmul_backward_naive(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
@@ -123,6 +133,8 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, co
 struct nn_attn_prune {
 	float tau, tau_grad;
 	size_t zeros[2], total[2];
+	int topk; /* > 0: the top-k baseline instead, on the probabilities only: keep the topk
+	             largest of each row (of equal values the first), no backward */
 };
 void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
                        const float *wma, const float *mask, float p, uint64_t key, struct nn_attn_prune *pr,

@@ -401,6 +401,47 @@ test_prune(void)
 	      "nn_prune_grad zeroes small gradients and those of pruned activations, from values or bits");
 }
 
+/* The sparse-gradient products against the naive ones, each way forced by the zeros' pattern. */
+static void
+test_matmul_sparse(void)
+{
+	static const char *const ways[] = {"dense", "rows", "nonzeros"};
+	int N = 67, C = 40, OC = 33;
+
+	for (int pat = 0; pat < 3; pat++)
+		for (int ow = 0; ow < 2; ow++) {
+			size_t nd = (size_t)N * OC;
+			float *dout = randv(nd, 1), *inp = randv((size_t)N * C, 1),
+			      *w = randv((size_t)OC * C, 1);
+			float *di = randv((size_t)N * C, 1), *dw = randv((size_t)OC * C, 1),
+			      *db = randv(OC, 1);
+			float *di2 = malloc(sizeof(float) * (size_t)N * C),
+			      *dw2 = malloc(sizeof(float) * (size_t)OC * C),
+			      *db2 = malloc(sizeof(float) * (size_t)OC);
+			int how;
+			for (size_t i = 0; i < nd; i++) {
+				int row = (int)(i / (size_t)OC);
+				if ((pat == 1 && row % 9 != 0) || (pat == 2 && rng_below(&R, 100) >= 3))
+					dout[i] = 0;
+			}
+			memcpy(di2, di, sizeof(float) * (size_t)N * C);
+			memcpy(dw2, dw, sizeof(float) * (size_t)OC * C);
+			memcpy(db2, db, sizeof(float) * (size_t)OC);
+			if (ow)
+				memset(di2, 0, sizeof(float) * (size_t)N * C);
+			how = matmul_backward_sparse(di, dw, db, dout, inp, w, N, C, OC, ow);
+			matmul_backward_naive(di2, dw2, db2, dout, inp, w, N, C, OC);
+			check(how == pat && rel_diff(di, di2, (size_t)N * C) < 1e-5 &&
+			          rel_diff(dw, dw2, (size_t)OC * C) < 1e-5 && rel_diff(db, db2, OC) < 1e-5,
+			      "matmul_backward_sparse, %s gradient (%s input gradient): took the %s way, "
+			      "equals the "
+			      "naive product",
+			      ways[pat], ow ? "overwritten" : "added", ways[how]);
+			free(dout), free(inp), free(w), free(di), free(dw), free(db), free(di2), free(dw2),
+			    free(db2);
+		}
+}
+
 /* Attention with DynaProp against a plain double-precision statement of the rule (tc-train(1)). */
 static void
 attention_pruned_naive(float *ctx, float *dq, float *dk, float *dv, float *dwma, const float *dctx,
@@ -499,7 +540,7 @@ test_attention_pruned(void)
 		float *ctx = zeros(n), *ctx2 = zeros(n), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
 		float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
 		float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64);
-		struct nn_attn_prune pr = {0.15f, 0.02f, {0, 0}, {0, 0}};
+		struct nn_attn_prune pr = {.tau = 0.15f, .tau_grad = 0.02f};
 		size_t pz = 0;
 		double ef, eb;
 		for (int i = 0; i < 18; i++)
@@ -756,6 +797,7 @@ main(void)
 	test_crossentropy();
 	test_attention();
 	test_prune();
+	test_matmul_sparse();
 	test_attention_pruned();
 	test_transforms();
 	test_dsc();
