@@ -60,6 +60,11 @@ run_examples() {
 	[ -s trace.jsonl ] && [ -s util.png ] && [ "$(wc -l < front.jsonl)" -ge 1 ]
 }
 
+@test "tc-prune(1) examples run" {
+	run_examples tc-prune.1
+	[ -s pruned.tcs ] && [ -s report.jsonl ] && [ -s top2.tcs ]
+}
+
 @test "tc-train(1) examples run" {
 	export TC_DATA="$top/tests/data/task"
 	run_examples tc-train.1
