@@ -565,10 +565,10 @@ prune_act(struct flexibert *fb, int l, float *x, uint64_t *keep, size_t n)
 
 	if (!fb->cfg.dynaprop)
 		return;
-	if (pr->sample && fb->a->training)
+	if (pr->sample && (fb->a->training || pr->count))
 		prune_sample(fb, FB_SP_ACT, x, n);
 	z = nn_prune(x, keep, n, pr->tau_act);
-	if (fb->a->training) {
+	if (fb->a->training || pr->count) {
 		pr->zeros[l][FB_SP_ACT] += (double)z;
 		pr->total[l][FB_SP_ACT] += (double)n;
 	}
@@ -594,7 +594,7 @@ prune_attn_count(struct flexibert *fb, int l, const struct nn_attn_prune *ap)
 {
 	struct fb_prune *pr = &fb->prune;
 
-	if (fb->a->training) {
+	if (fb->a->training || pr->count) {
 		pr->zeros[l][FB_SP_ACT] += (double)ap->zeros[0];
 		pr->total[l][FB_SP_ACT] += (double)ap->total[0];
 	}
@@ -667,7 +667,7 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 			                  op == OP_SA_WMA ? P + W->wma[j] : NULL, a->mask, p,
 			                  site(a->dropkey, l, j), fb->cfg.dynaprop ? &ap : NULL, a->scratch,
 			                  B, T, A, d);
-			if (fb->cfg.dynaprop && fb->prune.sample && a->training)
+			if (fb->cfg.dynaprop && fb->prune.sample && (a->training || fb->prune.count))
 				sample_attention(fb, l, j, NULL, B, T);
 		} else if (op == OP_L_DFT) {
 			transform_forward(NN_DFT, La->ctx + c, La->v + c, a->mask, La->dft[0], La->dft[1],

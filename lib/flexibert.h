@@ -56,7 +56,8 @@ enum { FB_SP_ACT, FB_SP_GRAD, FB_SP_WGRAD, FB_SP_COUNT };
 #define FB_SAMPLE 512
 struct fb_prune {
 	float tau_act, tau_grad, tau_weight;
-	int topk; /* > 0: the top-k baseline in place of tau_act at the attention probabilities */
+	int topk;  /* > 0: the top-k baseline in place of tau_act at the attention probabilities */
+	int count; /* count (and sample) in evaluation passes too */
 	int sample;
 	double zeros[MODEL_MAX_LAYERS][FB_SP_COUNT], total[MODEL_MAX_LAYERS][FB_SP_COUNT];
 	float *samp[2], *sampw[2];

@@ -18,7 +18,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "jsonl.h"
 #include "md5.h"
@@ -927,4 +929,25 @@ task_load(struct task *t, const char *spec, const char *const *dirs, struct tc_e
 	if (rc < 0)
 		task_release(t);
 	return rc;
+}
+
+int
+task_default_dirs(const char **dirs, int n)
+{
+	static char exedata[PATH_MAX + 16];
+	const char *env = getenv("TC_DATA");
+	ssize_t len;
+
+	if (n == 0 && env && *env)
+		dirs[n++] = env;
+	if (n == 0 && (len = readlink("/proc/self/exe", exedata, PATH_MAX)) > 0) {
+		char *slash;
+		exedata[len] = 0;
+		if ((slash = strrchr(exedata, '/'))) {
+			strcpy(slash, "/../data");
+			dirs[n++] = exedata;
+		}
+	}
+	dirs[n] = NULL;
+	return n;
 }

@@ -80,6 +80,9 @@ extern const char *task_wordnet_sysdir;
  * in the same order.
  */
 int task_load(struct task *t, const char *spec, const char *const *dirs, struct tc_error *err);
+/* With no directory in dirs[0..n) (the --data options), $TC_DATA, else the build tree's data
+ * (<exe>/../data) becomes one; dirs is then NULL-terminated (room for n + 2). Returns the count. */
+int task_default_dirs(const char **dirs, int n);
 void task_release(struct task *t);
 
 /* The split rule: b = first byte of MD5(key) mod 10; 0 is TASK_TEST, 1 TASK_VALID, else

@@ -643,6 +643,216 @@ dynaprop_after_step(struct flexibert *fb, struct state *st, const struct train_o
 	}
 }
 
+/* ---- a trained model, pruned ---- */
+
+struct trained {
+	struct tensor_set ts;
+	struct task task;
+	struct wordpiece *wp;
+	struct flexibert fb;
+	struct corpus tr, va, te;
+	int have_fb, batch, seq;
+	int32_t *ids, *labels;
+};
+
+static void
+trained_free(struct trained *t)
+{
+	if (t->have_fb)
+		flexibert_release(&t->fb);
+	wordpiece_free(t->wp);
+	corpus_free(&t->tr), corpus_free(&t->va), corpus_free(&t->te);
+	task_release(&t->task);
+	tensor_set_release(&t->ts);
+	free(t->ids), free(t->labels);
+}
+
+/* Load checkpoint path for evaluation with DynaProp's pruning points. */
+static int
+trained_load(struct trained *t, const char *path, const struct train_options *o, struct tc_error *err)
+{
+	const char *ms, *cs;
+	const struct tensor *v;
+	json_t *mj = NULL, *cj = NULL;
+	struct fb_config cfg = {0};
+	char *spec = NULL;
+	int rc = -1;
+
+	memset(t, 0, sizeof *t);
+	tensor_set_init(&t->ts);
+	if (tensor_file_load(&t->ts, path, err) < 0)
+		return -1;
+	ms = tensor_set_get_meta(&t->ts, "model");
+	cs = tensor_set_get_meta(&t->ts, "config");
+	if (!ms || !cs || !(mj = json_loads(ms, 0, NULL)) || !(cj = json_loads(cs, 0, NULL))) {
+		tc_error_set(err, "%s: not a tc-train checkpoint (metadata 'model' or 'config' missing)",
+		             path);
+		goto out;
+	}
+	if (model_from_json(&cfg.m, mj, NULL, err) < 0) {
+		tc_error_prefix(err, "%s: metadata 'model'", path);
+		goto out;
+	}
+	cfg.vocab = (int)json_integer_value(json_object_get(cj, "vocab"));
+	cfg.labels = (int)json_integer_value(json_object_get(cj, "labels"));
+	cfg.max_pos = (int)json_integer_value(json_object_get(cj, "max_pos"));
+	cfg.objective = json_is_string(json_object_get(cj, "objective")) &&
+	                        !strcmp(json_string_value(json_object_get(cj, "objective")), "mlm")
+	                    ? FB_MLM
+	                    : FB_CLS;
+	cfg.dynaprop = 1;
+	t->seq = (int)json_integer_value(json_object_get(cj, "seq"));
+	t->batch = o->batch;
+	if (cfg.objective != FB_CLS || t->seq < 2) {
+		tc_error_set(err, "%s: pruned evaluation needs a classifier's checkpoint", path);
+		goto out;
+	}
+	spec = estrdup(o->task ? o->task
+	               : json_is_string(json_object_get(cj, "task"))
+	                   ? json_string_value(json_object_get(cj, "task"))
+	                   : TASK_DEFAULT);
+	if (task_load(&t->task, spec, o->data_dirs, err) < 0)
+		goto out;
+	if (t->task.nlabels != cfg.labels) {
+		tc_error_set(err, "%s: trained for %d classes; task '%s' has %d", path, cfg.labels, spec,
+		             t->task.nlabels);
+		goto out;
+	}
+	if (!(v = tensor_set_find(&t->ts, "tokenizer.vocab_txt")) || v->dtype != TENSOR_U8) {
+		tc_error_set(err, "%s: no tensor 'tokenizer.vocab_txt'", path);
+		goto out;
+	}
+	if (!(t->wp = wordpiece_load_mem(v->data, v->nbytes, path, err)))
+		goto out;
+	if (flexibert_init(&t->fb, &cfg, 1, err) < 0)
+		goto out;
+	t->have_fb = 1;
+	if (flexibert_import(&t->fb, &t->ts, "", t->fb.params, err) < 0) {
+		tc_error_prefix(err, "%s", path);
+		goto out;
+	}
+	corpus_build(&t->tr, &t->task, TASK_TRAIN, t->wp, t->seq);
+	corpus_build(&t->va, &t->task, TASK_VALID, t->wp, t->seq);
+	corpus_build(&t->te, &t->task, TASK_TEST, t->wp, t->seq);
+	t->ids = emalloc(sizeof *t->ids * (size_t)t->batch * (size_t)t->seq);
+	t->labels = emalloc(sizeof *t->labels * (size_t)t->batch * (size_t)t->seq);
+	rc = 0;
+out:
+	free(spec);
+	json_decref(mj);
+	json_decref(cj);
+	return rc;
+}
+
+static double
+class_sparsity(const struct flexibert *fb, int k)
+{
+	double z = 0, n = 0;
+
+	for (int l = 0; l < fb->cfg.m.l; l++)
+		z += fb->prune.zeros[l][k], n += fb->prune.total[l][k];
+	return n > 0 ? z / n : 0;
+}
+
+int
+train_prune_eval(const char *checkpoint, const struct train_options *o, struct train_prune_point *pts, int n,
+                 struct tc_error *err)
+{
+	struct trained t;
+	double loss;
+
+	nn_flush_denormals();
+	if (trained_load(&t, checkpoint, o, err) < 0) {
+		trained_free(&t);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct fb_prune *pr = &t.fb.prune;
+		pr->tau_act = pts[i].topk > 0 ? 0.0f : (float)pts[i].tau;
+		pr->topk = pts[i].topk;
+		pr->count = 0;
+		evaluate(&t.fb, &t.va, t.wp, t.batch, 1, &pts[i].val_accuracy, &loss, t.ids, t.labels);
+		flexibert_prune_reset(&t.fb);
+		pr->count = 1;
+		evaluate(&t.fb, &t.te, t.wp, t.batch, 2, &pts[i].test_accuracy, &loss, t.ids, t.labels);
+		pts[i].sparsity = class_sparsity(&t.fb, FB_SP_ACT);
+		flexibert_prune_reset(&t.fb);
+	}
+	trained_free(&t);
+	return 0;
+}
+
+/* Forward and backward over the first batches of the training split (no update), counting at the
+ * thresholds set, or sampling with pr->sample. */
+static void
+calibration_pass(struct trained *t, int batches)
+{
+	size_t *ex = emalloc(sizeof *ex * (size_t)t->batch);
+
+	flexibert_prune_reset(&t->fb);
+	for (int b = 0; b < batches && (size_t)b * t->batch < t->tr.n; b++) {
+		size_t first = (size_t)b * t->batch;
+		int nb = (int)(t->tr.n - first < (size_t)t->batch ? t->tr.n - first : (size_t)t->batch);
+		for (int i = 0; i < nb; i++)
+			ex[i] = first + (size_t)i;
+		int T = fill_batch(&t->tr, ex, nb, FB_CLS, t->wp, 0, t->ids, t->labels);
+		flexibert_zero_grad(&t->fb);
+		flexibert_forward(&t->fb, t->ids, t->labels, nb, T, 1, 0);
+		flexibert_backward(&t->fb);
+	}
+	free(ex);
+}
+
+int
+train_prune_calibrate(const char *checkpoint, const struct train_options *o, const double target[2],
+                      int batches, double tau[2], double sparsity[2], struct tc_error *err)
+{
+	struct trained t;
+	struct fb_prune *pr;
+	double lo[2] = {0, 0}, hi[2] = {-1, -1}, best[2] = {INFINITY, INFINITY}, cur[2];
+
+	nn_flush_denormals();
+	if (trained_load(&t, checkpoint, o, err) < 0) {
+		trained_free(&t);
+		return -1;
+	}
+	pr = &t.fb.prune;
+	t.fb.cfg.dropout = 0;
+	/* a first guess from the magnitudes (pruning one point thins the next, so it prunes too
+	 * much), then bisection on log tau over measured passes; the thresholds that came closest */
+	pr->sample = 1;
+	calibration_pass(&t, batches);
+	pr->sample = 0;
+	for (int k = 0; k < 2; k++) {
+		cur[k] = target[k] >= 0 ? quantile(pr->samp[k], pr->sampw[k], pr->nsamp[k], target[k]) : 0;
+		tau[k] = cur[k];
+	}
+	for (int it = 0; it < TRAIN_CALIBRATE_PASSES; it++) {
+		pr->tau_act = (float)cur[FB_SP_ACT];
+		pr->tau_grad = pr->tau_weight = (float)cur[FB_SP_GRAD];
+		calibration_pass(&t, batches);
+		for (int k = 0; k < 2; k++) {
+			double s = class_sparsity(&t.fb, k), off = target[k] >= 0 ? fabs(s - target[k]) : 0;
+			if (off < best[k] || it == 0) {
+				best[k] = off;
+				tau[k] = cur[k];
+				sparsity[k] = s;
+			}
+			if (target[k] < 0)
+				continue;
+			if (s < target[k])
+				lo[k] = cur[k];
+			else
+				hi[k] = cur[k];
+			cur[k] = hi[k] < 0   ? (cur[k] > 0 ? cur[k] * 2 : 1e-6)
+			         : lo[k] > 0 ? sqrt(lo[k] * hi[k])
+			                     : hi[k] / 2;
+		}
+	}
+	trained_free(&t);
+	return 0;
+}
+
 int
 train_run(const struct model *m, const struct train_options *o, struct train_result *r, struct tc_error *err)
 {

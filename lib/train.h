@@ -89,6 +89,31 @@ struct train_result {
 	double tau[FB_SP_COUNT], sparsity[FB_SP_COUNT], layer_sparsity[MODEL_MAX_LAYERS][2];
 };
 
+/*
+ * A trained model pruned at inference (DynaTran), from a tc-train checkpoint: the model, the
+ * vocabulary and the options it was trained with come from the checkpoint, the task from o->task
+ * when set (else the checkpoint's) and o->data_dirs; o->batch is the evaluation batch.
+ */
+struct train_prune_point {
+	double tau; /* activation threshold */
+	int topk;   /* > 0: keep the topk largest attention probabilities of each row instead (tau 0) */
+	/* out: accuracy, and the fraction of zeros at the pruning points of the test evaluation */
+	double val_accuracy, test_accuracy, sparsity;
+};
+/* Evaluate validation and test at each of the n points. Returns 0, or -1 with err set. */
+int train_prune_eval(const char *checkpoint, const struct train_options *o, struct train_prune_point *pts,
+                     int n, struct tc_error *err);
+/*
+ * The thresholds that give target sparsities (< 0: none, threshold 0) at the pruning points on the
+ * first `batches` training batches (forward and backward, no update, no dropout): a first guess
+ * from the magnitudes, as tc-train(1) makes it, then TRAIN_CALIBRATE_PASSES measured passes of
+ * bisection on log tau; the thresholds that came closest and the sparsity they gave, per class
+ * (FB_SP_ACT, FB_SP_GRAD). Returns 0, or -1 with err set.
+ */
+#define TRAIN_CALIBRATE_PASSES 8
+int train_prune_calibrate(const char *checkpoint, const struct train_options *o, const double target[2],
+                          int batches, double tau[2], double sparsity[2], struct tc_error *err);
+
 void train_result_release(struct train_result *r);
 
 /* Train model m as the options say. Returns 0, or -1 with err set (bad data, a non-finite loss,

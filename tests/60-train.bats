@@ -19,19 +19,6 @@ stderr_one_line() {
 	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] || fail "expected one line on stderr: $stderr"
 }
 
-# order.tsv: label 1 when "red" comes before "blue" in the sentence, 0 when after; the other words
-# carry nothing. Only a model that relates two positions can learn it.
-order_task() {
-	awk 'BEGIN { srand(9); split("the a cat dog sat ran on under big small old new house tree", w, " ");
-		print "sentence\tlabel";
-		for (i = 0; i < 1000; i++) {
-			l = i % 2; n = 4 + int(rand() * 6); p = int(rand() * n); q = p;
-			while (q == p) q = int(rand() * n);
-			a = ((p < q) == l) ? "red" : "blue"; b = (a == "red") ? "blue" : "red"; s = "";
-			for (j = 0; j < n; j++) s = s (j == p ? a : j == q ? b : w[1 + int(rand() * 14)]) " ";
-			print s "\t" l } }' > order.tsv
-}
-
 @test "a record gains train with every field; other fields pass through" {
 	echo "$tiny" | jq -c '.extra = {"keep": [1, 2]}' > in.jsonl
 	tc-train $T --steps 20 --no-checkpoint in.jsonl > out.jsonl

@@ -291,9 +291,9 @@ tensors() {
 	run -0 tc-prune --version
 	[[ "$output" =~ ^tc-prune\ \(transcode\)\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "$output"
 	run -2 --separate-stderr tc-prune
-	assert_equal "${stderr%%$'\n'*}" "tc-prune: missing subcommand (expected apply)"
+	assert_equal "${stderr%%$'\n'*}" "tc-prune: missing subcommand (expected apply, sweep or calibrate)"
 	run -2 --separate-stderr tc-prune prune --tau 1
-	assert_equal "${stderr%%$'\n'*}" "tc-prune: unknown subcommand 'prune' (expected apply)"
+	assert_equal "${stderr%%$'\n'*}" "tc-prune: unknown subcommand 'prune' (expected apply, sweep or calibrate)"
 	run -2 --separate-stderr tc-prune --tau 1
 	[[ "$stderr" == *"unrecognized option '--tau'"* ]] || fail "$stderr"
 	run -2 --separate-stderr tc-prune apply --no-such-option
@@ -572,4 +572,62 @@ refuse() {
 	tc-prune apply -q --tau 1 -o out.tcs run.tcs
 	reference run.tcs tau 1 > want
 	dump out.tcs | tensors /dev/stdin | diff want -
+}
+
+# sweep and calibrate: a small model trained on a task that needs attention (order.tsv, helper.bash)
+trained() {
+	order_task
+	echo '{"id":"t","model":{"l":2,"o":[["sa_sdp_8","sa_wma_8"],["c_5_8","l_dct_8"]],"h":[16,16],"f":[[32],[32]]}}' > in.jsonl
+	tc-train -q --task tsv:order.tsv --vocab-size 100 --threads 1 --steps 300 --lr 3e-3 --checkpoint ck.safetensors \
+		in.jsonl > trained.jsonl
+}
+
+@test "tc-prune sweep: one record per threshold and k; threshold 0 and k >= T keep the trained accuracy" {
+	trained
+	tc-prune sweep --checkpoint ck.safetensors --taus 0,0.05,0.2,1 --top-k 1000,4,1 --threads 1 --plot sweep.png > sweep.jsonl
+	[ "$(wc -l < sweep.jsonl)" -eq 7 ] && [ -s sweep.png ]
+	acc=$(jq .train.test_accuracy trained.jsonl)
+	jq -se --argjson acc "$acc" '
+		(map(select(.prune.rule == "tau")) | map(.prune.sparsity.activation) | . == sort)
+		and (map(select(.prune.rule == "top-k")) | map(.prune.sparsity.activation) | . == sort)
+		and .[0].prune.tau == 0 and .[0].prune.test_accuracy == $acc and $acc > 0.9
+		and .[4].prune.k == 1000 and .[4].prune.test_accuracy == $acc
+		and .[3].prune.sparsity.activation > 0.9 and .[3].prune.test_accuracy < 0.7
+		and all(.[]; .checkpoint == "ck.safetensors" and .prune.val_accuracy >= 0)' sweep.jsonl >/dev/null ||
+		fail "$(jq -c .prune sweep.jsonl)"
+	# the same again: byte-identical
+	tc-prune sweep --checkpoint ck.safetensors --taus 0,0.05,0.2,1 --top-k 1000,4,1 --threads 1 | cmp - sweep.jsonl
+}
+
+@test "tc-prune calibrate: thresholds that reach the targets, added to records or for a checkpoint" {
+	trained
+	tc-prune calibrate --threads 1 --target-act 0.4 --target-grad 0.95 trained.jsonl > cal.jsonl
+	jq -e '.id == "t" and .train.checkpoint == "ck.safetensors" and .prune.rule == "target"
+		and (.prune.sparsity.activation - 0.4 | fabs) < 0.03 and (.prune.sparsity.gradient - 0.95 | fabs) < 0.03
+		and .prune.tau_act > 0 and .prune.target_act == 0.4' cal.jsonl >/dev/null || fail "$(cat cal.jsonl)"
+	tc-prune calibrate --threads 1 --target-act 0.4 --target-grad 0.95 --checkpoint ck.safetensors > one.jsonl
+	assert_equal "$(jq -c .prune one.jsonl)" "$(jq -c .prune cal.jsonl)"
+	# into the simulator: activation sparsity from prune, gradient from train (none here: profile)
+	jq -c --argjson a "$(tc-sample --preset acceltran-edge | jq -c .accel)" '.accel = $a' cal.jsonl |
+		tc-sim --mode training | jq -e '.sim.sparsity.from.activation == "prune"
+			and .sim.sparsity.activation == .prune.sparsity.activation' >/dev/null
+}
+
+@test "tc-prune calibrate and sweep: bad records and options" {
+	trained
+	echo '{"id":"x"}' > none.jsonl
+	run -1 --separate-stderr tc-prune calibrate -o out.jsonl none.jsonl
+	[[ "$stderr" == "tc-prune: none.jsonl:1: "*"train.checkpoint"* ]] || fail "$stderr"
+	[ ! -e out.jsonl ]
+	jq -c '.prune = {}' trained.jsonl > twice.jsonl
+	run -1 --separate-stderr tc-prune calibrate twice.jsonl
+	[[ "$stderr" == *"twice.jsonl:1: field 'prune'"* ]] || fail "$stderr"
+	run -1 --separate-stderr tc-prune sweep --checkpoint nosuch.safetensors
+	[[ "$stderr" == tc-prune:*nosuch.safetensors* ]] || fail "$stderr"
+	for args in "sweep" "sweep --checkpoint ck.safetensors --taus -1" "sweep --checkpoint ck.safetensors --top-k 0" \
+		"sweep --checkpoint ck.safetensors --top-k 1.5" "sweep --checkpoint ck.safetensors --plot x.pdf" \
+		"calibrate --target-act 1" "calibrate --batches 0" "calibrate --checkpoint ck.safetensors x.jsonl"; do
+		run -2 --separate-stderr tc-prune $args
+		[[ "$stderr" == tc-prune:* ]] || fail "$args: $stderr"
+	done
 }

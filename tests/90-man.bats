@@ -61,7 +61,9 @@ run_examples() {
 }
 
 @test "tc-prune(1) examples run" {
+	export TC_DATA="$top/tests/data/task"
 	run_examples tc-prune.1
+	[ "$(wc -l < sweep.jsonl)" -eq 5 ]
 	[ -s pruned.tcs ] && [ -s report.jsonl ] && [ -s top2.tcs ]
 }
 

@@ -41,3 +41,16 @@ assert_output_has() {
 assert_one_line() {
 	[ "${#lines[@]}" -eq 1 ] || fail "expected one line, got ${#lines[@]}: $output"
 }
+
+# order.tsv: label 1 when "red" comes before "blue" in the sentence, 0 when after; the other words
+# carry nothing. Only a model that relates two positions can learn it.
+order_task() {
+	awk 'BEGIN { srand(9); split("the a cat dog sat ran on under big small old new house tree", w, " ");
+		print "sentence\tlabel";
+		for (i = 0; i < 1000; i++) {
+			l = i % 2; n = 4 + int(rand() * 6); p = int(rand() * n); q = p;
+			while (q == p) q = int(rand() * n);
+			a = ((p < q) == l) ? "red" : "blue"; b = (a == "red") ? "blue" : "red"; s = "";
+			for (j = 0; j < n; j++) s = s (j == p ? a : j == q ? b : w[1 + int(rand() * 14)]) " ";
+			print s "\t" l } }' > order.tsv
+}

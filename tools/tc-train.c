@@ -376,7 +376,7 @@ main(int argc, char **argv)
 	struct sigaction sa = {0};
 	struct afile af;
 	struct tc_error err;
-	char exedata[PATH_MAX + 16], *env, *cache = NULL;
+	char *env, *cache = NULL;
 	long nrec = 0;
 	int c, no_ckpt = 0, status = 0;
 
@@ -564,19 +564,7 @@ main(int argc, char **argv)
 	else if (!progress_set)
 		opt.progress = isatty(2) ? TRAIN_PROGRESS_BAR : TRAIN_PROGRESS_JSON;
 
-	/* data: the --data directories, else $TC_DATA, else the build tree's (<exe>/../data) */
-	ssize_t n = 0;
-	if (ndirs == 0 && (env = getenv("TC_DATA")) && *env)
-		dirs[ndirs++] = env;
-	if (ndirs == 0 && (n = readlink("/proc/self/exe", exedata, PATH_MAX)) > 0) {
-		exedata[n] = 0;
-		char *slash = strrchr(exedata, '/');
-		if (slash) {
-			strcpy(slash, "/../data");
-			dirs[ndirs++] = exedata;
-		}
-	}
-	dirs[ndirs] = NULL;
+	ndirs = task_default_dirs(dirs, ndirs);
 	opt.data_dirs = dirs;
 	opt.stop = &stop_flag;
 	sa.sa_handler = on_signal;
