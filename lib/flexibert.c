@@ -502,7 +502,7 @@ prune_sample(struct flexibert *fb, int cls, const float *x, size_t n)
 #define FB_SAMPLE_ROWS 16
 
 /*
- * Head j of layer l (SA): for FB_SAMPLE_ROWS query rows spread over the batch, the scaled scores and
+ * Head j of layer l (SA): for FB_SAMPLE_ROWS query rows spread over the batch, the raw scores and
  * the stored probabilities (forward), or the gradients at the probabilities and at the scores
  * (backward, from the context's gradient gctx; dropout left out), as samples of all B T T.
  */
@@ -515,7 +515,7 @@ sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, i
 	int A = W->A, d = W->d, c = j * d, rows = B * T < FB_SAMPLE_ROWS ? B * T : FB_SAMPLE_ROWS;
 	float *s = emalloc(sizeof *s * (size_t)T), *g = emalloc(sizeof *g * (size_t)T);
 	float *qw = emalloc(sizeof *qw * (size_t)d);
-	double scale = 1.0 / sqrt((double)d), total = (double)B * T * T / rows;
+	double total = (double)B * T * T / rows;
 
 	for (int r = 0; r < rows; r++) {
 		int row = (int)((long)r * B * T / rows), b = row / T;
@@ -532,7 +532,7 @@ sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, i
 				double x = 0;
 				for (int e = 0; e < d; e++)
 					x += (double)qw[e] * kt[e];
-				s[t] = (float)(x * scale);
+				s[t] = (float)x; /* raw: pruned before the scaling */
 			}
 			prune_sample_n(fb, FB_SP_ACT, s, (size_t)T, total);
 			prune_sample_n(fb, FB_SP_ACT, P, (size_t)T, total);

@@ -101,28 +101,79 @@ dropout_apply(float *x, size_t n, float p, uint64_t key)
  * whole words of a keep mask; counts are integers, so their sum is the same for any thread count. */
 #define NN_PRUNE_BLOCK 4096
 
+/* x[i] = 0 where |x[i]| <= tau, over n <= NN_PRUNE_BLOCK; keep (NULL: none) gets a bit per kept
+ * element; returns the zeros. */
+CLONES static size_t
+prune_block(float *x, uint64_t *keep, size_t n, float tau)
+{
+	size_t z = 0;
+
+	if (!keep) {
+#pragma omp simd reduction(+ : z)
+		for (size_t i = 0; i < n; i++) {
+			int kept = fabsf(x[i]) > tau;
+			x[i] = kept ? x[i] : 0.0f;
+			z += (size_t)!kept;
+		}
+		return z;
+	}
+	for (size_t w0 = 0; w0 < n; w0 += 64) {
+		size_t m = n - w0 < 64 ? n - w0 : 64;
+		unsigned char f[64];
+		uint64_t bits = 0;
+		float *xw = x + w0;
+#pragma omp simd reduction(+ : z)
+		for (size_t i = 0; i < m; i++) {
+			int kept = fabsf(xw[i]) > tau;
+			xw[i] = kept ? xw[i] : 0.0f;
+			f[i] = (unsigned char)kept;
+			z += (size_t)!kept;
+		}
+		for (size_t i = 0; i < m; i++)
+			bits |= (uint64_t)f[i] << i;
+		keep[w0 / 64] = bits;
+	}
+	return z;
+}
+
+/* d[i] = 0 where |d[i]| <= tau or the activation (y[i], else bit i of keep) was pruned. */
+CLONES static size_t
+prune_grad_block(float *d, const float *y, const uint64_t *keep, size_t n, float tau)
+{
+	size_t z = 0;
+
+	if (y) {
+#pragma omp simd reduction(+ : z)
+		for (size_t i = 0; i < n; i++) {
+			int kept = (fabsf(d[i]) > tau) & (y[i] != 0.0f);
+			d[i] = kept ? d[i] : 0.0f;
+			z += (size_t)!kept;
+		}
+		return z;
+	}
+	for (size_t w0 = 0; w0 < n; w0 += 64) {
+		size_t m = n - w0 < 64 ? n - w0 : 64;
+		uint64_t bits = keep ? keep[w0 / 64] : ~(uint64_t)0;
+		float *dw = d + w0;
+#pragma omp simd reduction(+ : z)
+		for (size_t i = 0; i < m; i++) {
+			int kept = (fabsf(dw[i]) > tau) & (int)((bits >> i) & 1);
+			dw[i] = kept ? dw[i] : 0.0f;
+			z += (size_t)!kept;
+		}
+	}
+	return z;
+}
+
 size_t
 nn_prune(float *x, uint64_t *keep, size_t n, float tau)
 {
 	size_t zeros = 0;
 
 #pragma omp parallel for schedule(static) reduction(+ : zeros)
-	for (size_t i0 = 0; i0 < n; i0 += NN_PRUNE_BLOCK) {
-		size_t end = n - i0 < NN_PRUNE_BLOCK ? n : i0 + NN_PRUNE_BLOCK, z = 0;
-		for (size_t w0 = i0; w0 < end; w0 += 64) {
-			size_t wend = end - w0 < 64 ? end : w0 + 64;
-			uint64_t bits = 0;
-			for (size_t i = w0; i < wend; i++) {
-				int kept = fabsf(x[i]) > tau;
-				x[i] = kept ? x[i] : 0.0f;
-				z += !kept;
-				bits |= (uint64_t)kept << (i - w0);
-			}
-			if (keep)
-				keep[w0 / 64] = bits;
-		}
-		zeros += z;
-	}
+	for (size_t i0 = 0; i0 < n; i0 += NN_PRUNE_BLOCK)
+		zeros += prune_block(x + i0, keep ? keep + i0 / 64 : NULL,
+		                     n - i0 < NN_PRUNE_BLOCK ? n - i0 : NN_PRUNE_BLOCK, tau);
 	return zeros;
 }
 
@@ -132,19 +183,9 @@ nn_prune_grad(float *d, const float *y, const uint64_t *keep, size_t n, float ta
 	size_t zeros = 0;
 
 #pragma omp parallel for schedule(static) reduction(+ : zeros)
-	for (size_t i0 = 0; i0 < n; i0 += NN_PRUNE_BLOCK) {
-		size_t end = n - i0 < NN_PRUNE_BLOCK ? n : i0 + NN_PRUNE_BLOCK, z = 0;
-		for (size_t i = i0; i < end; i++) {
-			int kept = fabsf(d[i]) > tau;
-			if (y)
-				kept &= y[i] != 0.0f;
-			else if (keep)
-				kept &= (int)(keep[i / 64] >> (i % 64)) & 1;
-			d[i] = kept ? d[i] : 0.0f;
-			z += !kept;
-		}
-		zeros += z;
-	}
+	for (size_t i0 = 0; i0 < n; i0 += NN_PRUNE_BLOCK)
+		zeros += prune_grad_block(d + i0, y ? y + i0 : NULL, keep ? keep + i0 / 64 : NULL,
+		                          n - i0 < NN_PRUNE_BLOCK ? n - i0 : NN_PRUNE_BLOCK, tau);
 	return zeros;
 }
 
@@ -693,8 +734,8 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qa, lda, kb, A, 0.0f, P,
 		            T);
-		if (pr)
-			zeros += prune_run(P, NULL, (size_t)T * T, pr->tau);
+		if (pr) /* the raw scores q k^T, before the scaling: |s scale| <= tau scale */
+			zeros += prune_run(P, NULL, (size_t)T * T, pr->tau * scale);
 		softmax_rows(P, mask + (size_t)b * T, T);
 		if (pr && pr->topk > 0)
 			zeros += topk_rows(P, T, pr->topk, tmp);
@@ -776,7 +817,8 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, wma ? qw : qb,
 			            wma ? D : A, kb, A, 0.0f, S, T);
 			for (size_t i = 0; i < (size_t)T * T; i++) {
-				int kept = fabsf(S[i]) > pr->tau && fabsf(dP[i]) > pr->tau_grad * scale;
+				int kept =
+				    fabsf(S[i]) > pr->tau * scale && fabsf(dP[i]) > pr->tau_grad * scale;
 				dP[i] = kept ? dP[i] : 0.0f;
 				zeros += !kept;
 			}

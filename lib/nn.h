@@ -124,8 +124,8 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, co
 #define NN_ATTN_SCRATCH(nthreads, B, T, D)                                                                   \
 	((size_t)(nthreads) * (2 * (size_t)(T) * (T) + 2 * (size_t)(T) * (D)) + (size_t)(B) * (T) * (D))
 /*
- * DynaProp inside attention (pr NULL: none): forward sets the scaled scores and then the
- * probabilities to 0 where |x| <= tau; backward sets the gradient at a probability to 0 where the
+ * DynaProp inside attention (pr NULL: none): forward sets the raw scores q k^T (before the
+ * 1/sqrt(D) scaling and the mask) and then the probabilities to 0 where |x| <= tau; backward sets the gradient at a probability to 0 where the
  * probability was pruned or the gradient is at most tau_grad, and the gradient at a score likewise
  * (the scores are recomputed to know which were pruned). Each adds the zeros it leaves and the
  * elements it looked at to zeros[0], total[0] (forward) or zeros[1], total[1] (backward).

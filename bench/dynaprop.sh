@@ -1,0 +1,76 @@
+#!/bin/bash
+# bench/dynaprop.sh: DynaProp's figures (issue: DynaProp), each against dense training in the same run.
+# Needs the data: make data.
+#   1. step time and peak memory: BERT-Tiny (tc-sample --preset bert-tiny, the shape of bench/train.sh:
+#      vocabulary 8192, B = 32, up to T = 128) on wordnet-lex, dense against --dynaprop at its default
+#      targets (50% of activations, 90% of gradients), 1 and 2 threads, STEPS1 steps each (the first
+#      hundred calibrate);
+#   2. accuracy at the same seed and budget (STEPS2 steps, the settings of bench/accuracy.sh), dense
+#      against DynaProp at targets 0.5/0.9;
+#   3. the curve over a sweep of activation targets: accuracy, sparsity and step time (STEPS3 steps);
+#   4. DynaTran against top-k at inference on the dense model of 2 (tc-prune sweep): activation
+#      sparsity of each at equal test accuracy.
+set -eu
+BUILD=${BUILD:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+export TC_SHARE="$top/share"
+export PATH="$top/$BUILD/bin:$PATH"
+STEPS1=${STEPS1:-300}
+STEPS2=${STEPS2:-6000}
+STEPS3=${STEPS3:-3000}
+TARGETS=${TARGETS:-0.1 0.2 0.35 0.5}
+ARGS="--task wordnet-lex --seq 64 --dropout 0.05 --bucket 8 --vocab-size 16384 --progress none"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [ ! -f "$top/build/data/wordnet/data.noun" ]; then
+	echo "   no data: run 'make data' first (WordNet from Debian's wordnet-base, no root needed)"
+	exit 0
+fi
+tc-sample --preset bert-tiny > "$tmp/tiny.jsonl"
+row() { jq -r '.train | "\(.step_ms) \(.peak_rss_mb) \(.test_accuracy) \(.sparsity.activation // 0) \(.sparsity.gradient // 0) \(.dynaprop.tau_act // 0)"' "$1"; }
+
+echo "1. step time and peak memory, BERT-Tiny, wordnet-lex, --seq 128, $STEPS1 steps"
+for th in 1 2; do
+	tc-train --task wordnet-lex --seq 128 --steps "$STEPS1" --threads $th --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d$th.jsonl"
+	tc-train --task wordnet-lex --seq 128 --steps "$STEPS1" --threads $th --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p$th.jsonl"
+	read -r dms dmb _ <<< "$(row "$tmp/d$th.jsonl")"
+	read -r pms pmb _ pact pgrad _ <<< "$(row "$tmp/p$th.jsonl")"
+	echo "   $th thread(s): dense $dms ms/step, $dmb MB; DynaProp $pms ms/step, $pmb MB (activation sparsity $pact, gradient $pgrad)"
+	echo "   $th thread(s): step time $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x dense (target <= 0.67), peak memory $(echo "$pmb $dmb" | awk '{printf "%.2f", $1 / $2}')x dense (target <= 0.7)"
+done
+
+echo "2. accuracy, same seed and budget: $STEPS2 steps, 2 threads ($ARGS)"
+tc-train $ARGS --steps "$STEPS2" --threads 2 --checkpoint "$tmp/dense.safetensors" "$tmp/tiny.jsonl" > "$tmp/acc_d.jsonl"
+tc-train $ARGS --steps "$STEPS2" --threads 2 --no-checkpoint --dynaprop "$tmp/tiny.jsonl" > "$tmp/acc_p.jsonl"
+read -r dms _ dacc _ <<< "$(row "$tmp/acc_d.jsonl")"
+read -r pms _ pacc pact pgrad ptau <<< "$(row "$tmp/acc_p.jsonl")"
+echo "   dense: test accuracy $dacc, $dms ms/step"
+echo "   DynaProp (targets 0.5, 0.9): test accuracy $pacc, $pms ms/step, activation sparsity $pact, gradient $pgrad, tau_act $ptau"
+echo "   difference: $(echo "$pacc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points (target: within 0.5)"
+
+echo "3. the curve over activation targets (gradient target 0.9), $STEPS3 steps, 2 threads"
+tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint "$tmp/tiny.jsonl" > "$tmp/c_dense.jsonl"
+read -r dms _ dacc _ <<< "$(row "$tmp/c_dense.jsonl")"
+echo "   dense: test accuracy $dacc, $dms ms/step"
+for t in $TARGETS; do
+	tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint --target-act "$t" --target-grad 0.9 "$tmp/tiny.jsonl" > "$tmp/c_$t.jsonl"
+	read -r ms _ acc act grad tau <<< "$(row "$tmp/c_$t.jsonl")"
+	echo "   target $t: activation sparsity $act, gradient $grad, tau_act $tau: test accuracy $acc ($(echo "$acc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points), $ms ms/step ($(echo "$ms $dms" | awk '{printf "%.2f", $1 / $2}')x dense)"
+done
+
+echo "4. DynaTran against top-k at inference, the dense model of 2 (tc-prune sweep)"
+tc-prune sweep --checkpoint "$tmp/dense.safetensors" --taus 0,0.005,0.01,0.02,0.03,0.05,0.075,0.1,0.15,0.2,0.3 \
+	--top-k 64,32,16,8,4,2,1 > "$tmp/sweep.jsonl"
+jq -r '.prune | "   \(.rule) \(.tau // .k): activation sparsity \(.sparsity.activation), test accuracy \(.test_accuracy)"' "$tmp/sweep.jsonl"
+# at each top-k point, DynaTran's sparsity at the same accuracy (linear between its points, taken
+# in order of sparsity, on the part of its curve at or above that accuracy)
+jq -rs '
+	(map(select(.prune.rule == "tau")) | map([.prune.sparsity.activation, .prune.test_accuracy]) | sort) as $d
+	| map(select(.prune.rule == "top-k"))[] | .prune as $t
+	| [range(0; ($d | length) - 1) | [$d[.], $d[. + 1]]
+	   | select(.[0][1] >= $t.test_accuracy and .[1][1] <= $t.test_accuracy and .[0][1] > .[1][1])
+	   | .[0][0] + (.[1][0] - .[0][0]) * (.[0][1] - $t.test_accuracy) / (.[0][1] - .[1][1])] as $x
+	| if ($x | length) > 0 then
+		"   top-k \($t.k): sparsity \($t.sparsity.activation) at accuracy \($t.test_accuracy); DynaTran \($x | max) at the same accuracy: \(($x | max) / $t.sparsity.activation * 100 | round / 100)x"
+	  else "   top-k \($t.k): sparsity \($t.sparsity.activation) at accuracy \($t.test_accuracy); DynaTran stays above that accuracy over the thresholds swept" end' "$tmp/sweep.jsonl"
+echo "   anchors: the paper reports DynaTran reaching 1.23x the activation sparsity of top-k (BERT-Base, SST-2)"
