@@ -62,11 +62,11 @@ echo "4. DynaTran against top-k at inference, the dense model of 2 (tc-prune swe
 tc-prune sweep --checkpoint "$tmp/dense.safetensors" --taus 0,0.005,0.01,0.02,0.03,0.05,0.075,0.1,0.15,0.2,0.3 \
 	--top-k 64,32,16,8,4,2,1 > "$tmp/sweep.jsonl"
 jq -r '.prune | "   \(.rule) \(.tau // .k): activation sparsity \(.sparsity.activation), test accuracy \(.test_accuracy)"' "$tmp/sweep.jsonl"
-# at each top-k point, DynaTran's sparsity at the same accuracy (linear between its points, taken
-# in order of sparsity, on the part of its curve at or above that accuracy)
+# at each top-k point that prunes anything, DynaTran's sparsity at the same accuracy (linear between
+# its points, taken in order of sparsity, on the part of its curve at or above that accuracy)
 jq -rs '
 	(map(select(.prune.rule == "tau")) | map([.prune.sparsity.activation, .prune.test_accuracy]) | sort) as $d
-	| map(select(.prune.rule == "top-k"))[] | .prune as $t
+	| map(select(.prune.rule == "top-k" and .prune.sparsity.activation > $d[0][0] + 0.001))[] | .prune as $t
 	| [range(0; ($d | length) - 1) | [$d[.], $d[. + 1]]
 	   | select(.[0][1] >= $t.test_accuracy and .[1][1] <= $t.test_accuracy and .[0][1] > .[1][1])
 	   | .[0][0] + (.[1][0] - .[0][0]) * (.[0][1] - $t.test_accuracy) / (.[0][1] - .[1][1])] as $x
