@@ -287,6 +287,7 @@ struct state {
 	double tau[FB_SP_COUNT];
 	double cz[MODEL_MAX_LAYERS][FB_SP_COUNT], cn[MODEL_MAX_LAYERS][FB_SP_COUNT];
 	double snapz[FB_SP_COUNT], snapn[FB_SP_COUNT];
+	long cal_step; /* the step after which thresholds were calibrated, -1 before */
 };
 
 json_t *
@@ -315,6 +316,7 @@ train_options_json(const struct train_options *o)
 		json_object_set_new(d, "tau_weight", json_number(o->tau_weight));
 		json_object_set_new(d, "target_act", json_number(o->target_act));
 		json_object_set_new(d, "target_grad", json_number(o->target_grad));
+		json_object_set_new(d, "start", json_number(o->prune_start));
 		json_object_set_new(c, "dynaprop", d);
 	}
 	return c;
@@ -383,6 +385,7 @@ save_checkpoint(const char *path, const struct flexibert *fb, const struct wordp
 			                      json_pack("[f,f,f]", st->cn[l][0], st->cn[l][1], st->cn[l][2]));
 		}
 		json_object_set_new(d, "tau", json_pack("[f,f,f]", st->tau[0], st->tau[1], st->tau[2]));
+		json_object_set_new(d, "cal_step", json_integer(st->cal_step));
 		json_object_set_new(d, "zeros", cz);
 		json_object_set_new(d, "elements", cn);
 		json_object_set_new(d, "snap_zeros",
@@ -449,6 +452,9 @@ load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, c
 			return tc_error_set(
 			    err, "%s: metadata 'state': field 'dynaprop': missing or malformed", path);
 		}
+		st->cal_step = json_is_integer(json_object_get(d, "cal_step"))
+		                   ? (long)json_integer_value(json_object_get(d, "cal_step"))
+		                   : -1;
 		for (int k = 0; k < FB_SP_COUNT; k++) {
 			st->tau[k] = json_number_value(json_array_get(json_object_get(d, "tau"), (size_t)k));
 			st->snapz[k] =
@@ -593,23 +599,27 @@ quantile(const float *v, const float *w, size_t n, double q)
 	return tau;
 }
 
+/* The thresholds of the step, 0 while the run is before --prune-start (active 0). */
 static void
-set_taus(struct flexibert *fb, const struct state *st, const struct train_options *o)
+set_taus(struct flexibert *fb, const struct state *st, const struct train_options *o, int active)
 {
-	fb->prune.tau_act = (float)st->tau[FB_SP_ACT];
-	fb->prune.tau_grad = (float)st->tau[FB_SP_GRAD];
-	fb->prune.tau_weight = (float)(o->tau_weight >= 0 ? o->tau_weight : st->tau[FB_SP_GRAD]);
+	fb->prune.tau_act = active ? (float)st->tau[FB_SP_ACT] : 0.0f;
+	fb->prune.tau_grad = active ? (float)st->tau[FB_SP_GRAD] : 0.0f;
+	fb->prune.tau_weight =
+	    active ? (float)(o->tau_weight >= 0 ? o->tau_weight : st->tau[FB_SP_GRAD]) : 0.0f;
 }
 
-/* After a step: its counts into the run's; on the first step of a calibrated run, thresholds at
- * the target quantiles of the sampled magnitudes; every TRAIN_RECALIBRATE steps, each calibrated
- * threshold scaled by exp(2 (target - sparsity since the last correction)), the factor kept
- * within [e^-0.5, e^0.5]. */
+/* After a step: its counts into the run's; on the first step of pruning in a calibrated run,
+ * thresholds at the target quantiles of the sampled magnitudes; every TRAIN_RECALIBRATE steps
+ * after that, each calibrated threshold scaled by exp(2 (target - sparsity since the last
+ * correction)), the factor kept within [e^-0.5, e^0.5]. */
 static void
 dynaprop_after_step(struct flexibert *fb, struct state *st, const struct train_options *o)
 {
 	const double target[2] = {o->target_act, o->target_grad};
 	double z[FB_SP_COUNT] = {0}, n[FB_SP_COUNT] = {0};
+
+	int calibrated = fb->prune.sample;
 
 	if (fb->prune.sample) {
 		for (int k = 0; k < 2; k++)
@@ -617,6 +627,7 @@ dynaprop_after_step(struct flexibert *fb, struct state *st, const struct train_o
 				st->tau[k] = quantile(fb->prune.samp[k], fb->prune.sampw[k],
 				                      fb->prune.nsamp[k], target[k]);
 		fb->prune.sample = 0;
+		st->cal_step = st->step;
 	}
 	for (int l = 0; l < fb->cfg.m.l; l++)
 		for (int k = 0; k < FB_SP_COUNT; k++) {
@@ -627,8 +638,8 @@ dynaprop_after_step(struct flexibert *fb, struct state *st, const struct train_o
 	for (int l = 0; l < fb->cfg.m.l; l++)
 		for (int k = 0; k < FB_SP_COUNT; k++)
 			z[k] += st->cz[l][k], n[k] += st->cn[l][k];
-	if (st->step == 1 || st->step % TRAIN_RECALIBRATE == 0) {
-		for (int k = 0; k < 2 && st->step > 1; k++) {
+	if (calibrated || (st->cal_step >= 0 && st->step % TRAIN_RECALIBRATE == 0)) {
+		for (int k = 0; k < 2 && !calibrated; k++) {
 			double dn = n[k] - st->snapn[k], sp, f;
 			if (target[k] < 0 || dn <= 0)
 				continue;
@@ -899,6 +910,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	cfg.objective = o->objective;
 	cfg.dropout = o->dropout;
 	cfg.dynaprop = o->dynaprop;
+	st.cal_step = -1;
 	st.tau[FB_SP_ACT] = o->tau_act > 0 && o->target_act < 0 ? o->tau_act : 0;
 	st.tau[FB_SP_GRAD] = o->tau_grad > 0 && o->target_grad < 0 ? o->tau_grad : 0;
 	if (flexibert_init(&fb, &cfg, o->seed, err) < 0)
@@ -969,9 +981,11 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		uint64_t skey = tc_hash_final(key + (uint64_t)st.step);
 		int T = fill_batch(&tr, plan.order + plan.start[k], B, o->objective, wp, skey, ids, labels);
 		flexibert_zero_grad(&fb);
+		int active = se >= o->prune_start * Se; /* pruning from --prune-start of the budget on */
 		if (o->dynaprop) {
-			set_taus(&fb, &st, o);
-			fb.prune.sample = st.step == 0 && (o->target_act >= 0 || o->target_grad >= 0);
+			set_taus(&fb, &st, o, active);
+			fb.prune.sample =
+			    active && st.cal_step < 0 && (o->target_act >= 0 || o->target_grad >= 0);
 		}
 		double loss = flexibert_forward(&fb, ids, labels, B, T, 1, skey);
 		if (!isfinite(loss)) {
@@ -992,7 +1006,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		st.step++;
 		if (o->dynaprop) {
 			dynaprop_after_step(&fb, &st, o);
-			set_taus(&fb, &st, o); /* what evaluation prunes with */
+			set_taus(&fb, &st, o, active); /* what evaluation prunes with */
 		}
 		run_steps++;
 		loss_ema = isnan(loss_ema) ? loss : 0.98 * loss_ema + 0.02 * loss;
@@ -1036,8 +1050,10 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		         (st.tokens - run_tok0) / fmax(st.elapsed - run_el0, 1e-9), st.elapsed,
 		         (double)st.step / (double)nb);
 
-	if (o->dynaprop)
-		set_taus(&fb, &st, o);
+	if (o->dynaprop) /* the end of the budget is past any --prune-start */
+		set_taus(&fb, &st, o,
+		         o->prune_start <= 0 || st.cal_step >= 0 ||
+		             (o->target_act < 0 && o->target_grad < 0));
 	if (!r->stopped) {
 		double te_loss;
 		evaluate(&fb, &va, wp, o->batch, key ^ 1, &r->val_accuracy, &r->loss, ids, labels);

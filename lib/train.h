@@ -55,6 +55,7 @@ struct train_options {
 	int dynaprop;
 	double tau_act, tau_grad, tau_weight;
 	double target_act, target_grad;
+	double prune_start; /* the fraction of the budget trained with every threshold 0 (dense) */
 };
 
 /* DynaProp's calibration: steps between threshold corrections */

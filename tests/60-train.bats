@@ -233,6 +233,21 @@ stderr_one_line() {
 	[[ "$stderr" == *"trained with other options"* ]] || fail "$stderr"
 }
 
+@test "DynaProp --prune-start: dense first, then calibrated; a pause across the start resumes exactly" {
+	echo "$mixed" > in.jsonl
+	tc-train $T --steps 300 --dynaprop --no-checkpoint in.jsonl > from0.jsonl
+	tc-train $T --steps 300 --dynaprop --prune-start 0.5 --no-checkpoint in.jsonl | jq -cS "$strip" > straight.json
+	# half the run with thresholds 0: less sparsity over the run, the targets reached after
+	jq -se '.[0].train.sparsity.activation > .[1].train.sparsity.activation + 0.1
+		and .[1].train.sparsity.activation > 0.15 and .[1].train.dynaprop.prune_start == 0.5
+		and .[1].train.dynaprop.tau_act > 0' from0.jsonl straight.json >/dev/null ||
+		fail "$(jq -c '.train | [.sparsity.activation, .dynaprop]' from0.jsonl straight.json)"
+	run -1 tc-train $T --steps 300 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --pause-after 120 in.jsonl
+	run -1 tc-train $T --steps 300 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --resume --pause-after 60 in.jsonl
+	tc-train $T --steps 300 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --resume in.jsonl | jq -cS "$strip" > resumed.json
+	cmp straight.json resumed.json
+}
+
 @test "tc-train --dynaprop | tc-sim: the simulator takes the measured sparsity" {
 	echo "$tiny" | jq -c --argjson a "$(tc-sample --preset acceltran-edge | jq -c .accel)" '.accel = $a' > in.jsonl
 	tc-train $T --steps 120 --dynaprop --no-checkpoint in.jsonl | tc-sim --mode training > out.jsonl
@@ -245,7 +260,8 @@ stderr_one_line() {
 	for args in "--steps 0" "--objective foo" "--time 5x" "--batch -1" "--lr nan" "--baseline svm" \
 		"--progress loud" "--checkpoint a --checkpoint-dir b" "--no-checkpoint --resume" \
 		"--no-checkpoint --pause-after 3" "--tau-act -1" "--target-act 1" "--target-grad nan" \
-		"--tau-act 0.1 --target-act 0.5" "--tau-grad 0 --target-grad 0.5" "--dynaprop --baseline bow"; do
+		"--tau-act 0.1 --target-act 0.5" "--tau-grad 0 --target-grad 0.5" "--dynaprop --baseline bow" \
+		"--prune-start 1" "--prune-start -0.1"; do
 		run -2 --separate-stderr tc-train $args
 		[ -z "$output" ] || fail "$args: wrote $output"
 		[[ "$stderr" == tc-train:* ]] || fail "$args: $stderr"

@@ -79,6 +79,7 @@ usage(FILE *f)
 	       "      --tau-weight T      prune weight gradients with |g| <= T (default: tau-grad's)\n"
 	       "      --target-act S      or calibrate tau-act to activation sparsity S in [0, 1)\n"
 	       "      --target-grad S     and tau-grad to gradient sparsity S\n"
+	       "      --prune-start F     train the first fraction F of the budget dense (default 0)\n"
 	       "      --progress P        bar, json or none (default: bar on a terminal, else json)\n"
 	       "      --progress-every S  seconds between JSON progress lines (default 10)\n"
 	       "  -q, --quiet             no progress\n"
@@ -203,6 +204,7 @@ result_json(const struct train_result *r, const char *task)
 		                    opt.target_act >= 0 ? json_number(opt.target_act) : json_null());
 		json_object_set_new(d, "target_grad",
 		                    opt.target_grad >= 0 ? json_number(opt.target_grad) : json_null());
+		json_object_set_new(d, "prune_start", json_number(opt.prune_start));
 		json_object_set_new(t, "dynaprop", d);
 	}
 	return t;
@@ -329,6 +331,7 @@ main(int argc, char **argv)
 		OPT_TAU_WEIGHT,
 		OPT_TARGET_ACT,
 		OPT_TARGET_GRAD,
+		OPT_PRUNE_START,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -369,6 +372,7 @@ main(int argc, char **argv)
 	    {"tau-weight", required_argument, NULL, OPT_TAU_WEIGHT},
 	    {"target-act", required_argument, NULL, OPT_TARGET_ACT},
 	    {"target-grad", required_argument, NULL, OPT_TARGET_GRAD},
+	    {"prune-start", required_argument, NULL, OPT_PRUNE_START},
 	    {"output", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
@@ -515,6 +519,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_TARGET_GRAD:
 			opt.target_grad = eparse_double(optarg, "--target-grad", 0, 0.999999);
+			opt.dynaprop = 1;
+			break;
+		case OPT_PRUNE_START:
+			opt.prune_start = eparse_double(optarg, "--prune-start", 0, 0.999999);
 			opt.dynaprop = 1;
 			break;
 		case 'o':
