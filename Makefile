@@ -32,7 +32,7 @@ ALLCFLAGS = -std=c11 -fopenmp $(WARN) $(CFLAGS) $(SANFLAGS) -Ilib -DTC_VERSION='
 LIBS      = -lopenblas -ljansson -lz -lmvec -lm
 ALLLDFLAGS = -fopenmp $(LDFLAGS) $(SANFLAGS)
 
-TOOLS     = tc-sample tc-pareto tc-sim tc-train tc-prune
+TOOLS     = tc-sample tc-pareto tc-sim tc-train tc-prune tc-score
 LIBSRC    = $(wildcard lib/*.c)
 LIBOBJ    = $(LIBSRC:%.c=$(BUILD)/%.o)
 UNITS     = $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*_test.c))

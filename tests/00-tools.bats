@@ -5,7 +5,7 @@
 load helper
 bats_require_minimum_version 1.5.0
 
-TOOLS="tc-sample tc-pareto tc-sim tc-train tc-prune"
+TOOLS="tc-sample tc-pareto tc-sim tc-train tc-prune tc-score"
 
 @test "every tool prints usage on stdout for --help and exits 0" {
 	for t in $TOOLS; do

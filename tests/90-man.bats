@@ -82,3 +82,12 @@ run_examples() {
 	[ "$(jq -r .train.checkpoint tasks.jsonl | grep -c '^ckpt/[0-9a-f]\{16\}\.safetensors$')" -eq 2 ]
 	assert_equal "$(jq -r '.train | select(.baseline == "bow") | .task' bow.jsonl | tr '\n' ' ')" "tsv:films.tsv spam "
 }
+
+@test "tc-score(1) examples run" {
+	run_examples tc-score.1
+	[ "$(wc -l < scored.jsonl)" -eq 40 ]
+	jq -e -s 'any(.[]; .score.performance == -1) and any(.[]; .score.violation > 0) and any(.[]; .score.feasible)' scored.jsonl >/dev/null
+	[ -s front.jsonl ] && jq -e -s 'all(.[]; .score.feasible)' front.jsonl >/dev/null
+	jq -e -s 'map(select(.score.feasible)) | length > 0 and all(.[]; .score.terms.area == 0)' released.jsonl >/dev/null
+	run -1 cmp -s custom.jsonl scored.jsonl
+}

@@ -10,7 +10,7 @@ export TC_SHARE="$top/share"
 export LC_ALL=C
 
 # A missing tool is a failure, never a skip.
-for t in tc-sample tc-pareto tc-sim tc-train tc-prune; do
+for t in tc-sample tc-pareto tc-sim tc-train tc-prune tc-score; do
 	[ -x "$bin/$t" ] || { echo "missing $bin/$t: run make first" >&2; exit 1; }
 done
 
