@@ -32,7 +32,8 @@ fraction_at(const json_t *rec, const char *path, double *out, int *found, struct
 int
 simrec_sparsity(double *sp, int *src, const json_t *rec, const struct simrec_options *o, struct tc_error *err)
 {
-	static const char *const prune_path[3] = {"prune.sparsity.activation", "prune.sparsity.weight", NULL};
+	static const char *const prune_path[3] = {"prune.sparsity.activation", "prune.sparsity.weight",
+	                                          "prune.sparsity.gradient"};
 	static const char *const train_path[3] = {"train.sparsity.activation", NULL,
 	                                          "train.sparsity.gradient"};
 

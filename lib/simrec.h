@@ -37,7 +37,7 @@ struct simrec_options {
 enum { SP_PROFILE, SP_OPTION, SP_TRAIN, SP_PRUNE };
 
 /*
- * The sparsities for rec: prune.sparsity.{activation,weight} and train.sparsity.{activation,
+ * The sparsities for rec: prune.sparsity.{activation,weight,gradient} and train.sparsity.{activation,
  * gradient} when present, else the options', else the profile's. src receives SP_* per class.
  * Returns 0, or -1 naming a field that is not a fraction in [0, 1).
  */

@@ -607,9 +607,9 @@ trained() {
 		and .prune.tau_act > 0 and .prune.target_act == 0.4' cal.jsonl >/dev/null || fail "$(cat cal.jsonl)"
 	tc-prune calibrate --threads 1 --target-act 0.4 --target-grad 0.95 --checkpoint ck.safetensors > one.jsonl
 	assert_equal "$(jq -c .prune one.jsonl)" "$(jq -c .prune cal.jsonl)"
-	# into the simulator: activation sparsity from prune, gradient from train (none here: profile)
+	# into the simulator: activation and gradient sparsity from prune
 	jq -c --argjson a "$(tc-sample --preset acceltran-edge | jq -c .accel)" '.accel = $a' cal.jsonl |
-		tc-sim --mode training | jq -e '.sim.sparsity.from.activation == "prune"
+		tc-sim --mode training | jq -e '.sim.sparsity.from.activation == "prune" and .sim.sparsity.from.gradient == "prune"
 			and .sim.sparsity.activation == .prune.sparsity.activation' >/dev/null
 }
 
