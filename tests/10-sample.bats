@@ -173,3 +173,35 @@ bats_require_minimum_version 1.5.0
 	run -0 tc-sample -n 0
 	assert_equal "$output" ""
 }
+
+@test "--propose: new candidates only, none in the history nor twice; each round fresh; deterministic" {
+	: > history.jsonl
+	tc-sample --propose random --history history.jsonl -n 20 --space-file "$top/share/space/tiny.json" > p1.jsonl
+	[ "$(wc -l < p1.jsonl)" -eq 20 ]
+	[ "$(jq -r .id p1.jsonl | sort -u | wc -l)" -eq 20 ]
+	jq -e '.sample.method == "random" and .sample.history == 0 and .model and .accel' p1.jsonl >/dev/null
+	tc-sample --propose random --history history.jsonl -n 20 --space-file "$top/share/space/tiny.json" | cmp - p1.jsonl
+	cat p1.jsonl >> history.jsonl
+	tc-sample --propose lhs --history history.jsonl -n 20 --space-file "$top/share/space/tiny.json" > p2.jsonl
+	[ "$(wc -l < p2.jsonl)" -eq 20 ]
+	[ -z "$(comm -12 <(jq -r .id p1.jsonl | sort) <(jq -r .id p2.jsonl | sort))" ]
+	jq -e '.sample.method == "lhs" and .sample.history == 20' p2.jsonl >/dev/null
+	# a fixed side: transformer search on one accelerator
+	tc-sample --propose random --history history.jsonl -n 5 --preset acceltran-edge > p3.jsonl
+	[ "$(jq -c .accel p3.jsonl | sort -u | wc -l)" -eq 1 ] && [ "$(jq -r .id p3.jsonl | sort -u | wc -l)" -eq 5 ]
+}
+
+@test "--propose: a history with a bad record fails naming file, line and field; bad options" {
+	printf '%s\n' '{"id":"0123456789abcdef"}' '{"x":1}' > h.jsonl
+	run -1 --separate-stderr tc-sample --propose random --history h.jsonl
+	[[ "$stderr" == "tc-sample: h.jsonl:2: "*"'id'"* ]] || fail "$stderr"
+	printf '%s\n' '{"id":"xyz"}' > h2.jsonl
+	run -1 --separate-stderr tc-sample --propose random --history h2.jsonl
+	[[ "$stderr" == "tc-sample: h2.jsonl:1: field 'id'"* ]] || fail "$stderr"
+	run -1 tc-sample --propose random --history nosuch.jsonl
+	for args in "--propose random" "--history h.jsonl" "--propose boshcode --history h.jsonl" \
+		"--propose random --history h.jsonl --grid --space accel"; do
+		run -2 --separate-stderr tc-sample $args
+		[[ "$stderr" == tc-sample:* ]] || fail "$args: $stderr"
+	done
+}

@@ -36,13 +36,23 @@ static int npresets;
 static struct model_space mspace;
 static struct accel_space aspace;
 
+/* --propose: candidates whose ids are in neither the history nor the proposals so far */
+static int proposing;
+static const char *history_path;
+struct idset {
+	uint64_t *key; /* 0: empty (an id of 0 is stored as 1: a clash of 1 in 2^64) */
+	size_t cap, n;
+};
+static struct idset seen;
+static uint64_t nhistory;
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: tc-sample [--space model|accel|pair] [-n N] [--seed S] [--method random|lhs]\n"
-	        "                 [--grid] [--space-file FILE]... [--preset NAME]... [--emit-embedding]\n"
-	        "                 [--size] [--threads N] [-o FILE]\n"
+	        "                 [--grid] [--propose random|lhs --history FILE] [--space-file FILE]...\n"
+	        "                 [--preset NAME]... [--emit-embedding] [--size] [--threads N] [-o FILE]\n"
 	        "Emit candidate records (tc-records(5)) from the design spaces.\n"
 	        "\n"
 	        "  -s, --space WHAT      sample models, accelerators or pairs (default pair)\n"
@@ -50,6 +60,8 @@ usage(FILE *f)
 	        "      --seed S          random seed, recorded in every record (default 1)\n"
 	        "  -m, --method M        random (independent uniform) or lhs (Latin hypercube)\n"
 	        "  -g, --grid            every accelerator of the space, in order\n"
+	        "      --propose M       N new candidates by method M (random or lhs): none already in\n"
+	        "      --history FILE      the records of FILE (by id), nor twice\n"
 	        "  -f, --space-file F    a model or accelerator space file (default: flexibert2, acceltran)\n"
 	        "  -p, --preset NAME     bert-tiny, bert-mini, bert-base, acceltran-edge, acceltran-server,\n"
 	        "                        or a JSON file with \"model\" and/or \"accel\"; fixes that side\n"
@@ -142,6 +154,64 @@ preset_names(const struct preset *pm, const struct preset *pa)
 	return names;
 }
 
+static int
+idset_add(struct idset *s, uint64_t id) /* 1 if new */
+{
+	size_t i;
+
+	id = id ? id : 1;
+	if (2 * (s->n + 1) > s->cap) {
+		struct idset t = {ecalloc(s->cap ? 2 * s->cap : 1024, sizeof *t.key),
+		                  s->cap ? 2 * s->cap : 1024, 0};
+		for (size_t k = 0; k < s->cap; k++)
+			if (s->key[k])
+				idset_add(&t, s->key[k]);
+		free(s->key);
+		*s = t;
+	}
+	for (i = tc_hash_final(id) & (s->cap - 1); s->key[i]; i = (i + 1) & (s->cap - 1))
+		if (s->key[i] == id)
+			return 0;
+	s->key[i] = id;
+	s->n++;
+	return 1;
+}
+
+static uint64_t
+id_value(const char *hex)
+{
+	return strtoull(hex, NULL, 16);
+}
+
+/* The ids of the history's records into seen. */
+static void
+load_history(const char *path)
+{
+	struct jsonl_reader r;
+	struct tc_error err;
+	json_t *rec;
+	int rc;
+
+	if (jsonl_open(&r, path, &err) < 0)
+		die("%s", err.msg);
+	while ((rc = jsonl_read(&r, &rec, &err)) > 0) {
+		const char *id;
+		size_t len;
+		if (json_get_string(rec, "id", &id, &err) < 0)
+			die("%s:%ld: %s", r.name, r.line, err.msg);
+		len = strlen(id);
+		if (len != 16 || strspn(id, "0123456789abcdef") != 16)
+			die("%s:%ld: field 'id': expected 16 hexadecimal digits, got '%s'", r.name, r.line,
+			    id);
+		idset_add(&seen, id_value(id));
+		nhistory++;
+		json_decref(rec);
+	}
+	if (rc < 0)
+		die("%s", err.msg);
+	jsonl_close(&r);
+}
+
 static json_t *
 sample_info(const char *how, const struct preset *pm, const struct preset *pa)
 {
@@ -150,6 +220,8 @@ sample_info(const char *how, const struct preset *pm, const struct preset *pa)
 	json_object_set_new(s, "method", json_string(how));
 	if (strcmp(how, "random") == 0 || strcmp(how, "lhs") == 0)
 		json_object_set_new(s, "seed", json_integer((json_int_t)seed));
+	if (proposing)
+		json_object_set_new(s, "history", json_integer((json_int_t)nhistory));
 	if (strcmp(how, "preset") != 0)
 		json_object_set_new(s, "index", json_integer(0));
 	if (pm || pa)
@@ -284,6 +356,53 @@ emit_points(FILE *out, int want_model, int want_accel, const struct preset *pm, 
 	sampler_release(&d.smp);
 }
 
+/*
+ * --propose: n candidates not in seen, drawn as emit_points draws them from designs of 4 n + 64
+ * points whose seed depends on --seed and the history's size (so each round of a search gets
+ * fresh points); at most 8 designs, then fewer candidates and a warning.
+ */
+static void
+propose_points(FILE *out, int want_model, int want_accel, const struct preset *pm, const struct preset *pa,
+               uint64_t n)
+{
+	const char *how = method == SAMPLE_LHS ? "lhs" : "random";
+	uint64_t pool = 4 * n + 64, found = 0, base = seed;
+	struct design d = {0};
+	struct tc_error err;
+
+	d.sm = want_model && !pm;
+	d.sa = want_accel && !pa;
+	d.dm = d.sm ? model_sample_dim(&mspace) : 0;
+	d.da = d.sa ? accel_sample_dim(&aspace) : 0;
+	d.m = pm ? &pm->model : NULL;
+	d.a = pa ? &pa->accel : NULL;
+	for (int round = 0; round < 8 && found < n; round++) {
+		struct emitter e;
+		seed = tc_hash_final(base ^
+		                     tc_hash_final(nhistory + 0x70726f706f7365ULL * (uint64_t)(round + 1)));
+		seed &= (1ULL << 53) - 1; /* records carry it as a JSON integer */
+		if (sampler_init(&d.smp, method, pool, d.dm + d.da, seed, &err) < 0)
+			usage_die("%s", err.msg);
+		emitter_init(&e, &d, how, pm, pa);
+		for (uint64_t i = 0; i < pool && found < n; i++) {
+			size_t before = e.len;
+			emitter_point(&e, &d, i);
+			if (idset_add(&seen, id_value(json_string_value(e.jid))))
+				found++;
+			else
+				e.len = before;
+		}
+		if (fwrite(e.buf, 1, e.len, out) != e.len)
+			die("write error: %s", strerror(errno));
+		emitter_release(&e);
+		sampler_release(&d.smp);
+	}
+	seed = base;
+	if (found < n)
+		warn("only %llu new candidates in %d designs of %llu points: the space is nearly exhausted",
+		     (unsigned long long)found, 8, (unsigned long long)pool);
+}
+
 static void
 print_sizes(FILE *out)
 {
@@ -306,7 +425,7 @@ static void
 run(FILE *out)
 {
 	int want_model, want_accel, has_pm = 0, has_pa = 0;
-	int sampling = nsamples >= 0 || grid || npresets == 0;
+	int sampling = proposing || nsamples >= 0 || grid || npresets == 0;
 	uint64_t n;
 
 	for (int i = 0; i < npresets; i++) {
@@ -345,7 +464,10 @@ run(FILE *out)
 				continue; /* a pair preset pairs only with itself */
 			if (pa && pa != pm && pa->has_model)
 				continue;
-			emit_points(out, want_model, want_accel, pm, pa, sampling, n);
+			if (proposing)
+				propose_points(out, want_model, want_accel, pm, pa, n);
+			else
+				emit_points(out, want_model, want_accel, pm, pa, sampling, n);
 		}
 	}
 }
@@ -353,7 +475,7 @@ run(FILE *out)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_SEED = 256, OPT_SIZE, OPT_THREADS, OPT_VERSION };
+	enum { OPT_SEED = 256, OPT_SIZE, OPT_THREADS, OPT_PROPOSE, OPT_HISTORY, OPT_VERSION };
 	static const struct option longopts[] = {{"space", required_argument, NULL, 's'},
 	                                         {"count", required_argument, NULL, 'n'},
 	                                         {"seed", required_argument, NULL, OPT_SEED},
@@ -365,6 +487,8 @@ main(int argc, char **argv)
 	                                         {"size", no_argument, NULL, OPT_SIZE},
 	                                         {"output", required_argument, NULL, 'o'},
 	                                         {"threads", required_argument, NULL, OPT_THREADS},
+	                                         {"propose", required_argument, NULL, OPT_PROPOSE},
+	                                         {"history", required_argument, NULL, OPT_HISTORY},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, OPT_VERSION},
 	                                         {NULL, 0, NULL, 0}};
@@ -412,6 +536,14 @@ main(int argc, char **argv)
 		case OPT_THREADS:
 			nthreads = (int)eparse_long(optarg, "--threads", 1, 256);
 			break;
+		case OPT_PROPOSE:
+			if ((method = sample_method_parse(optarg)) < 0)
+				usage_die("option '--propose': expected random or lhs, got '%s'", optarg);
+			proposing = 1;
+			break;
+		case OPT_HISTORY:
+			history_path = optarg;
+			break;
 		case 'o':
 			out_path = optarg;
 			break;
@@ -432,7 +564,15 @@ main(int argc, char **argv)
 		usage_die("--grid and --count exclude each other");
 	if (grid && method == SAMPLE_LHS)
 		usage_die("--grid and --method lhs exclude each other");
+	if (proposing && !history_path)
+		usage_die("--propose needs --history FILE (the records evaluated so far; may be empty)");
+	if (history_path && !proposing)
+		usage_die("--history goes with --propose");
+	if (proposing && (grid || print_size))
+		usage_die("--propose and --%s exclude each other", grid ? "grid" : "size");
 	load_spaces();
+	if (proposing)
+		load_history(history_path);
 	for (int i = 0; i < npresets; i++)
 		load_preset(&presets[i], preset_args[i]);
 	if (afile_open(&af, out_path, &err) < 0)
