@@ -7,8 +7,8 @@
 #   pairs.jsonl      tc-sample: N pairs (model x accelerator) of SPACE, seed SEED
 #   trained.jsonl    tc-train, one record per job through GNU parallel (JOBS at a time; each job
 #                    gets THREADS threads), checkpoints in OUT/ckpt
-#   pruned.jsonl     tc-prune calibrate: the thresholds for 50% activation and 90% gradient
-#                    sparsity, measured on each checkpoint
+#   pruned.jsonl     tc-prune calibrate (CALIBRATE: its options): the thresholds for 50% activation
+#                    and 90% gradient sparsity, measured on each checkpoint
 #   simulated.jsonl  tc-sim in MODE (training or inference), with the measured sparsity
 #   scored.jsonl     tc-score: the co-design performance
 #   front.jsonl      tc-pareto: the pairs no other beats on score and energy, plotted in front.png
@@ -25,6 +25,7 @@ N      ?= 8
 SEED   ?= 1
 SPACE  ?= $(top)/share/space/tiny.json
 TRAIN  ?= --steps 300 --seq 64
+CALIBRATE ?= --batches 8
 TASK   ?= wordnet-lex
 MODE   ?= training
 JOBS   ?= 2
@@ -48,7 +49,7 @@ $(OUT)/trained.jsonl: $(OUT)/pairs.jsonl
 	mv $@.tmp $@
 
 $(OUT)/pruned.jsonl: $(OUT)/trained.jsonl
-	tc-prune calibrate -q --threads $(THREADS) -o $@ $<
+	tc-prune calibrate -q --threads $(THREADS) $(CALIBRATE) -o $@ $<
 
 $(OUT)/simulated.jsonl: $(OUT)/pruned.jsonl
 	tc-sim --mode $(MODE) -o $@ $<

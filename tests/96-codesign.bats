@@ -7,7 +7,7 @@ load helper
 bats_require_minimum_version 1.5.0
 
 export TC_DATA="$top/tests/data/task"
-cd_run() { "$top/pipelines/codesign" -q --budget 5 --init 3 --per-round 2 --jobs 2 --train '--steps 8 --vocab-size 300' "$@"; }
+cd_run() { "$top/pipelines/codesign" -q --budget 5 --init 3 --per-round 2 --jobs 2 --train '--steps 8 --vocab-size 300' --calibrate '--batches 1' "$@"; }
 digest() { jq -c '[.id, .codesign.round, .score.performance, .train.val_accuracy, .sim.energy_j]' "$1/history.jsonl"; }
 
 @test "codesign: history, best pair, front, plots and report; a rerun evaluates nothing again" {
@@ -27,7 +27,7 @@ digest() { jq -c '[.id, .codesign.round, .score.performance, .train.val_accuracy
 
 @test "codesign: killed with SIGKILL at a random moment and run again, it ends as an uninterrupted run" {
 	cd_run --out straight
-	"$top/pipelines/codesign" -q --budget 5 --init 3 --per-round 2 --jobs 2 --train '--steps 8 --vocab-size 300' --out killed &
+	"$top/pipelines/codesign" -q --budget 5 --init 3 --per-round 2 --jobs 2 --train '--steps 8 --vocab-size 300' --calibrate '--batches 1' --out killed &
 	pid=$!
 	sleep "$(awk 'BEGIN { srand(); printf "%.1f", 2 + rand() * 6 }')"
 	pkill -KILL -P "$pid" 2>/dev/null || true
