@@ -4,7 +4,8 @@
 #   make -f pipelines/explore.mk -j2                        N pairs from the tiny space, default budgets
 #   make -f pipelines/explore.mk -j2 N=32 TRAIN='--time 60' OUT=runs/big
 #
-#   pairs.jsonl      tc-sample: N pairs (model x accelerator) of SPACE, seed SEED
+#   pairs.jsonl      tc-sample: N pairs (model x accelerator) of SPACE, seed SEED (PRESET: a
+#                    tc-sample --preset fixing a side)
 #   trained.jsonl    tc-train, one record per job through GNU parallel (JOBS at a time; each job
 #                    gets THREADS threads), checkpoints in OUT/ckpt
 #   pruned.jsonl     tc-prune calibrate (CALIBRATE: its options): the thresholds for 50% activation
@@ -24,6 +25,7 @@ export TC_SHARE ?= $(top)/share
 N      ?= 8
 SEED   ?= 1
 SPACE  ?= $(top)/share/space/tiny.json
+PRESET ?=
 TRAIN  ?= --steps 300 --seq 64
 CALIBRATE ?= --batches 8
 TASK   ?= wordnet-lex
@@ -40,7 +42,7 @@ all: $(OUT)/front.jsonl
 
 $(OUT)/pairs.jsonl: $(MAKEFILE_LIST)
 	@mkdir -p $(OUT)
-	tc-sample --space pair --space-file $(SPACE) -n $(N) --seed $(SEED) -o $@
+	tc-sample --space pair --space-file $(SPACE) $(if $(PRESET),--preset $(PRESET)) -n $(N) --seed $(SEED) -o $@
 
 $(OUT)/trained.jsonl: $(OUT)/pairs.jsonl
 	parallel --pipe -N1 -j$(JOBS) --keep-order --halt now,fail=1 \

@@ -7,7 +7,12 @@ load helper
 bats_require_minimum_version 1.5.0
 
 export TC_DATA="$top/tests/data/task"
-mk() { make -s -f "$top/pipelines/explore.mk" N=3 TRAIN='--steps 20 --vocab-size 300' CALIBRATE='--batches 1' OUT=ex "$@"; }
+# accelerators for the smallest model of the tiny space, so each training is quick
+mk() {
+	echo '{"model":{"l":2,"o":[["sa_sdp_32","l_dft_32"],["c_5_32","sa_wma_32"]],"h":[64,64],"f":[[128],[128]]}}' > tiny.json
+	make -s -f "$top/pipelines/explore.mk" N=3 PRESET=tiny.json TRAIN='--steps 20 --vocab-size 300 --batch 8 --seq 32' \
+		CALIBRATE='--batches 1' OUT=ex "$@"
+}
 
 @test "explore.mk: each stage a file of every pair, the front of the scored ones" {
 	run -0 mk -j2

@@ -7,7 +7,13 @@ load helper
 bats_require_minimum_version 1.5.0
 
 export TC_DATA="$top/tests/data/task"
-cd_run() { "$top/pipelines/codesign" -q --budget 5 --init 3 --per-round 2 --jobs 2 --train '--steps 8 --vocab-size 300' --calibrate '--batches 1' "$@"; }
+# a search over accelerators for the smallest model of the tiny space, so each evaluation is quick
+tiny='{"model":{"l":2,"o":[["sa_sdp_32","l_dft_32"],["c_5_32","sa_wma_32"]],"h":[64,64],"f":[[128],[128]]}}'
+args="-q --budget 5 --init 3 --per-round 2 --jobs 2 --fix-model tiny.json --calibrate --batches=1"
+cd_run() {
+	echo "$tiny" > tiny.json
+	"$top/pipelines/codesign" $args --train '--steps 8 --vocab-size 300 --batch 8 --seq 32' "$@"
+}
 digest() { jq -c '[.id, .codesign.round, .score.performance, .train.val_accuracy, .sim.energy_j]' "$1/history.jsonl"; }
 
 @test "codesign: history, best pair, front, plots and report; a rerun evaluates nothing again" {
@@ -27,9 +33,10 @@ digest() { jq -c '[.id, .codesign.round, .score.performance, .train.val_accuracy
 
 @test "codesign: killed with SIGKILL at a random moment and run again, it ends as an uninterrupted run" {
 	cd_run --out straight
-	"$top/pipelines/codesign" -q --budget 5 --init 3 --per-round 2 --jobs 2 --train '--steps 8 --vocab-size 300' --calibrate '--batches 1' --out killed &
+	echo "$tiny" > tiny.json
+	"$top/pipelines/codesign" $args --train '--steps 8 --vocab-size 300 --batch 8 --seq 32' --out killed &
 	pid=$!
-	sleep "$(awk 'BEGIN { srand(); printf "%.1f", 2 + rand() * 6 }')"
+	sleep "$(awk 'BEGIN { srand(); printf "%.1f", 0.3 + rand() * 2.5 }')"
 	pkill -KILL -P "$pid" 2>/dev/null || true
 	kill -KILL "$pid" 2>/dev/null || true
 	pkill -KILL -f "killed/evaluate" 2>/dev/null || true
