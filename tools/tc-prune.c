@@ -399,6 +399,16 @@ parse_list(const char *s, double **v, size_t *n, size_t *cap, double lo, double 
 	return *n > 0 ? 0 : -1;
 }
 
+/* The options sweep and calibrate share (common_option takes them), and the end of the table. */
+#define COMMON_LONGOPTS                                                                                      \
+	{"task", required_argument, NULL, 't'}, {"data", required_argument, NULL, 'D'},                      \
+	    {"batch", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 'T'},              \
+	    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},                     \
+	    {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, OPT_VERSION},                   \
+	{                                                                                                    \
+		NULL, 0, NULL, 0                                                                             \
+	}
+
 /* Options of sweep and calibrate; returns the option's code when it is not one of them. */
 static int
 common_option(int c, struct train_options *o)
@@ -493,15 +503,7 @@ sweep_main(int argc, char **argv)
 	                                         {"taus", required_argument, NULL, OPT_TAUS},
 	                                         {"top-k", required_argument, NULL, OPT_TOPK},
 	                                         {"plot", required_argument, NULL, OPT_PLOT},
-	                                         {"task", required_argument, NULL, 't'},
-	                                         {"data", required_argument, NULL, 'D'},
-	                                         {"batch", required_argument, NULL, 'b'},
-	                                         {"threads", required_argument, NULL, 'T'},
-	                                         {"output", required_argument, NULL, 'o'},
-	                                         {"quiet", no_argument, NULL, 'q'},
-	                                         {"help", no_argument, NULL, 'h'},
-	                                         {"version", no_argument, NULL, OPT_VERSION},
-	                                         {NULL, 0, NULL, 0}};
+	                                         COMMON_LONGOPTS};
 	static const double taus0[] = {0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3};
 	static const double ks0[] = {64, 32, 16, 8, 4, 2, 1};
 	const char *ckpt = NULL, *plot_path = NULL;
@@ -631,15 +633,7 @@ calibrate_main(int argc, char **argv)
 	                                         {"target-act", required_argument, NULL, OPT_TACT},
 	                                         {"target-grad", required_argument, NULL, OPT_TGRAD},
 	                                         {"batches", required_argument, NULL, OPT_BATCHES},
-	                                         {"task", required_argument, NULL, 't'},
-	                                         {"data", required_argument, NULL, 'D'},
-	                                         {"batch", required_argument, NULL, 'b'},
-	                                         {"threads", required_argument, NULL, 'T'},
-	                                         {"output", required_argument, NULL, 'o'},
-	                                         {"quiet", no_argument, NULL, 'q'},
-	                                         {"help", no_argument, NULL, 'h'},
-	                                         {"version", no_argument, NULL, OPT_VERSION},
-	                                         {NULL, 0, NULL, 0}};
+	                                         COMMON_LONGOPTS};
 	struct train_options o;
 	struct tc_error err;
 	struct jsonl_out w = {0};
