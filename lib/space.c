@@ -1057,6 +1057,80 @@ accel_grid_point(struct accel *a, const struct accel_space *s, uint64_t i)
 	accel_finish(a, s);
 }
 
+static int
+cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* The inverses of the decoders: the centre of the cell each choice decodes from, 0.5 for
+ * coordinates the point does not use. */
+static double
+centre(int k, uint64_t n)
+{
+	return ((double)k + 0.5) / (double)n;
+}
+
+void
+model_unit_encode(double *u, const struct model *m, const struct model_space *s)
+{
+	int dim = model_sample_dim(s), seq[MODEL_MAX_HEADS];
+
+	for (int i = 0; i < dim; i++)
+		u[i] = 0.5;
+	u[0] = centre(find_int(s->layers, s->nl, m->l), (uint64_t)s->nl);
+	for (int i = 0; i < m->l; i++) {
+		double *w = u + 1 + i * layer_dim(s);
+		const struct model_layer *L = &m->layer[i];
+		w[0] = centre(find_int(s->hidden, s->nh, L->h), (uint64_t)s->nh);
+		w[1] = centre(find_int(s->heads, s->nn, L->n), (uint64_t)s->nn);
+		for (int j = 0; j < L->n; j++)
+			seq[j] = find_int(s->ops, s->nops, L->op[j]);
+		qsort(seq, (size_t)L->n, sizeof *seq, cmp_int);
+		w[2] =
+		    ((double)multiset_rank(seq, s->nops, L->n) + 0.5) / (double)multiset_count(s->nops, L->n);
+		w[3] = centre(find_int(s->ffdepth, s->nfd, L->nff), (uint64_t)s->nfd);
+		for (int j = 0; j < L->nff; j++)
+			w[4 + j] = centre(find_int(s->ffwidth, s->nfw, L->ff[j]), (uint64_t)s->nfw);
+	}
+}
+
+void
+model_unit_levels(int *levels, const struct model_space *s)
+{
+	uint64_t most = 1;
+
+	for (int k = 0; k < s->nn; k++)
+		if (multiset_count(s->nops, s->heads[k]) > most)
+			most = multiset_count(s->nops, s->heads[k]);
+	levels[0] = s->nl;
+	for (int i = 0; i < s->maxl; i++) {
+		int *w = levels + 1 + i * layer_dim(s);
+		w[0] = s->nh;
+		w[1] = s->nn;
+		w[2] = most > 1000000 ? 1000000 : (int)most;
+		w[3] = s->nfd;
+		for (int j = 0; j < s->maxfd; j++)
+			w[4 + j] = s->nfw;
+	}
+}
+
+void
+accel_unit_encode(double *u, const struct accel *a, const struct accel_space *s)
+{
+	for (int p = 0; p < AP_COUNT; p++)
+		if (varies(s, p))
+			*u++ = centre(space_index(a, s, p), (uint64_t)s->nval[p]);
+}
+
+void
+accel_unit_levels(int *levels, const struct accel_space *s)
+{
+	for (int p = 0; p < AP_COUNT; p++)
+		if (varies(s, p))
+			*levels++ = s->nval[p];
+}
+
 /* ---- encodings ---- */
 
 int
@@ -1076,12 +1150,6 @@ ffstack_index(const struct model_layer *L, const struct model_space *s)
 	for (int j = 0; j < L->nff; j++)
 		w = w * (uint64_t)s->nfw + (uint64_t)find_int(s->ffwidth, s->nfw, L->ff[j]);
 	return idx + w;
-}
-
-static int
-cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
 }
 
 static uint64_t

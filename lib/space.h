@@ -137,6 +137,17 @@ int accel_sample_dim(const struct accel_space *s);
 void accel_decode(struct accel *a, const struct accel_space *s, const double *u);
 
 /*
+ * Inverses of the decoders: the coordinates u of a valid point, each the centre of the cell its
+ * choice decodes from (0.5 where the point does not use a coordinate), so that decode(encode(p)) = p.
+ * *_unit_levels: the number of cells of each coordinate (the head-multiset coordinate counts the
+ * largest head count's multisets, capped at 10^6).
+ */
+void model_unit_encode(double *u, const struct model *m, const struct model_space *s);
+void model_unit_levels(int *levels, const struct model_space *s);
+void accel_unit_encode(double *u, const struct accel *a, const struct accel_space *s);
+void accel_unit_levels(int *levels, const struct accel_space *s);
+
+/*
  * The accelerator grid: index i in [0, accel_space_size) to a point, the last parameter varying
  * fastest; fixed parameters held, tile_y tied to tile_x when square_tiles.
  */

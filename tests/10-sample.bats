@@ -191,6 +191,64 @@ bats_require_minimum_version 1.5.0
 	[ "$(jq -c .accel p3.jsonl | sort -u | wc -l)" -eq 1 ] && [ "$(jq -r .id p3.jsonl | sort -u | wc -l)" -eq 5 ]
 }
 
+# A history of accelerators for BERT-Tiny with simulated results: 12 records, one round of 4
+# proposals by METHOD with the objectives OBJ on top of it.
+guided_round() {
+	tc-sample --space-file "$top/share/space/acceltran-gelu.json" --preset bert-tiny -n 12 --seed 3 |
+		tc-sim --mode training --brief > h.jsonl
+	tc-sample --propose "$1" --history h.jsonl -n 4 --seed 5 --preset bert-tiny --epochs 30 --pool 200 \
+		--space-file "$top/share/space/acceltran-gelu.json" --objectives "$2" "${@:3}"
+}
+
+@test "--propose boshcode and nsga2: new candidates, deterministic, on one objective and on several" {
+	for m in boshcode nsga2; do
+		for obj in sim.latency_s sim.latency_s,sim.energy_j,sim.area_mm2; do
+			guided_round $m $obj > p1.jsonl
+			guided_round $m $obj | cmp - p1.jsonl
+			[ "$(wc -l < p1.jsonl)" -eq 4 ] || fail "$m $obj: $(wc -l < p1.jsonl) proposals"
+			[ "$(jq -r .id p1.jsonl | sort -u | wc -l)" -eq 4 ]
+			[ -z "$(comm -12 <(jq -r .id h.jsonl | sort) <(jq -r .id p1.jsonl | sort))" ]
+			jq -e --arg m $m '.sample.method == $m and .sample.history == 12 and .model.l == 2 and .accel.activation == "gelu"' \
+				p1.jsonl >/dev/null
+		done
+	done
+	guided_round boshcode sim.latency_s > p.jsonl
+	jq -e '.sample.predicted | (.loss | length) == 1 and .epistemic[0] > 0 and .aleatoric[0] > 0
+		and (.via | test("gobi|pool"))' p.jsonl >/dev/null
+	guided_round boshcode sim.latency_s --seed 6 | cmp -s - p.jsonl && fail "another seed gave the same proposals"
+	true
+}
+
+@test "--propose boshcode: the proposals' simulated latency beats the history's median" {
+	guided_round boshcode sim.latency_s > p.jsonl
+	med=$(jq -s 'map(.sim.latency_s) | sort | .[length / 2 | floor]' h.jsonl)
+	tc-sim --mode training --brief < p.jsonl > ps.jsonl
+	jq -se --argjson med "$med" 'map(.sim.latency_s) | min < $med' ps.jsonl >/dev/null ||
+		fail "median $med, proposals $(jq -c .sim.latency_s ps.jsonl | tr '\n' ' ')"
+}
+
+@test "--propose boshcode: few usable records start with Latin hypercube points; failures are left out" {
+	tc-sample --space-file "$top/share/space/acceltran-gelu.json" --preset bert-tiny -n 3 |
+		tc-sim --mode training --brief > h.jsonl
+	run -0 --separate-stderr tc-sample --propose boshcode --history h.jsonl -n 2 --preset bert-tiny \
+		--objectives sim.latency_s --space-file "$top/share/space/acceltran-gelu.json"
+	[[ "$stderr" == *"fewer than --init 8: Latin hypercube"* ]] || fail "$stderr"
+	[ "$(printf '%s\n' "$output" | jq -r .sample.method | sort -u)" = lhs ]
+	# a record with "error" and no sim is failed, not malformed
+	jq -c 'del(.sim) | .error = "x"' h.jsonl | head -n 1 >> h.jsonl
+	run -0 --separate-stderr tc-sample --propose boshcode --history h.jsonl -n 2 --preset bert-tiny --init 2 \
+		--objectives sim.latency_s --space-file "$top/share/space/acceltran-gelu.json" --epochs 5
+	[ "$(printf '%s\n' "$output" | jq -r .sample.method | sort -u)" = boshcode ]
+	# a record that lacks the objective without having failed is an error naming its line
+	jq -c 'del(.sim)' h.jsonl | head -n 1 > bad.jsonl
+	cat h.jsonl >> bad.jsonl
+	run -1 --separate-stderr tc-sample --propose nsga2 --history bad.jsonl -n 2 --preset bert-tiny \
+		--objectives sim.latency_s --space-file "$top/share/space/acceltran-gelu.json"
+	[[ "$stderr" == "tc-sample: bad.jsonl:1: missing field 'sim.latency_s'"* ]] || fail "$stderr"
+	run -2 --separate-stderr tc-sample --propose boshcode --history h.jsonl --uncertainty 0.7 --diversity 0.5
+	[[ "$stderr" == tc-sample:* ]] || fail "$stderr"
+}
+
 @test "--propose: a history with a bad record fails naming file, line and field; bad options" {
 	printf '%s\n' '{"id":"0123456789abcdef"}' '{"x":1}' > h.jsonl
 	run -1 --separate-stderr tc-sample --propose random --history h.jsonl
@@ -199,7 +257,7 @@ bats_require_minimum_version 1.5.0
 	run -1 --separate-stderr tc-sample --propose random --history h2.jsonl
 	[[ "$stderr" == "tc-sample: h2.jsonl:1: field 'id'"* ]] || fail "$stderr"
 	run -1 tc-sample --propose random --history nosuch.jsonl
-	for args in "--propose random" "--history h.jsonl" "--propose boshcode --history h.jsonl" \
+	for args in "--propose random" "--history h.jsonl" "--propose annealing --history h.jsonl" \
 		"--propose random --history h.jsonl --grid --space accel"; do
 		run -2 --separate-stderr tc-sample $args
 		[[ "$stderr" == tc-sample:* ]] || fail "$args: $stderr"

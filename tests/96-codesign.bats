@@ -55,7 +55,7 @@ digest() { jq -c '[.id, .codesign.round, .score.performance, .train.val_accuracy
 }
 
 @test "codesign: bad options are usage errors" {
-	for args in "--budget x" "--budget 0" "--propose boshcode" "--no-such" "--fix-accel a --fix-model b" "--out"; do
+	for args in "--budget x" "--budget 0" "--propose annealing" "--no-such" "--fix-accel a --fix-model b" "--out"; do
 		run -2 --separate-stderr "$top/pipelines/codesign" $args
 		[[ "$stderr" == codesign:* ]] || fail "$args: $stderr"
 	done

@@ -6,10 +6,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jsonl.h"
+#include "nsga2.h"
+#include "objective.h"
+#include "propose.h"
 #include "sample.h"
 #include "space.h"
 
@@ -45,6 +49,16 @@ struct idset {
 };
 static struct idset seen;
 static uint64_t nhistory;
+
+/* --propose boshcode|nsga2: methods guided by the history's results */
+enum { GUIDE_NONE, GUIDE_BOSHCODE, GUIDE_NSGA2 };
+static int guided;
+static const char *objectives_spec = "score.performance:max";
+static int ninit = 8;
+static struct bo_params bo;
+static json_t **hist;
+static long *hist_line;
+static size_t nhist;
 
 static void
 usage(FILE *f)
@@ -177,6 +191,18 @@ idset_add(struct idset *s, uint64_t id) /* 1 if new */
 	return 1;
 }
 
+static int
+idset_has(const struct idset *s, uint64_t id)
+{
+	id = id ? id : 1;
+	if (!s->cap)
+		return 0;
+	for (size_t i = tc_hash_final(id) & (s->cap - 1); s->key[i]; i = (i + 1) & (s->cap - 1))
+		if (s->key[i] == id)
+			return 1;
+	return 0;
+}
+
 static uint64_t
 id_value(const char *hex)
 {
@@ -205,6 +231,13 @@ load_history(const char *path)
 			    id);
 		idset_add(&seen, id_value(id));
 		nhistory++;
+		if (guided) { /* kept for the guided methods, which read results */
+			hist = erealloc(hist, sizeof *hist * (nhist + 1));
+			hist_line = erealloc(hist_line, sizeof *hist_line * (nhist + 1));
+			hist[nhist] = rec;
+			hist_line[nhist++] = r.line;
+			continue;
+		}
 		json_decref(rec);
 	}
 	if (rc < 0)
@@ -403,6 +436,282 @@ propose_points(FILE *out, int want_model, int want_accel, const struct preset *p
 		     (unsigned long long)found, 8, (unsigned long long)pool);
 }
 
+/* ---- guided proposals ---- */
+
+/* The free sides of a candidate as coordinates of the unit box (model first), and back. */
+struct box {
+	int sm, sa, dm, da;
+	const struct model *m; /* fixed sides (or NULL) */
+	const struct accel *a;
+};
+
+static void
+box_decode(const struct box *b, const double *x, struct model *m, struct accel *a)
+{
+	if (b->sm)
+		model_decode(m, &mspace, x);
+	else if (b->m)
+		*m = *b->m;
+	if (b->sa)
+		accel_decode(a, &aspace, x + b->dm);
+	else if (b->a)
+		*a = *b->a;
+}
+
+static uint64_t
+box_id(const struct box *b, const struct model *m, const struct accel *a)
+{
+	char id[17];
+
+	candidate_id(id, b->sm || b->m ? m : NULL, b->sa || b->a ? a : NULL);
+	return id_value(id);
+}
+
+static void
+box_draw(void *ctx, struct rng *r, double *x)
+{
+	const struct box *b = ctx;
+
+	for (int i = 0; i < b->dm + b->da; i++)
+		x[i] = rng_uniform(r);
+}
+
+static int
+box_snap(void *ctx, double *x, int take)
+{
+	const struct box *b = ctx;
+	struct model m;
+	struct accel a;
+	uint64_t id;
+
+	box_decode(b, x, &m, &a);
+	if (b->sm)
+		model_unit_encode(x, &m, &mspace);
+	if (b->sa)
+		accel_unit_encode(x + b->dm, &a, &aspace);
+	id = box_id(b, &m, &a);
+	if (idset_has(&seen, id))
+		return 0;
+	if (take)
+		idset_add(&seen, id);
+	return 1;
+}
+
+/* A record's objective values into v (minimised, transformed later); 0, or 1 for a failed
+ * evaluation, which the guided methods leave out. */
+static int
+record_targets(double *v, const struct objective *o, int m, const json_t *rec, size_t i)
+{
+	struct tc_error err;
+	json_t *feas;
+
+	if (objectives_get(v, o, m, rec, &err) < 0) {
+		feas = json_path_get(rec, "sim.feasible");
+		if (json_object_get(rec, "error") || json_is_false(feas) ||
+		    json_is_false(json_path_get(rec, "score.feasible")))
+			return 1;
+		die("%s:%ld: %s", history_path, hist_line[i], err.msg);
+	}
+	for (int j = 0; j < m; j++)
+		if (o[j].maximize)
+			v[j] = -v[j];
+	return 0;
+}
+
+static void
+emit_guided(FILE *out, const struct box *b, const double *x, const struct bo_pred *pred, int k, int m,
+            const char *how, const struct preset *pm, const struct preset *pa)
+{
+	static const char *const via[] = {"gobi", "pool", "uncertainty", "diversity"};
+
+	for (int i = 0; i < k; i++) {
+		struct model mo;
+		struct accel ac;
+		json_t *rec, *info;
+		box_decode(b, x + (size_t)i * (size_t)(b->dm + b->da), &mo, &ac);
+		rec = candidate_to_json(b->sm || b->m ? &mo : NULL, b->sa || b->a ? &ac : NULL);
+		info = sample_info(how, pm, pa);
+		json_object_set_new(info, "seed", json_integer((json_int_t)seed));
+		json_integer_set(json_object_get(info, "index"), i);
+		if (pred) {
+			json_t *pr = json_object(), *mu = json_array(), *ep = json_array(),
+			       *al = json_array();
+			for (int j = 0; j < m; j++) {
+				json_array_append_new(mu, json_number(pred[i].mu[j]));
+				json_array_append_new(ep, json_number(pred[i].sep[j]));
+				json_array_append_new(al, json_number(pred[i].sal[j]));
+			}
+			json_object_set_new(pr, "loss", mu);
+			json_object_set_new(pr, "epistemic", ep);
+			json_object_set_new(pr, "aleatoric", al);
+			json_object_set_new(pr, "acquisition", json_number(pred[i].acq));
+			json_object_set_new(pr, "via", json_string(via[pred[i].how]));
+			json_object_set_new(info, "predicted", pr);
+		}
+		json_object_set_new(rec, "sample", info);
+		if (emit_embedding) {
+			json_t *e = json_object();
+			if (b->sm || b->m)
+				json_object_set_new(e, "model", model_encoding_json(&mo, &mspace));
+			if (b->sa || b->a)
+				json_object_set_new(e, "accel", accel_encoding_json(&ac, &aspace));
+			json_object_set_new(rec, "embedding", e);
+		}
+		if (jsonl_write(out, rec) < 0)
+			die("write error: %s", strerror(errno));
+		json_decref(rec);
+	}
+}
+
+/*
+ * --propose boshcode|nsga2: n new candidates from the history's results. Records whose fixed side
+ * differs from the preset's, and failed evaluations, inform nothing but are never proposed again.
+ * With fewer than --init usable records, Latin hypercube proposals start the search.
+ */
+static void
+guided_points(FILE *out, int want_model, int want_accel, const struct preset *pm, const struct preset *pa,
+              uint64_t n)
+{
+	struct box b = {0};
+	struct objective *o;
+	struct tc_error err;
+	int m, d, used = 0, k = (int)n;
+	double *x, *y, *props;
+	uint64_t fixed_id = 0;
+	struct bo_pred *pred = NULL;
+
+	b.sm = want_model && !pm;
+	b.sa = want_accel && !pa;
+	b.dm = b.sm ? model_sample_dim(&mspace) : 0;
+	b.da = b.sa ? accel_sample_dim(&aspace) : 0;
+	b.m = pm ? &pm->model : NULL;
+	b.a = pa ? &pa->accel : NULL;
+	d = b.dm + b.da;
+	if (d > SG_MAXD)
+		die("the search space has %d coordinates; at most %d", d, SG_MAXD);
+	if (objectives_parse(&o, &m, objectives_spec, &err) < 0)
+		usage_die("option '--objectives': %s", err.msg);
+	if (m > BO_MAX_OBJ)
+		usage_die("option '--objectives': at most %d objectives", BO_MAX_OBJ);
+	if (pm || pa) {
+		char id[17];
+		candidate_id(id, pm ? &pm->model : NULL, pa ? &pa->accel : NULL);
+		fixed_id = id_value(id);
+	}
+	x = emalloc(sizeof *x * (nhist + 1) * (size_t)(d ? d : 1));
+	y = emalloc(sizeof *y * (nhist + 1) * (size_t)m);
+	for (size_t i = 0; i < nhist; i++) {
+		struct model mo;
+		struct accel ac;
+		json_t *v;
+		if (pm || pa) { /* only records on the fixed side inform the search */
+			char id[17];
+			struct model fm;
+			struct accel fa;
+			if (pm && (!(v = json_object_get(hist[i], "model")) ||
+			           model_from_json(&fm, v, &mspace, &err) < 0))
+				continue;
+			if (pa && (!(v = json_object_get(hist[i], "accel")) ||
+			           accel_from_json(&fa, v, &aspace, &err) < 0))
+				continue;
+			candidate_id(id, pm ? &fm : NULL, pa ? &fa : NULL);
+			if (id_value(id) != fixed_id)
+				continue;
+		}
+		if (b.sm) {
+			if (!(v = json_object_get(hist[i], "model")))
+				die("%s:%ld: missing field 'model'", history_path, hist_line[i]);
+			if (model_from_json(&mo, v, &mspace, &err) < 0)
+				die("%s:%ld: %s", history_path, hist_line[i], err.msg);
+			model_unit_encode(x + (size_t)used * (size_t)d, &mo, &mspace);
+		}
+		if (b.sa) {
+			if (!(v = json_object_get(hist[i], "accel")))
+				die("%s:%ld: missing field 'accel'", history_path, hist_line[i]);
+			if (accel_from_json(&ac, v, &aspace, &err) < 0)
+				die("%s:%ld: %s", history_path, hist_line[i], err.msg);
+			accel_unit_encode(x + (size_t)used * (size_t)d + b.dm, &ac, &aspace);
+		}
+		if (record_targets(y + (size_t)used * (size_t)m, o, m, hist[i], i))
+			continue;
+		used++;
+	}
+	/* Failed or constraint-violating scores (-1 and below) would squash the rest of the range:
+	 * they count as a quarter of the range worse than the worst success. Objectives positive
+	 * throughout (latency, energy, area) are searched on a log scale. */
+	for (int j = 0; j < m; j++) {
+		double lo = INFINITY, hi = -INFINITY;
+		int pos = 1;
+		for (int i = 0; i < used; i++) {
+			double v = y[i * m + j];
+			int failed = strcmp(o[j].path, "score.performance") == 0 && v >= 1;
+			if (!failed) {
+				lo = fmin(lo, v);
+				hi = fmax(hi, v);
+			}
+			pos &= v > 0;
+		}
+		for (int i = 0; i < used; i++) {
+			if (strcmp(o[j].path, "score.performance") == 0 && y[i * m + j] >= 1)
+				y[i * m + j] = isfinite(hi) ? hi + 0.25 * (hi > lo ? hi - lo : 1) : 1;
+			if (pos)
+				y[i * m + j] = log(y[i * m + j]);
+		}
+	}
+	if (used < ninit || used < 2 || d == 0) {
+		int keep = method;
+		if (d > 0)
+			warn("%d usable records in the history, fewer than --init %d: Latin hypercube "
+			     "proposals",
+			     used, ninit);
+		method = SAMPLE_LHS;
+		propose_points(out, want_model, want_accel, pm, pa, n);
+		method = keep;
+		goto done;
+	}
+	props = emalloc(sizeof *props * (size_t)(4 * k + 1) * (size_t)d);
+	if (guided == GUIDE_BOSHCODE) {
+		struct bo_space sp = {&b, box_draw, box_snap};
+		pred = ecalloc((size_t)k + 1, sizeof *pred);
+		k = bo_propose(props, pred, k, x, y, used, m, b.dm, b.da, &bo,
+		               tc_hash_final(seed ^ tc_hash_final(nhistory + 0x626f7368ULL)), &sp);
+	} else {
+		int *levels = emalloc(sizeof *levels * (size_t)d), got = 0;
+		double *kids = emalloc(sizeof *kids * (size_t)(4 * k + 1) * (size_t)d);
+		struct rng r;
+		rng_seed(&r, tc_hash_final(seed ^ tc_hash_final(nhistory + 0x6e736761ULL)));
+		if (b.sm)
+			model_unit_levels(levels, &mspace);
+		if (b.sa)
+			accel_unit_levels(levels + b.dm, &aspace);
+		for (int i = 0; i < used; i++) /* the operators expect cell centres at nsga2's levels */
+			for (int j = 0; j < d; j++)
+				x[i * d + j] = (floor(x[i * d + j] * levels[j]) + 0.5) / levels[j];
+		if (nsga2_offspring(kids, 4 * k, x, y, NULL, used, d, m, levels, NULL, &r) < 0)
+			die("nsga2: bad arguments");
+		for (int i = 0; i < 4 * k && got < k; i++)
+			if (box_snap(&b, kids + (size_t)i * (size_t)d, 1))
+				memcpy(props + (size_t)got++ * (size_t)d, kids + (size_t)i * (size_t)d,
+				       sizeof *kids * (size_t)d);
+		for (int t = 0; t < 1000 * k && got < k; t++) { /* a crowded space: random new points */
+			box_draw(&b, &r, props + (size_t)got * (size_t)d);
+			got += box_snap(&b, props + (size_t)got * (size_t)d, 1);
+		}
+		k = got;
+		free(kids);
+		free(levels);
+	}
+	emit_guided(out, &b, props, pred, k, m, guided == GUIDE_BOSHCODE ? "boshcode" : "nsga2", pm, pa);
+	if ((uint64_t)k < n)
+		warn("only %d new candidates: the space is nearly exhausted", k);
+	free(props);
+done:
+	free(pred);
+	free(x);
+	free(y);
+	objectives_free(o, m);
+}
+
 static void
 print_sizes(FILE *out)
 {
@@ -464,7 +773,9 @@ run(FILE *out)
 				continue; /* a pair preset pairs only with itself */
 			if (pa && pa != pm && pa->has_model)
 				continue;
-			if (proposing)
+			if (guided)
+				guided_points(out, want_model, want_accel, pm, pa, n);
+			else if (proposing)
 				propose_points(out, want_model, want_accel, pm, pa, n);
 			else
 				emit_points(out, want_model, want_accel, pm, pa, sampling, n);
@@ -475,7 +786,21 @@ run(FILE *out)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_SEED = 256, OPT_SIZE, OPT_THREADS, OPT_PROPOSE, OPT_HISTORY, OPT_VERSION };
+	enum {
+		OPT_SEED = 256,
+		OPT_SIZE,
+		OPT_THREADS,
+		OPT_PROPOSE,
+		OPT_HISTORY,
+		OPT_OBJECTIVES,
+		OPT_INIT,
+		OPT_STARTS,
+		OPT_POOL,
+		OPT_UNC,
+		OPT_DIV,
+		OPT_EPOCHS,
+		OPT_VERSION
+	};
 	static const struct option longopts[] = {{"space", required_argument, NULL, 's'},
 	                                         {"count", required_argument, NULL, 'n'},
 	                                         {"seed", required_argument, NULL, OPT_SEED},
@@ -489,6 +814,13 @@ main(int argc, char **argv)
 	                                         {"threads", required_argument, NULL, OPT_THREADS},
 	                                         {"propose", required_argument, NULL, OPT_PROPOSE},
 	                                         {"history", required_argument, NULL, OPT_HISTORY},
+	                                         {"objectives", required_argument, NULL, OPT_OBJECTIVES},
+	                                         {"init", required_argument, NULL, OPT_INIT},
+	                                         {"starts", required_argument, NULL, OPT_STARTS},
+	                                         {"pool", required_argument, NULL, OPT_POOL},
+	                                         {"uncertainty", required_argument, NULL, OPT_UNC},
+	                                         {"diversity", required_argument, NULL, OPT_DIV},
+	                                         {"epochs", required_argument, NULL, OPT_EPOCHS},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, OPT_VERSION},
 	                                         {NULL, 0, NULL, 0}};
@@ -498,6 +830,7 @@ main(int argc, char **argv)
 	int c;
 
 	tc_setprogname(argv[0]);
+	bo_defaults(&bo);
 	while ((c = getopt_long(argc, argv, "s:n:m:gf:p:eo:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -537,9 +870,36 @@ main(int argc, char **argv)
 			nthreads = (int)eparse_long(optarg, "--threads", 1, 256);
 			break;
 		case OPT_PROPOSE:
-			if ((method = sample_method_parse(optarg)) < 0)
-				usage_die("option '--propose': expected random or lhs, got '%s'", optarg);
+			if (strcmp(optarg, "boshcode") == 0)
+				guided = GUIDE_BOSHCODE;
+			else if (strcmp(optarg, "nsga2") == 0)
+				guided = GUIDE_NSGA2;
+			else if ((method = sample_method_parse(optarg)) < 0)
+				usage_die(
+				    "option '--propose': expected random, lhs, boshcode or nsga2, got '%s'",
+				    optarg);
 			proposing = 1;
+			break;
+		case OPT_OBJECTIVES:
+			objectives_spec = optarg;
+			break;
+		case OPT_INIT:
+			ninit = (int)eparse_long(optarg, "--init", 2, 1000000);
+			break;
+		case OPT_STARTS:
+			bo.starts = (int)eparse_long(optarg, "--starts", 0, 1000);
+			break;
+		case OPT_POOL:
+			bo.pool = (int)eparse_long(optarg, "--pool", 1, 1000000);
+			break;
+		case OPT_UNC:
+			bo.p_unc = eparse_double(optarg, "--uncertainty", 0, 1);
+			break;
+		case OPT_DIV:
+			bo.p_div = eparse_double(optarg, "--diversity", 0, 1);
+			break;
+		case OPT_EPOCHS:
+			bo.sp.epochs = (int)eparse_long(optarg, "--epochs", 1, 100000);
 			break;
 		case OPT_HISTORY:
 			history_path = optarg;
@@ -568,6 +928,8 @@ main(int argc, char **argv)
 		usage_die("--propose needs --history FILE (the records evaluated so far; may be empty)");
 	if (history_path && !proposing)
 		usage_die("--history goes with --propose");
+	if (bo.p_unc + bo.p_div > 1)
+		usage_die("--uncertainty and --diversity add up to more than 1");
 	if (proposing && (grid || print_size))
 		usage_die("--propose and --%s exclude each other", grid ? "grid" : "size");
 	load_spaces();

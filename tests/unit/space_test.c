@@ -190,7 +190,7 @@ test_model_roundtrip(const struct model_space *s, int n)
 	struct model m, back;
 	double *u = malloc(sizeof *u * (size_t)model_sample_dim(s));
 	char a[8192], b[8192];
-	int bad = 0, badjson = 0, inbounds = 1;
+	int bad = 0, badjson = 0, inbounds = 1, badunit = 0;
 
 	model_encode_bounds(lo, hi, s);
 	sampler_init(&smp, SAMPLE_RANDOM, (uint64_t)n, model_sample_dim(s), 7, &err);
@@ -209,8 +209,15 @@ test_model_roundtrip(const struct model_space *s, int n)
 		j = model_to_json(&m);
 		badjson += model_from_json(&back, j, s, &err) != 0 || memcmp(&back, &m, sizeof m) != 0;
 		json_decref(j);
+		model_unit_encode(u, &m, s);
+		model_decode(&back, s, u);
+		model_canonical(b, sizeof b, &back);
+		badunit += strcmp(a, b) != 0;
+		for (int k = 0; k < model_sample_dim(s); k++)
+			badunit += !(u[k] > 0 && u[k] < 1);
 	}
 	check(!bad && inbounds, "%d random '%s' models are valid and survive encode/decode", n, s->name);
+	check(!badunit, "%d random '%s' models survive model_unit_encode then model_decode", n, s->name);
 	check(!badjson, "%d random '%s' models survive JSON and back", n, s->name);
 	sampler_release(&smp);
 	free(u);
@@ -244,7 +251,8 @@ test_accel(void)
 	struct tc_error err;
 	double e[12], lo[12], hi[12];
 	char ca[512], cb[512];
-	int bad = 0, snapbad = 0;
+	int bad = 0, snapbad = 0, unitbad = 0;
+	double u[AP_COUNT];
 	struct rng r;
 
 	accel_grid_point(&a, &acc, 0);
@@ -267,8 +275,13 @@ test_accel(void)
 		accel_canonical(ca, sizeof ca, &a);
 		accel_canonical(cb, sizeof cb, &b);
 		snapbad += strcmp(ca, cb) != 0 && strcmp(a.activation, "gelu") == 0;
+		accel_unit_encode(u, &a, &acc);
+		accel_decode(&b, &acc, u);
+		accel_canonical(cb, sizeof cb, &b);
+		unitbad += strcmp(ca, cb) != 0;
 	}
 	check(!bad, "every 997th grid point is valid");
+	check(!unitbad, "accel_unit_encode then accel_decode returns every 997th grid point");
 	check(!snapbad, "snapping an encoding returns its GeLU accelerator");
 
 	accel_encode_bounds(lo, hi, &acc);
