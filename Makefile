@@ -46,7 +46,7 @@ MAN5      = $(wildcard man/*.5)
 MAN7      = $(wildcard man/*.7)
 
 # Debian packages the build, the tests and the pipelines need.
-DEB_PKGS  = gcc make libc6-dev libjansson-dev zlib1g-dev libopenblas-dev bats jq gnuplot-nox parallel \
+DEB_PKGS  = gcc make libc6-dev libjansson-dev zlib1g-dev libopenblas-dev bats jq gnuplot-nox parallel rsync \
             clang-format
 
 .PHONY: all deps test unit bats bench install uninstall clean fmt man demo data codesign

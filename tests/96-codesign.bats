@@ -24,6 +24,10 @@ digest() { jq -c '[.id, .codesign.round, .score.performance, .train.val_accuracy
 	jq -se 'all(.[]; .train and .prune and .sim and .sim_training.mode == "training"
 		and .sim.mode == "inference" and .score.performance != null)' a/history.jsonl >/dev/null
 	assert_equal "$(jq -c .score.performance a/best.json)" "$(jq -s 'map(.score.performance) | max' a/history.jsonl)"
+	# the reference pair (the fixed model on AccelTran-Edge), scored with the same maxima
+	jq -e '.accel.pes == 64 and .accel.memory == "dram-32-2-1" and .score.performance > 0' a/reference.json >/dev/null
+	grep -q '^| inference latency (s) |' a/report.md || fail "$(cat a/report.md)"
+	grep -q '^lat=.*,area=.*,dyn=.*,leak=' a/maxima
 	digest a > before
 	ls a/eval > evals
 	run -0 cd_run --out a
@@ -47,8 +51,30 @@ digest() { jq -c '[.id, .codesign.round, .score.performance, .train.val_accuracy
 	cmp s k || fail "$(diff s k)"
 }
 
+@test "codesign: --sshloginfile evaluates on other machines (an ssh stand-in here) with the same results" {
+	mkdir remote
+	cat > standin <<EOF
+#!/bin/sh
+# ssh stand-in: options and the host dropped, the command run in the "remote" home
+echo "\$*" >> "$PWD/ssh.log"
+while [ \$# -gt 0 ]; do case \$1 in -*) shift ;; *) break ;; esac; done
+shift
+[ "\${1:-}" = -- ] && shift
+cd "$PWD/remote" && HOME="$PWD/remote" exec sh -c "\$*"
+EOF
+	chmod +x standin
+	echo "2/standin-host" > logins
+	cd_run --out here --reference none
+	PARALLEL_SSH="$PWD/standin" run -0 cd_run --out there --reference none --sshloginfile logins
+	digest here > h
+	digest there > t
+	cmp h t || fail "$(diff h t)"
+	[ "$(grep -c 'rsync --server --sender.*jsonl' ssh.log)" -eq 5 ] || fail "results not returned through the stand-in: $(grep rsync ssh.log)"
+	[ -z "$(ls -A remote | grep -v '^\.parallel$')" ] || fail "left on the remote: $(ls -A remote)"
+}
+
 @test "codesign: a failing evaluation is scored -1 and the loop goes on" {
-	run -0 cd_run --out f --task tsv:nosuch.tsv --budget 3 --init 3
+	run -0 cd_run --out f --task tsv:nosuch.tsv --budget 3 --init 3 --reference none
 	[ "$(wc -l < f/history.jsonl)" -eq 3 ]
 	jq -se 'all(.[]; .score.performance == -1 and .score.failed and (.error | test("nosuch")))' f/history.jsonl >/dev/null ||
 		fail "$(jq -c '{error, score}' f/history.jsonl)"
