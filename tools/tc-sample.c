@@ -63,28 +63,67 @@ static size_t nhist;
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	        "Usage: tc-sample [--space model|accel|pair] [-n N] [--seed S] [--method random|lhs]\n"
-	        "                 [--grid] [--propose random|lhs --history FILE] [--space-file FILE]...\n"
-	        "                 [--preset NAME]... [--emit-embedding] [--size] [--threads N] [-o FILE]\n"
-	        "Emit candidate records (tc-records(5)) from the design spaces.\n"
-	        "\n"
-	        "  -s, --space WHAT      sample models, accelerators or pairs (default pair)\n"
-	        "  -n, --count N         number of samples (default 1)\n"
-	        "      --seed S          random seed, recorded in every record (default 1)\n"
-	        "  -m, --method M        random (independent uniform) or lhs (Latin hypercube)\n"
-	        "  -g, --grid            every accelerator of the space, in order\n"
-	        "      --propose M       N new candidates by method M (random or lhs): none already in\n"
-	        "      --history FILE      the records of FILE (by id), nor twice\n"
-	        "  -f, --space-file F    a model or accelerator space file (default: flexibert2, acceltran)\n"
-	        "  -p, --preset NAME     bert-tiny, bert-mini, bert-base, acceltran-edge, acceltran-server,\n"
-	        "                        or a JSON file with \"model\" and/or \"accel\"; fixes that side\n"
-	        "  -e, --emit-embedding  add the integer encodings under \"embedding\"\n"
-	        "      --size            print the number of points of each space and exit\n"
-	        "  -o, --output FILE     write to FILE atomically instead of stdout\n"
-	        "      --threads N       format records on N threads (default 2); output is the same\n"
-	        "  -h, --help            this help\n"
-	        "      --version         the version\n");
+	fprintf(
+	    f, "Usage: tc-sample [--space model|accel|pair] [-n N] [--seed S] [--method random|lhs]\n"
+	       "                 [--grid] [--propose random|lhs|boshcode|nsga2 --history FILE]\n"
+	       "                 [--objectives LIST] [--init N] [--starts K] [--pool N] [--epochs E]\n"
+	       "                 [--uncertainty P] [--diversity P] [--space-file FILE]...\n"
+	       "                 [--preset NAME]... [--fix-accel FILE | --fix-model FILE]\n"
+	       "                 [--emit-embedding] [--size] [--threads N] [-o FILE]\n"
+	       "Emit candidate records (tc-records(5)) from the design spaces.\n"
+	       "\n"
+	       "  -s, --space WHAT      sample models, accelerators or pairs (default pair)\n"
+	       "  -n, --count N         number of samples (default 1)\n"
+	       "      --seed S          random seed, recorded in every record (default 1)\n"
+	       "  -m, --method M        random (independent uniform) or lhs (Latin hypercube)\n"
+	       "  -g, --grid            every accelerator of the space, in order\n"
+	       "      --propose M       N new candidates by method M (random, lhs, boshcode, nsga2): none\n"
+	       "      --history FILE      already in the records of FILE (by id), nor twice\n"
+	       "      --objectives LIST what boshcode and nsga2 improve (default score.performance:max)\n"
+	       "      --init N          history records they need before taking over (default 8)\n"
+	       "      --starts K        boshcode: GOBI starting points (default 4)\n"
+	       "      --pool N          boshcode: random candidates scored (default 1000)\n"
+	       "      --epochs E        boshcode: most epochs per surrogate network (default 200)\n"
+	       "      --uncertainty P   boshcode: share of queries by epistemic uncertainty (default 0)\n"
+	       "      --diversity P     boshcode: share of random queries (default 0)\n"
+	       "  -f, --space-file F    a model or accelerator space file (default: flexibert2, acceltran)\n"
+	       "  -p, --preset NAME     bert-tiny, bert-mini, bert-base, acceltran-edge, acceltran-server,\n"
+	       "                        or a JSON file with \"model\" and/or \"accel\"; fixes that side\n"
+	       "      --fix-accel FILE  fix the accelerator of FILE's first record (--fix-model: its model)\n"
+	       "  -e, --emit-embedding  add the integer encodings under \"embedding\"\n"
+	       "      --size            print the number of points of each space and exit\n"
+	       "  -o, --output FILE     write to FILE atomically instead of stdout\n"
+	       "      --threads N       format records on N threads (default 2); output is the same\n"
+	       "  -h, --help            this help\n"
+	       "      --version         the version\n");
+}
+
+/* --fix-accel FILE, --fix-model FILE: the side of the first record of FILE, as a preset. */
+static void
+load_fixed(struct preset *p, const char *path, int accel_side)
+{
+	struct jsonl_reader r;
+	struct tc_error err;
+	json_t *rec, *v;
+	const char *key = accel_side ? "accel" : "model";
+	int rc;
+
+	if (jsonl_open(&r, path, &err) < 0)
+		die("%s", err.msg);
+	if ((rc = jsonl_read(&r, &rec, &err)) < 0)
+		die("%s", err.msg);
+	if (rc == 0)
+		die("%s: no records", r.name);
+	if (!(v = json_object_get(rec, key)))
+		die("%s:%ld: missing field '%s'", r.name, r.line, key);
+	if (accel_side ? accel_from_json(&p->accel, v, &aspace, &err) < 0
+	               : model_from_json(&p->model, v, &mspace, &err) < 0)
+		die("%s:%ld: %s", r.name, r.line, err.msg);
+	p->name = estrdup(path);
+	p->has_accel = accel_side;
+	p->has_model = !accel_side;
+	json_decref(rec);
+	jsonl_close(&r);
 }
 
 static char *
@@ -799,6 +838,8 @@ main(int argc, char **argv)
 		OPT_UNC,
 		OPT_DIV,
 		OPT_EPOCHS,
+		OPT_FIX_ACCEL,
+		OPT_FIX_MODEL,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {{"space", required_argument, NULL, 's'},
@@ -821,10 +862,13 @@ main(int argc, char **argv)
 	                                         {"uncertainty", required_argument, NULL, OPT_UNC},
 	                                         {"diversity", required_argument, NULL, OPT_DIV},
 	                                         {"epochs", required_argument, NULL, OPT_EPOCHS},
+	                                         {"fix-accel", required_argument, NULL, OPT_FIX_ACCEL},
+	                                         {"fix-model", required_argument, NULL, OPT_FIX_MODEL},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {"version", no_argument, NULL, OPT_VERSION},
 	                                         {NULL, 0, NULL, 0}};
 	const char *preset_args[MAX_PRESETS];
+	int preset_fix[MAX_PRESETS] = {0}; /* 1: --fix-accel, 2: --fix-model */
 	struct tc_error err;
 	struct afile af;
 	int c;
@@ -898,6 +942,13 @@ main(int argc, char **argv)
 		case OPT_DIV:
 			bo.p_div = eparse_double(optarg, "--diversity", 0, 1);
 			break;
+		case OPT_FIX_ACCEL:
+		case OPT_FIX_MODEL:
+			if (npresets == MAX_PRESETS)
+				usage_die("at most %d presets", MAX_PRESETS);
+			preset_fix[npresets] = c == OPT_FIX_ACCEL ? 1 : 2;
+			preset_args[npresets++] = optarg;
+			break;
 		case OPT_EPOCHS:
 			bo.sp.epochs = (int)eparse_long(optarg, "--epochs", 1, 100000);
 			break;
@@ -936,7 +987,10 @@ main(int argc, char **argv)
 	if (proposing)
 		load_history(history_path);
 	for (int i = 0; i < npresets; i++)
-		load_preset(&presets[i], preset_args[i]);
+		if (preset_fix[i])
+			load_fixed(&presets[i], preset_args[i], preset_fix[i] == 1);
+		else
+			load_preset(&presets[i], preset_args[i]);
 	if (afile_open(&af, out_path, &err) < 0)
 		die("%s", err.msg);
 	if (print_size)
