@@ -319,6 +319,21 @@ struct design {
 	struct sampler smp;
 };
 
+/* The sides of a design: sm, sa say which are sampled (with dm, da coordinates, none for an
+ * enumerated accelerator side), m, a hold the fixed ones. */
+static void
+design_sides(struct design *d, int sm, int sa, const struct preset *pm, const struct preset *pa,
+             int enumerated)
+{
+	memset(d, 0, sizeof *d);
+	d->sm = sm && !pm;
+	d->sa = sa && !pa;
+	d->dm = d->sm ? model_sample_dim(&mspace) : 0;
+	d->da = d->sa && !enumerated ? accel_sample_dim(&aspace) : 0;
+	d->m = pm ? &pm->model : NULL;
+	d->a = pa ? &pa->accel : NULL;
+}
+
 static void
 emitter_init(struct emitter *e, const struct design *d, const char *how, const struct preset *pm,
              const struct preset *pa)
@@ -396,16 +411,11 @@ emit_points(FILE *out, int want_model, int want_accel, const struct preset *pm, 
 {
 	const char *how = !sampling ? "preset" : grid ? "grid" : method == SAMPLE_LHS ? "lhs" : "random";
 	uint64_t nchunks = (n + CHUNK - 1) / CHUNK;
-	struct design d = {0};
+	struct design d;
 	struct tc_error err;
 	int failed = 0;
 
-	d.sm = sampling && want_model && !pm;
-	d.sa = sampling && want_accel && !pa;
-	d.dm = d.sm ? model_sample_dim(&mspace) : 0;
-	d.da = d.sa && !grid ? accel_sample_dim(&aspace) : 0;
-	d.m = pm ? &pm->model : NULL;
-	d.a = pa ? &pa->accel : NULL;
+	design_sides(&d, sampling && want_model, sampling && want_accel, pm, pa, grid);
 	if (sampler_init(&d.smp, method, n, d.dm + d.da, seed, &err) < 0)
 		usage_die("%s", err.msg);
 #pragma omp parallel num_threads(nthreads) if (n > CHUNK)
@@ -439,15 +449,10 @@ propose_points(FILE *out, int want_model, int want_accel, const struct preset *p
 {
 	const char *how = method == SAMPLE_LHS ? "lhs" : "random";
 	uint64_t pool = 4 * n + 64, found = 0, base = seed;
-	struct design d = {0};
+	struct design d;
 	struct tc_error err;
 
-	d.sm = want_model && !pm;
-	d.sa = want_accel && !pa;
-	d.dm = d.sm ? model_sample_dim(&mspace) : 0;
-	d.da = d.sa ? accel_sample_dim(&aspace) : 0;
-	d.m = pm ? &pm->model : NULL;
-	d.a = pa ? &pa->accel : NULL;
+	design_sides(&d, want_model, want_accel, pm, pa, 0);
 	for (int round = 0; round < 8 && found < n; round++) {
 		struct emitter e;
 		seed = tc_hash_final(base ^
@@ -478,14 +483,8 @@ propose_points(FILE *out, int want_model, int want_accel, const struct preset *p
 /* ---- guided proposals ---- */
 
 /* The free sides of a candidate as coordinates of the unit box (model first), and back. */
-struct box {
-	int sm, sa, dm, da;
-	const struct model *m; /* fixed sides (or NULL) */
-	const struct accel *a;
-};
-
 static void
-box_decode(const struct box *b, const double *x, struct model *m, struct accel *a)
+box_decode(const struct design *b, const double *x, struct model *m, struct accel *a)
 {
 	if (b->sm)
 		model_decode(m, &mspace, x);
@@ -498,7 +497,7 @@ box_decode(const struct box *b, const double *x, struct model *m, struct accel *
 }
 
 static uint64_t
-box_id(const struct box *b, const struct model *m, const struct accel *a)
+box_id(const struct design *b, const struct model *m, const struct accel *a)
 {
 	char id[17];
 
@@ -509,7 +508,7 @@ box_id(const struct box *b, const struct model *m, const struct accel *a)
 static void
 box_draw(void *ctx, struct rng *r, double *x)
 {
-	const struct box *b = ctx;
+	const struct design *b = ctx;
 
 	for (int i = 0; i < b->dm + b->da; i++)
 		x[i] = rng_uniform(r);
@@ -518,7 +517,7 @@ box_draw(void *ctx, struct rng *r, double *x)
 static int
 box_snap(void *ctx, double *x, int take)
 {
-	const struct box *b = ctx;
+	const struct design *b = ctx;
 	struct model m;
 	struct accel a;
 	uint64_t id;
@@ -558,7 +557,7 @@ record_targets(double *v, const struct objective *o, int m, const json_t *rec, s
 }
 
 static void
-emit_guided(FILE *out, const struct box *b, const double *x, const struct bo_pred *pred, int k, int m,
+emit_guided(FILE *out, const struct design *b, const double *x, const struct bo_pred *pred, int k, int m,
             const char *how, const struct preset *pm, const struct preset *pa)
 {
 	static const char *const via[] = {"gobi", "pool", "uncertainty", "diversity"};
@@ -611,7 +610,7 @@ static void
 guided_points(FILE *out, int want_model, int want_accel, const struct preset *pm, const struct preset *pa,
               uint64_t n)
 {
-	struct box b = {0};
+	struct design b;
 	struct objective *o;
 	struct tc_error err;
 	int m, d, used = 0, k = (int)n;
@@ -619,12 +618,7 @@ guided_points(FILE *out, int want_model, int want_accel, const struct preset *pm
 	uint64_t fixed_id = 0;
 	struct bo_pred *pred = NULL;
 
-	b.sm = want_model && !pm;
-	b.sa = want_accel && !pa;
-	b.dm = b.sm ? model_sample_dim(&mspace) : 0;
-	b.da = b.sa ? accel_sample_dim(&aspace) : 0;
-	b.m = pm ? &pm->model : NULL;
-	b.a = pa ? &pa->accel : NULL;
+	design_sides(&b, want_model, want_accel, pm, pa, 0);
 	d = b.dm + b.da;
 	if (d > SG_MAXD)
 		die("the search space has %d coordinates; at most %d", d, SG_MAXD);
