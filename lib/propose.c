@@ -83,6 +83,21 @@ predict(struct cand *c, const struct surrogate *s, int m, const struct bo_params
 	}
 }
 
+/* Add x (owned from here on) as candidate c if it snaps to a new one; 1 if added. */
+static int
+add_cand(struct cand *c, double *x, int how, const struct surrogate *s, int m, const struct bo_params *p,
+         const struct bo_space *sp)
+{
+	if (!sp->snap(sp->ctx, x, 0)) {
+		free(x);
+		return 0;
+	}
+	c->x = x;
+	c->pr.how = how;
+	predict(c, s, m, p);
+	return 1;
+}
+
 /* Hypervolume gain of adding point o to the front (rows of m), reference 1 in every objective. */
 static double
 hv_gain(const double *front, int nf, const double *o, int m, double base)
@@ -154,14 +169,7 @@ bo_propose(double *out, struct bo_pred *pred, int k, const double *x, const doub
 	for (int i = 0; i < p->pool; i++) {
 		double *xi = emalloc(sizeof *xi * (size_t)d);
 		sp->draw(sp->ctx, &r, xi);
-		if (!sp->snap(sp->ctx, xi, 0)) {
-			free(xi);
-			continue;
-		}
-		c[nc].x = xi;
-		c[nc].pr.how = 1;
-		predict(&c[nc], s, m, p);
-		nc++;
+		nc += add_cand(&c[nc], xi, 1, s, m, p, sp);
 	}
 
 	/* GOBI from the pool's best points by its own objective, one weight vector per start */
@@ -185,14 +193,7 @@ bo_propose(double *out, struct bo_pred *pred, int k, const double *x, const doub
 		memcpy(xs, c[(int)order[2 * (m == 1 ? (t < npool ? t : npool - 1) : 0) + 1]].x,
 		       sizeof *xs * (size_t)d);
 		gobi(xs, d, acq_value, &ac, &rs);
-		if (!sp->snap(sp->ctx, xs, 0)) {
-			free(xs);
-			continue;
-		}
-		c[nc].x = xs;
-		c[nc].pr.how = 0;
-		predict(&c[nc], s, m, p);
-		nc++;
+		nc += add_cand(&c[nc], xs, 0, s, m, p, sp);
 	}
 
 	/* the queries */
