@@ -229,6 +229,22 @@ build_table(struct flexibert *fb, struct builder *bd)
 	}
 }
 
+size_t
+flexibert_nparams(const struct fb_config *cfg)
+{
+	struct flexibert fb;
+	struct builder bd = {&fb, NULL, 0};
+
+	memset(&fb, 0, sizeof fb);
+	if (check_config(cfg, NULL) < 0)
+		return 0;
+	fb.cfg = *cfg;
+	build_table(&fb, &bd);
+	free(fb.p);
+	free(bd.init);
+	return fb.nparams;
+}
+
 int
 flexibert_init(struct flexibert *fb, const struct fb_config *cfg, uint64_t seed, struct tc_error *err)
 {

@@ -107,6 +107,10 @@ struct flexibert {
  * with err set when the configuration is not a valid model (head sizes, widths, vocabulary). */
 int flexibert_init(struct flexibert *fb, const struct fb_config *cfg, uint64_t seed, struct tc_error *err);
 void flexibert_release(struct flexibert *fb);
+/* The number of parameters (floats) flexibert_init would allocate for cfg, without allocating them;
+ * 0 when cfg is not a valid model. Readers check it against a file's size before building a model
+ * whose sizes the file states. */
+size_t flexibert_nparams(const struct fb_config *cfg);
 /* The parameter called name, or NULL. */
 const struct fb_param *flexibert_param(const struct flexibert *fb, const char *name);
 

@@ -74,11 +74,10 @@ read_line(struct jsonl_reader *r)
 		}
 		if (c == '\n')
 			break;
-		if (n + 1 >= r->cap) {
-			if ((long)n >= JSONL_MAX_LINE)
-				return -3;
+		if ((long)n >= JSONL_MAX_LINE)
+			return -3;
+		if (n + 1 >= r->cap)
 			r->buf = egrow(r->buf, &r->cap, n + 2, 1);
-		}
 		r->buf[n++] = (char)c;
 	}
 	if (n + 1 > r->cap)

@@ -3,6 +3,7 @@
  * ranks, scores or plots records names its objectives this way, so they read alike in every
  * pipeline.
  */
+#define _GNU_SOURCE /* strtok_r */
 #include <stdlib.h>
 #include <string.h>
 

@@ -327,6 +327,8 @@ parse_model_space(struct model_space *s, const json_t *root, struct tc_error *er
 	for (int k = 0; k < s->nfd; k++)
 		if (pow(s->nfw, s->ffdepth[k]) > 1e15)
 			return tc_error_set(err, "params.ff_depth: too many FF stacks to number");
+	if (!isfinite(model_space_size(s)))
+		return tc_error_set(err, "params: more models than a double counts (above 1.8e308)");
 	return 0;
 }
 
@@ -392,6 +394,7 @@ parse_accel_space(struct accel_space *s, const json_t *root, struct tc_error *er
 {
 	const json_t *params = json_object_get(root, "params"), *fixed, *sq, *v;
 	const char *key;
+	double points = 1;
 
 	memset(s, 0, sizeof *s);
 	if (get_name(s->name, sizeof s->name, root, err) < 0)
@@ -438,6 +441,11 @@ parse_accel_space(struct accel_space *s, const json_t *root, struct tc_error *er
 	if (s->num[AP_TILE_B][s->nval[AP_TILE_B] - 1] > s->num[AP_BATCH][0])
 		return tc_error_set(err, "params.tile_b: every batch tile must fit the smallest batch (%g)",
 		                    s->num[AP_BATCH][0]);
+	for (int p = 0; p < AP_COUNT; p++) /* the points of the grid, as accel_space_size counts them */
+		if (s->fixed[p] < 0 && !(s->square_tiles && p == AP_TILE_Y))
+			points *= s->nval[p];
+	if (points > 9007199254740992.0) /* grid indices and the size are exact integers in records */
+		return tc_error_set(err, "params: %.4g accelerators, more than 2^53", points);
 	return 0;
 }
 

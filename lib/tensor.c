@@ -633,7 +633,8 @@ parse_header(struct tensor_set *set, const char *json, size_t n, uint64_t avail,
 			}
 		}
 	}
-	qsort(e, ne, sizeof *e, entry_cmp);
+	if (ne) /* e is NULL for a header without tensors, and qsort must not see NULL */
+		qsort(e, ne, sizeof *e, entry_cmp);
 	for (size_t i = 0; i < ne; i++) {
 		const struct entry *x = &e[i], *prev = &e[i ? i - 1 : 0];
 

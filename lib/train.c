@@ -540,6 +540,23 @@ load_vocab(const struct train_options *o, const struct task *t, const struct ten
 	return 0;
 }
 
+/* Whether checkpoint init has the word embeddings of cfg, whose vocabulary it gave: checked before
+ * the model is built, as the vocabulary's size is the file's to state. */
+static int
+init_embeddings(const struct tensor_set *init, const struct fb_config *cfg, const char *path,
+                struct tc_error *err)
+{
+	static const char name[] = "bert.embeddings.word_embeddings.weight";
+	const struct tensor *t = tensor_set_find(init, name);
+
+	if (!t || t->dtype != TENSOR_F32 || t->ndim != 2 || t->shape[0] != cfg->vocab ||
+	    t->shape[1] != cfg->m.layer[0].h)
+		return tc_error_set(
+		    err, "%s: tensor '%s' missing or of another shape: the checkpoint is of another model",
+		    path, name);
+	return 0;
+}
+
 /* Copy the encoder of checkpoint init (every parameter named bert.*) into fb. */
 static int
 init_from(struct flexibert *fb, const struct tensor_set *init, const char *path, struct tc_error *err)
@@ -678,6 +695,44 @@ trained_free(struct trained *t)
 	free(t->ids), free(t->labels);
 }
 
+/* The sizes in a checkpoint's metadata 'config' (vocab, labels, max_pos, seq) into cfg and *seq,
+ * each an integer in range, seq at most max_pos (positions beyond max_pos have no embedding). */
+static int
+config_sizes(struct fb_config *cfg, int *seq, const json_t *cj, const char *path, struct tc_error *err)
+{
+	long v[4];
+
+	if (json_get_int(cj, "vocab", 6, WORDPIECE_MAX_VOCAB, &v[0], err) < 0 ||
+	    json_get_int(cj, "labels", 2, 1L << 24, &v[1], err) < 0 ||
+	    json_get_int(cj, "max_pos", 2, 1L << 24, &v[2], err) < 0 ||
+	    json_get_int(cj, "seq", 2, v[2], &v[3], err) < 0)
+		return tc_error_prefix(err, "%s: metadata 'config'", path);
+	cfg->vocab = (int)v[0];
+	cfg->labels = (int)v[1];
+	cfg->max_pos = (int)v[2];
+	*seq = (int)v[3];
+	return 0;
+}
+
+/* Whether set holds the cfg.m model's parameters: checked before the model is built from the sizes
+ * its metadata states, so that a damaged file cannot make a reader allocate far more than it holds. */
+static int
+holds_params(const struct tensor_set *set, const struct fb_config *cfg, const char *path,
+             struct tc_error *err)
+{
+	size_t need = flexibert_nparams(cfg), have = 0;
+
+	for (size_t i = 0; i < set->n; i++)
+		if (set->t[i].dtype == TENSOR_F32)
+			have += set->t[i].nbytes / sizeof(float);
+	if (need > have)
+		return tc_error_set(err,
+		                    "%s: metadata 'model' and 'config' describe %zu parameters, but the file "
+		                    "holds %zu F32 values",
+		                    path, need, have);
+	return 0;
+}
+
 /* Load checkpoint path for evaluation with DynaProp's pruning points. */
 static int
 trained_load(struct trained *t, const char *path, const struct train_options *o, struct tc_error *err)
@@ -704,20 +759,18 @@ trained_load(struct trained *t, const char *path, const struct train_options *o,
 		tc_error_prefix(err, "%s: metadata 'model'", path);
 		goto out;
 	}
-	cfg.vocab = (int)json_integer_value(json_object_get(cj, "vocab"));
-	cfg.labels = (int)json_integer_value(json_object_get(cj, "labels"));
-	cfg.max_pos = (int)json_integer_value(json_object_get(cj, "max_pos"));
 	cfg.objective = json_is_string(json_object_get(cj, "objective")) &&
 	                        !strcmp(json_string_value(json_object_get(cj, "objective")), "mlm")
 	                    ? FB_MLM
 	                    : FB_CLS;
 	cfg.dynaprop = 1;
-	t->seq = (int)json_integer_value(json_object_get(cj, "seq"));
 	t->batch = o->batch;
-	if (cfg.objective != FB_CLS || t->seq < 2) {
+	if (cfg.objective != FB_CLS) {
 		tc_error_set(err, "%s: pruned evaluation needs a classifier's checkpoint", path);
 		goto out;
 	}
+	if (config_sizes(&cfg, &t->seq, cj, path, err) < 0 || holds_params(&t->ts, &cfg, path, err) < 0)
+		goto out;
 	spec = estrdup(o->task ? o->task
 	               : json_is_string(json_object_get(cj, "task"))
 	                   ? json_string_value(json_object_get(cj, "task"))
@@ -735,6 +788,12 @@ trained_load(struct trained *t, const char *path, const struct train_options *o,
 	}
 	if (!(t->wp = wordpiece_load_mem(v->data, v->nbytes, path, err)))
 		goto out;
+	if (wordpiece_size(t->wp) != cfg.vocab) { /* token ids index the embeddings */
+		tc_error_set(
+		    err, "%s: tensor 'tokenizer.vocab_txt' has %d tokens, metadata 'config' says vocab %d",
+		    path, wordpiece_size(t->wp), cfg.vocab);
+		goto out;
+	}
 	if (flexibert_init(&t->fb, &cfg, 1, err) < 0)
 		goto out;
 	t->have_fb = 1;
@@ -913,6 +972,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	st.cal_step = -1;
 	st.tau[FB_SP_ACT] = o->tau_act > 0 && o->target_act < 0 ? o->tau_act : 0;
 	st.tau[FB_SP_GRAD] = o->tau_grad > 0 && o->target_grad < 0 ? o->tau_grad : 0;
+	if (o->init_path && init_embeddings(&init, &cfg, o->init_path, err) < 0)
+		goto out;
 	if (flexibert_init(&fb, &cfg, o->seed, err) < 0)
 		goto out;
 	have_fb = 1;

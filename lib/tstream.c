@@ -234,7 +234,8 @@ feed(struct tstream *s, const void *data, size_t n, int flush, struct tc_error *
 
 		s->z.next_in = (unsigned char *)p;
 		s->z.avail_in = (uInt)k;
-		p += k;
+		if (k) /* a flush passes data NULL, and NULL + 0 is undefined */
+			p += k;
 		n -= k;
 		do {
 			size_t have;

@@ -271,6 +271,22 @@ afile_track(struct afile *af, int on)
 		}
 }
 
+/* An unnamed file in dir for writing (O_TMPFILE), or -1 where the file system has none. */
+static int
+anon_open(const char *dir)
+{
+#ifdef O_TMPFILE
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+
+	if (fd >= 0)
+		fchmod(fd, 0644);
+	return fd;
+#else
+	(void)dir;
+	return -1;
+#endif
+}
+
 int
 afile_open(struct afile *af, const char *path, struct tc_error *err)
 {
@@ -295,6 +311,17 @@ afile_open(struct afile *af, const char *path, struct tc_error *err)
 	}
 	d = estrdup(path);
 	dir = dirname(d);
+	if ((fd = anon_open(dir)) >= 0) {
+		free(d);
+		if (!(af->f = fdopen(fd, "w"))) {
+			tc_error_set(err, "cannot open '%s': %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		af->path = estrdup(path);
+		af->anon = 1;
+		return 0;
+	}
 	af->tmp = esprintf("%s/.%s.tmpXXXXXX", dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	free(d);
 	fd = mkstemp(af->tmp);
@@ -319,12 +346,37 @@ afile_open(struct afile *af, const char *path, struct tc_error *err)
 	return 0;
 }
 
+/* Give the unnamed file fd a name beside path (".<name>.tmp<pid>.<k>"), to be renamed over path.
+ * Returns the name, or NULL with errno set. */
+static char *
+anon_link(int fd, const char *path)
+{
+	char proc[64], *d = estrdup(path), *dir = dirname(d), *tmp = NULL;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	for (int k = 0; k < 1000; k++) {
+		free(tmp);
+		tmp = esprintf("%s/.%s.tmp%ld.%d", dir, base, (long)getpid(), k);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0 ||
+		    (errno == ENOENT && linkat(fd, "", AT_FDCWD, tmp, AT_EMPTY_PATH) == 0)) {
+			free(d);
+			return tmp;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	free(tmp);
+	free(d);
+	return NULL;
+}
+
 int
 afile_commit(struct afile *af, struct tc_error *err)
 {
 	int rc = 0;
 
-	if (!af->tmp) {
+	if (!af->tmp && !af->anon) {
 		if (fflush(af->f) || ferror(af->f)) {
 			const char *why = strerror(errno ? errno : EIO);
 			rc = af->direct ? tc_error_set(err, "write error on '%s': %s", af->path, why)
@@ -338,13 +390,16 @@ afile_commit(struct afile *af, struct tc_error *err)
 	}
 	if (fflush(af->f) || ferror(af->f) || fsync(fileno(af->f)))
 		rc = tc_error_set(err, "write error on '%s': %s", af->path, strerror(errno));
+	if (rc == 0 && af->anon && !(af->tmp = anon_link(fileno(af->f), af->path)))
+		rc = tc_error_set(err, "cannot create '%s': %s", af->path, strerror(errno));
 	if (fclose(af->f) && rc == 0)
 		rc = tc_error_set(err, "write error on '%s': %s", af->path, strerror(errno));
 	if (rc == 0 && rename(af->tmp, af->path))
 		rc = tc_error_set(err, "cannot rename to '%s': %s", af->path, strerror(errno));
-	if (rc)
+	if (rc && af->tmp)
 		unlink(af->tmp);
-	afile_track(af, 0);
+	if (!af->anon)
+		afile_track(af, 0);
 	free(af->tmp);
 	free(af->path);
 	memset(af, 0, sizeof *af);
@@ -354,7 +409,7 @@ afile_commit(struct afile *af, struct tc_error *err)
 void
 afile_abort(struct afile *af)
 {
-	if (af->direct)
+	if (af->direct || af->anon)
 		fclose(af->f);
 	if (af->tmp) {
 		fclose(af->f);
@@ -364,6 +419,16 @@ afile_abort(struct afile *af)
 	}
 	free(af->path);
 	memset(af, 0, sizeof *af);
+}
+
+int
+tc_check_input(const char *path, struct tc_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return tc_error_set(err, "cannot read '%s': %s", path, strerror(EISDIR));
+	return 0;
 }
 
 void

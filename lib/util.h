@@ -67,20 +67,31 @@ uint64_t tc_hash_final(uint64_t h);
 /*
  * Atomic output files: written to a temporary file in the destination's directory, then renamed
  * over the destination by afile_commit, so readers see either the old file or the whole new one.
- * "-" means stdout, and an existing path that is not a regular file (/dev/null, a FIFO) is written
- * in place: both are written directly.
+ * The temporary file is unnamed where the file system allows (O_TMPFILE) and gets its name only
+ * in afile_commit, so a process killed by any signal, SIGKILL included, leaves nothing behind;
+ * elsewhere it is a named file, removed at exit and by afile_abort. "-" means stdout, and an
+ * existing path that is not a regular file (/dev/null, a FIFO) is written in place: both are
+ * written directly.
  */
 struct afile {
 	FILE *f;
 	char *path; /* destination */
-	char *tmp;  /* temporary name, NULL for stdout and for files written in place */
+	char *tmp;  /* named temporary file, or NULL (stdout, written in place, or unnamed) */
 	int direct; /* a device or FIFO, written in place and closed by commit */
+	int anon;   /* an unnamed temporary file (O_TMPFILE), linked and renamed by commit */
 };
 int afile_open(struct afile *af, const char *path, struct tc_error *err);
 /* Flush, fsync, close and rename; on any failure remove the temporary file and return -1. */
 int afile_commit(struct afile *af, struct tc_error *err);
 /* Close and remove the temporary file; the destination is left untouched. */
 void afile_abort(struct afile *af);
+
+/*
+ * 0 unless path names a directory, else -1 with "cannot read 'path': Is a directory" in err. For
+ * paths handed to a loader that would read a directory as an empty file (jansson's
+ * json_load_file); a missing or unreadable path is left to the loader, which names the reason.
+ */
+int tc_check_input(const char *path, struct tc_error *err);
 
 /* Close stdout with a check; on failure print "prog: write error: ..." and exit 1. */
 void close_stdout(void);

@@ -514,7 +514,9 @@ wordpiece_mask(const struct wordpiece *wp)
 
 /* Read a line of f into line (room for WORDPIECE_MAX_TOKEN + 2 bytes) without its "\n" or "\r\n", and
  * NUL-terminate it. Returns its length, -1 at the end of the file, -2 for a NUL byte, -3 for a line
- * longer than WORDPIECE_MAX_TOKEN bytes, -4 on a read error. */
+ * longer than WORDPIECE_MAX_TOKEN bytes, -4 on a read error, -5 for a '\r' other than the line end's:
+ * such a token would be written back ("tok\r" + "\n") as another line end, and Hugging Face reads a
+ * lone '\r' as one. */
 static long
 read_line(FILE *f, char *line)
 {
@@ -536,6 +538,8 @@ read_line(FILE *f, char *line)
 		len--;
 	if (len > WORDPIECE_MAX_TOKEN)
 		return -3;
+	if (memchr(line, '\r', len))
+		return -5;
 	line[len] = 0;
 	return (long)len;
 }
@@ -566,6 +570,10 @@ read_vocab(FILE *f, const char *path, struct tc_error *err)
 			             WORDPIECE_MAX_TOKEN);
 		} else if (len == -4) {
 			tc_error_set(err, "%s:%ld: read error: %s", path, lineno, strerror(errno));
+		} else if (len == -5) {
+			tc_error_set(err,
+			             "%s:%ld: carriage return inside a token (lines end with \\n or \\r\\n)",
+			             path, lineno);
 		} else {
 			tc_error_set(err, "%s:%ld: more than %d tokens", path, lineno, WORDPIECE_MAX_VOCAB);
 		}

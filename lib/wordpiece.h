@@ -79,8 +79,9 @@ struct wordpiece *wordpiece_train(const char *const *texts, size_t n, int vocab_
 /*
  * Load a Hugging Face style vocab.txt: one token per line, id = line number - 1, "\n" or "\r\n" line ends
  * (the last line may lack one). Returns NULL, with "path:line: ..." in err, for an empty line, a duplicate
- * token, a NUL byte, a line longer than WORDPIECE_MAX_TOKEN, more than WORDPIECE_MAX_VOCAB tokens, a file
- * without [UNK], or a file that cannot be read. The other specials may be missing.
+ * token, a NUL byte, a '\r' inside a token, a line longer than WORDPIECE_MAX_TOKEN, more than
+ * WORDPIECE_MAX_VOCAB tokens, a file without [UNK], or a file that cannot be read. The other specials may
+ * be missing.
  */
 struct wordpiece *wordpiece_load(const char *path, struct tc_error *err);
 

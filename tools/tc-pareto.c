@@ -173,6 +173,11 @@ summary(const struct input *in, const int *rank, size_t front, const double *giv
 			memcpy(ref, given_ref, sizeof *ref * (size_t)nobj);
 		else
 			default_reference(ref, in);
+		for (int j = 0; j < nobj; j++)
+			if (!isfinite(ref[j]))
+				die("objective '%s': the default reference point is not finite (the values "
+				    "span more than a double holds); give --ref",
+				    obj[j].path);
 		{
 			double *v = emalloc(sizeof *v * ((in->n - in->ninfeasible) * (size_t)nobj + 1));
 			size_t k = 0;
@@ -182,6 +187,9 @@ summary(const struct input *in, const int *rank, size_t front, const double *giv
 					       sizeof *v * (size_t)nobj);
 			if (pareto_hypervolume(&hv, v, k, nobj, ref) < 0)
 				die("out of memory computing the hypervolume");
+			if (!isfinite(hv))
+				die("the hypervolume is not finite (the front spans more than a double "
+				    "holds); give a nearer --ref or rescale the objectives");
 			free(v);
 		}
 		for (int j = 0; j < nobj; j++)
@@ -353,30 +361,31 @@ write_ranked(FILE *f, const char *line, int own, int rank)
 	return rc;
 }
 
+/* Write the records to af and flush them; the caller commits af once the summary and the plot are
+ * written, so that a failure of either leaves no -o file. */
 static void
-write_records(const struct input *in, const int *rank)
+write_records(struct afile *af, const struct input *in, const int *rank)
 {
-	struct tc_error err;
-	struct afile af;
+	int rc = 0, e;
 
-	if (afile_open(&af, out_path, &err) < 0)
-		die("%s", err.msg);
 	for (size_t i = 0; i < in->n; i++) {
-		int rc;
 		if (!rank_mode) {
 			if (rank[i] != 0)
 				continue;
-			rc = fputs(in->line[i], af.f) < 0 || fputc('\n', af.f) == EOF ? -1 : 0;
+			rc = fputs(in->line[i], af->f) < 0 || fputc('\n', af->f) == EOF ? -1 : 0;
 		} else {
-			rc = write_ranked(af.f, in->line[i], in->own[i], rank[i]);
+			rc = write_ranked(af->f, in->line[i], in->own[i], rank[i]);
 		}
-		if (rc < 0) {
-			afile_abort(&af);
-			die("write error: %s", strerror(errno));
-		}
+		if (rc < 0)
+			break;
 	}
-	if (afile_commit(&af, &err) < 0)
-		die("%s", err.msg);
+	if (rc == 0 && !ferror(af->f) && fflush(af->f) == 0)
+		return;
+	e = errno ? errno : EIO;
+	afile_abort(af);
+	if (strcmp(out_path, "-") == 0)
+		die("write error: %s", strerror(e));
+	die("write error on '%s': %s", out_path, strerror(e));
 }
 
 /* Rank the feasible records; infeasible ones get rank -1. */
@@ -413,6 +422,7 @@ main(int argc, char **argv)
 	const char *spec = NULL;
 	struct input in = {0};
 	struct tc_error err;
+	struct afile af;
 	double *ref = NULL;
 	json_t *sum = NULL;
 	size_t front = 0;
@@ -476,11 +486,15 @@ main(int argc, char **argv)
 		front += rank[i] == 0;
 	if (want_hv || summary_path)
 		sum = summary(&in, rank, front, ref);
-	write_records(&in, rank);
+	if (afile_open(&af, out_path, &err) < 0)
+		die("%s", err.msg);
+	write_records(&af, &in, rank);
 	if (sum)
 		write_summary(sum);
 	if (plot_path)
 		draw(&in, rank);
+	if (afile_commit(&af, &err) < 0)
+		die("%s", err.msg);
 	close_stdout();
 	json_decref(sum);
 	free(ref);

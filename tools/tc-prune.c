@@ -438,6 +438,34 @@ common_option(int c, struct train_options *o)
 	return c;
 }
 
+/*
+ * Refuse a checkpoint that holds a NaN or an infinity, which evaluation would turn into accuracies
+ * and thresholds that look valid; where ("file:line: " or "") places the message.
+ */
+static void
+check_checkpoint(const char *path, const char *where)
+{
+	struct tensor_set set;
+	struct tc_error err;
+
+	tensor_set_init(&set);
+	if (tensor_file_load(&set, path, &err) < 0)
+		die("%s%s", where, err.msg);
+	for (size_t k = 0; k < set.n; k++) {
+		const struct tensor *t = &set.t[k];
+		size_t n = t->dtype == TENSOR_F32 || t->dtype == TENSOR_F64 ? (size_t)tensor_numel(t) : 0;
+		for (size_t i = 0; i < n; i++) {
+			double x = t->dtype == TENSOR_F32 ? ((const float *)t->data)[i]
+			                                  : ((const double *)t->data)[i];
+			if (isfinite(x))
+				continue;
+			die("%s%s: tensor '%s': element %zu is %g (a checkpoint holds finite numbers)", where,
+			    path, t->name, i, isnan(x) ? (double)NAN : x); /* "nan", whatever its sign */
+		}
+	}
+	tensor_set_release(&set);
+}
+
 static void
 write_point(struct afile *af, const char *ckpt, const struct train_prune_point *pt)
 {
@@ -580,6 +608,7 @@ sweep_main(int argc, char **argv)
 		pts[i].tau = taus[i];
 	for (size_t i = 0; i < nk; i++)
 		pts[ntau + i].topk = (int)ks[i];
+	check_checkpoint(ckpt, "");
 	if (train_prune_eval(ckpt, &o, pts, (int)(ntau + nk), &err) < 0)
 		die("%s", err.msg);
 	if (afile_open(&af, out_path, &err) < 0)
@@ -605,6 +634,7 @@ calibrate_one(struct jsonl_out *w, const char *ckpt, const struct train_options 
 {
 	double tau[2], sp[2];
 
+	check_checkpoint(ckpt, where);
 	if (train_prune_calibrate(ckpt, o, calibrate_target, calibrate_batches, tau, sp, err) < 0)
 		die("%s%s", where, err->msg);
 	w->len = 0;
@@ -640,6 +670,7 @@ calibrate_main(int argc, char **argv)
 	struct afile af;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
+	long nrec = 0;
 	int c;
 
 	train_options_default(&o);
@@ -710,11 +741,14 @@ calibrate_main(int argc, char **argv)
 				if (jsonl_append_text(&buf, &len, &cap, line, n, "prune", w.p, w.len) < 0)
 					die("%sthe result cannot be encoded", where);
 				json_decref(rec);
+				nrec++;
 			}
 			if (rc < 0)
 				die("%s", err.msg);
 			jsonl_close(&r);
 		}
+		if (nrec == 0)
+			die("%s: no records", optind == argc ? "<stdin>" : argv[argc - 1]);
 	}
 	/* every record is measured before any is written: an error leaves no half output */
 	if (fwrite(buf, 1, len, af.f) != len) {

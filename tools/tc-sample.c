@@ -145,10 +145,13 @@ load_preset(struct preset *p, const char *name)
 	struct tc_error err;
 	char *path = preset_path(name);
 	json_error_t je;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *m, *a;
+	json_t *root, *m, *a;
 	const char *key;
 	json_t *v;
 
+	if (tc_check_input(path, &err) < 0)
+		die("%s", err.msg);
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!root && je.line < 1)
 		usage_die("unknown preset '%s' (no file '%s')", name, path);
 	if (!root)
@@ -191,7 +194,8 @@ add_space_file(const char *path)
 {
 	struct tc_error err;
 
-	if (space_file_route(path, &model_space_file, &accel_space_file, &err) < 0)
+	if (tc_check_input(path, &err) < 0 ||
+	    space_file_route(path, &model_space_file, &accel_space_file, &err) < 0)
 		die("%s", err.msg);
 }
 
@@ -424,12 +428,20 @@ emit_points(FILE *out, int want_model, int want_accel, const struct preset *pm, 
 		emitter_init(&e, &d, how, pm, pa);
 #pragma omp for ordered schedule(static, 1)
 		for (uint64_t c = 0; c < nchunks; c++) {
+			int stop;
+#pragma omp atomic read
+			stop = failed;
+			if (stop) /* a write failed (a full disk, a closed pipe): format no more */
+				continue;
 			e.len = 0;
 			for (uint64_t i = c * CHUNK; i < n && i < (c + 1) * CHUNK; i++)
 				emitter_point(&e, &d, i);
 #pragma omp ordered
-			if (!failed && fwrite(e.buf, 1, e.len, out) != e.len)
-				failed = errno ? errno : EIO;
+			if (!failed && fwrite(e.buf, 1, e.len, out) != e.len) {
+				stop = errno ? errno : EIO;
+#pragma omp atomic write
+				failed = stop;
+			}
 		}
 		emitter_release(&e);
 	}

@@ -212,6 +212,8 @@ load_config(const char *path)
 	if (!(f = fopen(path, "r")))
 		die("cannot open '%s': %s", path, strerror(errno));
 	root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+	if (ferror(f)) /* a directory opens, and reads as an error that jansson takes for the end */
+		die("cannot read '%s': %s", path, strerror(errno));
 	fclose(f);
 	if (!root)
 		die("%s:%d: malformed JSON at column %d: %s", path, je.line, je.column, je.text);

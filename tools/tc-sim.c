@@ -109,7 +109,8 @@ add_space_file(const char *path)
 {
 	struct tc_error err;
 
-	if (space_file_route(path, &model_space_file, &accel_space_file, &err) < 0)
+	if (tc_check_input(path, &err) < 0 ||
+	    space_file_route(path, &model_space_file, &accel_space_file, &err) < 0)
 		die("%s", err.msg);
 }
 
@@ -394,7 +395,8 @@ load_data(void)
 	char *hw = hw_path ? estrdup(hw_path) : tc_share_path("hw/acceltran-14nm.json");
 	char *ap = accel_space_file ? estrdup(accel_space_file) : tc_share_path("space/acceltran.json");
 
-	if (hw_profile_load(&prof, hw, &err) < 0 || accel_space_load(&aspace, ap, &err) < 0)
+	if (tc_check_input(hw, &err) < 0 || hw_profile_load(&prof, hw, &err) < 0 ||
+	    accel_space_load(&aspace, ap, &err) < 0)
 		die("%s", err.msg);
 	if (model_space_file) {
 		if (model_space_load(&mspace, model_space_file, &err) < 0)
@@ -546,6 +548,11 @@ main(int argc, char **argv)
 	}
 	if (nrec == 0)
 		die("%s: no records", optind == argc ? "<stdin>" : argv[argc - 1]);
+	/* the records flushed before the trace is committed: a failing -o leaves no trace file */
+	if (trace_path && (fflush(af.f) || ferror(af.f))) {
+		afile_commit(&af, &err); /* fails, the error being sticky, and names it */
+		die("%s", err.msg);
+	}
 	if (trace_path && afile_commit(&tf, &err) < 0)
 		die("%s", err.msg);
 	if (afile_commit(&af, &err) < 0)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "bow.h"
@@ -22,8 +23,10 @@
 #include "md5.h"
 #include "nn.h"
 #include "task.h"
+#include "tensor.h"
 #include "train.h"
 #include "util.h"
+#include "workload.h"
 
 static struct train_options opt;
 static const char *out_path = "-", *ckpt_file, *ckpt_dir, *baseline;
@@ -132,6 +135,64 @@ mkdirs(const char *path)
 	if (mkdir(p, 0777) < 0 && errno != EEXIST)
 		die("cannot create '%s': %s", path, strerror(errno));
 	free(p);
+}
+
+/*
+ * Refuse a model whose weights, gradients and AdamW moments (16 bytes a parameter) alone exceed the
+ * machine's memory and swap, before any record is trained, rather than fail in an allocation that
+ * cannot name the record. Returns 0, or -1 with the reason in err.
+ */
+static int
+model_fits(const struct model *m, struct tc_error *err)
+{
+	struct wl_options wo = {.batch = 1, .seq = 1, .vocab = opt.vocab_size, .classes = 2};
+	struct workload w;
+	struct sysinfo si;
+	double params, need, have;
+
+	if (workload_build(&w, m, &wo, err) < 0)
+		return -1;
+	params = w.params;
+	need = 16 * params;
+	workload_release(&w);
+	if (sysinfo(&si) < 0)
+		return 0;
+	have = ((double)si.totalram + (double)si.totalswap) * si.mem_unit;
+	if (need > have)
+		return tc_error_set(err,
+		                    "model: %.3g parameters need %.3g GB for weights, gradients and AdamW "
+		                    "moments, more than the %.3g GB of memory here",
+		                    params, need / 1e9, have / 1e9);
+	return 0;
+}
+
+/*
+ * Refuse a checkpoint (--init, or one to --resume) that holds a NaN or an infinity, which training
+ * would report as a NaN loss as if the learning rate were to blame. Exits naming the record.
+ */
+static void
+check_checkpoint(const char *path, const char *name, long line)
+{
+	struct tensor_set set;
+	struct tc_error err;
+
+	tensor_set_init(&set);
+	if (tensor_file_load(&set, path, &err) < 0)
+		die("%s:%ld: %s", name, line, err.msg);
+	for (size_t k = 0; k < set.n; k++) {
+		const struct tensor *t = &set.t[k];
+		size_t n = t->dtype == TENSOR_F32 || t->dtype == TENSOR_F64 ? (size_t)tensor_numel(t) : 0;
+		for (size_t i = 0; i < n; i++) {
+			double x = t->dtype == TENSOR_F32 ? ((const float *)t->data)[i]
+			                                  : ((const double *)t->data)[i];
+			if (isfinite(x))
+				continue;
+			die("%s:%ld: %s: tensor '%s': element %zu is %g (a checkpoint holds finite numbers)",
+			    name, line, path, t->name, i,
+			    isnan(x) ? (double)NAN : x); /* "nan", whatever its sign */
+		}
+	}
+	tensor_set_release(&set);
 }
 
 /* The checkpoint of a record: named by a hash of the model and the options that decide the run. */
@@ -272,6 +333,10 @@ train_record(json_t *rec, const char *name, long line, FILE *out, long index)
 	else
 		snprintf(label, sizeof label, "record %ld", index + 1);
 	o.label = label;
+	if (o.init_path)
+		check_checkpoint(o.init_path, name, line);
+	if (o.resume && o.checkpoint && access(o.checkpoint, F_OK) == 0)
+		check_checkpoint(o.checkpoint, name, line);
 	if (train_run(&m, &o, &r, &err) < 0)
 		die("%s:%ld: %s", name, line, err.msg);
 	if (r.stopped) {
@@ -603,7 +668,8 @@ main(int argc, char **argv)
 				    json_kind(tj));
 			if (!baseline && !mj)
 				die("%s:%ld: missing field 'model'", r.name, r.line);
-			if (!baseline && model_from_json(&m, mj, NULL, &err) < 0)
+			if (!baseline &&
+			    (model_from_json(&m, mj, NULL, &err) < 0 || model_fits(&m, &err) < 0))
 				die("%s:%ld: %s", r.name, r.line, err.msg);
 			if (ckpt_file && nrec > 0)
 				die("%s:%ld: --checkpoint names the file of one record; use --checkpoint-dir "

@@ -4,6 +4,7 @@
  * stacks in Python's itertools order, hand-written encodings of the presets, exhaustive round trips.
  * Prints TAP; exits 1 on any failure.
  */
+#define _GNU_SOURCE
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,6 +90,65 @@ test_sizes(void)
 	check(hi[0] == 5 && hi[1] == 3 && hi[2] == 257 && hi[3] == 21804 && hi[36] == 21804,
 	      "flexibert2 encoding bounds 0..5, 0..3, 0..257, 0..21804");
 	check(model_encode_dim(&tiny) == 13, "tiny encoding has 13 entries");
+}
+
+/* Write text to a new temporary file and load it as a space of kind k ('m' or 'a'); 0 or -1. */
+static int
+load_text(char k, const char *text, struct tc_error *err)
+{
+	char path[] = "/tmp/space_test.XXXXXX";
+	struct model_space ms;
+	struct accel_space as;
+	int fd = mkstemp(path), rc;
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		printf("Bail out! cannot write %s\n", path);
+		exit(1);
+	}
+	rc = k == 'm' ? model_space_load(&ms, path, err) : accel_space_load(&as, path, err);
+	remove(path);
+	return rc;
+}
+
+/* Spaces too large to count (found by tests/fuzz/space_fuzz.c): accel_space_size wrapped past 2^64 and
+ * model_space_size became infinite, so the grid and the sizes tc-sample prints were wrong. */
+static void
+test_size_limits(void)
+{
+	static const char *const num[] = {"tile_b",        "tile_x",           "tile_y",         "pes",
+	                                  "lanes_per_pe",  "macs_per_lane",    "softmax_per_pe", "batch",
+	                                  "act_buffer_mb", "weight_buffer_mb", "mask_buffer_mb"};
+	char *t = emalloc(65536), list[512];
+	struct tc_error err = {""};
+	size_t n = 0;
+
+	n += (size_t)sprintf(t + n, "{\"format\":\"transcode-space/1\",\"kind\":\"accel\",\"name\":\"big\","
+	                            "\"params\":{\"activation\":[\"relu\"],\"memory\":[\"hbm-32-1-4\"],"
+	                            "\"dataflow\":[\"bijk\"]");
+	for (int p = 0; p < 11; p++) {
+		int k = 0;
+		for (int v = 1; v <= 30; v++)
+			k += sprintf(list + k, "%s%d", v > 1 ? "," : "", p == 7 ? 100 + v : v);
+		n += (size_t)sprintf(t + n, ",\"%s\":[%s]", num[p], list);
+	}
+	sprintf(t + n, "}}");
+	check(load_text('a', t, &err) < 0 &&
+	          strstr(err.msg, "params: 1.771e+16 accelerators, more than 2^53"),
+	      "an accelerator space of 30^11 points is refused (%s)", err.msg);
+	check(
+	    load_text('m',
+	              "{\"format\":\"transcode-space/1\",\"kind\":\"model\",\"name\":\"big\",\"params\":{"
+	              "\"layers\":[1,32],\"hidden\":[32,64,128,256,512,1024,2048,4096],"
+	              "\"heads\":[1,2,4,8,16,32],\"ops\":[\"sa_sdp\",\"sa_wma\",\"l_dft\",\"l_dct\",\"c_5\","
+	              "\"c_9\",\"c_13\"],\"ff_depth\":[1,2,3,4,5,6],"
+	              "\"ff_width\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,"
+	              "27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,"
+	              "55,56,57,58,59,60,61,62,63,64]}}",
+	              &err) < 0 &&
+	        strstr(err.msg, "params: more models than a double counts"),
+	    "a model space of more than 1.8e308 models is refused (%s)", err.msg);
+	free(t);
 }
 
 static json_t *
@@ -441,6 +501,7 @@ main(void)
 	load();
 	test_multisets();
 	test_sizes();
+	test_size_limits();
 	test_presets();
 	test_model_roundtrip(&fb2, 3000);
 	test_model_roundtrip(&tiny, 3000);

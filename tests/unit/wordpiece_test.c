@@ -270,6 +270,12 @@ test_load(void)
 	load_fails("[UNK]\n\nthe\n", 11, want, "an empty line");
 	snprintf(want, sizeof want, "%s:3: empty line", tmp("bad.txt"));
 	load_fails("[UNK]\r\nthe\r\n\r\n", 14, want, "an empty \\r\\n line");
+	/* "x\r" would be written back as "x\r\n", which reads as "x": a checkpoint's vocabulary then
+	 * failed to load (make fuzz found it) */
+	snprintf(want, sizeof want, "%s:3: carriage return inside a token", tmp("bad.txt"));
+	load_fails("[UNK]\nx\nx\r\r\n", 12, want, "a token ending in \\r before the \\r\\n line end");
+	snprintf(want, sizeof want, "%s:2: carriage return inside a token", tmp("bad.txt"));
+	load_fails("[UNK]\na\rb\n", 10, want, "a lone \\r inside a token");
 	snprintf(want, sizeof want, "%s: no [UNK] token", tmp("bad.txt"));
 	load_fails("[PAD]\n[CLS]\nthe\n", 16, want, "a vocabulary without [UNK]");
 	load_fails("", 0, want, "an empty file");
