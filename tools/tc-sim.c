@@ -124,6 +124,7 @@ struct tracer {
 	double *iv;
 	size_t n, cap;
 	int plotting;
+	int werr; /* errno of a failed trace write: reported once the record is done, not mid-simulation */
 };
 
 static int
@@ -141,7 +142,7 @@ trace_cb(void *ctx, const char *kind, const char *name, double start, double end
 	struct tracer *t = ctx;
 	json_t *ev;
 
-	if (t->f) {
+	if (t->f && !t->werr) {
 		ev = json_object();
 		json_object_set_new(ev, "record", json_string(t->rec));
 		json_object_set_new(ev, "kind", json_string(kind));
@@ -153,7 +154,7 @@ trace_cb(void *ctx, const char *kind, const char *name, double start, double end
 		json_object_set_new(ev, "busy_unit_cycles", json_number(busy));
 		json_object_set_new(ev, "energy_j", json_number(energy_nj * 1e-9));
 		if (jsonl_write(t->f, ev) < 0)
-			die("write error on '%s': %s", trace_path, strerror(errno));
+			t->werr = errno ? errno : EIO;
 		json_decref(ev);
 	}
 	if (t->plotting && end > start) {
@@ -308,6 +309,8 @@ run_file(const char *path, FILE *out, struct tracer *tr, long *nrec)
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1) if (n > 1 && !tr)
 		for (int i = 0; i < n; i++)
 			eval_slot(&slots[i], tr, r.name);
+		if (tr && tr->werr)
+			die("write error on '%s': %s", trace_path, strerror(tr->werr));
 		for (int i = 0; i < n; i++) {
 			if (slots[i].failed)
 				die("%s", slots[i].err.msg);

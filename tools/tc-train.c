@@ -646,13 +646,14 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	/* read and check every record before training any, so that a bad one costs nothing */
-	struct pending {
+	/* read and check every record before training any, so that a bad one costs nothing; the list
+	 * is static so that it stays reachable when a later record ends the run (die) */
+	static struct pending {
 		json_t *rec;
 		char *name;
 		long line;
-	} *recs = NULL;
-	size_t cap = 0;
+	} *recs;
+	static size_t cap;
 	for (int i = optind; i < argc || (i == optind && optind == argc); i++) {
 		const char *path = optind == argc ? "-" : argv[i];
 		struct jsonl_reader r;
