@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -917,4 +918,31 @@ tensor_file_save(const struct tensor_set *set, const char *path, struct tc_error
 		return -1;
 	}
 	return afile_commit(&af, err);
+}
+
+int
+tensor_file_check_finite(const char *path, struct tc_error *err)
+{
+	struct tensor_set set;
+	int rc = 0;
+
+	tensor_set_init(&set);
+	if (tensor_file_load(&set, path, err) < 0)
+		return -1;
+	for (size_t k = 0; k < set.n && rc == 0; k++) {
+		const struct tensor *t = &set.t[k];
+		size_t n = t->dtype == TENSOR_F32 || t->dtype == TENSOR_F64 ? (size_t)tensor_numel(t) : 0;
+		for (size_t i = 0; i < n; i++) {
+			double x = t->dtype == TENSOR_F32 ? ((const float *)t->data)[i]
+			                                  : ((const double *)t->data)[i];
+			if (isfinite(x))
+				continue;
+			rc = tc_error_set(
+			    err, "%s: tensor '%s': element %zu is %g (a checkpoint holds finite numbers)",
+			    path, t->name, i, isnan(x) ? (double)NAN : x); /* "nan", whatever its sign */
+			break;
+		}
+	}
+	tensor_set_release(&set);
+	return rc;
 }

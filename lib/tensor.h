@@ -127,6 +127,9 @@ int tensor_set_write(const struct tensor_set *set,
  * Both return 0, or -1 with err set.
  */
 int tensor_file_load(struct tensor_set *set, const char *path, struct tc_error *err);
+/* Load the file at path and check that every F32 and F64 element is finite: 0, or -1 with the
+ * load's error or "path: tensor 'x': element i is nan (a checkpoint holds finite numbers)". */
+int tensor_file_check_finite(const char *path, struct tc_error *err);
 int tensor_file_save(const struct tensor_set *set, const char *path, struct tc_error *err);
 
 #endif

@@ -445,25 +445,10 @@ common_option(int c, struct train_options *o)
 static void
 check_checkpoint(const char *path, const char *where)
 {
-	struct tensor_set set;
 	struct tc_error err;
 
-	tensor_set_init(&set);
-	if (tensor_file_load(&set, path, &err) < 0)
+	if (tensor_file_check_finite(path, &err) < 0)
 		die("%s%s", where, err.msg);
-	for (size_t k = 0; k < set.n; k++) {
-		const struct tensor *t = &set.t[k];
-		size_t n = t->dtype == TENSOR_F32 || t->dtype == TENSOR_F64 ? (size_t)tensor_numel(t) : 0;
-		for (size_t i = 0; i < n; i++) {
-			double x = t->dtype == TENSOR_F32 ? ((const float *)t->data)[i]
-			                                  : ((const double *)t->data)[i];
-			if (isfinite(x))
-				continue;
-			die("%s%s: tensor '%s': element %zu is %g (a checkpoint holds finite numbers)", where,
-			    path, t->name, i, isnan(x) ? (double)NAN : x); /* "nan", whatever its sign */
-		}
-	}
-	tensor_set_release(&set);
 }
 
 static void

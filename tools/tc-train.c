@@ -173,26 +173,10 @@ model_fits(const struct model *m, struct tc_error *err)
 static void
 check_checkpoint(const char *path, const char *name, long line)
 {
-	struct tensor_set set;
 	struct tc_error err;
 
-	tensor_set_init(&set);
-	if (tensor_file_load(&set, path, &err) < 0)
+	if (tensor_file_check_finite(path, &err) < 0)
 		die("%s:%ld: %s", name, line, err.msg);
-	for (size_t k = 0; k < set.n; k++) {
-		const struct tensor *t = &set.t[k];
-		size_t n = t->dtype == TENSOR_F32 || t->dtype == TENSOR_F64 ? (size_t)tensor_numel(t) : 0;
-		for (size_t i = 0; i < n; i++) {
-			double x = t->dtype == TENSOR_F32 ? ((const float *)t->data)[i]
-			                                  : ((const double *)t->data)[i];
-			if (isfinite(x))
-				continue;
-			die("%s:%ld: %s: tensor '%s': element %zu is %g (a checkpoint holds finite numbers)",
-			    name, line, path, t->name, i,
-			    isnan(x) ? (double)NAN : x); /* "nan", whatever its sign */
-		}
-	}
-	tensor_set_release(&set);
 }
 
 /* The checkpoint of a record: named by a hash of the model and the options that decide the run. */
@@ -652,7 +636,7 @@ main(int argc, char **argv)
 		json_t *rec;
 		char *name;
 		long line;
-	} *recs;
+	} * recs;
 	static size_t cap;
 	for (int i = optind; i < argc || (i == optind && optind == argc); i++) {
 		const char *path = optind == argc ? "-" : argv[i];
