@@ -195,7 +195,7 @@ EOF
 # half a second if WHEN is "working"; kill it with SIGKILL. With --feed, COMMAND reads FILE through
 # the FIFO in.fifo, held open here (fd 8; bats has 3) so that it waits for more instead of ending.
 killed() {
-	local when=$1 feed= pid fd n
+	local when=$1 feed= feeder= pid fd n
 	shift
 	if [ "$1" = --feed ]; then
 		feed=$2
@@ -203,7 +203,8 @@ killed() {
 		rm -f in.fifo
 		mkfifo in.fifo
 		exec 8<> in.fifo
-		cat "$feed" > in.fifo &
+		cat "$feed" 8>&- > in.fifo & # without fd 8: holding a reader itself, it would never see one go
+		feeder=$!
 	fi
 	"$@" &
 	pid=$!
@@ -221,7 +222,7 @@ killed() {
 	wait $pid && n=ended || [ $? -eq 137 ] || n=ended
 	if [ -n "$feed" ]; then
 		exec 8>&- # the last reader gone, a cat still writing dies of SIGPIPE
-		wait
+		wait $feeder || true
 	fi
 	[ "$n" != ended ] || fail "$* ended before it was killed"
 	[ "$when" = working ] || [ "$n" -lt 300 ] || fail "$* never wrote into out/"
