@@ -1,7 +1,8 @@
 /*
  * plot.c: gnuplot as a child process. Data travel inline ($name << EOD datablocks, gnuplot 5), so
- * nothing but the image touches the disk; the image goes to a temporary name in the destination's
- * directory and is renamed into place only when gnuplot exits with status 0.
+ * nothing but the image touches the disk. The image goes to an atomic file (afile_open: unnamed
+ * where the file system allows), which gnuplot opens as /proc/PID/fd/N; it gets its name only when
+ * gnuplot exits with status 0, so a plot killed at any moment leaves nothing behind.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,34 +41,32 @@ terminal(const char *path)
 FILE *
 plot_open(struct plot *p, const char *path, int width, int height, struct tc_error *err)
 {
-	const char *term = terminal(path), *slash = strrchr(path, '/');
-	int fd;
+	const char *term = terminal(path);
+	char out[64];
 
 	memset(p, 0, sizeof *p);
 	if (!term)
 		return tc_error_set(err, "plot '%s': expected a .png or .svg file name", path), NULL;
-	if (slash)
-		p->tmp = esprintf("%.*s/.plot.tmpXXXXXX", (int)(slash - path), path);
-	else
-		p->tmp = estrdup(".plot.tmpXXXXXX");
-	if ((fd = mkstemp(p->tmp)) < 0) {
-		tc_error_set(err, "cannot create '%s': %s", path, strerror(errno));
-		free(p->tmp);
+	if (afile_open(&p->out, path, err) < 0)
+		return NULL;
+	if (p->out.f == stdout) {
+		tc_error_set(err, "plot '%s': expected a file", path);
+		afile_abort(&p->out);
 		return NULL;
 	}
-	close(fd);
+	fflush(p->out.f);
+	snprintf(out, sizeof out, "/proc/%ld/fd/%d", (long)getpid(), fileno(p->out.f));
 	signal(SIGPIPE, SIG_IGN); /* a gnuplot that dies must not kill the tool; plot_close reports it */
 	p->gp = popen("gnuplot", "w");
 	if (!p->gp) {
 		tc_error_set(err, "cannot run gnuplot: %s", strerror(errno));
-		unlink(p->tmp);
-		free(p->tmp);
+		afile_abort(&p->out);
 		return NULL;
 	}
 	p->path = estrdup(path);
 	fprintf(p->gp, "set terminal %s size %d,%d noenhanced font ',10' background rgb 'white'\nset output ",
 	        term, width, height);
-	plot_quote(p->gp, p->tmp);
+	plot_quote(p->gp, out);
 	fputc('\n', p->gp);
 	return p->gp;
 }
@@ -88,11 +87,10 @@ plot_close(struct plot *p, struct tc_error *err)
 	else if (WEXITSTATUS(status) != 0)
 		rc = tc_error_set(err, "gnuplot failed with status %d drawing '%s'", WEXITSTATUS(status),
 		                  p->path);
-	else if (rename(p->tmp, p->path))
-		rc = tc_error_set(err, "cannot rename to '%s': %s", p->path, strerror(errno));
 	if (rc)
-		unlink(p->tmp);
-	free(p->tmp);
+		afile_abort(&p->out);
+	else if (afile_commit(&p->out, err) < 0)
+		rc = -1;
 	free(p->path);
 	memset(p, 0, sizeof *p);
 	return rc;

@@ -3,8 +3,7 @@
  * the FILE that plot_open returns; plot_close runs it to the end and renames the image over its
  * destination, so a failed plot never leaves a half-written file.
  *
- * Ownership: struct plot holds a gnuplot process and a temporary file name until plot_close or
- * plot_abort.
+ * Ownership: struct plot holds a gnuplot process and the image's atomic file until plot_close.
  */
 #ifndef TC_PLOT_H
 #define TC_PLOT_H
@@ -14,9 +13,9 @@
 #include "util.h"
 
 struct plot {
-	FILE *gp;   /* gnuplot's standard input */
-	char *path; /* destination */
-	char *tmp;  /* what gnuplot writes */
+	FILE *gp;         /* gnuplot's standard input */
+	char *path;       /* destination */
+	struct afile out; /* what gnuplot writes, through /proc/PID/fd/N */
 };
 
 /* Start gnuplot with the terminal chosen by path's extension (.png: pngcairo, .svg: svg) at
