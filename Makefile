@@ -97,42 +97,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/lib/libtc.a
 test: all $(UNITBIN) $(TESTTOOLS)
 	@BUILD=$(BUILD) sh tests/run
 
-# Under valgrind's memcheck: the unit tests that finish in a minute or two there, and short runs of
-# every tool on the tests' fixtures, error paths included. A line per item ("ok - ..." or "not ok -
-# ..." with valgrind's report), then "N passed, N failed"; status 1 on any memory error, definite or
-# indirect leak, or unexpected exit status. What is not counted, and why: tests/valgrind.supp.
-VGUNITS   = jsonl md5 nsga2 pareto prune space task tensor trainref wordpiece
-VALGRIND  = valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-            --show-leak-kinds=definite,indirect --suppressions=tests/valgrind.supp
+# Under valgrind's memcheck: unit tests and short runs of every tool, error paths included
+# (tests/valgrind says which and why).
 valgrind: all $(UNITBIN) $(TESTTOOLS)
-	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && b=$(CURDIR)/$(BUILD)/bin && pass=0 && fail=0 && \
-	export TC_SHARE=$(CURDIR)/share TC_DATA=$(CURDIR)/tests/data/task XDG_CACHE_HOME=$$d/cache LC_ALL=C && \
-	vg() { \
-	  what=$$1 want=$$2; shift 2; rm -f "$$d"/vg.*; \
-	  $(VALGRIND) --log-file="$$d/vg.%p" "$$@" > "$$d/out" 2> "$$d/err"; st=$$?; \
-	  if [ $$st -eq $$want ] && ! grep -qs . "$$d"/vg.*; then echo "ok - $$what"; pass=$$((pass + 1)); \
-	  else echo "not ok - $$what (status $$st)"; cat "$$d"/vg.* "$$d/err" | sed 's/^/# /'; fail=$$((fail + 1)); fi; \
-	}; \
-	for u in $(VGUNITS); do vg "unit $$u" 0 $(BUILD)/test/$${u}_test; done; \
-	echo '{"id":"t","model":{"l":1,"o":[["sa_sdp_8","l_dft_8"]],"h":[16],"f":[[32]]}}' > $$d/tiny.jsonl; \
-	jq -c '.train.val_accuracy = 0.5' tests/data/sim-golden.jsonl > $$d/acc.jsonl; \
-	$(BUILD)/test/tensor_tool make-stream $$d/s.tcs 8 && head -c 100 $$d/s.tcs > $$d/cut.tcs; \
-	vg "tc-sample --preset" 0 $$b/tc-sample --preset bert-tiny --preset acceltran-edge -o $$d/pair.jsonl; \
-	vg "tc-sample --propose nsga2" 0 $$b/tc-sample --propose nsga2 --history tests/data/sim-golden.jsonl \
-	  --objectives sim.latency_s,sim.area_mm2 -n 4; \
-	vg "tc-sim --fidelity cycle --trace" 0 $$b/tc-sim --fidelity cycle --trace $$d/trace.jsonl $$d/pair.jsonl; \
-	vg "tc-sim --mode training" 0 $$b/tc-sim --mode training tests/data/sample-presets.jsonl; \
-	vg "tc-sim, a bad record" 1 $$b/tc-sim tests/data/task/small.jsonl; \
-	vg "tc-pareto --rank -H" 0 $$b/tc-pareto -O sim.latency_s,sim.energy_j,sim.area_mm2 --rank -H tests/data/sim-golden.jsonl; \
-	vg "tc-score" 0 $$b/tc-score $$d/acc.jsonl; \
-	vg "tc-train --checkpoint" 0 $$b/tc-train -q --vocab-size 300 --threads 2 --steps 3 --checkpoint $$d/ck.st $$d/tiny.jsonl; \
-	vg "tc-train --init --dynaprop" 0 $$b/tc-train -q --threads 2 --steps 2 --init $$d/ck.st --no-checkpoint --dynaprop $$d/tiny.jsonl; \
-	vg "tc-train, a truncated --init" 1 $$b/tc-train -q --threads 2 --steps 2 --init $$d/cut.tcs --no-checkpoint $$d/tiny.jsonl; \
-	vg "tc-prune apply --report" 0 $$b/tc-prune apply -q --tau 0.5 --report $$d/r.jsonl -o $$d/p.tcs $$d/s.tcs; \
-	vg "tc-prune apply, a truncated stream" 1 $$b/tc-prune apply -q --top-k 2 -o $$d/p.tcs $$d/cut.tcs; \
-	vg "tc-prune sweep" 0 $$b/tc-prune sweep --checkpoint $$d/ck.st --taus 0,0.1 --top-k 2 --threads 2; \
-	vg "tc-prune calibrate" 0 $$b/tc-prune calibrate --checkpoint $$d/ck.st --threads 2 --batches 1 --batch 4; \
-	echo "$$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+	@BUILD=$(BUILD) sh tests/valgrind
 
 # An exploration of the accelerator space, fronts printed and plotted (pipelines/demo).
 demo: all
