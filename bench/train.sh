@@ -7,7 +7,8 @@
 # OPENBLAS_CORETYPE as tc-train does (nn_blas_setup) and PyTorch gets the same value. PyTorch runs
 # with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the issue asks for:
 # step time against PyTorch's (<= 0.9 on 1 thread, <= 0.7 on 2), 2 threads against 1 (>= 1.7x),
-# the step's FLOP/s against sgemm's in the same process (>= 70%), peak memory (<= 150 MB).
+# the step's FLOP/s against sgemm's in the same process (>= 70%), peak memory (<= 150 MB); and where
+# the step's time goes: its share inside cblas_sgemm and the rate of its products alone.
 set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +39,8 @@ jq -rs --argjson torch "$torch" '
 	.[0] as $c1 | .[1] as $c2 |
 	"   step: \($c1.step_ms_median) ms on 1 thread, \($c2.step_ms_median) ms on 2; 2 threads are \(r($c1.step_ms_median / $c2.step_ms_median))x faster (target >= 1.7)",
 	"   FLOP/s against sgemm (n = 1024) in the same process: 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))% (target >= 70%)",
+	"   where the step goes: \(r($c1.gemm_share * 100))% of it in cblas_sgemm on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
+	"   the step against sgemm on its own products: \(r($c1.gflops / $c1.gemm_gflops * 100))% on 1 thread, \(r($c2.gflops / $c2.gemm_gflops * 100))% on 2",
 	"   peak memory: \([$c1.peak_rss_mb, $c2.peak_rss_mb] | max) MB (target <= 150)",
 	(if $torch == 1 then .[2] as $p1 | .[3] as $p2 |
 	"   against PyTorch: 1 thread \(r($c1.step_ms_median / $p1.step_ms_median))x its step time (target <= 0.9), 2 threads \(r($c2.step_ms_median / $p2.step_ms_median))x (target <= 0.7); PyTorch peak \([$p1.peak_rss_mb, $p2.peak_rss_mb] | max) MB"
