@@ -309,8 +309,8 @@ flexibert_release(struct flexibert *fb)
 	free(fb->grads);
 	free(fb->m);
 	free(fb->v);
-	for (int k = 0; k < 2; k++)
-		free(fb->prune.samp[k]), free(fb->prune.sampw[k]);
+	for (int k = 0; k < FB_SP_COUNT; k++)
+		free(fb->prune.samp[k]), free(fb->prune.sampw[k]), free(fb->prune.sampp[k]);
 	memset(fb, 0, sizeof *fb);
 }
 
@@ -491,27 +491,33 @@ dsc_weights(struct dsc_params *w, const float *P, const struct fb_layer *W, int 
 
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-CLONES /* ---- DynaProp ---- */
+/* ---- DynaProp ---- */
 
-    /* Magnitudes of x (n) into the samples of class cls, together standing for total elements. */
-    static void
-    prune_sample_n(struct flexibert *fb, int cls, const float *x, size_t n, double total)
+const char *const fb_point_name[FB_PT_COUNT] = {"qkv", "score", "prob", "ctx", "ff", "out"};
+
+/* Magnitudes of x (n) into the samples of class cls at point pt, together standing for total
+ * elements. */
+CLONES static void
+prune_sample_n(struct flexibert *fb, int cls, int pt, const float *x, size_t n, double total)
 {
 	struct fb_prune *pr = &fb->prune;
 	size_t k, at = pr->nsamp[cls];
 
 	pr->samp[cls] = egrow(pr->samp[cls], &pr->capsamp[cls], at + FB_SAMPLE, sizeof(float));
 	pr->sampw[cls] = egrow(pr->sampw[cls], &pr->capsampw[cls], at + FB_SAMPLE, sizeof(float));
+	pr->sampp[cls] = egrow(pr->sampp[cls], &pr->capsampp[cls], at + FB_SAMPLE, 1);
 	k = nn_sample_abs(pr->samp[cls] + at, FB_SAMPLE, x, n);
-	for (size_t i = 0; i < k; i++)
+	for (size_t i = 0; i < k; i++) {
 		pr->sampw[cls][at + i] = (float)(total / (double)k);
+		pr->sampp[cls][at + i] = (unsigned char)pt;
+	}
 	pr->nsamp[cls] += k;
 }
 
 static void
-prune_sample(struct flexibert *fb, int cls, const float *x, size_t n)
+prune_sample(struct flexibert *fb, int cls, int pt, const float *x, size_t n)
 {
-	prune_sample_n(fb, cls, x, n, (double)n);
+	prune_sample_n(fb, cls, pt, x, n, (double)n);
 }
 
 /* Attention rows for calibration */
@@ -550,8 +556,26 @@ sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, i
 					x += (double)qw[e] * kt[e];
 				s[t] = (float)x; /* raw: pruned before the scaling */
 			}
-			prune_sample_n(fb, FB_SP_ACT, s, (size_t)T, total);
-			prune_sample_n(fb, FB_SP_ACT, P, (size_t)T, total);
+			if (fb->prune.sample != 1)
+				continue;
+			prune_sample_n(fb, FB_SP_ACT, FB_PT_SCORE, s, (size_t)T, total);
+			/* the probabilities before their own pruning (P has it): the row's softmax
+			 * again, from the scores pruned as attention_forward prunes them */
+			double mx = -INFINITY, sum = 0;
+			for (int t = 0; t < T; t++) {
+				float x = fabsf(s[t]) > fb->prune.tau_act[FB_PT_SCORE] ? s[t] : 0.0f;
+				g[t] = x / sqrtf((float)d) +
+				       (fb->a->mask[b * T + t] == 0 ? NN_MASKED_SCORE : 0.0f);
+				mx = fmax(mx, g[t]);
+			}
+			for (int t = 0; t < T; t++)
+				sum += exp(g[t] - mx);
+			int nk = 0;
+			for (int t = 0; t < T; t++)
+				nk += fb->a->mask[b * T + t] != 0;
+			for (int t = 0; t < T; t++)
+				g[t] = (float)(exp(g[t] - mx) / sum * (fb->prune.relative ? nk : 1));
+			prune_sample_n(fb, FB_SP_ACT, FB_PT_PROB, g, (size_t)T, total);
 		} else {
 			const float *gi = gctx + (size_t)row * A + c;
 			double dot = 0;
@@ -560,48 +584,71 @@ sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, i
 				double x = 0;
 				for (int e = 0; e < d; e++)
 					x += (double)gi[e] * vt[e];
-				g[t] = (float)x;
+				g[t] = P[t] != 0 ? (float)x : 0.0f; /* none where pruned */
 				dot += (double)P[t] * x;
 			}
-			prune_sample_n(fb, FB_SP_GRAD, g, (size_t)T, total);
+			prune_sample_n(fb, FB_SP_GRAD, FB_PT_PROB, g, (size_t)T, total);
 			for (int t = 0; t < T; t++)
 				g[t] = (float)(P[t] * (g[t] - dot));
-			prune_sample_n(fb, FB_SP_GRAD, g, (size_t)T, total);
+			prune_sample_n(fb, FB_SP_GRAD, FB_PT_SCORE, g, (size_t)T, total);
 		}
 	}
 	free(s), free(g), free(qw);
 }
 
-/* An activation of layer l (keep: its keep mask, or NULL when the stored value tells). */
+/* An activation of layer l at point pt (keep: its keep mask, or NULL when the stored value tells). */
 static void
-prune_act(struct flexibert *fb, int l, float *x, uint64_t *keep, size_t n)
+prune_act(struct flexibert *fb, int l, int pt, float *x, uint64_t *keep, size_t n)
 {
 	struct fb_prune *pr = &fb->prune;
 	size_t z;
 
 	if (!fb->cfg.dynaprop)
 		return;
-	if (pr->sample && (fb->a->training || pr->count))
-		prune_sample(fb, FB_SP_ACT, x, n);
-	z = nn_prune(x, keep, n, pr->tau_act);
+	if (pr->sample == 1 && (fb->a->training || pr->count))
+		prune_sample(fb, FB_SP_ACT, pt, x, n);
+	z = nn_prune(x, keep, n, pr->tau_act[pt]);
 	if (fb->a->training || pr->count) {
 		pr->zeros[l][FB_SP_ACT] += (double)z;
 		pr->total[l][FB_SP_ACT] += (double)n;
+		pr->pz[0][pt] += (double)z;
+		pr->pn[0][pt] += (double)n;
 	}
 }
 
-/* The gradient d arriving at a pruned activation y (or keep) of layer l. */
+/* The gradient d arriving at a pruned activation y (or keep) of layer l at point pt; sampled after
+ * the zeros of the pruned activations. */
 static void
-prune_grad(struct flexibert *fb, int l, float *d, const float *y, const uint64_t *keep, size_t n)
+prune_grad(struct flexibert *fb, int l, int pt, float *d, const float *y, const uint64_t *keep, size_t n)
 {
 	struct fb_prune *pr = &fb->prune;
+	size_t z;
 
 	if (!fb->cfg.dynaprop)
 		return;
-	if (pr->sample)
-		prune_sample(fb, FB_SP_GRAD, d, n);
-	pr->zeros[l][FB_SP_GRAD] += (double)nn_prune_grad(d, y, keep, n, pr->tau_grad);
+	if (pr->sample) {
+		nn_prune_grad(d, y, keep, n, 0.0f);
+		prune_sample(fb, FB_SP_GRAD, pt, d, n);
+	}
+	z = nn_prune_grad(d, y, keep, n, pr->tau_grad[pt]);
+	pr->zeros[l][FB_SP_GRAD] += (double)z;
 	pr->total[l][FB_SP_GRAD] += (double)n;
+	pr->pz[1][pt] += (double)z;
+	pr->pn[1][pt] += (double)n;
+}
+
+/* The attention kernels' thresholds */
+static struct nn_attn_prune
+attn_prune(const struct flexibert *fb)
+{
+	const struct fb_prune *pr = &fb->prune;
+	struct nn_attn_prune ap = {.tau = pr->tau_act[FB_PT_SCORE],
+	                           .tau_grad = pr->tau_grad[FB_PT_SCORE],
+	                           .tau_p = pr->tau_act[FB_PT_PROB],
+	                           .tau_grad_p = pr->tau_grad[FB_PT_PROB],
+	                           .relative = pr->relative,
+	                           .topk = pr->topk};
+	return ap;
 }
 
 /* The counts of the attention kernels' own pruning, into layer l's. */
@@ -609,13 +656,27 @@ static void
 prune_attn_count(struct flexibert *fb, int l, const struct nn_attn_prune *ap)
 {
 	struct fb_prune *pr = &fb->prune;
+	double half = (double)ap->total[0] / 2;
 
 	if (fb->a->training || pr->count) {
 		pr->zeros[l][FB_SP_ACT] += (double)ap->zeros[0];
 		pr->total[l][FB_SP_ACT] += (double)ap->total[0];
+		pr->pz[0][FB_PT_SCORE] += (double)ap->split[0], pr->pn[0][FB_PT_SCORE] += half;
+		pr->pz[0][FB_PT_PROB] += (double)ap->split[1], pr->pn[0][FB_PT_PROB] += half;
 	}
+	half = (double)ap->total[1] / 2;
 	pr->zeros[l][FB_SP_GRAD] += (double)ap->zeros[1];
 	pr->total[l][FB_SP_GRAD] += (double)ap->total[1];
+	pr->pz[1][FB_PT_PROB] += (double)ap->split[2], pr->pn[1][FB_PT_PROB] += half;
+	pr->pz[1][FB_PT_SCORE] += (double)ap->split[3], pr->pn[1][FB_PT_SCORE] += half;
+}
+
+void
+flexibert_prune_uniform(struct flexibert *fb, float tau_act, float tau_grad, float tau_weight)
+{
+	for (int i = 0; i < FB_PT_COUNT; i++)
+		fb->prune.tau_act[i] = tau_act, fb->prune.tau_grad[i] = tau_grad;
+	fb->prune.tau_weight = tau_weight;
 }
 
 void
@@ -625,6 +686,8 @@ flexibert_prune_weight_grads(struct flexibert *fb)
 
 	if (!fb->cfg.dynaprop)
 		return;
+	if (pr->sample == 1)
+		prune_sample(fb, FB_SP_WGRAD, 0, fb->grads, fb->nparams);
 	pr->zeros[0][FB_SP_WGRAD] += (double)nn_prune(fb->grads, NULL, fb->nparams, pr->tau_weight);
 	pr->total[0][FB_SP_WGRAD] += (double)fb->nparams;
 }
@@ -636,7 +699,10 @@ flexibert_prune_reset(struct flexibert *fb)
 
 	memset(pr->zeros, 0, sizeof pr->zeros);
 	memset(pr->total, 0, sizeof pr->total);
-	pr->nsamp[0] = pr->nsamp[1] = 0;
+	memset(pr->pz, 0, sizeof pr->pz);
+	memset(pr->pn, 0, sizeof pr->pn);
+	for (int k = 0; k < FB_SP_COUNT; k++)
+		pr->nsamp[k] = 0;
 }
 
 static void
@@ -666,15 +732,14 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	int N = B * T, h = W->h, A = W->A, d = W->d;
 	const float *z = La->y;
 
-	struct nn_attn_prune ap = {
-	    .tau = fb->prune.tau_act, .tau_grad = fb->prune.tau_grad, .topk = fb->prune.topk};
+	struct nn_attn_prune ap = attn_prune(fb);
 
 	matmul_forward(La->q, x, P + W->wq, P + W->bq, N, h, A);
 	matmul_forward(La->k, x, P + W->wk, P + W->bk, N, h, A);
 	matmul_forward(La->v, x, P + W->wv, P + W->bv, N, h, A);
-	prune_act(fb, l, La->q, NULL, (size_t)N * A);
-	prune_act(fb, l, La->k, NULL, (size_t)N * A);
-	prune_act(fb, l, La->v, NULL, (size_t)N * A);
+	prune_act(fb, l, FB_PT_QKV, La->q, NULL, (size_t)N * A);
+	prune_act(fb, l, FB_PT_QKV, La->k, NULL, (size_t)N * A);
+	prune_act(fb, l, FB_PT_QKV, La->v, NULL, (size_t)N * A);
 	transform_matrices(La, W, ml, T);
 	for (int j = 0; j < W->n; j++) {
 		int op = ml->op[j], c = j * d;
@@ -700,27 +765,27 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	}
 	if (fb->cfg.dynaprop)
 		prune_attn_count(fb, l, &ap);
-	prune_act(fb, l, La->ctx, NULL, (size_t)N * A);
+	prune_act(fb, l, FB_PT_CTX, La->ctx, NULL, (size_t)N * A);
 	matmul_forward(La->ares, La->ctx, P + W->wo, P + W->bo, N, A, h);
-	prune_act(fb, l, La->ares, La->keep_a, (size_t)N * h);
+	prune_act(fb, l, FB_PT_OUT, La->ares, La->keep_a, (size_t)N * h);
 	dropout_apply(La->ares, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	add_rows(La->ares, x, (size_t)N * h);
 	layernorm_forward(La->y, La->m1, La->r1, La->ares, P + W->ln1w, P + W->ln1b, N, h);
 	for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
 		matmul_forward(La->ffpre[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
-		prune_act(fb, l, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
+		prune_act(fb, l, FB_PT_FF, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
 		gelu_forward(a->gz[i & 1], La->ffpre[i], (size_t)N * ml->ff[i]);
 		z = a->gz[i & 1];
 	}
 	matmul_forward(La->fres, z, P + W->wout, P + W->bout, N, ml->ff[ml->nff - 1], h);
-	prune_act(fb, l, La->fres, La->keep_f, (size_t)N * h);
+	prune_act(fb, l, FB_PT_OUT, La->fres, La->keep_f, (size_t)N * h);
 	dropout_apply(La->fres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
 	add_rows(La->fres, La->y, (size_t)N * h);
 	layernorm_forward(La->hout, La->m2, La->r2, La->fres, P + W->ln2w, P + W->ln2b, N, h);
 	if (!W->proj)
 		return La->hout;
 	matmul_forward(La->xnext, La->hout, P + W->wp, P + W->bp, N, h, W->hnext);
-	prune_act(fb, l, La->xnext, NULL, (size_t)N * W->hnext);
+	prune_act(fb, l, FB_PT_OUT, La->xnext, NULL, (size_t)N * W->hnext);
 	return La->xnext;
 }
 
@@ -860,12 +925,11 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	float *G = fb->grads, *dH = gout, *dres = a->gf, *dy = a->gy, *dz, *dA = a->gh;
 	int N = B * T, h = W->h, A = W->A, d = W->d, m = ml->nff;
 
-	struct nn_attn_prune ap = {
-	    .tau = fb->prune.tau_act, .tau_grad = fb->prune.tau_grad, .topk = fb->prune.topk};
+	struct nn_attn_prune ap = attn_prune(fb);
 
 	if (W->proj) {
 		dH = a->gh;
-		prune_grad(fb, l, gout, La->xnext, NULL, (size_t)N * W->hnext);
+		prune_grad(fb, l, FB_PT_OUT, gout, La->xnext, NULL, (size_t)N * W->hnext);
 		zero(dH, (size_t)N * h);
 		dense_backward(fb, dH, G + W->wp, G + W->bp, gout, La->hout, P + W->wp, N, h, W->hnext, 0);
 	}
@@ -874,7 +938,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	layernorm_backward(dres, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
 	memcpy(dy, dres, sizeof *dy * (size_t)N * h);
 	dropout_apply(dres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
-	prune_grad(fb, l, dres, NULL, La->keep_f, (size_t)N * h);
+	prune_grad(fb, l, FB_PT_OUT, dres, NULL, La->keep_f, (size_t)N * h);
 	/* two buffers in turn: the activation an FF weight gradient needs is recomputed into one, then
 	 * overwritten by the gradient of that activation; the other holds the gradient coming down */
 	dz = a->gz[0];
@@ -884,7 +948,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		int fin = i > 0 ? ml->ff[i - 1] : h;
 		float *other = dz == a->gz[0] ? a->gz[1] : a->gz[0];
 		gelu_backward_inplace(dz, La->ffpre[i], (size_t)N * ml->ff[i]);
-		prune_grad(fb, l, dz, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
+		prune_grad(fb, l, FB_PT_FF, dz, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
 		if (i == 0) {
 			dense_backward(fb, dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
 			               ml->ff[0], 0);
@@ -902,9 +966,9 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	layernorm_backward(dA, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
 	memcpy(gin, dA, sizeof *gin * (size_t)N * h);
 	dropout_apply(dA, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
-	prune_grad(fb, l, dA, NULL, La->keep_a, (size_t)N * h);
+	prune_grad(fb, l, FB_PT_OUT, dA, NULL, La->keep_a, (size_t)N * h);
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
-	prune_grad(fb, l, a->gctx, La->ctx, NULL, (size_t)N * A);
+	prune_grad(fb, l, FB_PT_CTX, a->gctx, La->ctx, NULL, (size_t)N * A);
 	/* the heads */
 	zero(a->gq, (size_t)N * A);
 	zero(a->gk, (size_t)N * A);
@@ -936,9 +1000,9 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	}
 	if (fb->cfg.dynaprop)
 		prune_attn_count(fb, l, &ap);
-	prune_grad(fb, l, a->gq, La->q, NULL, (size_t)N * A);
-	prune_grad(fb, l, a->gk, La->k, NULL, (size_t)N * A);
-	prune_grad(fb, l, a->gv, La->v, NULL, (size_t)N * A);
+	prune_grad(fb, l, FB_PT_QKV, a->gq, La->q, NULL, (size_t)N * A);
+	prune_grad(fb, l, FB_PT_QKV, a->gk, La->k, NULL, (size_t)N * A);
+	prune_grad(fb, l, FB_PT_QKV, a->gv, La->v, NULL, (size_t)N * A);
 	dense_backward(fb, gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A, 0);
 	dense_backward(fb, gin, G + W->wk, G + W->bk, a->gk, x, P + W->wk, N, h, A, 0);
 	dense_backward(fb, gin, G + W->wv, G + W->bv, a->gv, x, P + W->wv, N, h, A, 0);

@@ -37,31 +37,42 @@ struct fb_config {
 
 /*
  * DynaProp (cfg.dynaprop): every forward pass, in training and in evaluation, sets to 0 the elements
- * with |x| <= tau_act of Q, K and V, the scaled attention scores, the attention probabilities, the
- * heads' outputs, and the outputs of the attention-output, FF and projection dense layers; backward
- * lets gradients through kept elements only and sets to 0 the elements with |d| <= tau_grad of the
- * gradient arriving at each of those points; flexibert_prune_weight_grads sets to 0 the weight
- * gradients with |g| <= tau_weight. With all thresholds 0 only exact zeros are "pruned", and the
- * results are those without DynaProp up to rounding: DynaProp's backward products skip zeros
- * (matmul_backward_sparse), which adds in another order.
+ * with |x| <= tau_act[point] at each pruning point: Q, K and V (FB_PT_QKV), the raw attention scores
+ * (FB_PT_SCORE), the attention probabilities (FB_PT_PROB), the heads' outputs (FB_PT_CTX), the
+ * outputs of the FF stack's layers before the GELU (FB_PT_FF), and the h-wide outputs of the
+ * attention-output, last FF and projection dense layers (FB_PT_OUT). Backward lets gradients
+ * through kept elements only and sets to 0 the elements with |d| <= tau_grad[point] of the gradient
+ * arriving at each point; flexibert_prune_weight_grads sets to 0 the weight gradients with
+ * |g| <= tau_weight. With all thresholds 0 only exact zeros are "pruned", and the results are those
+ * without DynaProp up to rounding: DynaProp's backward products skip zeros
+ * (matmul_backward_sparse), which adds in another order. flexibert_prune_uniform puts one
+ * threshold at every point, DynaTran's rule.
  *
  * Training passes count, per layer and class, the zeros left at the pruning points and the elements
- * there (weight gradients are counted in layer 0's FB_SP_WGRAD); the caller reads and resets them.
- * With sample set, they also keep about FB_SAMPLE magnitudes per point, taken before pruning, each
- * with the number of elements it stands for (samp, sampw), for calibrating thresholds to a target
- * sparsity (activations in [FB_SP_ACT], gradients in [FB_SP_GRAD]); inside attention, whole rows
- * of scores, probabilities and their gradients are recomputed for it.
+ * there (weight gradients are counted in layer 0's FB_SP_WGRAD), and per point in pz, pn; the caller
+ * reads and resets them. With sample set (1: activations, gradients and weight gradients; 2: the
+ * gradients alone), they also keep about FB_SAMPLE magnitudes per tensor, each with the number of
+ * elements it stands for (samp, sampw) and its point (sampp), for calibrating thresholds to a target
+ * sparsity (activations in [FB_SP_ACT], taken before pruning; gradients in [FB_SP_GRAD], taken
+ * after the zeros of pruned activations and before tau_grad; weight gradients in [FB_SP_WGRAD],
+ * point 0); inside attention, whole rows of scores, probabilities and their gradients are
+ * recomputed for it.
  */
 enum { FB_SP_ACT, FB_SP_GRAD, FB_SP_WGRAD, FB_SP_COUNT };
+enum { FB_PT_QKV, FB_PT_SCORE, FB_PT_PROB, FB_PT_CTX, FB_PT_FF, FB_PT_OUT, FB_PT_COUNT };
+extern const char *const fb_point_name[FB_PT_COUNT]; /* "qkv", "score", ... */
 #define FB_SAMPLE 512
 struct fb_prune {
-	float tau_act, tau_grad, tau_weight;
-	int topk;  /* > 0: the top-k baseline in place of tau_act at the attention probabilities */
-	int count; /* count (and sample) in evaluation passes too */
+	float tau_act[FB_PT_COUNT], tau_grad[FB_PT_COUNT], tau_weight;
+	int topk;     /* > 0: the top-k baseline in place of tau_act at the attention probabilities */
+	int relative; /* probabilities against tau_act[FB_PT_PROB] / n (n: the keys of the row) */
+	int count;    /* count (and sample) in evaluation passes too */
 	int sample;
 	double zeros[MODEL_MAX_LAYERS][FB_SP_COUNT], total[MODEL_MAX_LAYERS][FB_SP_COUNT];
-	float *samp[2], *sampw[2];
-	size_t nsamp[2], capsamp[2], capsampw[2];
+	double pz[2][FB_PT_COUNT], pn[2][FB_PT_COUNT]; /* activations, gradients */
+	float *samp[FB_SP_COUNT], *sampw[FB_SP_COUNT];
+	unsigned char *sampp[FB_SP_COUNT];
+	size_t nsamp[FB_SP_COUNT], capsamp[FB_SP_COUNT], capsampw[FB_SP_COUNT], capsampp[FB_SP_COUNT];
 };
 
 struct fb_param {
@@ -126,6 +137,8 @@ double flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t
 void flexibert_backward(struct flexibert *fb);
 void flexibert_zero_grad(struct flexibert *fb);
 
+/* One threshold of each kind at every pruning point. */
+void flexibert_prune_uniform(struct flexibert *fb, float tau_act, float tau_grad, float tau_weight);
 /* DynaProp's rule for weight gradients (tau_weight), counted; a no-op without cfg.dynaprop. */
 void flexibert_prune_weight_grads(struct flexibert *fb);
 /* Zero the counts of fb->prune and drop its samples. */

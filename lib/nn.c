@@ -716,9 +716,9 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
                   int T, int A, int D)
 {
 	float scale = 1.0f / sqrtf((float)D);
-	size_t zeros = 0;
+	size_t zeros = 0, zs = 0;
 
-#pragma omp parallel for schedule(static) reduction(+ : zeros)
+#pragma omp parallel for schedule(static) reduction(+ : zeros, zs)
 	for (int b = 0; b < B; b++) {
 		float *tmp = scratch + (size_t)omp_get_thread_num() * ((size_t)T * T + (size_t)T * D);
 		float *qw = tmp + (size_t)T * T, *P = probs + (size_t)b * T * T;
@@ -735,12 +735,16 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qa, lda, kb, A, 0.0f, P,
 		            T);
 		if (pr) /* the raw scores q k^T, before the scaling: |s scale| <= tau scale */
-			zeros += prune_run(P, NULL, (size_t)T * T, pr->tau * scale);
+			zs += prune_run(P, NULL, (size_t)T * T, pr->tau * scale);
 		softmax_rows(P, mask + (size_t)b * T, T);
 		if (pr && pr->topk > 0)
 			zeros += topk_rows(P, T, pr->topk, tmp);
-		else if (pr)
-			zeros += prune_run(P, NULL, (size_t)T * T, pr->tau);
+		else if (pr) {
+			float tp = pr->tau_p, n = 0;
+			for (int t = 0; t < T && pr->relative; t++)
+				n += mask[(size_t)b * T + t] != 0;
+			zeros += prune_run(P, NULL, (size_t)T * T, pr->relative && n > 0 ? tp / n : tp);
+		}
 		if (p > 0) {
 			memcpy(tmp, P, sizeof *tmp * (size_t)T * T);
 			drop_run(tmp, (size_t)T * T, key32(key), (uint32_t)((size_t)b * T * T), keep_below(p),
@@ -751,8 +755,9 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		            ctx + (size_t)b * T * A, A);
 	}
 	if (pr) {
-		pr->zeros[0] += zeros;
+		pr->zeros[0] += zs + zeros;
 		pr->total[0] += 2 * (size_t)B * T * T;
+		pr->split[0] += zs, pr->split[1] += zeros;
 	}
 }
 
@@ -778,10 +783,10 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
                    struct nn_attn_prune *pr, float *scratch, int B, int T, int A, int D)
 {
 	float scale = 1.0f / sqrtf((float)D);
-	size_t per = 2 * (size_t)T * T + 2 * (size_t)T * D, zeros = 0;
+	size_t per = 2 * (size_t)T * T + 2 * (size_t)T * D, zeros = 0, zs = 0;
 	float *dqw_all = scratch + (size_t)omp_get_max_threads() * per; /* (B, T, D), for dwma */
 
-#pragma omp parallel for schedule(static) reduction(+ : zeros)
+#pragma omp parallel for schedule(static) reduction(+ : zeros, zs)
 	for (int b = 0; b < B; b++) {
 		float *tmp = scratch + (size_t)omp_get_thread_num() * per;
 		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T;
@@ -808,7 +813,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
 			            0.0f, qw, D);
 		if (pr) /* the gradient at the kept probabilities */
-			zeros += prune_run(dP, P, (size_t)T * T, pr->tau_grad);
+			zeros += prune_run(dP, P, (size_t)T * T, pr->tau_grad_p);
 		softmax_back_rows(dP, P, scale, T);
 		if (pr) {
 			/* at the kept scores, recomputed into Pd (free once dv has it); dP holds the
@@ -820,7 +825,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 				int kept =
 				    fabsf(S[i]) > pr->tau * scale && fabsf(dP[i]) > pr->tau_grad * scale;
 				dP[i] = kept ? dP[i] : 0.0f;
-				zeros += !kept;
+				zs += !kept;
 			}
 		}
 		if (wma) {
@@ -840,8 +845,9 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		}
 	}
 	if (pr) {
-		pr->zeros[1] += zeros;
+		pr->zeros[1] += zeros + zs;
 		pr->total[1] += 2 * (size_t)B * T * T;
+		pr->split[2] += zeros, pr->split[3] += zs;
 	}
 	/* dW += sum over b of q_b^T d(qW)_b, as one product over all rows */
 	if (wma && dwma)

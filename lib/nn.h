@@ -125,16 +125,22 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, co
 	((size_t)(nthreads) * (2 * (size_t)(T) * (T) + 2 * (size_t)(T) * (D)) + (size_t)(B) * (T) * (D))
 /*
  * DynaProp inside attention (pr NULL: none): forward sets the raw scores q k^T (before the
- * 1/sqrt(D) scaling and the mask) and then the probabilities to 0 where |x| <= tau; backward sets the gradient at a probability to 0 where the
- * probability was pruned or the gradient is at most tau_grad, and the gradient at a score likewise
+ * 1/sqrt(D) scaling and the mask) to 0 where |x| <= tau and then the probabilities where
+ * |x| <= tau_p; backward sets the gradient at a probability to 0 where the probability was pruned or
+ * the gradient is at most tau_grad_p, and the gradient at a score likewise with tau and tau_grad
  * (the scores are recomputed to know which were pruned). Each adds the zeros it leaves and the
  * elements it looked at to zeros[0], total[0] (forward) or zeros[1], total[1] (backward).
  */
 struct nn_attn_prune {
-	float tau, tau_grad;
+	float tau, tau_grad;     /* at the raw scores */
+	float tau_p, tau_grad_p; /* at the probabilities */
+	int relative;            /* compare the probabilities with tau_p / n instead, n the number of
+	                            keys not masked in the row's sequence */
 	size_t zeros[2], total[2];
-	int topk; /* > 0: the top-k baseline instead, on the probabilities only: keep the topk
-	             largest of each row (of equal values the first), no backward */
+	size_t split[4]; /* the zeros of zeros[] by point: scores, probabilities (forward); the
+	                    gradients at the probabilities, at the scores (backward) */
+	int topk;        /* > 0: the top-k baseline instead, on the probabilities only: keep the topk
+	                    largest of each row (of equal values the first), no backward */
 };
 void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
                        const float *wma, const float *mask, float p, uint64_t key, struct nn_attn_prune *pr,

@@ -56,6 +56,8 @@ train_options_default(struct train_options *o)
 	o->log = stderr;
 	o->tau_act = o->tau_grad = o->tau_weight = -1;
 	o->target_act = o->target_grad = -1;
+	for (int i = 0; i < FB_PT_COUNT; i++)
+		o->target_point[i] = o->target_grad_point[i] = -1;
 }
 
 void
@@ -282,13 +284,41 @@ struct state {
 	float recent[RECENT];
 	int ncurve;
 	double curve[64][4];
-	/* DynaProp: the thresholds; zeros and elements counted at the pruning points, per layer and
-	 * class, over every run; the class totals at the last threshold correction */
-	double tau[FB_SP_COUNT];
+	/* DynaProp: the thresholds per class and point (weight gradients: point 0); zeros and
+	 * elements counted at the pruning points, per layer and class and per class and point, over
+	 * every run */
+	double tau[FB_SP_COUNT][FB_PT_COUNT];
 	double cz[MODEL_MAX_LAYERS][FB_SP_COUNT], cn[MODEL_MAX_LAYERS][FB_SP_COUNT];
-	double snapz[FB_SP_COUNT], snapn[FB_SP_COUNT];
-	long cal_step; /* the step after which thresholds were calibrated, -1 before */
+	double pz[FB_SP_COUNT][FB_PT_COUNT], pn[FB_SP_COUNT][FB_PT_COUNT];
+	long cal_step; /* the step after which thresholds were last calibrated, -1 before */
+	long ncal;     /* calibrations so far */
 };
+
+/* A value per class and point, as an array of FB_SP_COUNT arrays of FB_PT_COUNT numbers. */
+static json_t *
+class_points_json(const double *v)
+{
+	json_t *a = json_array();
+	for (int k = 0; k < FB_SP_COUNT; k++) {
+		json_t *b = json_array();
+		for (int i = 0; i < FB_PT_COUNT; i++)
+			json_array_append_new(b, json_real(v[k * FB_PT_COUNT + i]));
+		json_array_append_new(a, b);
+	}
+	return a;
+}
+
+/* Its inverse; a class given as one number (checkpoints before thresholds per point) holds at
+ * every point. */
+static void
+class_points_get(double v[FB_SP_COUNT][FB_PT_COUNT], const json_t *a)
+{
+	for (int k = 0; k < FB_SP_COUNT; k++) {
+		const json_t *b = json_array_get(a, (size_t)k);
+		for (int i = 0; i < FB_PT_COUNT; i++)
+			v[k][i] = json_number_value(json_is_array(b) ? json_array_get(b, (size_t)i) : b);
+	}
+}
 
 json_t *
 train_options_json(const struct train_options *o)
@@ -316,6 +346,15 @@ train_options_json(const struct train_options *o)
 		json_object_set_new(d, "tau_weight", json_number(o->tau_weight));
 		json_object_set_new(d, "target_act", json_number(o->target_act));
 		json_object_set_new(d, "target_grad", json_number(o->target_grad));
+		for (int i = 0; i < FB_PT_COUNT; i++)
+			if (o->target_point[i] >= 0) /* (only when given, so older checkpoints still match) */
+				json_object_set_new(d, fb_point_name[i], json_number(o->target_point[i]));
+		for (int i = 0; i < FB_PT_COUNT; i++)
+			if (o->target_grad_point[i] >= 0) {
+				char key[32];
+				snprintf(key, sizeof key, "grad_%s", fb_point_name[i]);
+				json_object_set_new(d, key, json_number(o->target_grad_point[i]));
+			}
 		json_object_set_new(d, "start", json_number(o->prune_start));
 		json_object_set_new(c, "dynaprop", d);
 	}
@@ -384,14 +423,13 @@ save_checkpoint(const char *path, const struct flexibert *fb, const struct wordp
 			json_array_append_new(cn,
 			                      json_pack("[f,f,f]", st->cn[l][0], st->cn[l][1], st->cn[l][2]));
 		}
-		json_object_set_new(d, "tau", json_pack("[f,f,f]", st->tau[0], st->tau[1], st->tau[2]));
+		json_object_set_new(d, "tau", class_points_json(&st->tau[0][0]));
 		json_object_set_new(d, "cal_step", json_integer(st->cal_step));
+		json_object_set_new(d, "calibrations", json_integer(st->ncal));
 		json_object_set_new(d, "zeros", cz);
 		json_object_set_new(d, "elements", cn);
-		json_object_set_new(d, "snap_zeros",
-		                    json_pack("[f,f,f]", st->snapz[0], st->snapz[1], st->snapz[2]));
-		json_object_set_new(d, "snap_elements",
-		                    json_pack("[f,f,f]", st->snapn[0], st->snapn[1], st->snapn[2]));
+		json_object_set_new(d, "point_zeros", class_points_json(&st->pz[0][0]));
+		json_object_set_new(d, "point_elements", class_points_json(&st->pn[0][0]));
 		json_object_set_new(j, "dynaprop", d);
 	}
 	js = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -455,12 +493,11 @@ load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, c
 		st->cal_step = json_is_integer(json_object_get(d, "cal_step"))
 		                   ? (long)json_integer_value(json_object_get(d, "cal_step"))
 		                   : -1;
+		class_points_get(st->tau, json_object_get(d, "tau"));
+		class_points_get(st->pz, json_object_get(d, "point_zeros"));
+		class_points_get(st->pn, json_object_get(d, "point_elements"));
+		st->ncal = (long)json_integer_value(json_object_get(d, "calibrations"));
 		for (int k = 0; k < FB_SP_COUNT; k++) {
-			st->tau[k] = json_number_value(json_array_get(json_object_get(d, "tau"), (size_t)k));
-			st->snapz[k] =
-			    json_number_value(json_array_get(json_object_get(d, "snap_zeros"), (size_t)k));
-			st->snapn[k] =
-			    json_number_value(json_array_get(json_object_get(d, "snap_elements"), (size_t)k));
 			for (int l = 0; l < fb->cfg.m.l; l++) {
 				st->cz[l][k] = json_number_value(
 				    json_array_get(json_array_get(cz, (size_t)l), (size_t)k));
@@ -592,20 +629,23 @@ cmp_wsample(const void *a, const void *b)
 	return (x->w > y->w) - (x->w < y->w);
 }
 
-/* The smallest sampled magnitude that at least a fraction q of the elements the samples stand for
- * (by their weights) do not exceed. */
+/* The smallest sampled magnitude of class k (at point pt; -1: every point) that at least a fraction
+ * q of the elements the samples stand for (by their weights) do not exceed. */
 static double
-quantile(const float *v, const float *w, size_t n, double q)
+quantile(const struct fb_prune *pr, int k, int pt, double q)
 {
 	struct wsample *s;
 	double total = 0, acc = 0, tau = 0;
+	size_t n = 0;
 
-	if (n == 0)
+	if (pr->nsamp[k] == 0)
 		return 0;
-	s = emalloc(sizeof *s * n);
-	for (size_t i = 0; i < n; i++) {
-		s[i].v = v[i], s[i].w = w[i];
-		total += w[i];
+	s = emalloc(sizeof *s * pr->nsamp[k]);
+	for (size_t i = 0; i < pr->nsamp[k]; i++) {
+		if (pt >= 0 && pr->sampp[k][i] != pt)
+			continue;
+		s[n].v = pr->samp[k][i], s[n].w = pr->sampw[k][i];
+		total += s[n++].w;
 	}
 	qsort(s, n, sizeof *s, cmp_wsample);
 	for (size_t i = 0; i < n && acc < q * total; i++) {
@@ -620,55 +660,73 @@ quantile(const float *v, const float *w, size_t n, double q)
 static void
 set_taus(struct flexibert *fb, const struct state *st, const struct train_options *o, int active)
 {
-	fb->prune.tau_act = active ? (float)st->tau[FB_SP_ACT] : 0.0f;
-	fb->prune.tau_grad = active ? (float)st->tau[FB_SP_GRAD] : 0.0f;
-	fb->prune.tau_weight =
-	    active ? (float)(o->tau_weight >= 0 ? o->tau_weight : st->tau[FB_SP_GRAD]) : 0.0f;
+	for (int i = 0; i < FB_PT_COUNT; i++) {
+		fb->prune.tau_act[i] = active ? (float)st->tau[FB_SP_ACT][i] : 0.0f;
+		fb->prune.tau_grad[i] = active ? (float)st->tau[FB_SP_GRAD][i] : 0.0f;
+	}
+	fb->prune.tau_weight = active ? (float)st->tau[FB_SP_WGRAD][0] : 0.0f;
 }
 
-/* After a step: its counts into the run's; on the first step of pruning in a calibrated run,
- * thresholds at the target quantiles of the sampled magnitudes; every TRAIN_RECALIBRATE steps
- * after that, each calibrated threshold scaled by exp(2 (target - sparsity since the last
- * correction)), the factor kept within [e^-0.5, e^0.5]. */
+/* Steps between calibrations: 10, 20, 40 and 80 after the first four, TRAIN_RECALIBRATE after
+ * the others, since magnitudes move most early in training. */
+static long
+cal_interval(long ncal)
+{
+	static const long early[] = {10, 20, 40, 80};
+	return ncal >= 1 && ncal <= 4 ? early[ncal - 1] : TRAIN_RECALIBRATE;
+}
+
+/* The kind of sampling a training step does: 1 (everything) on the first step of pruning in a run
+ * with targets and on each step of calibration after it, 2 (the gradients, now behind the pruned
+ * activations) on the step after each of those when there is a gradient target, 0 otherwise. */
+static int
+sampling(const struct state *st, const struct train_options *o, int active)
+{
+	if (!active || (o->target_act < 0 && o->target_grad < 0))
+		return 0;
+	if (st->cal_step < 0 || st->step >= st->cal_step + cal_interval(st->ncal))
+		return 1;
+	return st->cal_step == st->step && o->target_grad >= 0 ? 2 : 0;
+}
+
+/*
+ * After a step: its counts into the run's. After a step that sampled everything, each targeted
+ * threshold at its target quantile of the magnitudes sampled at its point (weight gradients: at
+ * the gradient target, unless --tau-weight is given); after the step that sampled the gradients
+ * alone, the gradient thresholds again from those, taken behind the pruned activations, so that
+ * the zeros those leave count towards the target.
+ */
 static void
 dynaprop_after_step(struct flexibert *fb, struct state *st, const struct train_options *o)
 {
-	const double target[2] = {o->target_act, o->target_grad};
-	double z[FB_SP_COUNT] = {0}, n[FB_SP_COUNT] = {0};
+	struct fb_prune *pr = &fb->prune;
+	const double target[FB_SP_COUNT] = {o->target_act, o->target_grad,
+	                                    o->tau_weight >= 0 ? -1 : o->target_grad};
+	const int npt[FB_SP_COUNT] = {FB_PT_COUNT, FB_PT_COUNT, 1};
+	int sampled = pr->sample;
 
-	int calibrated = fb->prune.sample;
-
-	if (fb->prune.sample) {
-		for (int k = 0; k < 2; k++)
-			if (target[k] >= 0)
-				st->tau[k] = quantile(fb->prune.samp[k], fb->prune.sampw[k],
-				                      fb->prune.nsamp[k], target[k]);
-		fb->prune.sample = 0;
-		st->cal_step = st->step;
-	}
+	for (int k = 0; k < FB_SP_COUNT; k++)
+		for (int i = 0; i < npt[k] && sampled; i++) {
+			double t = k == FB_SP_ACT && o->target_point[i] >= 0         ? o->target_point[i]
+			           : k == FB_SP_GRAD && o->target_grad_point[i] >= 0 ? o->target_grad_point[i]
+			                                                             : target[k];
+			if (t >= 0 && (sampled == 1 || k == FB_SP_GRAD))
+				st->tau[k][i] = quantile(pr, k, k == FB_SP_WGRAD ? -1 : i, t);
+		}
+	if (sampled == 1)
+		st->cal_step = st->step, st->ncal++;
+	pr->sample = 0;
 	for (int l = 0; l < fb->cfg.m.l; l++)
 		for (int k = 0; k < FB_SP_COUNT; k++) {
-			st->cz[l][k] += fb->prune.zeros[l][k];
-			st->cn[l][k] += fb->prune.total[l][k];
+			st->cz[l][k] += pr->zeros[l][k];
+			st->cn[l][k] += pr->total[l][k];
 		}
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < FB_PT_COUNT; i++)
+			st->pz[k][i] += pr->pz[k][i], st->pn[k][i] += pr->pn[k][i];
+	st->pz[FB_SP_WGRAD][0] += pr->zeros[0][FB_SP_WGRAD];
+	st->pn[FB_SP_WGRAD][0] += pr->total[0][FB_SP_WGRAD];
 	flexibert_prune_reset(fb);
-	for (int l = 0; l < fb->cfg.m.l; l++)
-		for (int k = 0; k < FB_SP_COUNT; k++)
-			z[k] += st->cz[l][k], n[k] += st->cn[l][k];
-	if (calibrated || (st->cal_step >= 0 && st->step % TRAIN_RECALIBRATE == 0)) {
-		for (int k = 0; k < 2 && !calibrated; k++) {
-			double dn = n[k] - st->snapn[k], sp, f;
-			if (target[k] < 0 || dn <= 0)
-				continue;
-			sp = (z[k] - st->snapz[k]) / dn;
-			f = exp(fmin(0.5, fmax(-0.5, 2 * (target[k] - sp))));
-			if (st->tau[k] <= 0 && sp < target[k])
-				st->tau[k] = 1e-6;
-			st->tau[k] *= f;
-		}
-		memcpy(st->snapz, z, sizeof z);
-		memcpy(st->snapn, n, sizeof n);
-	}
 }
 
 /* ---- a trained model, pruned ---- */
@@ -838,7 +896,7 @@ train_prune_eval(const char *checkpoint, const struct train_options *o, struct t
 	}
 	for (int i = 0; i < n; i++) {
 		struct fb_prune *pr = &t.fb.prune;
-		pr->tau_act = pts[i].topk > 0 ? 0.0f : (float)pts[i].tau;
+		flexibert_prune_uniform(&t.fb, pts[i].topk > 0 ? 0.0f : (float)pts[i].tau, 0, 0);
 		pr->topk = pts[i].topk;
 		pr->count = 0;
 		evaluate(&t.fb, &t.va, t.wp, t.batch, 1, &pts[i].val_accuracy, &loss, t.ids, t.labels);
@@ -894,12 +952,12 @@ train_prune_calibrate(const char *checkpoint, const struct train_options *o, con
 	calibration_pass(&t, batches);
 	pr->sample = 0;
 	for (int k = 0; k < 2; k++) {
-		cur[k] = target[k] >= 0 ? quantile(pr->samp[k], pr->sampw[k], pr->nsamp[k], target[k]) : 0;
+		cur[k] = target[k] >= 0 ? quantile(pr, k, -1, target[k]) : 0;
 		tau[k] = cur[k];
 	}
 	for (int it = 0; it < TRAIN_CALIBRATE_PASSES; it++) {
-		pr->tau_act = (float)cur[FB_SP_ACT];
-		pr->tau_grad = pr->tau_weight = (float)cur[FB_SP_GRAD];
+		flexibert_prune_uniform(&t.fb, (float)cur[FB_SP_ACT], (float)cur[FB_SP_GRAD],
+		                        (float)cur[FB_SP_GRAD]);
 		calibration_pass(&t, batches);
 		for (int k = 0; k < 2; k++) {
 			double s = class_sparsity(&t.fb, k), off = target[k] >= 0 ? fabs(s - target[k]) : 0;
@@ -970,13 +1028,19 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	cfg.dropout = o->dropout;
 	cfg.dynaprop = o->dynaprop;
 	st.cal_step = -1;
-	st.tau[FB_SP_ACT] = o->tau_act > 0 && o->target_act < 0 ? o->tau_act : 0;
-	st.tau[FB_SP_GRAD] = o->tau_grad > 0 && o->target_grad < 0 ? o->tau_grad : 0;
+	for (int i = 0; i < FB_PT_COUNT; i++) {
+		st.tau[FB_SP_ACT][i] = o->tau_act > 0 && o->target_act < 0 ? o->tau_act : 0;
+		st.tau[FB_SP_GRAD][i] = o->tau_grad > 0 && o->target_grad < 0 ? o->tau_grad : 0;
+	}
+	st.tau[FB_SP_WGRAD][0] = o->tau_weight >= 0 ? o->tau_weight : st.tau[FB_SP_GRAD][0];
 	if (o->init_path && init_embeddings(&init, &cfg, o->init_path, err) < 0)
 		goto out;
 	if (flexibert_init(&fb, &cfg, o->seed, err) < 0)
 		goto out;
 	have_fb = 1;
+	/* calibrated thresholds compare the attention probabilities with tau / n, n the keys of the
+	 * row, since batches of different lengths have probabilities of different sizes */
+	fb.prune.relative = o->target_act >= 0;
 	if (o->init_path && init_from(&fb, &init, o->init_path, err) < 0)
 		goto out;
 	mj = model_to_json(m);
@@ -1045,8 +1109,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		int active = se >= o->prune_start * Se; /* pruning from --prune-start of the budget on */
 		if (o->dynaprop) {
 			set_taus(&fb, &st, o, active);
-			fb.prune.sample =
-			    active && st.cal_step < 0 && (o->target_act >= 0 || o->target_grad >= 0);
+			fb.prune.sample = sampling(&st, o, active);
 		}
 		double loss = flexibert_forward(&fb, ids, labels, B, T, 1, skey);
 		if (!isfinite(loss)) {
@@ -1165,9 +1228,13 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		}
 		for (int k = 0; k < FB_SP_COUNT; k++)
 			r->sparsity[k] = n[k] > 0 ? z[k] / n[k] : 0;
-		r->tau[FB_SP_ACT] = fb.prune.tau_act;
-		r->tau[FB_SP_GRAD] = fb.prune.tau_grad;
-		r->tau[FB_SP_WGRAD] = fb.prune.tau_weight;
+		for (int i = 0; i < FB_PT_COUNT; i++) {
+			r->tau[FB_SP_ACT][i] = fb.prune.tau_act[i];
+			r->tau[FB_SP_GRAD][i] = fb.prune.tau_grad[i];
+			for (int k = 0; k < 2; k++)
+				r->point_sparsity[i][k] = st.pn[k][i] > 0 ? st.pz[k][i] / st.pn[k][i] : 0;
+		}
+		r->tau[FB_SP_WGRAD][0] = fb.prune.tau_weight;
 	}
 	if (o->checkpoint)
 		r->checkpoint = estrdup(o->checkpoint);

@@ -55,6 +55,8 @@ struct train_options {
 	int dynaprop;
 	double tau_act, tau_grad, tau_weight;
 	double target_act, target_grad;
+	double target_point[FB_PT_COUNT]; /* an activation target of its own per point (-1: target_act) */
+	double target_grad_point[FB_PT_COUNT]; /* a gradient target of its own per point (-1: target_grad) */
 	double prune_start; /* the fraction of the budget trained with every threshold 0 (dense) */
 };
 
@@ -84,10 +86,12 @@ struct train_result {
 	/* the evaluations made during the run: step, seconds, validation and test accuracy */
 	int ncurve;
 	double curve[64][4];
-	/* DynaProp: the thresholds at the end, and the fraction of zeros at the pruning points over
-	 * the whole run, per class (FB_SP_*) and per layer (activations, gradients) */
+	/* DynaProp: the thresholds at the end (per class and point; weight gradients at point 0),
+	 * and the fraction of zeros at the pruning points over the whole run, per class (FB_SP_*), per
+	 * layer and per point (activations, gradients) */
 	int dynaprop, nlayers;
-	double tau[FB_SP_COUNT], sparsity[FB_SP_COUNT], layer_sparsity[MODEL_MAX_LAYERS][2];
+	double tau[FB_SP_COUNT][FB_PT_COUNT], sparsity[FB_SP_COUNT], layer_sparsity[MODEL_MAX_LAYERS][2];
+	double point_sparsity[FB_PT_COUNT][2]; /* per pruning point: activations, gradients */
 };
 
 /*

@@ -193,21 +193,27 @@ stderr_one_line() {
 	[ -z "$output" ] && assert_equal "$stderr" "tc-train: two.jsonl:2: --checkpoint names the file of one record; use --checkpoint-dir for more"
 }
 
-@test "DynaProp: train.sparsity per class and layer, thresholds, near its targets, deterministic" {
+@test "DynaProp: train.sparsity per class, layer and point, thresholds, near its targets, deterministic" {
 	echo "$mixed" > in.jsonl
 	tc-train $T --steps 250 --dynaprop --no-checkpoint in.jsonl > a.jsonl
 	jq -e '.train | (.sparsity | .activation > 0.4 and .activation < 0.7 and .gradient >= 0.9
 		and .gradient < 1 and .weight_gradient > 0 and .weight_gradient < 1 and (.layers | length) == 2
-		and all(.layers[]; .activation > 0 and .gradient > 0))
-		and .dynaprop.target_act == 0.5 and .dynaprop.target_grad == 0.9 and .dynaprop.tau_act > 0
-		and .dynaprop.tau_weight == .dynaprop.tau_grad' a.jsonl >/dev/null || fail "$(jq -c .train a.jsonl)"
+		and all(.layers[]; .activation > 0 and .gradient > 0)
+		and (.points | keys) == ["ctx", "ff", "out", "prob", "qkv", "score"]
+		and .points.qkv.activation > 0.6 and .points.ff.activation > 0.5 and .points.out.activation > 0.15
+		and all(.points[]; .gradient > 0.8))
+		and .dynaprop.target_at == {"qkv": 0.7, "score": 0, "prob": 0.5, "ctx": 0.25, "ff": 0.7, "out": 0.25}
+		and .dynaprop.target_act == 0 and .dynaprop.target_grad == 0.9
+		and ([.dynaprop.tau_act[]] | length == 6 and all(. >= 0) and any(. > 0))
+		and ([.dynaprop.tau_grad[]] | length == 6 and all(. >= 0))
+		and .dynaprop.tau_weight > 0' a.jsonl >/dev/null || fail "$(jq -c .train a.jsonl)"
 	tc-train $T --steps 250 --dynaprop --no-checkpoint in.jsonl > b.jsonl
 	cmp <(jq -cS "$strip" a.jsonl) <(jq -cS "$strip" b.jsonl)
 	# a fixed threshold prunes more as it grows
 	tc-train $T --steps 30 --tau-act 0.05 --no-checkpoint in.jsonl > lo.jsonl
 	tc-train $T --steps 30 --tau-act 0.5 --no-checkpoint in.jsonl > hi.jsonl
 	jq -se '.[0].train.sparsity.activation < .[1].train.sparsity.activation
-		and .[1].train.dynaprop.tau_act == 0.5 and .[1].train.dynaprop.target_act == null' lo.jsonl hi.jsonl >/dev/null
+		and all(.[1].train.dynaprop.tau_act[]; . == 0.5) and .[1].train.dynaprop.target_act == null' lo.jsonl hi.jsonl >/dev/null
 }
 
 @test "DynaProp with zero thresholds trains as dense training does (up to the order of sums)" {
@@ -240,7 +246,7 @@ stderr_one_line() {
 	# half the run with thresholds 0: less sparsity over the run, the targets reached after
 	jq -se '.[0].train.sparsity.activation > .[1].train.sparsity.activation + 0.1
 		and .[1].train.sparsity.activation > 0.15 and .[1].train.dynaprop.prune_start == 0.5
-		and .[1].train.dynaprop.tau_act > 0' from0.jsonl straight.json >/dev/null ||
+		and any(.[1].train.dynaprop.tau_act[]; . > 0)' from0.jsonl straight.json >/dev/null ||
 		fail "$(jq -c '.train | [.sparsity.activation, .dynaprop]' from0.jsonl straight.json)"
 	run -1 tc-train $T --steps 300 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --pause-after 120 in.jsonl
 	run -1 tc-train $T --steps 300 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --resume --pause-after 60 in.jsonl

@@ -76,12 +76,15 @@ usage(FILE *f)
 	       "      --eval-every N      evaluate validation and test every N steps (the curve)\n"
 	       "      --baseline bow      train bag-of-words logistic regression instead\n"
 	       "      --dynaprop          prune activations and gradients at run time (DynaProp); alone,\n"
-	       "                          with --target-act 0.5 --target-grad 0.9\n"
+	       "                          at about 50%% of activations and 90%% of gradients\n"
 	       "      --tau-act T         prune activations with |x| <= T (implies --dynaprop)\n"
 	       "      --tau-grad T        prune gradients with |d| <= T\n"
 	       "      --tau-weight T      prune weight gradients with |g| <= T (default: tau-grad's)\n"
 	       "      --target-act S      or calibrate tau-act to activation sparsity S in [0, 1)\n"
 	       "      --target-grad S     and tau-grad to gradient sparsity S\n"
+	       "      --target-at P=S     activation sparsity S at pruning point P alone (qkv, score,\n"
+	       "                          prob, ctx, ff, out); the others at --target-act's, or none\n"
+	       "      --target-grad-at P=S  the same for the gradient at P\n"
 	       "      --prune-start F     train the first fraction F of the budget dense (default 0)\n"
 	       "      --progress P        bar, json or none (default: bar on a terminal, else json)\n"
 	       "      --progress-every S  seconds between JSON progress lines (default 10)\n"
@@ -242,13 +245,33 @@ result_json(const struct train_result *r, const char *task)
 			                                    round(r->layer_sparsity[l][1] * 1e6) / 1e6));
 		json_object_set_new(sp, "layers", ly);
 		json_object_set_new(t, "sparsity", sp);
-		json_object_set_new(d, "tau_act", json_number((float)r->tau[FB_SP_ACT]));
-		json_object_set_new(d, "tau_grad", json_number((float)r->tau[FB_SP_GRAD]));
-		json_object_set_new(d, "tau_weight", json_number((float)r->tau[FB_SP_WGRAD]));
+		json_t *ta = json_object(), *tg = json_object(), *pts = json_object();
+		for (int i = 0; i < FB_PT_COUNT; i++) {
+			json_object_set_new(ta, fb_point_name[i], json_number((float)r->tau[FB_SP_ACT][i]));
+			json_object_set_new(tg, fb_point_name[i], json_number((float)r->tau[FB_SP_GRAD][i]));
+			json_object_set_new(pts, fb_point_name[i],
+			                    json_pack("{s:f,s:f}", "activation",
+			                              round(r->point_sparsity[i][0] * 1e6) / 1e6, "gradient",
+			                              round(r->point_sparsity[i][1] * 1e6) / 1e6));
+		}
+		json_object_set_new(sp, "points", pts);
+		json_object_set_new(d, "tau_act", ta);
+		json_object_set_new(d, "tau_grad", tg);
+		json_object_set_new(d, "tau_weight", json_number((float)r->tau[FB_SP_WGRAD][0]));
 		json_object_set_new(d, "target_act",
 		                    opt.target_act >= 0 ? json_number(opt.target_act) : json_null());
 		json_object_set_new(d, "target_grad",
 		                    opt.target_grad >= 0 ? json_number(opt.target_grad) : json_null());
+		json_t *at = json_object(), *gat = json_object();
+		for (int i = 0; i < FB_PT_COUNT; i++) {
+			if (opt.target_point[i] >= 0)
+				json_object_set_new(at, fb_point_name[i], json_number(opt.target_point[i]));
+			if (opt.target_grad_point[i] >= 0)
+				json_object_set_new(gat, fb_point_name[i],
+				                    json_number(opt.target_grad_point[i]));
+		}
+		json_object_set_new(d, "target_at", at);
+		json_object_set_new(d, "target_grad_at", gat);
 		json_object_set_new(d, "prune_start", json_number(opt.prune_start));
 		json_object_set_new(t, "dynaprop", d);
 	}
@@ -342,6 +365,24 @@ train_record(json_t *rec, const char *name, long line, FILE *out, long index)
 	return 0;
 }
 
+/* --target-at and --target-grad-at: POINT=S into t[POINT] */
+static void
+point_target(const char *arg, const char *name, double t[FB_PT_COUNT])
+{
+	const char *eq = strchr(arg, '=');
+	int i = 0;
+
+	while (eq && i < FB_PT_COUNT &&
+	       (strlen(fb_point_name[i]) != (size_t)(eq - arg) ||
+	        strncmp(arg, fb_point_name[i], (size_t)(eq - arg))))
+		i++;
+	if (!eq || i == FB_PT_COUNT)
+		usage_die("option '%s': expected POINT=S, POINT one of qkv, score, prob, ctx, ff, out; got "
+		          "'%s'",
+		          name, arg);
+	t[i] = eparse_double(eq + 1, name, 0, 0.999999);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -380,6 +421,8 @@ main(int argc, char **argv)
 		OPT_TAU_WEIGHT,
 		OPT_TARGET_ACT,
 		OPT_TARGET_GRAD,
+		OPT_TARGET_AT,
+		OPT_TARGET_GRAD_AT,
 		OPT_PRUNE_START,
 		OPT_VERSION
 	};
@@ -421,6 +464,8 @@ main(int argc, char **argv)
 	    {"tau-weight", required_argument, NULL, OPT_TAU_WEIGHT},
 	    {"target-act", required_argument, NULL, OPT_TARGET_ACT},
 	    {"target-grad", required_argument, NULL, OPT_TARGET_GRAD},
+	    {"target-at", required_argument, NULL, OPT_TARGET_AT},
+	    {"target-grad-at", required_argument, NULL, OPT_TARGET_GRAD_AT},
 	    {"prune-start", required_argument, NULL, OPT_PRUNE_START},
 	    {"output", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},
@@ -562,6 +607,14 @@ main(int argc, char **argv)
 			opt.tau_weight = eparse_double(optarg, "--tau-weight", 0, 1e30);
 			opt.dynaprop = 1;
 			break;
+		case OPT_TARGET_AT:
+			point_target(optarg, "--target-at", opt.target_point);
+			opt.dynaprop = 1;
+			break;
+		case OPT_TARGET_GRAD_AT:
+			point_target(optarg, "--target-grad-at", opt.target_grad_point);
+			opt.dynaprop = 1;
+			break;
 		case OPT_TARGET_ACT:
 			opt.target_act = eparse_double(optarg, "--target-act", 0, 0.999999);
 			opt.dynaprop = 1;
@@ -588,13 +641,26 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	for (int i = 0; i < FB_PT_COUNT; i++) { /* the points not named are not pruned */
+		if (opt.target_point[i] >= 0 && opt.target_act < 0 && opt.tau_act < 0)
+			opt.target_act = 0;
+		if (opt.target_grad_point[i] >= 0 && opt.target_grad < 0 && opt.tau_grad < 0)
+			opt.target_grad = 0;
+	}
 	if (opt.tau_act >= 0 && opt.target_act >= 0)
-		usage_die("--tau-act and --target-act exclude each other");
+		usage_die("--tau-act and --target-act (or --target-at) exclude each other");
 	if (opt.tau_grad >= 0 && opt.target_grad >= 0)
-		usage_die("--tau-grad and --target-grad exclude each other");
+		usage_die("--tau-grad and --target-grad (or --target-grad-at) exclude each other");
 	if (opt.dynaprop && opt.tau_act < 0 && opt.tau_grad < 0 && opt.tau_weight < 0 && opt.target_act < 0 &&
-	    opt.target_grad < 0)
-		opt.target_act = 0.5, opt.target_grad = 0.9;
+	    opt.target_grad < 0) {
+		/* the operating point of tc-train(1)'s DYNAPROP: most at the large points that cost
+		 * least (Q, K, V and the FF layers), none at the raw scores */
+		static const double at[FB_PT_COUNT] = {
+		    [FB_PT_QKV] = 0.7,  [FB_PT_SCORE] = 0, [FB_PT_PROB] = 0.5,
+		    [FB_PT_CTX] = 0.25, [FB_PT_FF] = 0.7,  [FB_PT_OUT] = 0.25};
+		opt.target_act = 0, opt.target_grad = 0.9;
+		memcpy(opt.target_point, at, sizeof at);
+	}
 	if (opt.dynaprop && baseline)
 		usage_die("--baseline bow trains no transformer to prune");
 	if (ckpt_file && ckpt_dir)

@@ -133,7 +133,7 @@ check_gradients(const char *what, const struct fb_config *cfg, int training)
 		/* tau_act in the widest gap between the magnitudes at the pruning points (all of them
 		 * are sampled at this size) in their lower half, so that the finite differences move no
 		 * element across it */
-		float *v, gap = 0;
+		float *v, gap = 0, tau = 0;
 		size_t n;
 		scramble(&fb);
 		make_batch(&b, cfg, 3, 7);
@@ -146,13 +146,14 @@ check_gradients(const char *what, const struct fb_config *cfg, int training)
 		for (size_t i = n / 10; i < n / 2; i++)
 			if (v[i + 1] - v[i] > gap) {
 				gap = v[i + 1] - v[i];
-				fb.prune.tau_act = (v[i] + v[i + 1]) / 2;
+				tau = (v[i] + v[i + 1]) / 2;
 			}
+		flexibert_prune_uniform(&fb, tau, 0, 0);
 		eps = 1e-4; /* a tenth of the gap or less */
 		check(
 		    gap > 1e-3f && v[n / 10] > 0,
 		    "%s: tau_act %.4f lies in a gap of %.1e between the %zu magnitudes at the pruning points",
-		    what, fb.prune.tau_act, gap, n);
+		    what, tau, gap, n);
 	}
 	check(fb.nparams == expected_params(cfg), "%s: %zu parameters, as the formulas count", what,
 	      fb.nparams);
@@ -345,7 +346,7 @@ dynaprop_pass(const struct fb_config *c, const struct batch *bt, float ta, float
 	flexibert_init(&fb, c, 7, &err);
 	rng_seed(&R, 123); /* the same parameters every pass */
 	scramble(&fb);
-	fb.prune.tau_act = ta, fb.prune.tau_grad = tg, fb.prune.tau_weight = tw;
+	flexibert_prune_uniform(&fb, ta, tg, tw);
 	loss = flexibert_forward(&fb, bt->ids, bt->labels, bt->B, bt->T, 1, 3);
 	flexibert_zero_grad(&fb);
 	flexibert_backward(&fb);
@@ -354,7 +355,8 @@ dynaprop_pass(const struct fb_config *c, const struct batch *bt, float ta, float
 	memcpy(*grads, fb.grads, sizeof(float) * fb.nparams);
 	if (counts) {
 		memcpy(counts, &fb.prune, sizeof *counts);
-		counts->samp[0] = counts->samp[1] = NULL;
+		for (int k = 0; k < FB_SP_COUNT; k++)
+			counts->samp[k] = counts->sampw[k] = NULL, counts->sampp[k] = NULL;
 	}
 	flexibert_release(&fb);
 	return loss;
@@ -419,6 +421,41 @@ test_dynaprop(void)
 	}
 	check(monotone, "activation sparsity grows with tau_act (last: %.3f, %.3f of layers 0, 1)",
 	      fraction(&cnt, 0, FB_SP_ACT), fraction(&cnt, 1, FB_SP_ACT));
+	/* the counts per point add up to those per layer; a threshold at one point prunes there: all
+	 * of it above every magnitude, and nothing new at the points before it */
+	for (int pt = 0; pt < FB_PT_COUNT; pt++) {
+		struct flexibert fb;
+		struct tc_error err;
+		double zl = 0, zp = 0, nl = 0, np = 0, z0[FB_PT_COUNT];
+		int ok = 1;
+		for (int pass = 0; pass < 2; pass++) {
+			flexibert_init(&fb, &cp, 7, &err);
+			rng_seed(&R, 123);
+			scramble(&fb);
+			flexibert_prune_uniform(&fb, 0, 0, 0);
+			fb.prune.tau_act[pt] = pass ? 1e30f : 0.0f;
+			flexibert_forward(&fb, bt.ids, bt.labels, bt.B, bt.T, 1, 3);
+			flexibert_zero_grad(&fb);
+			flexibert_backward(&fb);
+			for (int i = 0; i < FB_PT_COUNT && !pass; i++)
+				z0[i] = fb.prune.pz[0][i];
+			memcpy(&cnt, &fb.prune, sizeof cnt);
+			flexibert_release(&fb);
+		}
+		for (int l = 0; l < cp.m.l; l++)
+			for (int k = 0; k < 2; k++)
+				zl += cnt.zeros[l][k], nl += cnt.total[l][k];
+		for (int i = 0; i < FB_PT_COUNT; i++)
+			for (int k = 0; k < 2; k++)
+				zp += cnt.pz[k][i], np += cnt.pn[k][i];
+		ok &= zl == zp && nl == np && cnt.pz[0][pt] == cnt.pn[0][pt];
+		for (int i = 0; i < pt && pt != FB_PT_OUT; i++) /* (out feeds the next layer's points) */
+			ok &= cnt.pz[0][i] == z0[i];
+		check(ok,
+		      "tau_act at %s alone prunes all of it (%.0f of %.0f) and adds no zeros before it; "
+		      "%.0f zeros of %.0f by point, %.0f of %.0f by layer",
+		      fb_point_name[pt], cnt.pz[0][pt], cnt.pn[0][pt], zp, np, zl, nl);
+	}
 	dynaprop_pass(&cp, &bt, 0, 0, 0, &g1, NULL);
 	dynaprop_pass(&cp, &bt, 0, 0, 1e-3f, &g2, &cnt);
 	{

@@ -539,7 +539,8 @@ test_attention_pruned(void)
 		float *ctx = zeros(n), *ctx2 = zeros(n), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
 		float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
 		float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64);
-		struct nn_attn_prune pr = {.tau = 0.3f, .tau_grad = 0.02f};
+		struct nn_attn_prune pr = {
+		    .tau = 0.3f, .tau_grad = 0.02f, .tau_p = 0.3f, .tau_grad_p = 0.02f};
 		size_t pz = 0;
 		double ef, eb;
 		for (int i = 0; i < 18; i++)
