@@ -3,17 +3,17 @@
 # Needs the data: make data.
 #   1. step time and peak memory: BERT-Tiny (tc-sample --preset bert-tiny, the shape of bench/train.sh:
 #      vocabulary 8192, B = 32, up to T = 128) on wordnet-lex, dense against --dynaprop at its default
-#      targets (50% of activations, 90% of gradients), 1 and 2 threads, STEPS1 steps each (the first
-#      hundred calibrate);
-#   2. accuracy at the same seed and budget (STEPS2 steps, the settings of bench/accuracy.sh), dense
-#      against DynaProp at targets 0.5/0.9;
-#   3. the curve over a sweep of activation targets: accuracy, sparsity and step time (STEPS3 steps);
+#      operating point (about 50% of activations, 90% of gradients), 1 and 2 threads, STEPS1 steps
+#      each;
+#   2. accuracy at the same budget (STEPS2 steps, the settings of bench/accuracy.sh), dense against
+#      --dynaprop, for each seed of SEEDS: run to run, test accuracy moves by about a point, so one
+#      seed cannot tell half a point;
+#   3. the curve over a sweep of activation targets: the default's per-point targets scaled by each
+#      factor of SCALES, gradient target 0.9: accuracy, sparsity and step time (STEPS3 steps);
 #   4. DynaTran against top-k at inference on the dense model of 2 (tc-prune sweep): activation
-#      sparsity of each at equal test accuracy.
-#   5. where the accuracy goes: activation pruning alone (target 0.5) and gradient pruning alone
-#      (target 0.9) against dense, STEPS3 steps. Measured (3000 steps, 2 threads): dense 67.97%,
-#      activations alone 47.52%, gradients alone 66.93%, both 41.52%: the loss is DynaTran's during
-#      training, one threshold for every pruning point, not the pruned gradients.
+#      sparsity of each at equal test accuracy;
+#   5. where the accuracy goes (ABLATION=0 skips it): each pruning point alone at activation target
+#      0.5, and gradients alone at 0.9, against dense, STEPS3 steps.
 set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +22,9 @@ export PATH="$top/$BUILD/bin:$PATH"
 STEPS1=${STEPS1:-300}
 STEPS2=${STEPS2:-6000}
 STEPS3=${STEPS3:-3000}
-TARGETS=${TARGETS:-0.1 0.2 0.35 0.5}
+SCALES=${SCALES:-0.5 0.75 1 1.2}
+SEEDS=${SEEDS:-1 2 3}
+ABLATION=${ABLATION:-1}
 ARGS="--task wordnet-lex --seq 64 --dropout 0.05 --bucket 8 --vocab-size 16384 --progress none"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -31,7 +33,10 @@ if [ ! -f "$top/build/data/wordnet/data.noun" ]; then
 	exit 0
 fi
 tc-sample --preset bert-tiny > "$tmp/tiny.jsonl"
-row() { jq -r '.train | "\(.step_ms) \(.peak_rss_mb) \(.test_accuracy) \(.sparsity.activation // 0) \(.sparsity.gradient // 0) \(.dynaprop.tau_act // 0)"' "$1"; }
+row() { jq -r '.train | "\(.step_ms) \(.peak_rss_mb) \(.test_accuracy) \(.sparsity.activation // 0) \(.sparsity.gradient // 0)"' "$1"; }
+# the default's activation targets (tc-train(1), DYNAPROP) scaled by $1, each at most 0.95
+scaled() { awk -v s="$1" 'BEGIN { n = split("qkv=0.7 prob=0.5 ctx=0.25 ff=0.7 out=0.25", a, " ");
+	for (i = 1; i <= n; i++) { split(a[i], p, "="); t = p[2] * s; if (t > 0.95) t = 0.95; printf "--target-at %s=%.4g ", p[1], t } }'; }
 
 echo "1. step time and peak memory, BERT-Tiny, wordnet-lex, --seq 128, $STEPS1 steps"
 for th in 1 2; do
@@ -43,23 +48,27 @@ for th in 1 2; do
 	echo "   $th thread(s): step time $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x dense (target <= 0.67), peak memory $(echo "$pmb $dmb" | awk '{printf "%.2f", $1 / $2}')x dense (target <= 0.7)"
 done
 
-echo "2. accuracy, same seed and budget: $STEPS2 steps, 2 threads ($ARGS)"
-tc-train $ARGS --steps "$STEPS2" --threads 2 --checkpoint "$tmp/dense.safetensors" "$tmp/tiny.jsonl" > "$tmp/acc_d.jsonl"
-tc-train $ARGS --steps "$STEPS2" --threads 2 --no-checkpoint --dynaprop "$tmp/tiny.jsonl" > "$tmp/acc_p.jsonl"
-read -r dms _ dacc _ <<< "$(row "$tmp/acc_d.jsonl")"
-read -r pms _ pacc pact pgrad ptau <<< "$(row "$tmp/acc_p.jsonl")"
-echo "   dense: test accuracy $dacc, $dms ms/step"
-echo "   DynaProp (targets 0.5, 0.9): test accuracy $pacc, $pms ms/step, activation sparsity $pact, gradient $pgrad, tau_act $ptau"
-echo "   difference: $(echo "$pacc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points (target: within 0.5)"
+echo "2. accuracy, same budget: $STEPS2 steps, 2 threads ($ARGS), seeds $SEEDS"
+for seed in $SEEDS; do
+	ck=--no-checkpoint
+	[ "$seed" = "${SEEDS%% *}" ] && ck="--checkpoint $tmp/dense.safetensors" # for 4
+	tc-train $ARGS --seed "$seed" --steps "$STEPS2" --threads 2 $ck "$tmp/tiny.jsonl" > "$tmp/acc_d$seed.jsonl"
+	tc-train $ARGS --seed "$seed" --steps "$STEPS2" --threads 2 --no-checkpoint --dynaprop "$tmp/tiny.jsonl" > "$tmp/acc_p$seed.jsonl"
+	read -r dms _ dacc _ <<< "$(row "$tmp/acc_d$seed.jsonl")"
+	read -r pms _ pacc pact pgrad <<< "$(row "$tmp/acc_p$seed.jsonl")"
+	echo "   seed $seed: dense $dacc ($dms ms/step); DynaProp $pacc ($pms ms/step, activation sparsity $pact, gradient $pgrad): $(echo "$pacc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points"
+	echo "$dacc $pacc $pact $pgrad" >> "$tmp/acc.txt"
+done
+awk '{ d += $1; p += $2; a += $3; g += $4; n++ } END { printf "   mean over %d seeds: dense %.2f%%, DynaProp %.2f%% at %.1f%% activation and %.1f%% gradient sparsity: %+.2f points (target: within 0.5)\n", n, 100 * d / n, 100 * p / n, 100 * a / n, 100 * g / n, 100 * (p - d) / n }' "$tmp/acc.txt"
 
-echo "3. the curve over activation targets (gradient target 0.9), $STEPS3 steps, 2 threads"
+echo "3. the curve over activation targets (the default's scaled; gradient target 0.9), $STEPS3 steps, 2 threads"
 tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint "$tmp/tiny.jsonl" > "$tmp/c_dense.jsonl"
 read -r dms _ dacc _ <<< "$(row "$tmp/c_dense.jsonl")"
 echo "   dense: test accuracy $dacc, $dms ms/step"
-for t in $TARGETS; do
-	tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint --target-act "$t" --target-grad 0.9 "$tmp/tiny.jsonl" > "$tmp/c_$t.jsonl"
-	read -r ms _ acc act grad tau <<< "$(row "$tmp/c_$t.jsonl")"
-	echo "   target $t: activation sparsity $act, gradient $grad, tau_act $tau: test accuracy $acc ($(echo "$acc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points), $ms ms/step ($(echo "$ms $dms" | awk '{printf "%.2f", $1 / $2}')x dense)"
+for s in $SCALES; do
+	tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint $(scaled "$s") --target-grad 0.9 "$tmp/tiny.jsonl" > "$tmp/c_$s.jsonl"
+	read -r ms _ acc act grad <<< "$(row "$tmp/c_$s.jsonl")"
+	echo "   scale $s ($(scaled "$s")): activation sparsity $act, gradient $grad: test accuracy $acc ($(echo "$acc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points), $ms ms/step ($(echo "$ms $dms" | awk '{printf "%.2f", $1 / $2}')x dense)"
 done
 
 echo "4. DynaTran against top-k at inference, the dense model of 2 (tc-prune sweep)"
@@ -79,10 +88,11 @@ jq -rs '
 	  else "   top-k \($t.k): sparsity \($t.sparsity.activation) at accuracy \($t.test_accuracy); DynaTran stays above that accuracy over the thresholds swept" end' "$tmp/sweep.jsonl"
 echo "   anchors: the paper reports DynaTran reaching 1.23x the activation sparsity of top-k (BERT-Base, SST-2)"
 
-echo "5. where the accuracy goes: activations alone, gradients alone, $STEPS3 steps, 2 threads"
-read -r dms _ dacc _ <<< "$(row "$tmp/c_dense.jsonl")"
-for v in "--target-act 0.5" "--target-grad 0.9"; do
-	tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint $v "$tmp/tiny.jsonl" > "$tmp/ab.jsonl"
-	read -r ms _ acc act grad _ <<< "$(row "$tmp/ab.jsonl")"
-	echo "   $v alone: activation sparsity $act, gradient $grad: test accuracy $acc ($(echo "$acc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points against dense $dacc), $ms ms/step"
+[ "$ABLATION" = 1 ] || exit 0
+echo "5. where the accuracy goes: each pruning point alone at activation target 0.5, gradients alone at 0.9 ($STEPS3 steps, 2 threads; dense $dacc)"
+for p in qkv score prob ctx ff out grad; do
+	if [ "$p" = grad ]; then set -- --target-grad 0.9; else set -- --target-at "$p=0.5"; fi
+	tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint "$@" "$tmp/tiny.jsonl" > "$tmp/a_$p.jsonl"
+	read -r _ _ acc act grad <<< "$(row "$tmp/a_$p.jsonl")"
+	echo "   $p: test accuracy $acc ($(echo "$acc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points), activation sparsity $act ($(jq -r --arg p "$p" '.train.sparsity.points[$p].activation // "-"' "$tmp/a_$p.jsonl") at the point), gradient $grad"
 done
