@@ -216,6 +216,20 @@ stderr_one_line() {
 		and all(.[1].train.dynaprop.tau_act[]; . == 0.5) and .[1].train.dynaprop.target_act == null' lo.jsonl hi.jsonl >/dev/null
 }
 
+@test "DynaProp --target-at and --target-grad-at: one point's own target, the others unpruned" {
+	echo "$mixed" > in.jsonl
+	tc-train $T --steps 60 --target-at ff=0.6 --target-grad-at out=0.8 --no-checkpoint in.jsonl > a.jsonl
+	jq -e '.train | .sparsity.points.ff.activation > 0.45 and .sparsity.points.qkv.activation < 0.05
+		and .sparsity.points.out.activation < 0.05 and .sparsity.points.out.gradient > 0.7
+		and .dynaprop.target_at == {"ff": 0.6} and .dynaprop.target_grad_at == {"out": 0.8}
+		and .dynaprop.tau_act.qkv == 0 and .dynaprop.tau_act.ff > 0 and .dynaprop.tau_grad.ff == 0' a.jsonl >/dev/null ||
+		fail "$(jq -c '.train | {sparsity, dynaprop}' a.jsonl)"
+	run -2 --separate-stderr tc-train $T --target-at attn=0.5 in.jsonl
+	[[ "$stderr" == *"'--target-at': expected POINT=S"* ]] || fail "$stderr"
+	run -2 tc-train $T --target-grad-at qkv=1.5 in.jsonl
+	run -2 tc-train $T --target-at qkv=0.5 --tau-act 0.1 in.jsonl
+}
+
 @test "DynaProp with zero thresholds trains as dense training does (up to the order of sums)" {
 	echo "$mixed" > in.jsonl
 	tc-train $T --steps 30 --no-checkpoint in.jsonl > dense.jsonl

@@ -642,15 +642,19 @@ main(int argc, char **argv)
 		}
 	}
 	for (int i = 0; i < FB_PT_COUNT; i++) { /* the points not named are not pruned */
-		if (opt.target_point[i] >= 0 && opt.target_act < 0 && opt.tau_act < 0)
+		if (opt.target_point[i] >= 0 && opt.tau_act >= 0)
+			usage_die("--tau-act and --target-at exclude each other");
+		if (opt.target_grad_point[i] >= 0 && opt.tau_grad >= 0)
+			usage_die("--tau-grad and --target-grad-at exclude each other");
+		if (opt.target_point[i] >= 0 && opt.target_act < 0)
 			opt.target_act = 0;
-		if (opt.target_grad_point[i] >= 0 && opt.target_grad < 0 && opt.tau_grad < 0)
+		if (opt.target_grad_point[i] >= 0 && opt.target_grad < 0)
 			opt.target_grad = 0;
 	}
 	if (opt.tau_act >= 0 && opt.target_act >= 0)
-		usage_die("--tau-act and --target-act (or --target-at) exclude each other");
+		usage_die("--tau-act and --target-act exclude each other");
 	if (opt.tau_grad >= 0 && opt.target_grad >= 0)
-		usage_die("--tau-grad and --target-grad (or --target-grad-at) exclude each other");
+		usage_die("--tau-grad and --target-grad exclude each other");
 	if (opt.dynaprop && opt.tau_act < 0 && opt.tau_grad < 0 && opt.tau_weight < 0 && opt.target_act < 0 &&
 	    opt.target_grad < 0) {
 		/* the operating point of tc-train(1)'s DYNAPROP: most at the large points that cost
