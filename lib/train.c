@@ -724,8 +724,6 @@ dynaprop_after_step(struct flexibert *fb, struct state *st, const struct train_o
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < FB_PT_COUNT; i++)
 			st->pz[k][i] += pr->pz[k][i], st->pn[k][i] += pr->pn[k][i];
-	st->pz[FB_SP_WGRAD][0] += pr->zeros[0][FB_SP_WGRAD];
-	st->pn[FB_SP_WGRAD][0] += pr->total[0][FB_SP_WGRAD];
 	flexibert_prune_reset(fb);
 }
 
