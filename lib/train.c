@@ -285,8 +285,8 @@ struct state {
 	int ncurve;
 	double curve[64][4];
 	/* DynaProp: the thresholds per class and point (weight gradients: point 0); zeros and
-	 * elements counted at the pruning points, per layer and class and per class and point, over
-	 * every run */
+	 * elements counted at the pruning points, per layer and class and per class and point (the
+	 * weight-gradient row of pz and pn stays 0: those are counted per layer), over every run */
 	double tau[FB_SP_COUNT][FB_PT_COUNT];
 	double cz[MODEL_MAX_LAYERS][FB_SP_COUNT], cn[MODEL_MAX_LAYERS][FB_SP_COUNT];
 	double pz[FB_SP_COUNT][FB_PT_COUNT], pn[FB_SP_COUNT][FB_PT_COUNT];

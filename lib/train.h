@@ -60,7 +60,7 @@ struct train_options {
 	double prune_start; /* the fraction of the budget trained with every threshold 0 (dense) */
 };
 
-/* DynaProp's calibration: steps between threshold corrections */
+/* DynaProp's calibration: steps between calibrations once the early ones (10, 20, 40, 80) are done */
 #define TRAIN_RECALIBRATE 100
 
 void train_options_default(struct train_options *o);
