@@ -255,6 +255,7 @@ flexibert_init(struct flexibert *fb, const struct fb_config *cfg, uint64_t seed,
 	if (check_config(cfg, err) < 0)
 		return -1;
 	fb->cfg = *cfg;
+	fb->gscale = 1;
 	build_table(fb, &bd);
 	fb->params = emalloc(sizeof *fb->params * fb->nparams);
 	fb->grads = ecalloc(fb->nparams, sizeof *fb->grads);
@@ -680,19 +681,6 @@ flexibert_prune_uniform(struct flexibert *fb, float tau_act, float tau_grad, flo
 }
 
 void
-flexibert_prune_weight_grads(struct flexibert *fb)
-{
-	struct fb_prune *pr = &fb->prune;
-
-	if (!fb->cfg.dynaprop)
-		return;
-	if (pr->sample == 1)
-		prune_sample(fb, FB_SP_WGRAD, 0, fb->grads, fb->nparams);
-	pr->zeros[0][FB_SP_WGRAD] += (double)nn_prune(fb->grads, NULL, fb->nparams, pr->tau_weight);
-	pr->total[0][FB_SP_WGRAD] += (double)fb->nparams;
-}
-
-void
 flexibert_prune_reset(struct flexibert *fb)
 {
 	struct fb_prune *pr = &fb->prune;
@@ -1070,32 +1058,70 @@ flexibert_backward(struct flexibert *fb)
 
 /* ---- the optimizer ---- */
 
+/* The sum of squares of g[0..n) in double, after DynaProp's weight rule in the same pass: g[i] = 0
+ * where |g[i]| <= tau (none when tau < 0), counted into *zeros. Stores go only to runs of 128 that
+ * hold a nonzero to prune: most of the embeddings' gradient is zero already, and its cache lines
+ * stay clean. */
+CLONES static double
+sumsq_run(float *g, size_t n, float tau, size_t *zeros)
+{
+	double s = 0;
+	size_t z = 0;
+
+	for (size_t c0 = 0; c0 < n; c0 += 128) {
+		float *gc = g + c0, zc = 0, hit = 0; /* counts in float, exact to 2^24, so the loop vectorizes */
+		int m = n - c0 < 128 ? (int)(n - c0) : 128;
+#pragma omp simd reduction(+ : s, zc, hit)
+		for (int i = 0; i < m; i++) {
+			float x = gc[i], a = fabsf(x), p = a <= tau ? 1.0f : 0.0f;
+			hit += a > 0 ? p : 0.0f;
+			x -= p * x;
+			s += (double)x * x;
+			zc += p;
+		}
+		z += (size_t)zc;
+		if (hit > 0)
+#pragma omp simd
+			for (int i = 0; i < m; i++)
+				gc[i] = fabsf(gc[i]) <= tau ? 0.0f : gc[i];
+	}
+	*zeros += z;
+	return s;
+}
+
 double
 flexibert_clip(struct flexibert *fb, double max_norm)
 {
+	struct fb_prune *pr = &fb->prune;
 	double ss = 0, norm, c;
-	const float *g = fb->grads;
-	long n = (long)fb->nparams;
+	float *g = fb->grads;
+	size_t n = fb->nparams, zeros = 0;
+	float tau = fb->cfg.dynaprop ? pr->tau_weight : -1.0f;
 
-	double part[256] = {0}; /* per thread, added in thread order: the same bits for a thread count */
+	if (fb->cfg.dynaprop && pr->sample == 1)
+		prune_sample(fb, FB_SP_WGRAD, 0, g, n);
+	/* per thread, added in thread order: the same bits for a thread count */
+	double part[256] = {0};
+	size_t zpart[256] = {0};
 #pragma omp parallel num_threads(omp_get_max_threads() < 256 ? omp_get_max_threads() : 256)
 	{
 		double s = 0;
+		size_t z = 0;
 #pragma omp for schedule(static)
-		for (long i = 0; i < n; i++)
-			s += (double)g[i] * g[i];
+		for (size_t i0 = 0; i0 < n; i0 += 4096)
+			s += sumsq_run(g + i0, n - i0 < 4096 ? n - i0 : 4096, tau, &z);
 		part[omp_get_thread_num()] = s;
+		zpart[omp_get_thread_num()] = z;
 	}
 	for (int t = 0; t < 256; t++)
-		ss += part[t];
+		ss += part[t], zeros += zpart[t];
+	if (fb->cfg.dynaprop) {
+		pr->zeros[0][FB_SP_WGRAD] += (double)zeros;
+		pr->total[0][FB_SP_WGRAD] += (double)n;
+	}
 	norm = sqrt(ss);
 	c = max_norm / (norm + 1e-6);
-	if (c < 1) {
-		float cf = (float)c;
-#pragma omp parallel for schedule(static)
-		for (long i = 0; i < n; i++)
-			fb->grads[i] *= cf;
-	}
+	fb->gscale = c < 1 ? (float)c : 1.0f;
 	return norm;
 }
 
@@ -1111,12 +1137,12 @@ flexibert_lr(double lr, long step, long warmup, long total)
 
 /* AdamW on n elements (torch's order: decay, moments, update), in float as torch computes it. */
 CLONES static void
-adamw_run(float *w, float *m, float *v, const float *g, size_t n, float decay, float lr, float ibc1,
-          float ibc2)
+adamw_run(float *w, float *m, float *v, const float *g, size_t n, float gscale, float decay, float lr,
+          float ibc1, float ibc2)
 {
 #pragma omp simd
 	for (size_t j = 0; j < n; j++) {
-		float mj = 0.9f * m[j] + 0.1f * g[j], vj = 0.999f * v[j] + 0.001f * g[j] * g[j];
+		float gj = g[j] * gscale, mj = 0.9f * m[j] + 0.1f * gj, vj = 0.999f * v[j] + 0.001f * gj * gj;
 		m[j] = mj;
 		v[j] = vj;
 		w[j] = w[j] * decay - lr * (mj * ibc1) / (sqrtf(vj * ibc2) + 1e-8f);
@@ -1140,9 +1166,10 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 		size_t n = pp->n;
 #pragma omp parallel for schedule(static)
 		for (size_t j0 = 0; j0 < n; j0 += 4096)
-			adamw_run(w + j0, m + j0, v + j0, g + j0, n - j0 < 4096 ? n - j0 : 4096, decay,
-			          (float)lr, (float)(1 / bc1), (float)(1 / bc2));
+			adamw_run(w + j0, m + j0, v + j0, g + j0, n - j0 < 4096 ? n - j0 : 4096, fb->gscale,
+			          decay, (float)lr, (float)(1 / bc1), (float)(1 / bc2));
 	}
+	fb->gscale = 1;
 }
 
 /* ---- FLOPs ---- */

@@ -42,7 +42,7 @@ struct fb_config {
  * outputs of the FF stack's layers before the GELU (FB_PT_FF), and the h-wide outputs of the
  * attention-output, last FF and projection dense layers (FB_PT_OUT). Backward lets gradients
  * through kept elements only and sets to 0 the elements with |d| <= tau_grad[point] of the gradient
- * arriving at each point; flexibert_prune_weight_grads sets to 0 the weight gradients with
+ * arriving at each point; flexibert_clip sets to 0 the weight gradients with
  * |g| <= tau_weight. With all thresholds 0 only exact zeros are "pruned", and the results are those
  * without DynaProp up to rounding: DynaProp's backward products skip zeros
  * (matmul_backward_sparse), which adds in another order. flexibert_prune_uniform puts one
@@ -101,6 +101,7 @@ struct flexibert {
 	size_t nparams;
 	float *params, *grads, *m, *v; /* nparams each; m and v are AdamW's moments */
 	long step;                     /* optimizer steps taken */
+	float gscale;                  /* flexibert_clip's factor, which flexibert_adamw applies */
 	struct fb_layer L[MODEL_MAX_LAYERS];
 	size_t wte, wpe, wtt, elnw, elnb;        /* embeddings */
 	size_t poolw, poolb, clsw, clsb;         /* FB_CLS */
@@ -139,13 +140,13 @@ void flexibert_zero_grad(struct flexibert *fb);
 
 /* One threshold of each kind at every pruning point. */
 void flexibert_prune_uniform(struct flexibert *fb, float tau_act, float tau_grad, float tau_weight);
-/* DynaProp's rule for weight gradients (tau_weight), counted; a no-op without cfg.dynaprop. */
-void flexibert_prune_weight_grads(struct flexibert *fb);
 /* Zero the counts of fb->prune and drop its samples. */
 void flexibert_prune_reset(struct flexibert *fb);
 
-/* Scale the gradients so their global L2 norm is at most max_norm (torch's clip_grad_norm_); returns
- * the norm before clipping. */
+/* torch's clip_grad_norm_: the factor that brings the gradients' global L2 norm to at most max_norm,
+ * which the next flexibert_adamw applies as it reads them (one pass over them fewer); returns the norm
+ * before clipping. With cfg.dynaprop, DynaProp's rule for weight gradients (tau_weight) first, in the
+ * same pass, counted: the norm is that of the pruned gradients. */
 double flexibert_clip(struct flexibert *fb, double max_norm);
 /* One AdamW step at learning rate lr (betas 0.9, 0.999, eps 1e-8, decoupled decay wd on fb->p[i].decay). */
 void flexibert_adamw(struct flexibert *fb, double lr, double wd);

@@ -1119,7 +1119,6 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 			goto out;
 		}
 		flexibert_backward(&fb);
-		flexibert_prune_weight_grads(&fb);
 		flexibert_clip(&fb, o->max_norm);
 		flexibert_adamw(&fb, lr, o->weight_decay);
 		for (int b = 0; b < B; b++)

@@ -350,7 +350,7 @@ dynaprop_pass(const struct fb_config *c, const struct batch *bt, float ta, float
 	loss = flexibert_forward(&fb, bt->ids, bt->labels, bt->B, bt->T, 1, 3);
 	flexibert_zero_grad(&fb);
 	flexibert_backward(&fb);
-	flexibert_prune_weight_grads(&fb);
+	flexibert_clip(&fb, INFINITY); /* prunes weight gradients, scales nothing */
 	*grads = emalloc(sizeof(float) * fb.nparams);
 	memcpy(*grads, fb.grads, sizeof(float) * fb.nparams);
 	if (counts) {
