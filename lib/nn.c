@@ -117,21 +117,24 @@ prune_block(float *x, uint64_t *keep, size_t n, float tau)
 		}
 		return z;
 	}
-	for (size_t w0 = 0; w0 < n; w0 += 64) {
-		size_t m = n - w0 < 64 ? n - w0 : 64;
-		unsigned char f[64];
-		uint64_t bits = 0;
+	/* half a mask word at a time: 32-bit lanes throughout, so the loop vectorizes */
+	for (size_t w0 = 0; w0 < n; w0 += 32) {
+		int m = n - w0 < 32 ? (int)(n - w0) : 32, zc = 0;
+		uint32_t bits = 0;
 		float *xw = x + w0;
-#pragma omp simd reduction(+ : z)
-		for (size_t i = 0; i < m; i++) {
-			int kept = fabsf(xw[i]) > tau;
-			xw[i] = kept ? xw[i] : 0.0f;
-			f[i] = (unsigned char)kept;
-			z += (size_t)!kept;
+#pragma omp simd reduction(+ : zc) reduction(| : bits)
+		for (int i = 0; i < m; i++) {
+			float v = xw[i];
+			uint32_t kept = fabsf(v) > tau;
+			xw[i] = kept ? v : 0.0f;
+			bits |= kept << i;
+			zc += 1 - (int)kept;
 		}
-		for (size_t i = 0; i < m; i++)
-			bits |= (uint64_t)f[i] << i;
-		keep[w0 / 64] = bits;
+		z += (size_t)zc;
+		if (w0 % 64 == 0)
+			keep[w0 / 64] = bits;
+		else
+			keep[w0 / 64] |= (uint64_t)bits << 32;
 	}
 	return z;
 }
@@ -151,16 +154,20 @@ prune_grad_block(float *d, const float *y, const uint64_t *keep, size_t n, float
 		}
 		return z;
 	}
-	for (size_t w0 = 0; w0 < n; w0 += 64) {
-		size_t m = n - w0 < 64 ? n - w0 : 64;
-		uint64_t bits = keep ? keep[w0 / 64] : ~(uint64_t)0;
+	/* half a mask word at a time: 32-bit lanes throughout, so the loop vectorizes */
+	for (size_t w0 = 0; w0 < n; w0 += 32) {
+		int m = n - w0 < 32 ? (int)(n - w0) : 32, zc = 0;
+		uint32_t bits = keep ? (uint32_t)(keep[w0 / 64] >> (w0 % 64)) : ~(uint32_t)0;
 		float *dw = d + w0;
-#pragma omp simd reduction(+ : z)
-		for (size_t i = 0; i < m; i++) {
-			int kept = (fabsf(dw[i]) > tau) & (int)((bits >> i) & 1);
-			dw[i] = kept ? dw[i] : 0.0f;
-			z += (size_t)!kept;
+#pragma omp simd reduction(+ : zc)
+		for (int i = 0; i < m; i++) {
+			uint32_t b = (bits >> i) & 1u;
+			float x = dw[i];
+			int kept = fabsf(x) > tau && b;
+			dw[i] = kept ? x : 0.0f;
+			zc += 1 - kept;
 		}
+		z += (size_t)zc;
 	}
 	return z;
 }
@@ -270,49 +277,92 @@ axpy(float *y, float a, const float *x, int n)
 		y[i] += a * x[i];
 }
 
-/* dinp, dw, dbias from dout one nonzero at a time: for each nonzero g = dout[i, o], dinp row i +=
- * g w row o, dw row o += g inp row i. Threads own rows of dinp and rows of dw, so every sum runs
- * in the same order for any thread count. */
-static void
-mm_backward_nz(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
-               int N, int C, int OC)
+/*
+ * The nonzeros of a sparse gradient, row by row (CSR): row i's are col[ptr[i] .. ptr[i + 1]), with
+ * their values in val. The buffers are kept from call to call, since every step asks for the same
+ * sizes; nothing here may be called from two threads at once (tc-train's products come one at a time,
+ * each spread over the threads by OpenMP).
+ */
+static struct {
+	size_t cap, vcap, ncap;
+	int *ptr, *col;
+	float *val, *buf;
+	size_t bufcap;
+} nzl;
+
+static void *
+grow(void *p, size_t *cap, size_t need, size_t size)
 {
+	if (need <= *cap)
+		return p;
+	free(p);
+	*cap = need + need / 4;
+	return emalloc(size * *cap);
+}
+
+/* The nonzeros of row g[0..n) counted, so the loop runs lanes-wide. */
+CLONES static int
+row_nnz(const float *g, int n)
+{
+	int k = 0;
+
+#pragma omp simd reduction(+ : k)
+	for (int o = 0; o < n; o++)
+		k += g[o] != 0;
+	return k;
+}
+
+/* dinp, dw, dbias from dout's nonzeros (nzl): for each nonzero g = dout[i, o], dinp row i += g w row o,
+ * dw row o += g inp row i. Threads own rows of dinp and rows of dw, so every sum runs in the same
+ * order for any thread count. */
+static void
+mm_backward_nz(float *dinp, float *dw, float *dbias, const float *inp, const float *w, int N, int C, int OC)
+{
+	const int *ptr = nzl.ptr, *col = nzl.col;
+	const float *val = nzl.val;
+
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
 		if (dinp) {
 			split(N, t, nt, &lo, &hi);
-			for (int i = lo; i < hi; i++) {
-				const float *g = dout + (size_t)i * OC;
-				for (int o = 0; o < OC; o++)
-					if (g[o] != 0)
-						axpy(dinp + (size_t)i * C, g[o], w + (size_t)o * C, C);
-			}
+			for (int i = lo; i < hi; i++)
+				for (int e = ptr[i]; e < ptr[i + 1]; e++)
+					axpy(dinp + (size_t)i * C, val[e], w + (size_t)col[e] * C, C);
 		}
 		split(OC, t, nt, &lo, &hi);
-		for (int i = 0; dw && i < N; i++) {
-			const float *g = dout + (size_t)i * OC;
-			for (int o = lo; o < hi; o++)
-				if (g[o] != 0) {
-					axpy(dw + (size_t)o * C, g[o], inp + (size_t)i * C, C);
-					if (dbias)
-						dbias[o] += g[o];
-				}
-		}
+		for (int i = 0; dw && hi > lo && i < N; i++)
+			for (int e = ptr[i]; e < ptr[i + 1]; e++) {
+				int o = col[e];
+				if (o < lo || o >= hi)
+					continue;
+				axpy(dw + (size_t)o * C, val[e], inp + (size_t)i * C, C);
+				if (dbias)
+					dbias[o] += val[e];
+			}
 	}
 }
 
-/* The same through the rows of dout that hold a nonzero (rows[0..nr)), gathered for sgemm. */
+/* The same through the nr rows of dout that hold a nonzero (those with ptr[i + 1] > ptr[i]),
+ * gathered for sgemm. */
 static void
 mm_backward_rows(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
-                 const int *rows, int nr, int C, int OC)
+                 int N, int nr, int C, int OC)
 {
-	float *gd = emalloc(sizeof *gd * ((size_t)nr * OC + 1)),
-	      *gi = emalloc(sizeof *gi * ((size_t)nr * C + 1));
+	float *gd, *gi;
+	int *rows = nzl.col; /* free: the nonzeros' columns are not listed on this path */
 
+	for (int i = 0, r = 0; i < N; i++)
+		if (nzl.ptr[i + 1] > nzl.ptr[i])
+			rows[r++] = i;
+	nzl.buf = grow(nzl.buf, &nzl.bufcap, (size_t)nr * (OC + C) + 1, sizeof *nzl.buf);
+	gd = nzl.buf;
+	gi = nzl.buf + (size_t)nr * OC;
+#pragma omp parallel for schedule(static)
 	for (int r = 0; r < nr; r++)
 		memcpy(gd + (size_t)r * OC, dout + (size_t)rows[r] * OC, sizeof *gd * (size_t)OC);
 	if (dw) {
+#pragma omp parallel for schedule(static)
 		for (int r = 0; r < nr; r++)
 			memcpy(gi + (size_t)r * C, inp + (size_t)rows[r] * C, sizeof *gi * (size_t)C);
 		mm_backward(NULL, 0, dw, dbias, gd, OC, gi, C, w, nr, C, OC);
@@ -320,11 +370,10 @@ mm_backward_rows(float *dinp, float *dw, float *dbias, const float *dout, const 
 	if (dinp) {
 		/* gi becomes the rows' input gradient, then goes back to its rows */
 		matmul_backward_input(gi, gd, w, nr, C, OC, 0);
+#pragma omp parallel for schedule(static)
 		for (int r = 0; r < nr; r++)
 			axpy(dinp + (size_t)rows[r] * C, 1.0f, gi + (size_t)r * C, C);
 	}
-	free(gd);
-	free(gi);
 }
 
 /* sgemm's speed over the one-nonzero-at-a-time loop's, per multiply-add: above this many times
@@ -335,19 +384,20 @@ int
 matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                        const float *w, int N, int C, int OC, int overwrite)
 {
-	size_t nnz = 0;
-	int *rows = emalloc(sizeof *rows * ((size_t)N + 1)), nr = 0, how;
+	size_t nnz;
+	int nr = 0, how;
 	double dense, byrows, bynz;
 
+	nzl.ptr = grow(nzl.ptr, &nzl.ncap, (size_t)N + 1, sizeof *nzl.ptr);
+	nzl.ptr[0] = 0;
+#pragma omp parallel for schedule(static)
+	for (int i = 0; i < N; i++)
+		nzl.ptr[i + 1] = row_nnz(dout + (size_t)i * OC, OC);
 	for (int i = 0; i < N; i++) {
-		const float *g = dout + (size_t)i * OC;
-		size_t k = 0;
-		for (int o = 0; o < OC; o++)
-			k += g[o] != 0;
-		nnz += k;
-		if (k)
-			rows[nr++] = i;
+		nr += nzl.ptr[i + 1] > 0;
+		nzl.ptr[i + 1] += nzl.ptr[i];
 	}
+	nnz = (size_t)nzl.ptr[N];
 	/* the cost of each way in dense multiply-adds */
 	dense = (double)N * OC;
 	byrows = (double)nr * OC + 0.1 * N;
@@ -357,19 +407,30 @@ matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, 
 			matmul_backward_input(dinp, dout, w, N, C, OC, !overwrite);
 		if (dw)
 			mm_backward(NULL, 0, dw, dbias, dout, OC, inp, C, w, N, C, OC);
-		how = NN_SPARSE_DENSE;
-	} else {
-		if (dinp && overwrite)
-			memset(dinp, 0, sizeof *dinp * (size_t)N * C);
-		if (byrows <= bynz) {
-			mm_backward_rows(dinp, dw, dbias, dout, inp, w, rows, nr, C, OC);
-			how = NN_SPARSE_ROWS;
-		} else {
-			mm_backward_nz(dinp, dw, dbias, dout, inp, w, N, C, OC);
-			how = NN_SPARSE_NZ;
-		}
+		return NN_SPARSE_DENSE;
 	}
-	free(rows);
+	if (dinp && overwrite)
+		memset(dinp, 0, sizeof *dinp * (size_t)N * C);
+	if (byrows <= bynz) {
+		nzl.col = grow(nzl.col, &nzl.cap, (size_t)N + 1, sizeof *nzl.col);
+		mm_backward_rows(dinp, dw, dbias, dout, inp, w, N, nr, C, OC);
+		how = NN_SPARSE_ROWS;
+	} else {
+		nzl.col = grow(nzl.col, &nzl.cap, nnz + 1, sizeof *nzl.col);
+		nzl.val = grow(nzl.val, &nzl.vcap, nnz + 1, sizeof *nzl.val);
+#pragma omp parallel for schedule(static)
+		for (int i = 0; i < N; i++) {
+			const float *g = dout + (size_t)i * OC;
+			int e = nzl.ptr[i];
+			for (int o = 0; o < OC; o++)
+				if (g[o] != 0) {
+					nzl.col[e] = o;
+					nzl.val[e++] = g[o];
+				}
+		}
+		mm_backward_nz(dinp, dw, dbias, inp, w, N, C, OC);
+		how = NN_SPARSE_NZ;
+	}
 	return how;
 }
 
