@@ -312,6 +312,27 @@ row_nnz(const float *g, int n)
 	return k;
 }
 
+/* The nonzeros of row g[0..n), in order, into col and val: a mask of 32 at a time in vector lanes,
+ * then its set bits one by one. */
+CLONES static void
+row_list(const float *g, int n, int *col, float *val)
+{
+	int e = 0;
+
+	for (int c0 = 0; c0 < n; c0 += 32) {
+		int m = n - c0 < 32 ? n - c0 : 32;
+		uint32_t bits = 0;
+#pragma omp simd reduction(| : bits)
+		for (int i = 0; i < m; i++)
+			bits |= (uint32_t)(g[c0 + i] != 0) << i;
+		for (; bits; bits &= bits - 1) {
+			int o = c0 + __builtin_ctz(bits);
+			col[e] = o;
+			val[e++] = g[o];
+		}
+	}
+}
+
 /* dinp, dw, dbias from dout's nonzeros (nzl): for each nonzero g = dout[i, o], dinp row i += g w row o,
  * dw row o += g inp row i. Threads own rows of dinp and rows of dw, so every sum runs in the same
  * order for any thread count. */
@@ -419,15 +440,8 @@ matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, 
 		nzl.col = grow(nzl.col, &nzl.cap, nnz + 1, sizeof *nzl.col);
 		nzl.val = grow(nzl.val, &nzl.vcap, nnz + 1, sizeof *nzl.val);
 #pragma omp parallel for schedule(static)
-		for (int i = 0; i < N; i++) {
-			const float *g = dout + (size_t)i * OC;
-			int e = nzl.ptr[i];
-			for (int o = 0; o < OC; o++)
-				if (g[o] != 0) {
-					nzl.col[e] = o;
-					nzl.val[e++] = g[o];
-				}
-		}
+		for (int i = 0; i < N; i++)
+			row_list(dout + (size_t)i * OC, OC, nzl.col + nzl.ptr[i], nzl.val + nzl.ptr[i]);
 		mm_backward_nz(dinp, dw, dbias, inp, w, N, C, OC);
 		how = NN_SPARSE_NZ;
 	}
@@ -700,18 +714,20 @@ softmax_rows(float *s, const float *mask, int T)
 	}
 }
 
-/* x[i] = 0 where |x[i]| <= tau, or where y[i] == 0 when y is given; the zeros afterwards */
-static size_t
-prune_run(float *x, const float *y, size_t n, float tau)
+/* dS[i] = 0 where the raw score was pruned (|S[i]| <= ts) or |dS[i]| <= tg; the zeros afterwards */
+CLONES static size_t
+prune_score_grad(float *dS, const float *S, size_t n, float ts, float tg)
 {
-	size_t z = 0;
+	int z = 0; /* n <= T * T */
 
+#pragma omp simd reduction(+ : z)
 	for (size_t i = 0; i < n; i++) {
-		int kept = fabsf(x[i]) > tau && (!y || y[i] != 0.0f);
-		x[i] = kept ? x[i] : 0.0f;
-		z += !kept;
+		float x = dS[i];
+		int kept = fabsf(S[i]) > ts && fabsf(x) > tg;
+		dS[i] = kept ? x : 0.0f;
+		z += 1 - kept;
 	}
-	return z;
+	return (size_t)z;
 }
 
 /* Keep the k largest of each of the T rows of P (T, T) and zero the rest; of equal values the first
@@ -796,7 +812,7 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qa, lda, kb, A, 0.0f, P,
 		            T);
 		if (pr) /* the raw scores q k^T, before the scaling: |s scale| <= tau scale */
-			zs += prune_run(P, NULL, (size_t)T * T, pr->tau * scale);
+			zs += prune_block(P, NULL, (size_t)T * T, pr->tau * scale);
 		softmax_rows(P, mask + (size_t)b * T, T);
 		if (pr && pr->topk > 0)
 			zeros += topk_rows(P, T, pr->topk, tmp);
@@ -804,7 +820,7 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 			float tp = pr->tau_p, n = 0;
 			for (int t = 0; t < T && pr->relative; t++)
 				n += mask[(size_t)b * T + t] != 0;
-			zeros += prune_run(P, NULL, (size_t)T * T, pr->relative && n > 0 ? tp / n : tp);
+			zeros += prune_block(P, NULL, (size_t)T * T, pr->relative && n > 0 ? tp / n : tp);
 		}
 		if (p > 0) {
 			memcpy(tmp, P, sizeof *tmp * (size_t)T * T);
@@ -874,21 +890,18 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
 			            0.0f, qw, D);
 		if (pr) /* the gradient at the kept probabilities */
-			zeros += prune_run(dP, P, (size_t)T * T, pr->tau_grad_p);
+			zeros += prune_grad_block(dP, P, NULL, (size_t)T * T, pr->tau_grad_p);
 		softmax_back_rows(dP, P, scale, T);
-		if (pr) {
+		if (pr && pr->tau > 0) {
 			/* at the kept scores, recomputed into Pd (free once dv has it); dP holds the
 			 * gradient times scale */
 			float *S = Pd;
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, wma ? qw : qb,
 			            wma ? D : A, kb, A, 0.0f, S, T);
-			for (size_t i = 0; i < (size_t)T * T; i++) {
-				int kept =
-				    fabsf(S[i]) > pr->tau * scale && fabsf(dP[i]) > pr->tau_grad * scale;
-				dP[i] = kept ? dP[i] : 0.0f;
-				zs += !kept;
-			}
-		}
+			zs += prune_score_grad(dP, S, (size_t)T * T, pr->tau * scale, pr->tau_grad * scale);
+		} else if (pr) /* tau 0 prunes no score but exact zeros, which it leaves as they were: the
+		                  rule is the identity there, and its gradient passes everywhere */
+			zs += prune_block(dP, NULL, (size_t)T * T, pr->tau_grad * scale);
 		if (wma) {
 			float *dqw = dqw_all + (size_t)b * T * D;
 			/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
