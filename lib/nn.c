@@ -72,13 +72,33 @@ nn_keep(uint64_t key, uint64_t i, float p)
 	return hash32(key32(key), (uint32_t)i) < keep_below(p);
 }
 
-/* x[i] = kept ? x[i] * scale : 0 for i in [0, n), element i being element base + i of the site. */
+/* y[i] = kept ? x[i] * scale : 0 for i in [0, n), element i being element base + i of the site; y may
+ * be x. */
 CLONES static void
-drop_run(float *x, size_t n, uint32_t k, uint32_t base, uint32_t thr, float scale)
+drop_run(float *y, const float *x, size_t n, uint32_t k, uint32_t base, uint32_t thr, float scale)
 {
 #pragma omp simd
 	for (size_t i = 0; i < n; i++)
-		x[i] = hash32(k, base + (uint32_t)i) < thr ? x[i] * scale : 0.0f;
+		y[i] = hash32(k, base + (uint32_t)i) < thr ? x[i] * scale : 0.0f;
+}
+
+/* DynaTran then dropout in one pass: x[i] = 0 where |x[i]| <= tau, and y[i] = x[i] dropped as
+ * drop_run does; returns the zeros of x. */
+CLONES static size_t
+prune_drop_run(float *y, float *x, size_t n, float tau, uint32_t k, uint32_t base, uint32_t thr, float scale)
+{
+	int z = 0; /* n <= T * T */
+
+#pragma omp simd reduction(+ : z)
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i];
+		int kept = fabsf(v) > tau;
+		v = kept ? v : 0.0f;
+		x[i] = v;
+		y[i] = hash32(k, base + (uint32_t)i) < thr ? v * scale : 0.0f;
+		z += 1 - kept;
+	}
+	return (size_t)z;
 }
 
 void
@@ -92,7 +112,7 @@ dropout_apply(float *x, size_t n, float p, uint64_t key)
 	scale = 1.0f / (1.0f - p);
 #pragma omp parallel for schedule(static)
 	for (size_t i0 = 0; i0 < n; i0 += 4096)
-		drop_run(x + i0, n - i0 < 4096 ? n - i0 : 4096, k, (uint32_t)i0, thr, scale);
+		drop_run(x + i0, x + i0, n - i0 < 4096 ? n - i0 : 4096, k, (uint32_t)i0, thr, scale);
 }
 
 /* ---- DynaProp: run-time pruning ---- */
@@ -820,12 +840,18 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 			float tp = pr->tau_p, n = 0;
 			for (int t = 0; t < T && pr->relative; t++)
 				n += mask[(size_t)b * T + t] != 0;
-			zeros += prune_block(P, NULL, (size_t)T * T, pr->relative && n > 0 ? tp / n : tp);
+			tp = pr->relative && n > 0 ? tp / n : tp;
+			if (p > 0) { /* pruned in place and dropped into tmp in one pass */
+				zeros += prune_drop_run(tmp, P, (size_t)T * T, tp, key32(key),
+				                        (uint32_t)((size_t)b * T * T), keep_below(p),
+				                        1.0f / (1.0f - p));
+				P = tmp;
+			} else
+				zeros += prune_block(P, NULL, (size_t)T * T, tp);
 		}
-		if (p > 0) {
-			memcpy(tmp, P, sizeof *tmp * (size_t)T * T);
-			drop_run(tmp, (size_t)T * T, key32(key), (uint32_t)((size_t)b * T * T), keep_below(p),
-			         1.0f / (1.0f - p));
+		if (p > 0 && P != tmp) {
+			drop_run(tmp, P, (size_t)T * T, key32(key), (uint32_t)((size_t)b * T * T),
+			         keep_below(p), 1.0f / (1.0f - p));
 			P = tmp;
 		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, P, T, vb, A, 0.0f,
@@ -874,8 +900,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
 		uint32_t k32 = key32(key), thr = keep_below(p), base = (uint32_t)((size_t)b * T * T);
 		if (p > 0) {
-			memcpy(Pd, P, sizeof *Pd * (size_t)T * T);
-			drop_run(Pd, (size_t)T * T, k32, base, thr, s);
+			drop_run(Pd, P, (size_t)T * T, k32, base, thr, s);
 			Pu = Pd;
 		}
 		/* dv += drop(P)^T dctx; d drop(P) = dctx v^T */
@@ -885,7 +910,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		            T);
 		/* through the dropout and the softmax; then the 1/sqrt(D) */
 		if (p > 0)
-			drop_run(dP, (size_t)T * T, k32, base, thr, s);
+			drop_run(dP, dP, (size_t)T * T, k32, base, thr, s);
 		if (wma)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
 			            0.0f, qw, D);
