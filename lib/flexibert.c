@@ -597,6 +597,20 @@ sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, i
 	free(s), free(g), free(qw);
 }
 
+/* z zeros of n at point pt of layer l, counted in training and when asked to count */
+static void
+count_act(struct flexibert *fb, int l, int pt, size_t z, size_t n)
+{
+	struct fb_prune *pr = &fb->prune;
+
+	if (fb->a->training || pr->count) {
+		pr->zeros[l][FB_SP_ACT] += (double)z;
+		pr->total[l][FB_SP_ACT] += (double)n;
+		pr->pz[0][pt] += (double)z;
+		pr->pn[0][pt] += (double)n;
+	}
+}
+
 /* An activation of layer l at point pt (keep: its keep mask, or NULL when the stored value tells). */
 static void
 prune_act(struct flexibert *fb, int l, int pt, float *x, uint64_t *keep, size_t n)
@@ -609,12 +623,33 @@ prune_act(struct flexibert *fb, int l, int pt, float *x, uint64_t *keep, size_t 
 	if (pr->sample == 1 && (fb->a->training || pr->count))
 		prune_sample(fb, FB_SP_ACT, pt, x, n);
 	z = nn_prune(x, keep, n, pr->tau_act[pt]);
-	if (fb->a->training || pr->count) {
-		pr->zeros[l][FB_SP_ACT] += (double)z;
-		pr->total[l][FB_SP_ACT] += (double)n;
-		pr->pz[0][pt] += (double)z;
-		pr->pn[0][pt] += (double)n;
+	count_act(fb, l, pt, z, n);
+}
+
+/* out = GELU(pre) after pre's pruning at FB_PT_FF, in one pass */
+static void
+prune_act_gelu(struct flexibert *fb, int l, float *out, float *pre, size_t n)
+{
+	struct fb_prune *pr = &fb->prune;
+
+	if (!fb->cfg.dynaprop) {
+		gelu_forward(out, pre, n);
+		return;
 	}
+	if (pr->sample == 1 && (fb->a->training || pr->count))
+		prune_sample(fb, FB_SP_ACT, FB_PT_FF, pre, n);
+	count_act(fb, l, FB_PT_FF, nn_prune_gelu(out, pre, n, pr->tau_act[FB_PT_FF]), n);
+}
+
+static void
+count_grad(struct flexibert *fb, int l, int pt, size_t z, size_t n)
+{
+	struct fb_prune *pr = &fb->prune;
+
+	pr->zeros[l][FB_SP_GRAD] += (double)z;
+	pr->total[l][FB_SP_GRAD] += (double)n;
+	pr->pz[1][pt] += (double)z;
+	pr->pn[1][pt] += (double)n;
 }
 
 /* The gradient d arriving at a pruned activation y (or keep) of layer l at point pt; sampled after
@@ -632,10 +667,19 @@ prune_grad(struct flexibert *fb, int l, int pt, float *d, const float *y, const 
 		prune_sample(fb, FB_SP_GRAD, pt, d, n);
 	}
 	z = nn_prune_grad(d, y, keep, n, pr->tau_grad[pt]);
-	pr->zeros[l][FB_SP_GRAD] += (double)z;
-	pr->total[l][FB_SP_GRAD] += (double)n;
-	pr->pz[1][pt] += (double)z;
-	pr->pn[1][pt] += (double)n;
+	count_grad(fb, l, pt, z, n);
+}
+
+/* d *= GELU'(pre), then the gradient's pruning at FB_PT_FF: in one pass unless sampling */
+static void
+gelu_back_prune(struct flexibert *fb, int l, float *d, const float *pre, size_t n)
+{
+	if (!fb->cfg.dynaprop || fb->prune.sample) {
+		gelu_backward_inplace(d, pre, n);
+		prune_grad(fb, l, FB_PT_FF, d, pre, NULL, n);
+		return;
+	}
+	count_grad(fb, l, FB_PT_FF, nn_gelu_backward_prune(d, pre, n, fb->prune.tau_grad[FB_PT_FF]), n);
 }
 
 /* The attention kernels' thresholds */
@@ -761,8 +805,7 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	layernorm_forward(La->y, La->m1, La->r1, La->ares, P + W->ln1w, P + W->ln1b, N, h);
 	for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
 		matmul_forward(La->ffpre[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
-		prune_act(fb, l, FB_PT_FF, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
-		gelu_forward(a->gz[i & 1], La->ffpre[i], (size_t)N * ml->ff[i]);
+		prune_act_gelu(fb, l, a->gz[i & 1], La->ffpre[i], (size_t)N * ml->ff[i]);
 		z = a->gz[i & 1];
 	}
 	matmul_forward(La->fres, z, P + W->wout, P + W->bout, N, ml->ff[ml->nff - 1], h);
@@ -935,8 +978,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	for (int i = m - 1; i >= 0; i--) {
 		int fin = i > 0 ? ml->ff[i - 1] : h;
 		float *other = dz == a->gz[0] ? a->gz[1] : a->gz[0];
-		gelu_backward_inplace(dz, La->ffpre[i], (size_t)N * ml->ff[i]);
-		prune_grad(fb, l, FB_PT_FF, dz, La->ffpre[i], NULL, (size_t)N * ml->ff[i]);
+		gelu_back_prune(fb, l, dz, La->ffpre[i], (size_t)N * ml->ff[i]);
 		if (i == 0) {
 			dense_backward(fb, dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
 			               ml->ff[0], 0);
@@ -1069,7 +1111,8 @@ sumsq_run(float *g, size_t n, float tau, size_t *zeros)
 	size_t z = 0;
 
 	for (size_t c0 = 0; c0 < n; c0 += 128) {
-		float *gc = g + c0, zc = 0, hit = 0; /* counts in float, exact to 2^24, so the loop vectorizes */
+		float *gc = g + c0, zc = 0,
+		      hit = 0; /* counts in float, exact to 2^24, so the loop vectorizes */
 		int m = n - c0 < 128 ? (int)(n - c0) : 128;
 #pragma omp simd reduction(+ : s, zc, hit)
 		for (int i = 0; i < m; i++) {

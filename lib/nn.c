@@ -644,6 +644,34 @@ gelu_backward_inplace(float *d, const float *inp, size_t n)
 		gelu_back_inplace_run(d + i0, inp + i0, n - i0 < 4096 ? n - i0 : 4096);
 }
 
+size_t
+nn_prune_gelu(float *out, float *pre, size_t n, float tau)
+{
+	size_t zeros = 0;
+
+#pragma omp parallel for schedule(static) reduction(+ : zeros)
+	for (size_t i0 = 0; i0 < n; i0 += 4096) {
+		size_t m = n - i0 < 4096 ? n - i0 : 4096; /* two loops on a block in cache */
+		zeros += prune_block(pre + i0, NULL, m, tau);
+		gelu_run(out + i0, pre + i0, m);
+	}
+	return zeros;
+}
+
+size_t
+nn_gelu_backward_prune(float *d, const float *pre, size_t n, float tau)
+{
+	size_t zeros = 0;
+
+#pragma omp parallel for schedule(static) reduction(+ : zeros)
+	for (size_t i0 = 0; i0 < n; i0 += 4096) {
+		size_t m = n - i0 < 4096 ? n - i0 : 4096; /* two loops on a block in cache */
+		gelu_back_inplace_run(d + i0, pre + i0, m);
+		zeros += prune_grad_block(d + i0, pre + i0, NULL, m, tau);
+	}
+	return zeros;
+}
+
 void
 gelu_forward(float *out, const float *inp, size_t n)
 {

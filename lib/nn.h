@@ -102,6 +102,11 @@ void dropout_apply(float *x, size_t n, float p, uint64_t key);
  */
 size_t nn_prune(float *x, uint64_t *keep, size_t n, float tau);
 size_t nn_prune_grad(float *d, const float *y, const uint64_t *keep, size_t n, float tau);
+/* The same fused with the GELU that follows a pruned activation, one pass each way: nn_prune_gelu
+ * prunes pre as nn_prune does (no mask) and sets out = GELU(pre); nn_gelu_backward_prune sets
+ * d *= GELU'(pre), then prunes d as nn_prune_grad does with y = pre. Both return the zeros. */
+size_t nn_prune_gelu(float *out, float *pre, size_t n, float tau);
+size_t nn_gelu_backward_prune(float *d, const float *pre, size_t n, float tau);
 /* At most max magnitudes |x[i]| of x (n), taken at an even stride, into dst; returns how many. */
 size_t nn_sample_abs(float *dst, size_t max, const float *x, size_t n);
 

@@ -401,6 +401,31 @@ test_prune(void)
 	      "nn_prune_grad zeroes small gradients and those of pruned activations, from values or bits");
 }
 
+/* The pruning fused with GELU against the two steps apart, bit for bit. */
+static void
+test_prune_gelu(void)
+{
+	static const size_t sizes[] = {1, 4095, 4097, 10000};
+	int ok = 1, okb = 1;
+
+	for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+		size_t n = sizes[si];
+		float *p1 = randv(n, 1), *p2 = malloc(sizeof *p1 * n), *o1 = malloc(sizeof *o1 * n),
+		      *o2 = malloc(sizeof *o2 * n), *d1 = randv(n, 1), *d2 = malloc(sizeof *d2 * n);
+		memcpy(p2, p1, sizeof *p1 * n);
+		memcpy(d2, d1, sizeof *d1 * n);
+		ok &= nn_prune_gelu(o1, p1, n, 0.4f) == nn_prune(p2, NULL, n, 0.4f);
+		gelu_forward(o2, p2, n);
+		ok &= memcmp(p1, p2, sizeof *p1 * n) == 0 && memcmp(o1, o2, sizeof *o1 * n) == 0;
+		okb &= nn_gelu_backward_prune(d1, p1, n, 0.05f) ==
+		       (gelu_backward_inplace(d2, p2, n), nn_prune_grad(d2, p2, NULL, n, 0.05f));
+		okb &= memcmp(d1, d2, sizeof *d1 * n) == 0;
+		free(p1), free(p2), free(o1), free(o2), free(d1), free(d2);
+	}
+	check(ok, "nn_prune_gelu prunes and applies GELU as nn_prune then gelu_forward do (4 sizes)");
+	check(okb, "nn_gelu_backward_prune equals gelu_backward_inplace then nn_prune_grad (4 sizes)");
+}
+
 /* The sparse-gradient products against the naive ones, each way forced by the zeros' pattern. */
 static void
 test_matmul_sparse(void)
@@ -797,6 +822,7 @@ main(void)
 	test_crossentropy();
 	test_attention();
 	test_prune();
+	test_prune_gelu();
 	test_matmul_sparse();
 	test_attention_pruned();
 	test_transforms();
