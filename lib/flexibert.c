@@ -965,10 +965,10 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		dense_backward(fb, dH, G + W->wp, G + W->bp, gout, La->hout, P + W->wp, N, h, W->hnext, 0);
 	}
 	/* the FF sub-layer: LayerNorm, the residual, the output dense, the stack */
-	zero(dres, (size_t)N * h);
-	layernorm_backward(dres, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
-	memcpy(dy, dres, sizeof *dy * (size_t)N * h);
-	dropout_apply(dres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
+	/* dy: the gradient at the sub-layer's input (the residual's); dres: the output dense's, dropped */
+	zero(dy, (size_t)N * h);
+	layernorm_backward(dy, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
+	dropout_copy(dres, dy, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
 	prune_grad(fb, l, FB_PT_OUT, dres, NULL, La->keep_f, (size_t)N * h);
 	/* two buffers in turn: the activation an FF weight gradient needs is recomputed into one, then
 	 * overwritten by the gradient of that activation; the other holds the gradient coming down */
@@ -992,10 +992,9 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		dz = other;
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */
-	zero(dA, (size_t)N * h);
-	layernorm_backward(dA, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
-	memcpy(gin, dA, sizeof *gin * (size_t)N * h);
-	dropout_apply(dA, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
+	zero(gin, (size_t)N * h);
+	layernorm_backward(gin, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
+	dropout_copy(dA, gin, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	prune_grad(fb, l, FB_PT_OUT, dA, NULL, La->keep_a, (size_t)N * h);
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
 	prune_grad(fb, l, FB_PT_CTX, a->gctx, La->ctx, NULL, (size_t)N * A);
@@ -1087,7 +1086,6 @@ flexibert_backward(struct flexibert *fb)
 	for (int l = m->l - 1; l >= 0; l--) {
 		const float *x = l > 0 ? (fb->L[l - 1].proj ? a->L[l - 1].xnext : a->L[l - 1].hout) : a->emb;
 		float *t;
-		zero(gin, (size_t)N * fb->L[l].h);
 		layer_backward(fb, l, x, gx, gin, B, T, p);
 		t = gx, gx = gin, gin = t;
 	}
@@ -1110,6 +1108,12 @@ sumsq_run(float *g, size_t n, float tau, size_t *zeros)
 	double s = 0;
 	size_t z = 0;
 
+	if (tau < 0) {
+#pragma omp simd reduction(+ : s)
+		for (size_t i = 0; i < n; i++)
+			s += (double)g[i] * g[i];
+		return s;
+	}
 	for (size_t c0 = 0; c0 < n; c0 += 128) {
 		float *gc = g + c0, zc = 0,
 		      hit = 0; /* counts in float, exact to 2^24, so the loop vectorizes */

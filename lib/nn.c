@@ -102,6 +102,22 @@ prune_drop_run(float *y, float *x, size_t n, float tau, uint32_t k, uint32_t bas
 }
 
 void
+dropout_copy(float *y, const float *x, size_t n, float p, uint64_t key)
+{
+	uint32_t k = key32(key), thr = keep_below(p);
+	float scale;
+
+	if (p <= 0) {
+		memcpy(y, x, sizeof *y * n);
+		return;
+	}
+	scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+	for (size_t i0 = 0; i0 < n; i0 += 4096)
+		drop_run(y + i0, x + i0, n - i0 < 4096 ? n - i0 : 4096, k, (uint32_t)i0, thr, scale);
+}
+
+void
 dropout_apply(float *x, size_t n, float p, uint64_t key)
 {
 	uint32_t k = key32(key), thr = keep_below(p);

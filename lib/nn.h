@@ -91,6 +91,8 @@ void tanh_backward(float *dinp, const float *out, const float *dout, size_t n);
 /* Inverted dropout in place: x[i] = keep ? x[i] / (1 - p) : 0. The same call undoes nothing; backward
  * applies the same to the gradient. p = 0 is the identity. */
 void dropout_apply(float *x, size_t n, float p, uint64_t key);
+/* The same from x into y (x unchanged): one pass where a copy and dropout_apply took two. */
+void dropout_copy(float *y, const float *x, size_t n, float p, uint64_t key);
 
 /*
  * DynaProp's pruning (DynaTran in forward). nn_prune sets x[i] = 0 where |x[i]| <= tau, records in
