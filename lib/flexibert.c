@@ -1205,13 +1205,16 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 	fb->step++;
 	bc1 = 1 - pow(b1, (double)fb->step);
 	bc2 = 1 - pow(b2, (double)fb->step);
+	/* one parallel region for every tensor (each element's update is its own, so no barrier between
+	 * tensors): dozens of small tensors each paid a fork and a join */
+#pragma omp parallel
 	for (int i = 0; i < fb->np; i++) {
 		const struct fb_param *pp = &fb->p[i];
 		float *w = fb->params + pp->off, *g = fb->grads + pp->off, *m = fb->m + pp->off,
 		      *v = fb->v + pp->off;
 		float decay = pp->decay ? (float)(1 - lr * wd) : 1.0f;
 		size_t n = pp->n;
-#pragma omp parallel for schedule(static)
+#pragma omp for schedule(static) nowait
 		for (size_t j0 = 0; j0 < n; j0 += 4096)
 			adamw_run(w + j0, m + j0, v + j0, g + j0, n - j0 < 4096 ? n - j0 : 4096, fb->gscale,
 			          decay, (float)lr, (float)(1 / bc1), (float)(1 / bc2));
