@@ -1115,8 +1115,8 @@ sumsq_run(float *g, size_t n, float tau, size_t *zeros)
 		return s;
 	}
 	for (size_t c0 = 0; c0 < n; c0 += 128) {
-		float *gc = g + c0, zc = 0,
-		      hit = 0; /* counts in float, exact to 2^24, so the loop vectorizes */
+		/* counts in float (exact to 2^24), so the loop vectorizes */
+		float *gc = g + c0, zc = 0, hit = 0;
 		int m = n - c0 < 128 ? (int)(n - c0) : 128;
 #pragma omp simd reduction(+ : s, zc, hit)
 		for (int i = 0; i < m; i++) {

@@ -62,7 +62,8 @@ void matmul_backward_input(float *dinp, const float *dout, const float *w, int N
  * dense product, by sgemm over the rows of dout that hold a nonzero, or one nonzero at a time,
  * whichever a cost model says is fastest for the zeros counted. dinp (may be NULL) is added to,
  * or overwritten when overwrite is set; dw and dbias (may be NULL) are added to; dinp must not
- * share memory with inp. Returns the way taken (NN_SPARSE_*).
+ * share memory with inp. Returns the way taken (NN_SPARSE_*). Its scratch is kept from call to call,
+ * so two threads must not call it at once (each call spreads over the OpenMP threads itself).
  */
 enum { NN_SPARSE_DENSE, NN_SPARSE_ROWS, NN_SPARSE_NZ };
 int matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
