@@ -6,8 +6,8 @@
  *
  * Forward keeps, per layer, the inputs every backward kernel needs (q, k, v, the attention
  * probabilities before dropout, the DSC heads' intermediates, the context, the pre-LayerNorm sums
- * with their statistics, the FF pre-activations and activations); dropout masks are recomputed from
- * their site keys (nn.h). Backward walks the layers in reverse with a fixed set of gradient buffers
+ * with their statistics, the FF activations and GELU's derivative at them, which spares backward
+ * every erf and exp); dropout masks are recomputed from their site keys (nn.h). Backward walks the layers in reverse with a fixed set of gradient buffers
  * sized for the widest layer, reused by every layer.
  */
 #include <math.h>
@@ -27,7 +27,8 @@ enum { INIT_NORMAL, INIT_ZERO, INIT_ONE, INIT_UNIFORM };
 
 struct fb_lacts {
 	float *q, *k, *v, *ctx, *ares, *m1, *r1, *y, *fres, *m2, *r2, *hout, *xnext;
-	float *ffpre[MODEL_MAX_FF]; /* the FF activations are recomputed from these in backward */
+	float *ffout[MODEL_MAX_FF]; /* the FF activations, GELU's outputs; in backward, their gradients */
+	float *ffder[MODEL_MAX_FF]; /* their pre-activations, then GELU' at those */
 	float *probs[MODEL_MAX_HEADS];
 	uint64_t *keep_a, *keep_f; /* DynaProp: which outputs of the attention-output and FF-output dense
 	                              layers were kept (the stored sums include the residual) */
@@ -48,7 +49,7 @@ struct fb_acts {
 	float *gx, *gx2, *gh, *gf, *gy; /* backward buffers, (N, widest layer) each */
 	/* one pool, taken in turn by the FF activations in forward (two at a time), the FF gradients
 	 * in backward, and the heads' gradients */
-	float *gz[2], *gq, *gk, *gv, *gctx;
+	float *gq, *gk, *gv, *gctx;
 	float *scratch;
 	/* FB_MLM, sized for Mcap labelled tokens */
 	size_t Mcap;
@@ -333,7 +334,7 @@ layout(struct flexibert *fb, float *base, int B, int T)
 	struct fb_acts *a = fb->a;
 	const struct model *m = &fb->cfg.m;
 	size_t off = 0, N = (size_t)B * T;
-	int hmax = 0, amax = 0, fmax = 0, dmax = 0, kmax = 0, hL = m->layer[m->l - 1].h,
+	int hmax = 0, amax = 0, dmax = 0, kmax = 0, hL = m->layer[m->l - 1].h,
 	    nt = omp_get_max_threads();
 	size_t scratch;
 
@@ -373,8 +374,8 @@ layout(struct flexibert *fb, float *base, int B, int T)
 		TAKE(La->r1, N);
 		TAKE(La->y, N * h);
 		for (int i = 0; i < ml->nff; i++) {
-			TAKE(La->ffpre[i], N * ml->ff[i]);
-			fmax = ml->ff[i] > fmax ? ml->ff[i] : fmax;
+			TAKE(La->ffout[i], N * ml->ff[i]);
+			TAKE(La->ffder[i], N * ml->ff[i]);
 		}
 		TAKE(La->fres, N * h);
 		if (fb->cfg.dynaprop) {
@@ -406,12 +407,9 @@ layout(struct flexibert *fb, float *base, int B, int T)
 	TAKE(a->gf, N * hmax);
 	TAKE(a->gy, N * hmax);
 	{
-		size_t pool =
-		    2 * N * (size_t)fmax > 4 * N * (size_t)amax ? 2 * N * (size_t)fmax : 4 * N * (size_t)amax;
 		float *pbase = NULL;
-		TAKE(pbase, pool);
+		TAKE(pbase, 4 * N * (size_t)amax);
 		if (base) {
-			a->gz[0] = pbase, a->gz[1] = pbase + N * (size_t)fmax;
 			a->gq = pbase, a->gk = pbase + N * (size_t)amax, a->gv = pbase + 2 * N * (size_t)amax;
 			a->gctx = pbase + 3 * N * (size_t)amax;
 		}
@@ -626,19 +624,20 @@ prune_act(struct flexibert *fb, int l, int pt, float *x, uint64_t *keep, size_t 
 	count_act(fb, l, pt, z, n);
 }
 
-/* out = GELU(pre) after pre's pruning at FB_PT_FF, in one pass */
+/* out = GELU(pre) after pre's pruning at FB_PT_FF, and GELU' (0 where pruned) over pre for a
+ * backward, in one pass */
 static void
 prune_act_gelu(struct flexibert *fb, int l, float *out, float *pre, size_t n)
 {
 	struct fb_prune *pr = &fb->prune;
 
 	if (!fb->cfg.dynaprop) {
-		gelu_forward(out, pre, n);
+		gelu_forward_der(out, pre, pre, n);
 		return;
 	}
 	if (pr->sample == 1 && (fb->a->training || pr->count))
 		prune_sample(fb, FB_SP_ACT, FB_PT_FF, pre, n);
-	count_act(fb, l, FB_PT_FF, nn_prune_gelu(out, pre, n, pr->tau_act[FB_PT_FF]), n);
+	count_act(fb, l, FB_PT_FF, nn_prune_gelu(out, pre, pre, n, pr->tau_act[FB_PT_FF]), n);
 }
 
 static void
@@ -670,16 +669,17 @@ prune_grad(struct flexibert *fb, int l, int pt, float *d, const float *y, const 
 	count_grad(fb, l, pt, z, n);
 }
 
-/* d *= GELU'(pre), then the gradient's pruning at FB_PT_FF: in one pass unless sampling */
+/* d *= GELU' (der, 0 where the activation was pruned), then the gradient's pruning at FB_PT_FF: in
+ * one pass unless sampling */
 static void
-gelu_back_prune(struct flexibert *fb, int l, float *d, const float *pre, size_t n)
+gelu_back_prune(struct flexibert *fb, int l, float *d, const float *der, size_t n)
 {
 	if (!fb->cfg.dynaprop || fb->prune.sample) {
-		gelu_backward_inplace(d, pre, n);
-		prune_grad(fb, l, FB_PT_FF, d, pre, NULL, n);
+		gelu_backward_der(d, der, n);
+		prune_grad(fb, l, FB_PT_FF, d, der, NULL, n);
 		return;
 	}
-	count_grad(fb, l, FB_PT_FF, nn_gelu_backward_prune(d, pre, n, fb->prune.tau_grad[FB_PT_FF]), n);
+	count_grad(fb, l, FB_PT_FF, nn_gelu_backward_prune(d, der, n, fb->prune.tau_grad[FB_PT_FF]), n);
 }
 
 /* The attention kernels' thresholds */
@@ -804,9 +804,9 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	add_rows(La->ares, x, (size_t)N * h);
 	layernorm_forward(La->y, La->m1, La->r1, La->ares, P + W->ln1w, P + W->ln1b, N, h);
 	for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
-		matmul_forward(La->ffpre[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
-		prune_act_gelu(fb, l, a->gz[i & 1], La->ffpre[i], (size_t)N * ml->ff[i]);
-		z = a->gz[i & 1];
+		matmul_forward(La->ffder[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
+		prune_act_gelu(fb, l, La->ffout[i], La->ffder[i], (size_t)N * ml->ff[i]);
+		z = La->ffout[i];
 	}
 	matmul_forward(La->fres, z, P + W->wout, P + W->bout, N, ml->ff[ml->nff - 1], h);
 	prune_act(fb, l, FB_PT_OUT, La->fres, La->keep_f, (size_t)N * h);
@@ -970,26 +970,23 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	layernorm_backward(dy, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
 	dropout_copy(dres, dy, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
 	prune_grad(fb, l, FB_PT_OUT, dres, NULL, La->keep_f, (size_t)N * h);
-	/* two buffers in turn: the activation an FF weight gradient needs is recomputed into one, then
-	 * overwritten by the gradient of that activation; the other holds the gradient coming down */
-	dz = a->gz[0];
-	gelu_forward(a->gz[1], La->ffpre[m - 1], (size_t)N * ml->ff[m - 1]);
-	dense_backward(fb, dz, G + W->wout, G + W->bout, dres, a->gz[1], P + W->wout, N, ml->ff[m - 1], h, 1);
+	/* each FF activation's buffer takes its gradient once the weight gradient above has read it
+	 * (two calls: a product's input gradient must not overwrite its input) */
+	dz = La->ffout[m - 1];
+	dense_backward(fb, NULL, G + W->wout, G + W->bout, dres, dz, P + W->wout, N, ml->ff[m - 1], h, 0);
+	dense_backward(fb, dz, NULL, NULL, dres, NULL, P + W->wout, N, ml->ff[m - 1], h, 1);
 	for (int i = m - 1; i >= 0; i--) {
 		int fin = i > 0 ? ml->ff[i - 1] : h;
-		float *other = dz == a->gz[0] ? a->gz[1] : a->gz[0];
-		gelu_back_prune(fb, l, dz, La->ffpre[i], (size_t)N * ml->ff[i]);
+		gelu_back_prune(fb, l, dz, La->ffder[i], (size_t)N * ml->ff[i]);
 		if (i == 0) {
 			dense_backward(fb, dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
 			               ml->ff[0], 0);
 			break;
 		}
-		gelu_forward(other, La->ffpre[i - 1], (size_t)N * fin);
-		/* (other is this product's input, then its input's gradient: two calls) */
-		dense_backward(fb, NULL, G + W->ffw[i], G + W->ffb[i], dz, other, P + W->ffw[i], N, fin,
-		               ml->ff[i], 0);
-		dense_backward(fb, other, NULL, NULL, dz, NULL, P + W->ffw[i], N, fin, ml->ff[i], 1);
-		dz = other;
+		dense_backward(fb, NULL, G + W->ffw[i], G + W->ffb[i], dz, La->ffout[i - 1], P + W->ffw[i], N,
+		               fin, ml->ff[i], 0);
+		dense_backward(fb, La->ffout[i - 1], NULL, NULL, dz, NULL, P + W->ffw[i], N, fin, ml->ff[i], 1);
+		dz = La->ffout[i - 1];
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */
 	zero(gin, (size_t)N * h);

@@ -641,50 +641,87 @@ gelu_back_run(float *dinp, const float *inp, const float *dout, size_t n)
 	}
 }
 
+/* out = GELU(inp) and der = GELU'(inp), the factor backward multiplies by (der may be inp); with
+ * masked, der = 0 where inp is 0 (pruned) */
 CLONES static void
-gelu_back_inplace_run(float *d, const float *inp, size_t n)
+gelu_der_run(float *out, float *der, const float *inp, size_t n, int masked)
 {
 #pragma omp simd
 	for (size_t i = 0; i < n; i++) {
-		float x = inp[i];
-		d[i] *=
-		    0.5f * (1.0f + erff(x * (float)SQRT1_2)) + x * expf(-0.5f * x * x) * (float)INV_SQRT_2PI;
+		float x = inp[i], c = 1.0f + erff(x * (float)SQRT1_2);
+		/* a product, not a select, which GCC would make a branch with the calls in it; GELU'(0)
+		 * is 0.5, so a pruned element's factor is +0 */
+		float keep = (float)((x != 0.0f) | !masked);
+		out[i] = 0.5f * x * c;
+		der[i] = (0.5f * c + x * expf(-0.5f * x * x) * (float)INV_SQRT_2PI) * keep;
 	}
 }
 
+CLONES static void
+mul_run(float *d, const float *der, size_t n)
+{
+#pragma omp simd
+	for (size_t i = 0; i < n; i++)
+		d[i] *= der[i];
+}
+
+/* d *= der, then d = 0 where |d| <= tau; returns the zeros (n <= 2^31) */
+CLONES static int
+mul_prune_run(float *d, const float *der, size_t n, float tau)
+{
+	int z = 0;
+
+#pragma omp simd reduction(+ : z)
+	for (size_t i = 0; i < n; i++) {
+		float v = d[i] * der[i];
+		int kept = fabsf(v) > tau;
+		d[i] = kept ? v : 0.0f;
+		z += 1 - kept;
+	}
+	return z;
+}
+
 void
-gelu_backward_inplace(float *d, const float *inp, size_t n)
+gelu_forward_der(float *out, float *der, const float *inp, size_t n)
 {
 #pragma omp parallel for schedule(static)
 	for (size_t i0 = 0; i0 < n; i0 += 4096)
-		gelu_back_inplace_run(d + i0, inp + i0, n - i0 < 4096 ? n - i0 : 4096);
+		gelu_der_run(out + i0, der + i0, inp + i0, n - i0 < 4096 ? n - i0 : 4096, 0);
+}
+
+void
+gelu_backward_der(float *d, const float *der, size_t n)
+{
+#pragma omp parallel for schedule(static)
+	for (size_t i0 = 0; i0 < n; i0 += 4096)
+		mul_run(d + i0, der + i0, n - i0 < 4096 ? n - i0 : 4096);
 }
 
 size_t
-nn_prune_gelu(float *out, float *pre, size_t n, float tau)
+nn_prune_gelu(float *out, float *der, float *pre, size_t n, float tau)
 {
 	size_t zeros = 0;
 
 #pragma omp parallel for schedule(static) reduction(+ : zeros)
 	for (size_t i0 = 0; i0 < n; i0 += 4096) {
-		size_t m = n - i0 < 4096 ? n - i0 : 4096; /* two loops on a block in cache */
-		zeros += prune_block(pre + i0, NULL, m, tau);
-		gelu_run(out + i0, pre + i0, m);
+		size_t m = n - i0 < 4096 ? n - i0 : 4096;
+		zeros += prune_block(pre + i0, NULL, m, tau); /* two loops on a block in cache */
+		if (der)
+			gelu_der_run(out + i0, der + i0, pre + i0, m, 1);
+		else
+			gelu_run(out + i0, pre + i0, m);
 	}
 	return zeros;
 }
 
 size_t
-nn_gelu_backward_prune(float *d, const float *pre, size_t n, float tau)
+nn_gelu_backward_prune(float *d, const float *der, size_t n, float tau)
 {
 	size_t zeros = 0;
 
 #pragma omp parallel for schedule(static) reduction(+ : zeros)
-	for (size_t i0 = 0; i0 < n; i0 += 4096) {
-		size_t m = n - i0 < 4096 ? n - i0 : 4096; /* two loops on a block in cache */
-		gelu_back_inplace_run(d + i0, pre + i0, m);
-		zeros += prune_grad_block(d + i0, pre + i0, NULL, m, tau);
-	}
+	for (size_t i0 = 0; i0 < n; i0 += 4096)
+		zeros += (size_t)mul_prune_run(d + i0, der + i0, n - i0 < 4096 ? n - i0 : 4096, tau);
 	return zeros;
 }
 

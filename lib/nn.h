@@ -79,11 +79,14 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
 
-/* GELU, exact (erf) form; backward recomputes from the input. */
+/* GELU, exact (erf) form; this backward recomputes from the input. */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
-/* d *= GELU'(inp): the same, overwriting the incoming gradient. */
-void gelu_backward_inplace(float *d, const float *inp, size_t n);
+/* Training's pair, which spends no erf or exp in backward: the forward also writes der = GELU'(inp)
+ * (der may be inp, which backward then no longer needs), and the backward multiplies the incoming
+ * gradient by it in place. The results are those of the pair above, bit for bit. */
+void gelu_forward_der(float *out, float *der, const float *inp, size_t n);
+void gelu_backward_der(float *d, const float *der, size_t n);
 
 /* out = tanh(inp); backward from the output. */
 void tanh_forward(float *out, const float *inp, size_t n);
@@ -105,11 +108,13 @@ void dropout_copy(float *y, const float *x, size_t n, float p, uint64_t key);
  */
 size_t nn_prune(float *x, uint64_t *keep, size_t n, float tau);
 size_t nn_prune_grad(float *d, const float *y, const uint64_t *keep, size_t n, float tau);
-/* The same fused with the GELU that follows a pruned activation, one pass each way: nn_prune_gelu
- * prunes pre as nn_prune does (no mask) and sets out = GELU(pre); nn_gelu_backward_prune sets
- * d *= GELU'(pre), then prunes d as nn_prune_grad does with y = pre. Both return the zeros. */
-size_t nn_prune_gelu(float *out, float *pre, size_t n, float tau);
-size_t nn_gelu_backward_prune(float *d, const float *pre, size_t n, float tau);
+/* The same fused with the GELU that follows a pruned activation, one pass each way. nn_prune_gelu
+ * prunes pre as nn_prune does (no mask) and sets out = GELU(pre) and, with der (which may be pre),
+ * der as gelu_forward_der does where pre was kept, 0 where it was pruned: the factor carries the
+ * mask. nn_gelu_backward_prune sets d *= der, then zeroes
+ * |d| <= tau: nn_prune_grad's result with y = der. Both return the zeros. */
+size_t nn_prune_gelu(float *out, float *der, float *pre, size_t n, float tau);
+size_t nn_gelu_backward_prune(float *d, const float *der, size_t n, float tau);
 /* At most max magnitudes |x[i]| of x (n), taken at an even stride, into dst; returns how many. */
 size_t nn_sample_abs(float *dst, size_t max, const float *x, size_t n);
 

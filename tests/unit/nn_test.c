@@ -175,6 +175,19 @@ test_pointwise(void)
 	}
 	check(worst < 1e-6, "gelu is the exact erf form (max error %.1e)", worst);
 	gelu_backward(dx, c.x, c.R, 300);
+	{
+		/* training's pair (derivative in place of the input) gives the same bits */
+		float *o = zeros(300), *g = malloc(sizeof *g * 300), *d = malloc(sizeof *d * 300);
+		int same = 1;
+		memcpy(g, c.x, sizeof *g * 300);
+		memcpy(d, c.R, sizeof *d * 300);
+		gelu_forward_der(o, g, g, 300);
+		gelu_backward_der(d, g, 300);
+		for (size_t i = 0; i < 300; i++)
+			same &= o[i] == c.out[i] && d[i] == dx[i];
+		check(same, "gelu_forward_der and gelu_backward_der give gelu_forward's and gelu_backward's values");
+		free(o), free(g), free(d);
+	}
 	e1 = fd_check(pw_f, &c, c.x, dx, 300, 1e-2);
 	c.which = 1;
 	pw_f(&c);
@@ -406,24 +419,33 @@ static void
 test_prune_gelu(void)
 {
 	static const size_t sizes[] = {1, 4095, 4097, 10000};
-	int ok = 1, okb = 1;
+	int ok = 1, okb = 1, okd = 1;
 
 	for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
 		size_t n = sizes[si];
 		float *p1 = randv(n, 1), *p2 = malloc(sizeof *p1 * n), *o1 = malloc(sizeof *o1 * n),
 		      *o2 = malloc(sizeof *o2 * n), *d1 = randv(n, 1), *d2 = malloc(sizeof *d2 * n);
+		float *p3 = malloc(sizeof *p3 * n), *o3 = malloc(sizeof *o3 * n), *g = malloc(sizeof *g * n);
 		memcpy(p2, p1, sizeof *p1 * n);
+		memcpy(p3, p1, sizeof *p1 * n);
 		memcpy(d2, d1, sizeof *d1 * n);
-		ok &= nn_prune_gelu(o1, p1, n, 0.4f) == nn_prune(p2, NULL, n, 0.4f);
+		ok &= nn_prune_gelu(o1, NULL, p1, n, 0.4f) == nn_prune(p2, NULL, n, 0.4f);
 		gelu_forward(o2, p2, n);
 		ok &= memcmp(p1, p2, sizeof *p1 * n) == 0 && memcmp(o1, o2, sizeof *o1 * n) == 0;
-		okb &= nn_gelu_backward_prune(d1, p1, n, 0.05f) ==
-		       (gelu_backward_inplace(d2, p2, n), nn_prune_grad(d2, p2, NULL, n, 0.05f));
+		/* with the derivative, in place of the input: GELU' where kept, 0 where pruned */
+		okd &= nn_prune_gelu(o3, p3, p3, n, 0.4f) == nn_prune(p2, NULL, n, 0.4f);
+		gelu_forward_der(o2, g, p2, n);
+		okd &= memcmp(o3, o1, sizeof *o1 * n) == 0;
+		for (size_t i = 0; i < n; i++)
+			okd &= memcmp(&p3[i], p1[i] != 0.0f ? &g[i] : &(float){0.0f}, sizeof *g) == 0;
+		okb &= nn_gelu_backward_prune(d1, p3, n, 0.05f) ==
+		       (gelu_backward_der(d2, p3, n), nn_prune_grad(d2, p3, NULL, n, 0.05f));
 		okb &= memcmp(d1, d2, sizeof *d1 * n) == 0;
-		free(p1), free(p2), free(o1), free(o2), free(d1), free(d2);
+		free(p1), free(p2), free(o1), free(o2), free(d1), free(d2), free(p3), free(o3), free(g);
 	}
 	check(ok, "nn_prune_gelu prunes and applies GELU as nn_prune then gelu_forward do (4 sizes)");
-	check(okb, "nn_gelu_backward_prune equals gelu_backward_inplace then nn_prune_grad (4 sizes)");
+	check(okd, "nn_prune_gelu's derivative is gelu_forward_der's where kept, 0 where pruned (4 sizes)");
+	check(okb, "nn_gelu_backward_prune equals gelu_backward_der then nn_prune_grad (4 sizes)");
 }
 
 /* The sparse-gradient products against the naive ones, each way forced by the zeros' pattern. */
