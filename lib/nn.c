@@ -82,6 +82,17 @@ drop_run(float *y, const float *x, size_t n, uint32_t k, uint32_t base, uint32_t
 		y[i] = hash32(k, base + (uint32_t)i) < thr ? x[i] * scale : 0.0f;
 }
 
+/* Dropout's backward from its output y (which is 0 where dropped, nonzero where kept from a nonzero
+ * input): d[i] = y[i] != 0 ? d[i] * scale : 0. Where the input was 0 this drops d[i] whatever the
+ * hash said; the callers multiply such elements by that 0 next, so nothing else changes. */
+CLONES static void
+undrop_run(float *d, const float *y, size_t n, float scale)
+{
+#pragma omp simd
+	for (size_t i = 0; i < n; i++)
+		d[i] = y[i] != 0.0f ? d[i] * scale : 0.0f;
+}
+
 /* DynaTran then dropout in one pass: x[i] = 0 where |x[i]| <= tau, and y[i] = x[i] dropped as
  * drop_run does; returns the zeros of x. */
 CLONES static size_t
@@ -774,18 +785,24 @@ void
 embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const int32_t *ids, int pad, int B,
                int T, int C)
 {
-	/* serial scatter in token order: two tokens may share a row, and the order fixes the sums */
-	for (int bt = 0; bt < B * T; bt++) {
-		const float *g = dout + (size_t)bt * C;
-		float *p = dwpe + (size_t)(bt % T) * C;
-		if (ids[bt] != pad) {
-			float *e = dwte + (size_t)ids[bt] * C;
-			for (int c = 0; c < C; c++)
-				e[c] += g[c];
-		}
-		for (int c = 0; c < C; c++) {
-			p[c] += g[c];
-			dwtt[c] += g[c];
+	/* a scatter in token order, since two tokens may share a row and the order fixes the sums;
+	 * the threads split the columns, so each element is summed in that order by one thread */
+#pragma omp parallel
+	{
+		int lo, hi;
+		split(C, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+		for (int bt = 0; bt < B * T; bt++) {
+			const float *g = dout + (size_t)bt * C;
+			float *p = dwpe + (size_t)(bt % T) * C;
+			if (ids[bt] != pad) {
+				float *e = dwte + (size_t)ids[bt] * C;
+				for (int c = lo; c < hi; c++)
+					e[c] += g[c];
+			}
+			for (int c = lo; c < hi; c++) {
+				p[c] += g[c];
+				dwtt[c] += g[c];
+			}
 		}
 	}
 }
@@ -990,8 +1007,9 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, dcb, A, vb, A, 0.0f, dP,
 		            T);
 		/* through the dropout and the softmax; then the 1/sqrt(D) */
-		if (p > 0)
-			drop_run(dP, dP, (size_t)T * T, k32, base, thr, s);
+		if (p > 0) /* the mask from Pd, not hashed again: the softmax's backward multiplies
+		              by P, 0 wherever Pd is 0 but the mask is not */
+			undrop_run(dP, Pd, (size_t)T * T, s);
 		if (wma)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
 			            0.0f, qw, D);
