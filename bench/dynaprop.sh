@@ -6,10 +6,11 @@
 #      operating point (about 50% of activations, 90% of gradients), 1 and 2 threads, STEPS1 steps
 #      each; 1b. the same on the spam corpus, whose texts fill T = 128;
 #   2. accuracy at the same budget (STEPS2 steps, the settings of bench/accuracy.sh), dense against
-#      --dynaprop, for each seed of SEEDS: run to run, test accuracy moves by about a point, so one
-#      seed cannot tell half a point;
+#      --dynaprop, for each seed of SEEDS: run to run, test accuracy moves by about a point, so it
+#      takes eight seeds to tell half a point (the difference's standard error is about 0.2);
 #   3. the curve over a sweep of activation targets: the default's per-point targets scaled by each
-#      factor of SCALES, gradient target 0.9: accuracy, sparsity and step time (STEPS3 steps);
+#      factor of SCALES, gradient target 0.9, weight gradients unpruned as in the default: accuracy,
+#      sparsity and step time (STEPS3 steps);
 #   4. DynaTran against top-k at inference on the dense model of 2 (tc-prune sweep): activation
 #      sparsity of each at equal test accuracy;
 #   5. where the accuracy goes (ABLATION=0 skips it): each pruning point alone at activation target
@@ -23,7 +24,7 @@ STEPS1=${STEPS1:-300}
 STEPS2=${STEPS2:-6000}
 STEPS3=${STEPS3:-3000}
 SCALES=${SCALES:-0.5 0.75 1 1.2}
-SEEDS=${SEEDS:-1 2 3}
+SEEDS=${SEEDS:-1 2 3 4 5 6 7 8}
 ABLATION=${ABLATION:-1}
 ARGS="--task wordnet-lex --seq 64 --dropout 0.05 --bucket 8 --vocab-size 16384 --progress none"
 tmp=$(mktemp -d)
@@ -72,14 +73,16 @@ for seed in $SEEDS; do
 	echo "   seed $seed: dense $dacc ($dms ms/step); DynaProp $pacc ($pms ms/step, activation sparsity $pact, gradient $pgrad): $(echo "$pacc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points"
 	echo "$dacc $pacc $pact $pgrad" >> "$tmp/acc.txt"
 done
-awk '{ d += $1; p += $2; a += $3; g += $4; n++ } END { printf "   mean over %d seeds: dense %.2f%%, DynaProp %.2f%% at %.1f%% activation and %.1f%% gradient sparsity: %+.2f points (target: within 0.5)\n", n, 100 * d / n, 100 * p / n, 100 * a / n, 100 * g / n, 100 * (p - d) / n }' "$tmp/acc.txt"
+awk '{ d += $1; p += $2; a += $3; g += $4; x = 100 * ($2 - $1); s += x; ss += x * x; n++ }
+	END { m = s / n; se = n > 1 ? sqrt((ss - n * m * m) / (n - 1) / n) : 0;
+	printf "   mean over %d seeds: dense %.2f%%, DynaProp %.2f%% at %.1f%% activation and %.1f%% gradient sparsity: %+.2f points, standard error %.2f (target: within 0.5)\n", n, 100 * d / n, 100 * p / n, 100 * a / n, 100 * g / n, m, se }' "$tmp/acc.txt"
 
-echo "3. the curve over activation targets (the default's scaled; gradient target 0.9), $STEPS3 steps, 2 threads"
+echo "3. the curve over activation targets (the default's scaled; gradient target 0.9, weight gradients unpruned), $STEPS3 steps, 2 threads"
 tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint "$tmp/tiny.jsonl" > "$tmp/c_dense.jsonl"
 read -r dms _ dacc _ <<< "$(row "$tmp/c_dense.jsonl")"
 echo "   dense: test accuracy $dacc, $dms ms/step"
 for s in $SCALES; do
-	tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint $(scaled "$s") --target-grad 0.9 "$tmp/tiny.jsonl" > "$tmp/c_$s.jsonl"
+	tc-train $ARGS --steps "$STEPS3" --threads 2 --no-checkpoint $(scaled "$s") --target-grad 0.9 --tau-weight 0 "$tmp/tiny.jsonl" > "$tmp/c_$s.jsonl"
 	read -r ms _ acc act grad <<< "$(row "$tmp/c_$s.jsonl")"
 	echo "   scale $s ($(scaled "$s")): activation sparsity $act, gradient $grad: test accuracy $acc ($(echo "$acc $dacc" | awk '{printf "%+.2f", 100 * ($1 - $2)}') points), $ms ms/step ($(echo "$ms $dms" | awk '{printf "%.2f", $1 / $2}')x dense)"
 done

@@ -658,11 +658,12 @@ main(int argc, char **argv)
 	if (opt.dynaprop && opt.tau_act < 0 && opt.tau_grad < 0 && opt.tau_weight < 0 && opt.target_act < 0 &&
 	    opt.target_grad < 0) {
 		/* the operating point of tc-train(1)'s DYNAPROP: most at the large points that cost
-		 * least (Q, K, V and the FF layers), none at the raw scores */
+		 * least (Q, K, V and the FF layers), none at the raw scores; weight gradients, which
+		 * feed no product, keep every nonzero */
 		static const double at[FB_PT_COUNT] = {
 		    [FB_PT_QKV] = 0.7,  [FB_PT_SCORE] = 0, [FB_PT_PROB] = 0.5,
 		    [FB_PT_CTX] = 0.25, [FB_PT_FF] = 0.7,  [FB_PT_OUT] = 0.25};
-		opt.target_act = 0, opt.target_grad = 0.9;
+		opt.target_act = 0, opt.target_grad = 0.9, opt.tau_weight = 0;
 		memcpy(opt.target_point, at, sizeof at);
 	}
 	if (opt.dynaprop && baseline)
