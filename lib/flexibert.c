@@ -6,9 +6,10 @@
  *
  * Forward keeps, per layer, the inputs every backward kernel needs (q, k, v, the attention
  * probabilities before dropout, the DSC heads' intermediates, the context, the pre-LayerNorm sums
- * with their statistics, the FF activations and GELU's derivative at them, which spares backward
- * every erf and exp); dropout masks are recomputed from their site keys (nn.h). Backward walks the layers in reverse with a fixed set of gradient buffers
- * sized for the widest layer, reused by every layer.
+ * with their statistics, the FF activations and GELU's derivative at their pre-activations, which
+ * spares backward every erf and exp); dropout masks are recomputed from their site keys (nn.h).
+ * Backward walks the layers in reverse with a fixed set of gradient buffers sized for the widest
+ * layer, reused by every layer; each FF activation's buffer takes that activation's gradient.
  */
 #include <math.h>
 #include <omp.h>
@@ -47,8 +48,7 @@ struct fb_acts {
 	float *first, *ppre, *pool, *pdrop, *clogits, *cdlogits; /* FB_CLS: (B, hL) x 4, (B, C) x 2 */
 	int32_t *clabels;                                        /* (B) */
 	float *gx, *gx2, *gh, *gf, *gy; /* backward buffers, (N, widest layer) each */
-	/* one pool, taken in turn by the FF activations in forward (two at a time), the FF gradients
-	 * in backward, and the heads' gradients */
+	/* the heads' gradients, one pool */
 	float *gq, *gk, *gv, *gctx;
 	float *scratch;
 	/* FB_MLM, sized for Mcap labelled tokens */
