@@ -717,10 +717,7 @@ nn_prune_gelu(float *out, float *der, float *pre, size_t n, float tau)
 	for (size_t i0 = 0; i0 < n; i0 += 4096) {
 		size_t m = n - i0 < 4096 ? n - i0 : 4096;
 		zeros += prune_block(pre + i0, NULL, m, tau); /* two loops on a block in cache */
-		if (der)
-			gelu_der_run(out + i0, der + i0, pre + i0, m, 1);
-		else
-			gelu_run(out + i0, pre + i0, m);
+		gelu_der_run(out + i0, der + i0, pre + i0, m, 1);
 	}
 	return zeros;
 }

@@ -109,9 +109,9 @@ void dropout_copy(float *y, const float *x, size_t n, float p, uint64_t key);
 size_t nn_prune(float *x, uint64_t *keep, size_t n, float tau);
 size_t nn_prune_grad(float *d, const float *y, const uint64_t *keep, size_t n, float tau);
 /* The same fused with the GELU that follows a pruned activation, one pass each way. nn_prune_gelu
- * prunes pre as nn_prune does (no mask) and sets out = GELU(pre) and, with der (which may be pre),
- * der as gelu_forward_der does where pre was kept, 0 where it was pruned: the factor carries the
- * mask. nn_gelu_backward_prune sets d *= der, then zeroes |d| <= tau: nn_prune_grad's result with
+ * prunes pre as nn_prune does (no mask) and sets out = GELU(pre) and der (which may be pre) as
+ * gelu_forward_der does where pre was kept, 0 where it was pruned: the factor carries the mask.
+ * nn_gelu_backward_prune sets d *= der, then zeroes |d| <= tau: nn_prune_grad's result with
  * y = der. Both return the zeros. */
 size_t nn_prune_gelu(float *out, float *der, float *pre, size_t n, float tau);
 size_t nn_gelu_backward_prune(float *d, const float *der, size_t n, float tau);
