@@ -7,8 +7,9 @@
 # OPENBLAS_CORETYPE as tc-train does (nn_blas_setup) and PyTorch gets the same value. PyTorch runs
 # with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the issue asks for:
 # step time against PyTorch's (<= 0.9 on 1 thread, <= 0.7 on 2), 2 threads against 1 (>= 1.7x),
-# the step's FLOP/s against sgemm's in the same process (>= 70%), peak memory (<= 150 MB); and where
-# the step's time goes: its share inside cblas_sgemm and the rate of its products alone.
+# the step's FLOP/s against sgemm's in the same process (>= 70%), peak memory (<= 150 MB); where
+# the step's time goes: its share inside its products and their rate alone; and the step with every
+# product on OpenBLAS (TC_GEMM=openblas) beside lib/gemm's own kernel.
 set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +21,8 @@ trap 'rm -rf "$tmp"' EXIT
 for t in 1 2; do
 	"$top/$BUILD/bench/train_step" --threads "$t" --steps "$STEPS" > "$tmp/c$t.json"
 	echo "   tc-train engine, $t thread(s): $(cat "$tmp/c$t.json")"
+	TC_GEMM=openblas "$top/$BUILD/bench/train_step" --threads "$t" --steps "$STEPS" > "$tmp/o$t.json"
+	echo "   the same with every product on OpenBLAS (TC_GEMM=openblas): $(cat "$tmp/o$t.json")"
 done
 core=$(jq -r .blas_core "$tmp/c1.json")
 torch=0
@@ -36,13 +39,14 @@ fi
 
 jq -rs --argjson torch "$torch" '
 	def r(x): (x * 100 | round) / 100;
-	.[0] as $c1 | .[1] as $c2 |
+	.[0] as $c1 | .[1] as $c2 | .[2] as $o1 | .[3] as $o2 |
 	"   step: \($c1.step_ms_median) ms on 1 thread, \($c2.step_ms_median) ms on 2; 2 threads are \(r($c1.step_ms_median / $c2.step_ms_median))x faster (target >= 1.7)",
 	"   FLOP/s against sgemm (n = 1024) in the same process: 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))% (target >= 70%)",
-	"   where the step goes: \(r($c1.gemm_share * 100))% of it in cblas_sgemm on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
+	"   where the step goes: \(r($c1.gemm_share * 100))% of it in its products on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
 	"   the step against sgemm on its own products: \(r($c1.gflops / $c1.gemm_gflops * 100))% on 1 thread, \(r($c2.gflops / $c2.gemm_gflops * 100))% on 2",
 	"   peak memory: \([$c1.peak_rss_mb, $c2.peak_rss_mb] | max) MB (target <= 150)",
-	(if $torch == 1 then .[2] as $p1 | .[3] as $p2 |
+	"   lib/gemm (\($c1.gemm)) against every product on OpenBLAS: step time \(r($c1.step_ms_median / $o1.step_ms_median))x on 1 thread, \(r($c2.step_ms_median / $o2.step_ms_median))x on 2",
+	(if $torch == 1 then .[4] as $p1 | .[5] as $p2 |
 	"   against PyTorch: 1 thread \(r($c1.step_ms_median / $p1.step_ms_median))x its step time (target <= 0.9), 2 threads \(r($c2.step_ms_median / $p2.step_ms_median))x (target <= 0.7); PyTorch peak \([$p1.peak_rss_mb, $p2.peak_rss_mb] | max) MB"
 	else empty end)
-' "$tmp/c1.json" "$tmp/c2.json" $( [ "$torch" = 1 ] && echo "$tmp/p1.json $tmp/p2.json")
+' "$tmp/c1.json" "$tmp/c2.json" "$tmp/o1.json" "$tmp/o2.json" $( [ "$torch" = 1 ] && echo "$tmp/p1.json $tmp/p2.json")

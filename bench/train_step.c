@@ -5,14 +5,14 @@
  * Usage: train_step [--threads N] [--steps S] [--model JSON] [--batch B] [--seq T] [--vocab V]
  * Prints one JSON line: threads, step_ms_median, step_ms_min, gflops (the step's FLOPs over the median
  * time), sgemm_gflops (a square product of n = 1024 on the same threads), params, peak_rss_mb, and
- * what the step spends in OpenBLAS: gemm_share (the share of the step's time inside cblas_sgemm,
- * summed over the threads), gemm_gflops (the rate of those calls, their own FLOPs over their own
- * time) and gemm_bound_gflops (the step's FLOPs over its time in sgemm alone: the rate the step would
- * have if everything but its products took no time).
+ * what the step spends in its products (lib/gemm: its own kernel, or OpenBLAS with TC_GEMM=openblas,
+ * named in "gemm"): gemm_share (the share of the step's time inside them, summed over the threads),
+ * gemm_gflops (the rate of those calls, their own FLOPs over their own time) and gemm_bound_gflops
+ * (the step's FLOPs over its time in products alone: the rate the step would have if everything but
+ * its products took no time).
  */
 #define _GNU_SOURCE
 #include <cblas.h>
-#include <dlfcn.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <omp.h>
@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "flexibert.h"
+#include "gemm.h"
 #include "nn.h"
 #include "rng.h"
 #include "space.h"
@@ -41,42 +42,6 @@ cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
-}
-
-/*
- * Every product of lib/nn.c goes through this cblas_sgemm, which the executable's definition puts in
- * front of OpenBLAS's: when counting, it adds each call's time and FLOPs to its thread's totals.
- */
-enum { MAXT = 256 };
-static struct {
-	double s, flops;
-	char pad[48];
-} gemm_acc[MAXT];
-static int counting;
-
-void
-cblas_sgemm(const enum CBLAS_ORDER o, const enum CBLAS_TRANSPOSE ta, const enum CBLAS_TRANSPOSE tb,
-            const blasint m, const blasint n, const blasint k, const float alpha, const float *a,
-            const blasint lda, const float *b, const blasint ldb, const float beta, float *c,
-            const blasint ldc)
-{
-	static void (*real)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
-	                    const blasint, const blasint, const blasint, const float, const float *,
-	                    const blasint, const float *, const blasint, const float, float *, const blasint);
-	double t0;
-	int t;
-
-	if (!real && !(*(void **)&real = dlsym(RTLD_NEXT, "cblas_sgemm")))
-		die("cblas_sgemm: not found in OpenBLAS");
-	if (!counting) {
-		real(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-		return;
-	}
-	t0 = now();
-	real(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-	t = omp_get_thread_num() % MAXT;
-	gemm_acc[t].s += now() - t0;
-	gemm_acc[t].flops += 2.0 * m * n * k;
 }
 
 /* sgemm n x n x n split over the threads by rows, as lib/nn.c splits its products */
@@ -172,7 +137,7 @@ main(int argc, char **argv)
 	ms = emalloc(sizeof *ms * (size_t)steps);
 	for (int s = -3; s < steps; s++) {
 		double t0 = now();
-		counting = s >= 0;
+		gemm_count(s >= 0);
 		flexibert_forward(&fb, ids, labels, B, T, 1, (uint64_t)(s + 3));
 		flexibert_zero_grad(&fb);
 		flexibert_backward(&fb);
@@ -181,9 +146,8 @@ main(int argc, char **argv)
 		if (s >= 0)
 			ms[s] = (now() - t0) * 1e3;
 	}
-	counting = 0;
-	for (int t = 0; t < MAXT; t++)
-		gs += gemm_acc[t].s, gf += gemm_acc[t].flops;
+	gemm_count(0);
+	gemm_stats(&gs, &gf);
 	gs /= steps * threads, gf /= steps; /* per step, and the step's wall time per thread */
 	for (int s = 0; s < steps; s++)
 		mean += ms[s] / steps;
@@ -194,9 +158,9 @@ main(int argc, char **argv)
 	printf("{\"threads\":%d,\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,\"sgemm_"
 	       "gflops\":%.2f,"
 	       "\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,\"blas_core\":\"%s\","
-	       "\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f}\n",
+	       "\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f}\n",
 	       threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, sg, flops, fb.nparams,
-	       ru.ru_maxrss / 1024.0, openblas_get_corename(), gs * 1e3 / mean, gf / gs / 1e9,
+	       ru.ru_maxrss / 1024.0, openblas_get_corename(), gemm_own() ? "own" : "openblas", gs * 1e3 / mean, gf / gs / 1e9,
 	       flops / gs / 1e9);
 	flexibert_release(&fb);
 	free(ids), free(labels), free(ms);

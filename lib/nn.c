@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "gemm.h"
 #include "nn.h"
 #include "util.h"
 
@@ -275,12 +276,8 @@ mm_forward(float *out, int ldo, const float *inp, int ldi, const float *w, const
 		int lo, hi;
 		split(N, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
 		if (hi > lo) {
-			if (bias)
-				for (int i = lo; i < hi; i++)
-					memcpy(out + (size_t)i * ldo, bias, sizeof *out * (size_t)OC);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, OC, C, 1.0f,
-			            inp + (size_t)lo * ldi, ldi, w, C, bias ? 1.0f : 0.0f,
-			            out + (size_t)lo * ldo, ldo);
+			gemm(0, 1, hi - lo, OC, C, 1.0f, inp + (size_t)lo * ldi, ldi, w, C, 0.0f, bias,
+			     out + (size_t)lo * ldo, ldo);
 		}
 	}
 }
@@ -295,14 +292,14 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 		if (dinp) {
 			split(N, t, nt, &lo, &hi);
 			if (hi > lo)
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, C, OC, 1.0f,
-				            dout + (size_t)lo * lddo, lddo, w, C, 1.0f,
-				            dinp + (size_t)lo * lddi, lddi);
+				gemm(0, 0, hi - lo, C, OC, 1.0f, dout + (size_t)lo * lddo, lddo, w, C, 1.0f,
+				     NULL, dinp + (size_t)lo * lddi, lddi);
 		}
 		split(OC, t, nt, &lo, &hi);
 		if (hi > lo) {
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, C, N, 1.0f, dout + lo,
-			            lddo, inp, ldi, 1.0f, dw + (size_t)lo * C, C);
+			/* K is the batch's tokens: OpenBLAS's copy of A pays here */
+			gemm_openblas(1, 0, hi - lo, C, N, 1.0f, dout + lo, lddo, inp, ldi, 1.0f, NULL,
+			              dw + (size_t)lo * C, C);
 			if (dbias) /* row by row, so the reads are contiguous */
 				for (int i = 0; i < N; i++) {
 					const float *g = dout + (size_t)i * lddo;
@@ -516,9 +513,8 @@ matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int
 		int lo, hi;
 		split(N, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
 		if (hi > lo)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, C, OC, 1.0f,
-			            dout + (size_t)lo * OC, OC, w, C, accumulate ? 1.0f : 0.0f,
-			            dinp + (size_t)lo * C, C);
+			gemm(0, 0, hi - lo, C, OC, 1.0f, dout + (size_t)lo * OC, OC, w, C,
+			     accumulate ? 1.0f : 0.0f, NULL, dinp + (size_t)lo * C, C);
 	}
 }
 
@@ -919,13 +915,11 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		const float *qa = qb;
 		int lda = A;
 		if (wma) {
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
-			            0.0f, qw, D);
+			gemm(0, 0, T, D, D, 1.0f, qb, A, wma, D, 0.0f, NULL, qw, D);
 			qa = qw;
 			lda = D;
 		}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qa, lda, kb, A, 0.0f, P,
-		            T);
+		gemm(0, 1, T, T, D, scale, qa, lda, kb, A, 0.0f, NULL, P, T);
 		if (pr) /* the raw scores q k^T, before the scaling: |s scale| <= tau scale */
 			zs += prune_block(P, NULL, (size_t)T * T, pr->tau * scale);
 		softmax_rows(P, mask + (size_t)b * T, T);
@@ -949,8 +943,7 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 			         keep_below(p), 1.0f / (1.0f - p));
 			P = tmp;
 		}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, P, T, vb, A, 0.0f,
-		            ctx + (size_t)b * T * A, A);
+		gemm(0, 0, T, D, T, 1.0f, P, T, vb, A, 0.0f, NULL, ctx + (size_t)b * T * A, A);
 	}
 	if (pr) {
 		pr->zeros[0] += zs + zeros;
@@ -999,17 +992,14 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			Pu = Pd;
 		}
 		/* dv += drop(P)^T dctx; d drop(P) = dctx v^T */
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, Pu, T, dcb, A, 1.0f,
-		            dv + (size_t)b * T * A, A);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, dcb, A, vb, A, 0.0f, dP,
-		            T);
+		gemm(1, 0, T, D, T, 1.0f, Pu, T, dcb, A, 1.0f, NULL, dv + (size_t)b * T * A, A);
+		gemm(0, 1, T, T, D, 1.0f, dcb, A, vb, A, 0.0f, NULL, dP, T);
 		/* through the dropout and the softmax; then the 1/sqrt(D) */
 		if (p > 0) /* the mask from Pd, not hashed again: the softmax's backward multiplies
 		              by P, 0 wherever Pd is 0 but the mask is not */
 			undrop_run(dP, Pd, (size_t)T * T, s);
 		if (wma)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, qb, A, wma, D,
-			            0.0f, qw, D);
+			gemm(0, 0, T, D, D, 1.0f, qb, A, wma, D, 0.0f, NULL, qw, D);
 		if (pr) /* the gradient at the kept probabilities */
 			zeros += prune_grad_block(dP, P, NULL, (size_t)T * T, pr->tau_grad_p);
 		softmax_back_rows(dP, P, scale, T);
@@ -1017,8 +1007,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			/* at the kept scores, recomputed into Pd (free once dv has it); dP holds the
 			 * gradient times scale */
 			float *S = Pd;
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, wma ? qw : qb,
-			            wma ? D : A, kb, A, 0.0f, S, T);
+			gemm(0, 1, T, T, D, scale, wma ? qw : qb, wma ? D : A, kb, A, 0.0f, NULL, S, T);
 			zs += prune_score_grad(dP, S, (size_t)T * T, pr->tau * scale, pr->tau_grad * scale);
 		} else if (pr) /* tau 0 prunes no score but exact zeros, which it leaves as they were: the
 		                  rule is the identity there, and its gradient passes everywhere */
@@ -1026,17 +1015,12 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		if (wma) {
 			float *dqw = dqw_all + (size_t)b * T * D;
 			/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, qw, D,
-			            1.0f, dk + (size_t)b * T * A, A);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, kb, A,
-			            0.0f, dqw, D);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, D, D, 1.0f, dqw, D, wma, D,
-			            1.0f, dq + (size_t)b * T * A, A);
+			gemm(1, 0, T, D, T, 1.0f, dP, T, qw, D, 1.0f, NULL, dk + (size_t)b * T * A, A);
+			gemm(0, 0, T, D, T, 1.0f, dP, T, kb, A, 0.0f, NULL, dqw, D);
+			gemm(0, 1, T, D, D, 1.0f, dqw, D, wma, D, 1.0f, NULL, dq + (size_t)b * T * A, A);
 		} else {
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, kb, A,
-			            1.0f, dq + (size_t)b * T * A, A);
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, dP, T, qb, A,
-			            1.0f, dk + (size_t)b * T * A, A);
+			gemm(0, 0, T, D, T, 1.0f, dP, T, kb, A, 1.0f, NULL, dq + (size_t)b * T * A, A);
+			gemm(1, 0, T, D, T, 1.0f, dP, T, qb, A, 1.0f, NULL, dk + (size_t)b * T * A, A);
 		}
 	}
 	if (pr) {
@@ -1046,8 +1030,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 	}
 	/* dW += sum over b of q_b^T d(qW)_b, as one product over all rows */
 	if (wma && dwma)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, B * T, 1.0f, q, A, dqw_all, D,
-		            1.0f, dwma, D);
+		gemm_openblas(1, 0, D, D, B * T, 1.0f, q, A, dqw_all, D, 1.0f, NULL, dwma, D);
 }
 
 void
@@ -1139,13 +1122,11 @@ transform_apply(int kind, int transposed, float *y, int ldy, const float *x, con
 {
 	CBLAS_TRANSPOSE tr = transposed ? CblasTrans : CblasNoTrans;
 
-	cblas_sgemm(CblasRowMajor, tr, CblasNoTrans, T, D, T, 1.0f, m1, T, x, D, 0.0f, tmp, D);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, tr, T, D, D, 1.0f, tmp, D, m3, D, beta, y, ldy);
+	gemm(tr == CblasTrans, 0, T, D, T, 1.0f, m1, T, x, D, 0.0f, NULL, tmp, D);
+	gemm(0, tr == CblasTrans, T, D, D, 1.0f, tmp, D, m3, D, beta, NULL, y, ldy);
 	if (kind == NN_DFT) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, m2, T, x, D, 0.0f, tmp,
-		            D);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, -1.0f, tmp, D, m4, D, 1.0f, y,
-		            ldy);
+		gemm(0, 0, T, D, T, 1.0f, m2, T, x, D, 0.0f, NULL, tmp, D);
+		gemm(0, 0, T, D, D, -1.0f, tmp, D, m4, D, 1.0f, NULL, y, ldy);
 	}
 }
 

@@ -1,0 +1,324 @@
+/*
+ * gemm.c: dense products for training (gemm.h).
+ *
+ * The kernel computes a tile of 6 rows and 64 columns of C in 24 AVX-512 registers, from a panel
+ * of B packed 64 columns wide (K x 64 floats, contiguous: read once per k) and from A where it
+ * lies, one element broadcast per row and k. A is never copied: for the products of a training
+ * step (N of 64 to 512, K of 64 to 512) OpenBLAS's copy of A is a pass over the largest operand,
+ * and its copy of B is no larger than ours. K goes in blocks of 128, so a panel (32 KB) stays in
+ * L1 while the tiles of A below it stream past; a tile's sums wait in C between blocks.
+ */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "util.h"
+
+#define MR      6   /* rows of a tile */
+#define NR      64  /* columns of a tile and of a packed panel: 4 vectors */
+#define KC      128 /* the k of a block: a panel block of 32 KB */
+#define MC      96  /* rows of A a block of panels runs over while they stay in L2 */
+#define THREADS 256 /* pack buffers; a thread beyond uses OpenBLAS */
+
+static float *pack[THREADS];
+static size_t packcap[THREADS];
+static int counting;
+static struct {
+	double s, flops;
+	char pad[48]; /* a cache line each */
+} acc[THREADS];
+
+/* The lanes of vector v (0..3) that fall within a panel w columns wide. */
+static __mmask16
+lanes(int w, int v)
+{
+	int n = w - 16 * v;
+	return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/*
+ * One tile: rows [0, mr) of C, the w columns of a panel, the k of one block [0, kc).
+ * A(i, k) is A[i lda + k], or A[k lda + i] when at. first: the block is the first, so the tile
+ * starts from its addend (beta C + bias), or from 0 when alpha scales the sum (then the block is
+ * the only one and the addend comes at the end); otherwise from the partial sums in C.
+ */
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile(const int mr, const int at, int kc, const float *A, int lda, const float *bp, int w, float alpha,
+     float beta, const float *bias, float *C, int ldc, int first, const float *next)
+{
+	__m512 c[MR][4];
+	__mmask16 m[4];
+	int scaled = alpha != 1.0f;
+
+	for (int v = 0; v < 4; v++)
+		m[v] = lanes(w, v);
+#pragma GCC unroll 6
+	for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++) {
+			__m512 x = _mm512_setzero_ps();
+			if (!first || (!scaled && beta != 0.0f)) {
+				x = _mm512_maskz_loadu_ps(m[v], C + (size_t)i * ldc + 16 * v);
+				if (first && beta != 1.0f)
+					x = _mm512_mul_ps(x, _mm512_set1_ps(beta));
+			}
+			if (first && !scaled && bias)
+				x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], bias + 16 * v));
+			c[i][v] = x;
+		}
+	if (next) /* the next tile's C, on its way while this one computes */
+		for (int i = 0; i < MR; i++)
+			for (int v = 0; v < 4; v++)
+				_mm_prefetch((const char *)(next + (size_t)i * ldc + 16 * v), _MM_HINT_T0);
+	for (int k = 0; k < kc; k++) {
+		const float *b = bp + (size_t)k * NR;
+		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
+		       b3 = _mm512_loadu_ps(b + 48);
+#pragma GCC unroll 6
+		for (int i = 0; i < mr; i++) {
+			__m512 a = _mm512_set1_ps(at ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+			c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
+			c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
+			c[i][2] = _mm512_fmadd_ps(a, b2, c[i][2]);
+			c[i][3] = _mm512_fmadd_ps(a, b3, c[i][3]);
+		}
+	}
+#pragma GCC unroll 6
+	for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+		for (int v = 0; v < 4; v++) {
+			float *cp = C + (size_t)i * ldc + 16 * v;
+			__m512 x = c[i][v];
+			if (scaled) {
+				x = _mm512_mul_ps(x, _mm512_set1_ps(alpha));
+				if (beta != 0.0f)
+					x = _mm512_fmadd_ps(_mm512_set1_ps(beta),
+					                    _mm512_maskz_loadu_ps(m[v], cp), x);
+				if (bias)
+					x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], bias + 16 * v));
+			}
+			_mm512_mask_storeu_ps(cp, m[v], x);
+		}
+}
+
+/* The tiles of mr rows (1 to 6), each instance unrolled for its own mr. */
+__attribute__((target("avx512f"), noinline)) static void
+tiles(int mr, int at, int kc, const float *A, int lda, const float *bp, int w, float alpha, float beta,
+      const float *bias, float *C, int ldc, int first, const float *next)
+{
+#define TILE(r)                                                                                              \
+	case r:                                                                                              \
+		if (at)                                                                                      \
+			tile(r, 1, kc, A, lda, bp, w, alpha, beta, bias, C, ldc, first, next);               \
+		else                                                                                         \
+			tile(r, 0, kc, A, lda, bp, w, alpha, beta, bias, C, ldc, first, next);               \
+		break;
+	switch (mr) {
+		TILE(6)
+		TILE(5)
+		TILE(4)
+		TILE(3)
+		TILE(2)
+		TILE(1)
+	}
+#undef TILE
+}
+
+/* The 16 x 16 block at src (row stride lds) into dst (row stride ldd), transposed. */
+__attribute__((target("avx512f"))) static void
+transpose16(float *dst, int ldd, const float *src, int lds)
+{
+	__m512 r[16], t[16];
+
+	for (int i = 0; i < 16; i++)
+		r[i] = _mm512_loadu_ps(src + (size_t)i * lds);
+	for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
+		t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 16; i += 4) { /* then fours */
+		r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+		r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+		r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+		r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+	}
+	for (int i = 0; i < 16; i += 8) /* then 128-bit lanes across eights */
+		for (int j = 0; j < 4; j++) {
+			t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+			t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+		}
+	for (int j = 0; j < 8; j++) { /* and across the two halves */
+		r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+		r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+	}
+	for (int i = 0; i < 16; i++)
+		_mm512_storeu_ps(dst + (size_t)i * ldd, r[i]);
+}
+
+/* op(B) (K, N) into panels of NR columns, each K x NR floats, the last padded with zeros. */
+static void
+pack_b(float *bp, int tb, int N, int K, const float *B, int ldb)
+{
+	for (int p = 0; p * NR < N; p++) {
+		float *dst = bp + (size_t)p * K * NR;
+		int w = N - p * NR < NR ? N - p * NR : NR, j0 = 0, k0;
+		if (w < NR)
+			memset(dst, 0, sizeof *dst * (size_t)K * NR);
+		if (!tb) {
+			for (int k = 0; k < K; k++)
+				memcpy(dst + (size_t)k * NR, B + (size_t)k * ldb + p * NR,
+				       sizeof *dst * (size_t)w);
+			continue;
+		}
+		/* B's rows p NR + j are the panel's columns: whole 16 x 16 blocks, then the rest */
+		for (; j0 + 16 <= w; j0 += 16)
+			for (k0 = 0; k0 + 16 <= K; k0 += 16)
+				transpose16(dst + (size_t)k0 * NR + j0, NR,
+				            B + (size_t)(p * NR + j0) * ldb + k0, ldb);
+		for (int j = 0; j < w; j++) {
+			const float *src = B + (size_t)(p * NR + j) * ldb;
+			for (int k = j < j0 ? K / 16 * 16 : 0; k < K; k++)
+				dst[(size_t)k * NR + j] = src[k];
+		}
+	}
+}
+
+static int mode = -1; /* 1: own kernel, 0: OpenBLAS, -1: not chosen yet */
+
+static int
+can(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f");
+}
+
+static int
+own(void)
+{
+	if (mode < 0) {
+		const char *e = getenv("TC_GEMM");
+		mode = can() && !(e && strcmp(e, "openblas") == 0);
+	}
+	return mode;
+}
+
+int
+gemm_own(void)
+{
+	return own();
+}
+
+int
+gemm_select(int want_own)
+{
+	mode = want_own && can();
+	return mode;
+}
+
+void
+gemm_count(int on)
+{
+	counting = on;
+}
+
+void
+gemm_stats(double *seconds, double *flops)
+{
+	*seconds = *flops = 0;
+	for (int t = 0; t < THREADS; t++)
+		*seconds += acc[t].s, *flops += acc[t].flops;
+}
+
+static void
+blas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+     float beta, const float *bias, float *C, int ldc)
+{
+	if (bias) { /* C = beta C + bias first, then the product on top */
+		for (int i = 0; i < M; i++) {
+			float *c = C + (size_t)i * ldc;
+			for (int j = 0; j < N; j++)
+				c[j] = (beta == 0.0f ? 0.0f : beta * c[j]) + bias[j];
+		}
+		beta = 1.0f;
+	}
+	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
+	            alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                    int ldb, float beta, const float *bias, float *C, int ldc);
+
+void
+gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+     float beta, const float *bias, float *C, int ldc)
+{
+	int t = omp_get_thread_num();
+	double t0;
+
+	if (!counting || t >= THREADS) {
+		product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+		return;
+	}
+	t0 = omp_get_wtime();
+	product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+	acc[t].s += omp_get_wtime() - t0;
+	acc[t].flops += 2.0 * M * N * K;
+}
+
+void
+gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+              int ldb, float beta, const float *bias, float *C, int ldc)
+{
+	int t = omp_get_thread_num();
+	double t0 = counting ? omp_get_wtime() : 0;
+
+	blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+	if (counting && t < THREADS) {
+		acc[t].s += omp_get_wtime() - t0;
+		acc[t].flops += 2.0 * M * N * K;
+	}
+}
+
+static void
+product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+        float beta, const float *bias, float *C, int ldc)
+{
+	int t = omp_get_thread_num(), np = (N + NR - 1) / NR;
+	float *bp;
+
+	if (M <= 0 || N <= 0)
+		return;
+	if (!own() || t >= THREADS || K <= 0 || (alpha != 1.0f && K > KC)) {
+		blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+		return;
+	}
+	if (packcap[t] < (size_t)np * NR * K) {
+		free(pack[t]);
+		packcap[t] = (size_t)np * NR * K;
+		pack[t] = emalloc(sizeof(float) * packcap[t]);
+	}
+	bp = pack[t];
+	pack_b(bp, tb, N, K, B, ldb);
+	for (int i0 = 0; i0 < M; i0 += MC) {
+		int m = M - i0 < MC ? M - i0 : MC;
+		for (int k0 = 0; k0 < K; k0 += KC) {
+			int kc = K - k0 < KC ? K - k0 : KC;
+			for (int p = 0; p < np; p++) {
+				int w = N - p * NR < NR ? N - p * NR : NR;
+				for (int i = i0; i < i0 + m; i += MR)
+					tiles(i0 + m - i < MR ? i0 + m - i : MR, ta, kc,
+					      ta ? A + (size_t)k0 * lda + i : A + (size_t)i * lda + k0, lda,
+					      bp + ((size_t)p * K + k0) * NR, w, alpha, beta,
+					      bias ? bias + p * NR : NULL, C + (size_t)i * ldc + p * NR, ldc,
+					      k0 == 0,
+					      i + 2 * MR <= i0 + m && (beta != 0.0f || k0 > 0)
+					          ? C + (size_t)(i + MR) * ldc + p * NR
+					          : NULL);
+			}
+		}
+	}
+}

@@ -1,0 +1,36 @@
+/*
+ * gemm.h: the dense products of training, on one thread, row-major.
+ *
+ *   C (M, N) = alpha * op(A) op(B) + beta * C + bias        op(X) = X or X^T (ta, tb)
+ *
+ * with bias (N) added to every row, or NULL. On a CPU with AVX-512 a kernel of this file computes
+ * it from A as it lies (no packed copy: the products of a training step have 64 to 512 columns,
+ * and OpenBLAS's copy of A costs as much as a tenth of them) with the bias added in registers;
+ * elsewhere, and where TC_GEMM=openblas is set in the environment, OpenBLAS's cblas_sgemm. The
+ * result depends on neither the thread that calls it nor the rows around it: each element sums
+ * its K products in order.
+ */
+#ifndef TC_GEMM_H
+#define TC_GEMM_H
+
+void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+          float beta, const float *bias, float *C, int ldc);
+
+/* The same on OpenBLAS always: for products whose K is the long side (weight gradients, K the
+ * tokens of a batch), where OpenBLAS's packed copy of A pays for itself. */
+void gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                   int ldb, float beta, const float *bias, float *C, int ldc);
+
+/* With counting on, every call adds its time and FLOPs to its thread's totals; gemm_stats sums them
+ * over the threads. For benchmarks: what a step spends in its products. */
+void gemm_count(int on);
+void gemm_stats(double *seconds, double *flops);
+
+/* 1 where gemm runs its own kernel, 0 where it calls OpenBLAS. */
+int gemm_own(void);
+
+/* Choose: own kernel (1, where the CPU has AVX-512) or OpenBLAS (0), overriding TC_GEMM; returns
+ * what is in effect. For benchmarks and tests that compare the two in one process. */
+int gemm_select(int want_own);
+
+#endif
