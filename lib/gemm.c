@@ -6,7 +6,9 @@
  * lies, one element broadcast per row and k. A is never copied: for the products of a training
  * step (N of 64 to 512, K of 64 to 512) OpenBLAS's copy of A is a pass over the largest operand,
  * and its copy of B is no larger than ours. K goes in blocks of 128, so a panel (32 KB) stays in
- * L1 while the tiles of A below it stream past; a tile's sums wait in C between blocks.
+ * L1 while the tiles of A below it stream past; a tile's sums wait in C between blocks. Rows go in
+ * blocks of 96, which stay in L2 while every panel passes over them; each tile prefetches the C
+ * of the next.
  */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -196,14 +198,17 @@ can(void)
 	return __builtin_cpu_supports("avx512f");
 }
 
+/* Chosen on first use, which may be on several threads at once: each finds the same answer. */
 static int
 own(void)
 {
-	if (mode < 0) {
+	int v = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+	if (v < 0) {
 		const char *e = getenv("TC_GEMM");
-		mode = can() && !(e && strcmp(e, "openblas") == 0);
+		v = can() && !(e && strcmp(e, "openblas") == 0);
+		__atomic_store_n(&mode, v, __ATOMIC_RELAXED);
 	}
-	return mode;
+	return v;
 }
 
 int
@@ -215,8 +220,9 @@ gemm_own(void)
 int
 gemm_select(int want_own)
 {
-	mode = want_own && can();
-	return mode;
+	int v = want_own && can();
+	__atomic_store_n(&mode, v, __ATOMIC_RELAXED);
+	return v;
 }
 
 void

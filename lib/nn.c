@@ -1,10 +1,10 @@
 /*
  * nn.c: the numerical kernels of the FlexiBERT 2.0 encoder (nn.h).
  *
- * Dense products go to OpenBLAS's sgemm, single-threaded: this file splits the work over OpenMP
- * threads itself (rows of the output for products, output channels for weight gradients, batch items
- * for attention), so OpenBLAS threads and OpenMP threads never fight over the two cores, and every
- * reduction has a fixed order for a given thread count. Everything else is plain loops under OpenMP.
+ * Dense products go to lib/gemm (its own kernel, or OpenBLAS's sgemm), single-threaded: this file
+ * splits the work over OpenMP threads itself (rows of the output for products, output channels for
+ * weight gradients, batch items for attention), so OpenBLAS threads and OpenMP threads never fight
+ * over the two cores, and every reduction has a fixed order for a given thread count. Everything else is plain loops under OpenMP.
  * Row statistics (LayerNorm, softmax, cross-entropy) accumulate in double.
  */
 #define _GNU_SOURCE
