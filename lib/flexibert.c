@@ -334,8 +334,7 @@ layout(struct flexibert *fb, float *base, int B, int T)
 	struct fb_acts *a = fb->a;
 	const struct model *m = &fb->cfg.m;
 	size_t off = 0, N = (size_t)B * T;
-	int hmax = 0, amax = 0, dmax = 0, kmax = 0, hL = m->layer[m->l - 1].h,
-	    nt = omp_get_max_threads();
+	int hmax = 0, amax = 0, dmax = 0, kmax = 0, hL = m->layer[m->l - 1].h, nt = omp_get_max_threads();
 	size_t scratch;
 
 #define TAKE(ptr, count)                                                                                     \
@@ -753,6 +752,35 @@ add_rows(float *y, const float *x, size_t n)
 		add_run(y + i0, x + i0, n - i0 < 4096 ? n - i0 : 4096);
 }
 
+/*
+ * out (N, OC) = x w^T + b, then pruned at point pt of layer l (DynaProp; keep: its mask, or NULL),
+ * dropped out at p under key and res added (or NULL): in the product's own pass where lib/gemm can,
+ * in passes of their own where it cannot or where this step samples the point's magnitudes first.
+ */
+static void
+dense_forward(struct flexibert *fb, int l, int pt, float *out, const float *x, size_t w, size_t b, int N,
+              int C, int OC, uint64_t *keep, float p, uint64_t key, const float *res)
+{
+	struct fb_prune *pr = &fb->prune;
+	const float *P = fb->params;
+	size_t n = (size_t)N * OC;
+	struct nn_epi e = {.tau = -1.0f, .keep = NULL, .p = p, .key = key, .res = res};
+
+	if (fb->cfg.dynaprop && pr->sample == 1 && (fb->a->training || pr->count)) {
+		matmul_forward(out, x, P + w, P + b, N, C, OC);
+		prune_act(fb, l, pt, out, keep, n);
+		dropout_apply(out, n, p, key);
+		if (res)
+			add_rows(out, res, n);
+		return;
+	}
+	if (fb->cfg.dynaprop)
+		e.tau = pr->tau_act[pt], e.keep = keep;
+	matmul_forward_epi(out, x, P + w, P + b, N, C, OC, &e);
+	if (fb->cfg.dynaprop)
+		count_act(fb, l, pt, e.zeros, n);
+}
+
 static const float *
 layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p)
 {
@@ -766,12 +794,9 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 
 	struct nn_attn_prune ap = attn_prune(fb);
 
-	matmul_forward(La->q, x, P + W->wq, P + W->bq, N, h, A);
-	matmul_forward(La->k, x, P + W->wk, P + W->bk, N, h, A);
-	matmul_forward(La->v, x, P + W->wv, P + W->bv, N, h, A);
-	prune_act(fb, l, FB_PT_QKV, La->q, NULL, (size_t)N * A);
-	prune_act(fb, l, FB_PT_QKV, La->k, NULL, (size_t)N * A);
-	prune_act(fb, l, FB_PT_QKV, La->v, NULL, (size_t)N * A);
+	dense_forward(fb, l, FB_PT_QKV, La->q, x, W->wq, W->bq, N, h, A, NULL, 0, 0, NULL);
+	dense_forward(fb, l, FB_PT_QKV, La->k, x, W->wk, W->bk, N, h, A, NULL, 0, 0, NULL);
+	dense_forward(fb, l, FB_PT_QKV, La->v, x, W->wv, W->bv, N, h, A, NULL, 0, 0, NULL);
 	transform_matrices(La, W, ml, T);
 	for (int j = 0; j < W->n; j++) {
 		int op = ml->op[j], c = j * d;
@@ -798,25 +823,20 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	if (fb->cfg.dynaprop)
 		prune_attn_count(fb, l, &ap);
 	prune_act(fb, l, FB_PT_CTX, La->ctx, NULL, (size_t)N * A);
-	matmul_forward(La->ares, La->ctx, P + W->wo, P + W->bo, N, A, h);
-	prune_act(fb, l, FB_PT_OUT, La->ares, La->keep_a, (size_t)N * h);
-	dropout_apply(La->ares, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
-	add_rows(La->ares, x, (size_t)N * h);
+	dense_forward(fb, l, FB_PT_OUT, La->ares, La->ctx, W->wo, W->bo, N, A, h, La->keep_a, p,
+	              site(a->dropkey, l, SITE_ATTN_OUT), x);
 	layernorm_forward(La->y, La->m1, La->r1, La->ares, P + W->ln1w, P + W->ln1b, N, h);
 	for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
 		matmul_forward(La->ffder[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
 		prune_act_gelu(fb, l, La->ffout[i], La->ffder[i], (size_t)N * ml->ff[i]);
 		z = La->ffout[i];
 	}
-	matmul_forward(La->fres, z, P + W->wout, P + W->bout, N, ml->ff[ml->nff - 1], h);
-	prune_act(fb, l, FB_PT_OUT, La->fres, La->keep_f, (size_t)N * h);
-	dropout_apply(La->fres, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
-	add_rows(La->fres, La->y, (size_t)N * h);
+	dense_forward(fb, l, FB_PT_OUT, La->fres, z, W->wout, W->bout, N, ml->ff[ml->nff - 1], h, La->keep_f,
+	              p, site(a->dropkey, l, SITE_FF_OUT), La->y);
 	layernorm_forward(La->hout, La->m2, La->r2, La->fres, P + W->ln2w, P + W->ln2b, N, h);
 	if (!W->proj)
 		return La->hout;
-	matmul_forward(La->xnext, La->hout, P + W->wp, P + W->bp, N, h, W->hnext);
-	prune_act(fb, l, FB_PT_OUT, La->xnext, NULL, (size_t)N * W->hnext);
+	dense_forward(fb, l, FB_PT_OUT, La->xnext, La->hout, W->wp, W->bp, N, h, W->hnext, NULL, 0, 0, NULL);
 	return La->xnext;
 }
 
@@ -985,7 +1005,8 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		}
 		dense_backward(fb, NULL, G + W->ffw[i], G + W->ffb[i], dz, La->ffout[i - 1], P + W->ffw[i], N,
 		               fin, ml->ff[i], 0);
-		dense_backward(fb, La->ffout[i - 1], NULL, NULL, dz, NULL, P + W->ffw[i], N, fin, ml->ff[i], 1);
+		dense_backward(fb, La->ffout[i - 1], NULL, NULL, dz, NULL, P + W->ffw[i], N, fin, ml->ff[i],
+		               1);
 		dz = La->ffout[i - 1];
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */

@@ -14,6 +14,7 @@
 #include <cblas.h>
 #include <immintrin.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,19 +43,58 @@ lanes(int w, int v)
 	return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
+/* nn.c's dropout hash of element i under key k (murmur3's finaliser), 16 lanes at a time */
+__attribute__((target("avx512f"), always_inline)) static inline __m512i
+hash16(__m512i i, uint32_t k)
+{
+	__m512i x = _mm512_xor_si512(_mm512_mullo_epi32(i, _mm512_set1_epi32((int)0x9e3779b1u)),
+	                             _mm512_set1_epi32((int)k));
+	x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+	x = _mm512_mullo_epi32(x, _mm512_set1_epi32((int)0x85ebca6bu));
+	x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 13));
+	x = _mm512_mullo_epi32(x, _mm512_set1_epi32((int)0xc2b2ae35u));
+	return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+}
+
+/* e's steps on 16 elements of C, lanes m, the first at offset o from C's origin: pruned (their
+ * kept bits into bits at 16 v, their zeros counted), dropped out, the residual added. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+epilogue(const struct gemm_epi *e, __m512 x, __mmask16 m, size_t o, uint64_t *bits, int v, int *zeros)
+{
+	if (e->tau >= 0.0f) {
+		__mmask16 kept =
+		    _mm512_mask_cmp_ps_mask(m, _mm512_abs_ps(x), _mm512_set1_ps(e->tau), _CMP_GT_OQ);
+		x = _mm512_maskz_mov_ps(kept, x);
+		*bits |= (uint64_t)kept << (16 * v);
+		*zeros += __builtin_popcount(m) - __builtin_popcount(kept);
+	}
+	if (e->dscale != 0.0f) {
+		__m512i idx =
+		    _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)(e->base + o)),
+		                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+		__mmask16 kd = _mm512_cmplt_epu32_mask(hash16(idx, e->dkey), _mm512_set1_epi32((int)e->dthr));
+		x = _mm512_maskz_mul_ps(kd, x, _mm512_set1_ps(e->dscale));
+	}
+	if (e->res)
+		x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, e->res + o));
+	return x;
+}
+
 /*
  * One tile: rows [0, mr) of C, the w columns of a panel, the k of one block [0, kc).
  * A(i, k) is A[i lda + k], or A[k lda + i] when at. first: the block is the first, so the tile
  * starts from its addend (beta C + bias), or from 0 when alpha scales the sum (then the block is
- * the only one and the addend comes at the end); otherwise from the partial sums in C.
+ * the only one and the addend comes at the end); otherwise from the partial sums in C. e (the last
+ * block only, else NULL): the steps after the product; e0: the offset of the tile in C.
  */
 __attribute__((target("avx512f"), always_inline)) static inline void
 tile(const int mr, const int at, int kc, const float *A, int lda, const float *bp, int w, float alpha,
-     float beta, const float *bias, float *C, int ldc, int first, const float *next)
+     float beta, const float *bias, float *C, int ldc, int first, const float *next, struct gemm_epi *e,
+     size_t e0)
 {
 	__m512 c[MR][4];
 	__mmask16 m[4];
-	int scaled = alpha != 1.0f;
+	int scaled = alpha != 1.0f, zeros = 0;
 
 	for (int v = 0; v < 4; v++)
 		m[v] = lanes(w, v);
@@ -90,7 +130,8 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 		}
 	}
 #pragma GCC unroll 6
-	for (int i = 0; i < mr; i++)
+	for (int i = 0; i < mr; i++) {
+		uint64_t bits = 0;
 #pragma GCC unroll 4
 		for (int v = 0; v < 4; v++) {
 			float *cp = C + (size_t)i * ldc + 16 * v;
@@ -103,21 +144,29 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 				if (bias)
 					x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], bias + 16 * v));
 			}
+			if (e)
+				x = epilogue(e, x, m[v], e0 + (size_t)i * ldc + 16 * (size_t)v, &bits, v,
+				             &zeros);
 			_mm512_mask_storeu_ps(cp, m[v], x);
 		}
+		if (e && e->keep && e->tau >= 0.0f)
+			e->keep[(e->base + e0 + (size_t)i * ldc) / 64] = bits;
+	}
+	if (e)
+		e->zeros += (size_t)zeros;
 }
 
 /* The tiles of mr rows (1 to 6), each instance unrolled for its own mr. */
 __attribute__((target("avx512f"), noinline)) static void
 tiles(int mr, int at, int kc, const float *A, int lda, const float *bp, int w, float alpha, float beta,
-      const float *bias, float *C, int ldc, int first, const float *next)
+      const float *bias, float *C, int ldc, int first, const float *next, struct gemm_epi *e, size_t e0)
 {
 #define TILE(r)                                                                                              \
 	case r:                                                                                              \
 		if (at)                                                                                      \
-			tile(r, 1, kc, A, lda, bp, w, alpha, beta, bias, C, ldc, first, next);               \
+			tile(r, 1, kc, A, lda, bp, w, alpha, beta, bias, C, ldc, first, next, e, e0);        \
 		else                                                                                         \
-			tile(r, 0, kc, A, lda, bp, w, alpha, beta, bias, C, ldc, first, next);               \
+			tile(r, 0, kc, A, lda, bp, w, alpha, beta, bias, C, ldc, first, next, e, e0);        \
 		break;
 	switch (mr) {
 		TILE(6)
@@ -256,7 +305,7 @@ blas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, 
 }
 
 static void product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                    int ldb, float beta, const float *bias, float *C, int ldc);
+                    int ldb, float beta, const float *bias, float *C, int ldc, struct gemm_epi *e);
 
 void
 gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
@@ -266,11 +315,11 @@ gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, 
 	double t0;
 
 	if (!counting || t >= THREADS) {
-		product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+		product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc, NULL);
 		return;
 	}
 	t0 = omp_get_wtime();
-	product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+	product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc, NULL);
 	acc[t].s += omp_get_wtime() - t0;
 	acc[t].flops += 2.0 * M * N * K;
 }
@@ -289,9 +338,28 @@ gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
 	}
 }
 
+int
+gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+              const float *bias, float *C, int ldc, struct gemm_epi *e)
+{
+	int t = omp_get_thread_num();
+	double t0;
+
+	if (!own() || t >= THREADS || K <= 0 || M <= 0 || N <= 0 ||
+	    (e->keep && (N % NR != 0 || ldc % 64 != 0 || e->base % 64 != 0)))
+		return -1;
+	t0 = counting ? omp_get_wtime() : 0;
+	product(0, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, bias, C, ldc, e);
+	if (counting) {
+		acc[t].s += omp_get_wtime() - t0;
+		acc[t].flops += 2.0 * M * N * K;
+	}
+	return 0;
+}
+
 static void
 product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-        float beta, const float *bias, float *C, int ldc)
+        float beta, const float *bias, float *C, int ldc, struct gemm_epi *e)
 {
 	int t = omp_get_thread_num(), np = (N + NR - 1) / NR;
 	float *bp;
@@ -323,7 +391,8 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 					      k0 == 0,
 					      i + 2 * MR <= i0 + m && (beta != 0.0f || k0 > 0)
 					          ? C + (size_t)(i + MR) * ldc + p * NR
-					          : NULL);
+					          : NULL,
+					      k0 + kc == K ? e : NULL, (size_t)i * ldc + (size_t)p * NR);
 			}
 		}
 	}

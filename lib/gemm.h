@@ -12,8 +12,34 @@
 #ifndef TC_GEMM_H
 #define TC_GEMM_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
           float beta, const float *bias, float *C, int ldc);
+
+/*
+ * The steps that follow a layer's product, applied to each element as the product leaves its
+ * registers (C = A op(B) + bias; alpha 1, beta 0). Element (i, j) of C is element e = base + i ldc + j
+ * of its tensor, in this order:
+ *   pruning (tau >= 0): 0 where |x| <= tau; zeros counts them, and keep (or NULL) gets bit e % 64
+ *   of word e / 64 set where x is kept (then N and ldc must be multiples of 64, and base too);
+ *   dropout (dscale != 0): kept where nn.c's hash of (dkey, e) is below dthr, times dscale, else 0;
+ *   the residual (res, or NULL; laid out as C) added.
+ * Each step gives the bits the separate pass gives. Returns -1, having done nothing, where the own
+ * kernel does not run or keep's conditions do not hold: the caller takes the separate passes.
+ */
+struct gemm_epi {
+	float tau;
+	uint64_t *keep;
+	size_t zeros;
+	uint32_t dkey, dthr;
+	float dscale;
+	const float *res;
+	size_t base;
+};
+int gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, struct gemm_epi *e);
 
 /* The same on OpenBLAS always: for products whose K is the long side (weight gradients, K the
  * tokens of a batch), where OpenBLAS's packed copy of A pays for itself. */

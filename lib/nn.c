@@ -4,8 +4,8 @@
  * Dense products go to lib/gemm (its own kernel, or OpenBLAS's sgemm), single-threaded: this file
  * splits the work over OpenMP threads itself (rows of the output for products, output channels for
  * weight gradients, batch items for attention), so OpenBLAS threads and OpenMP threads never fight
- * over the two cores, and every reduction has a fixed order for a given thread count. Everything else is plain loops under OpenMP.
- * Row statistics (LayerNorm, softmax, cross-entropy) accumulate in double.
+ * over the two cores, and every reduction has a fixed order for a given thread count. Everything else is
+ * plain loops under OpenMP. Row statistics (LayerNorm, softmax, cross-entropy) accumulate in double.
  */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -496,6 +496,51 @@ void
 matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC)
 {
 	mm_forward(out, OC, inp, C, w, bias, N, C, OC);
+}
+
+void
+matmul_forward_epi(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                   struct nn_epi *e)
+{
+	size_t n = (size_t)N * OC, zeros = 0;
+	int fused = gemm_own() && OC % 64 == 0 && N > 0;
+	uint32_t k = key32(e->key), thr = keep_below(e->p);
+	float scale = e->p > 0 ? 1.0f / (1.0f - e->p) : 0.0f;
+
+	if (fused) {
+#pragma omp parallel reduction(+ : zeros) reduction(&& : fused)
+		{
+			int lo, hi;
+			split(N, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+			if (hi > lo) {
+				struct gemm_epi ge = {.tau = e->tau,
+				                      .keep = e->keep,
+				                      .dkey = k,
+				                      .dthr = thr,
+				                      .dscale = scale,
+				                      .res = e->res ? e->res + (size_t)lo * OC : NULL,
+				                      .base = (size_t)lo * OC};
+				fused = gemm_epilogue(1, hi - lo, OC, C, inp + (size_t)lo * C, C, w, C, bias,
+				                      out + (size_t)lo * OC, OC, &ge) == 0;
+				zeros += ge.zeros;
+			}
+		}
+		/* where a thread could not (more threads than lib/gemm keeps buffers for), the
+		 * separate passes below redo the whole: the product overwrites out */
+		if (fused) {
+			e->zeros += zeros;
+			return;
+		}
+	}
+	mm_forward(out, OC, inp, C, w, bias, N, C, OC);
+	if (e->tau >= 0)
+		e->zeros += nn_prune(out, e->keep, n, e->tau);
+	if (e->p > 0)
+		dropout_apply(out, n, e->p, e->key);
+	if (e->res)
+#pragma omp parallel for simd schedule(static)
+		for (size_t i = 0; i < n; i++)
+			out[i] += e->res[i];
 }
 
 void

@@ -50,6 +50,23 @@ int nn_keep(uint64_t key, uint64_t i, float p);
 
 /* out (N, OC) = inp (N, C) . w^T (OC, C) + bias (OC; may be NULL) */
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+/*
+ * matmul_forward, then what follows a dense layer's product, in this order: DynaTran at tau
+ * (tau < 0: none) as nn_prune does, with keep (or NULL) and the zeros counted into e->zeros;
+ * dropout_apply at p under key (p 0: none); res (N, OC, or NULL) added. With lib/gemm's own kernel
+ * and OC a multiple of 64 they run as the product leaves its registers, else as separate passes;
+ * the bits are the same either way.
+ */
+struct nn_epi {
+	float tau;
+	uint64_t *keep;
+	float p;
+	uint64_t key;
+	const float *res;
+	size_t zeros;
+};
+void matmul_forward_epi(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                        struct nn_epi *e);
 /* dinp (N, C) += dout . w; dw (OC, C) += dout^T . inp; dbias (OC) += column sums of dout. dinp and
  * dbias may be NULL. */
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,

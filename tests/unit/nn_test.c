@@ -8,6 +8,7 @@
  * Prints TAP; exits 1 on any failure.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,56 @@ test_matmul(void)
 	free(db1), free(db2);
 }
 
+/*
+ * matmul_forward_epi against the separate passes (matmul_forward, nn_prune, dropout_apply, the
+ * residual added): the same bits, mask and zero count, on widths that fuse (multiples of 64: lib/gemm
+ * runs them in the product's registers where it has its own kernel) and one that does not, on 1
+ * thread and 2 (each thread's rows are numbered from its first element).
+ */
+static void
+test_matmul_epi(void)
+{
+	static const int widths[] = {64, 128, 192, 23};
+	int N = 45, C = 70;
+
+	for (int wi = 0; wi < 4; wi++)
+		for (int th = 1; th <= 2; th++)
+			for (int steps = 0; steps < 4; steps++) {
+				int OC = widths[wi], ok = 1;
+				size_t n = (size_t)N * OC, nw = (n + 63) / 64, z = 0;
+				float *x = randv((size_t)N * C, 1), *w = randv((size_t)OC * C, 0.2),
+				      *b = randv(OC, 0.1);
+				float *res = randv(n, 1), *o1 = zeros(n), *o2 = zeros(n);
+				uint64_t *k1 = calloc(nw, sizeof *k1), *k2 = calloc(nw, sizeof *k2);
+				struct nn_epi e = {.tau = steps & 1 ? 0.3f : -1.0f,
+				                   .keep = steps & 1 ? k1 : NULL,
+				                   .p = steps & 2 ? 0.25f : 0.0f,
+				                   .key = 99,
+				                   .res = steps & 2 ? res : NULL};
+
+				omp_set_num_threads(th);
+				matmul_forward_epi(o1, x, w, b, N, C, OC, &e);
+				matmul_forward(o2, x, w, b, N, C, OC);
+				if (e.tau >= 0)
+					z = nn_prune(o2, k2, n, e.tau);
+				if (e.p > 0)
+					dropout_apply(o2, n, e.p, e.key);
+				if (e.res)
+					for (size_t i = 0; i < n; i++)
+						o2[i] += res[i];
+				ok &= memcmp(o1, o2, sizeof *o1 * n) == 0 && e.zeros == z;
+				ok &= !e.keep || memcmp(k1, k2, sizeof *k1 * nw) == 0;
+				check(ok,
+				      "matmul forward with %s%s%s in one pass: the separate passes' bits (45 "
+				      "x 70 -> %d, "
+				      "%d thread(s))",
+				      e.tau >= 0 ? "pruning, its mask and count" : "no pruning",
+				      e.p > 0 ? ", dropout" : "", e.res ? ", a residual" : "", OC, th);
+				free(x), free(w), free(b), free(res), free(o1), free(o2), free(k1), free(k2);
+			}
+	omp_set_num_threads(1);
+}
+
 /* ---- layernorm, gelu, tanh ---- */
 
 struct ln_ctx {
@@ -185,7 +236,9 @@ test_pointwise(void)
 		gelu_backward_der(d, g, 300);
 		for (size_t i = 0; i < 300; i++)
 			same &= o[i] == c.out[i] && d[i] == dx[i];
-		check(same, "gelu_forward_der and gelu_backward_der give gelu_forward's and gelu_backward's values");
+		check(
+		    same,
+		    "gelu_forward_der and gelu_backward_der give gelu_forward's and gelu_backward's values");
 		free(o), free(g), free(d);
 	}
 	e1 = fd_check(pw_f, &c, c.x, dx, 300, 1e-2);
@@ -835,6 +888,7 @@ main(void)
 {
 	rng_seed(&R, 1);
 	test_matmul();
+	test_matmul_epi();
 	test_layernorm();
 	test_pointwise();
 	test_embed();
