@@ -210,15 +210,17 @@ transpose16(float *dst, int ldd, const float *src, int lds)
 		_mm512_storeu_ps(dst + (size_t)i * ldd, r[i]);
 }
 
-/* op(B) (K, N) into panels of NR columns, each K x NR floats, the last padded with zeros. */
+/*
+ * op(B) (K, N) into panels of NR columns, each K x NR floats. The last panel's columns beyond N hold
+ * whatever the buffer held (zeros when it was made, B's values since): they meet only lanes that
+ * are never stored or counted.
+ */
 static void
 pack_b(float *bp, int tb, int N, int K, const float *B, int ldb)
 {
 	for (int p = 0; p * NR < N; p++) {
 		float *dst = bp + (size_t)p * K * NR;
 		int w = N - p * NR < NR ? N - p * NR : NR, j0 = 0, k0;
-		if (w < NR)
-			memset(dst, 0, sizeof *dst * (size_t)K * NR);
 		if (!tb) {
 			for (int k = 0; k < K; k++)
 				memcpy(dst + (size_t)k * NR, B + (size_t)k * ldb + p * NR,
@@ -373,7 +375,7 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 	if (packcap[t] < (size_t)np * NR * K) {
 		free(pack[t]);
 		packcap[t] = (size_t)np * NR * K;
-		pack[t] = emalloc(sizeof(float) * packcap[t]);
+		pack[t] = ecalloc(packcap[t], sizeof(float)); /* finite, so the pad lanes stay quiet */
 	}
 	bp = pack[t];
 	pack_b(bp, tb, N, K, B, ldb);
