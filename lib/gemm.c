@@ -8,7 +8,8 @@
  * and its copy of B is no larger than ours. K goes in blocks of 128, so a panel (32 KB) stays in
  * L1 while the tiles of A below it stream past; a tile's sums wait in C between blocks. Rows go in
  * blocks of 96, which stay in L2 while every panel passes over them; each tile prefetches the C
- * of the next.
+ * of the next. What follows a dense layer's product (gemm_epilogue: pruning, dropout, residual)
+ * runs on each tile as it leaves the registers.
  */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -25,10 +26,22 @@
 #define NR      64  /* columns of a tile and of a packed panel: 4 vectors */
 #define KC      128 /* the k of a block: a panel block of 32 KB */
 #define MC      96  /* rows of A a block of panels runs over while they stay in L2 */
-#define THREADS 256 /* pack buffers; a thread beyond uses OpenBLAS */
+#define THREADS 256 /* threads with buffers of their own; any beyond use OpenBLAS */
 
 static float *pack[THREADS];
 static size_t packcap[THREADS];
+static int nslot;
+
+/* The calling thread's slot in pack and acc: its own, whatever team it runs in (the thread number
+ * within a team would be 0 for every thread of an outer team that opens a nested one). */
+static int
+slot(void)
+{
+	static _Thread_local int mine = -1;
+	if (mine < 0)
+		mine = __atomic_fetch_add(&nslot, 1, __ATOMIC_RELAXED);
+	return mine;
+}
 static int counting;
 static struct {
 	double s, flops;
@@ -313,7 +326,7 @@ void
 gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
      float beta, const float *bias, float *C, int ldc)
 {
-	int t = omp_get_thread_num();
+	int t = slot();
 	double t0;
 
 	if (!counting || t >= THREADS) {
@@ -330,7 +343,7 @@ void
 gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, const float *bias, float *C, int ldc)
 {
-	int t = omp_get_thread_num();
+	int t = slot();
 	double t0 = counting ? omp_get_wtime() : 0;
 
 	blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
@@ -344,7 +357,7 @@ int
 gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
               const float *bias, float *C, int ldc, struct gemm_epi *e)
 {
-	int t = omp_get_thread_num();
+	int t = slot();
 	double t0;
 
 	if (!own() || t >= THREADS || K <= 0 || M <= 0 || N <= 0 ||
@@ -363,7 +376,7 @@ static void
 product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
         float beta, const float *bias, float *C, int ldc, struct gemm_epi *e)
 {
-	int t = omp_get_thread_num(), np = (N + NR - 1) / NR;
+	int t = slot(), np = (N + NR - 1) / NR;
 	float *bp;
 
 	if (M <= 0 || N <= 0)

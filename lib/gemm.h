@@ -7,7 +7,8 @@
  * it from A as it lies (no packed copy: OpenBLAS's copies of its operands took 15% of a training
  * step) with the bias added in registers; elsewhere, and where TC_GEMM=openblas is set in the
  * environment, OpenBLAS's cblas_sgemm. The own kernel's result depends on neither the thread
- * that calls it nor the rows around it: each element sums its K products in order.
+ * that calls it nor the rows around it: each element sums its K products in order. Any number of
+ * threads may call at once; each packs into a buffer of its own.
  */
 #ifndef TC_GEMM_H
 #define TC_GEMM_H

@@ -111,5 +111,30 @@ main(void)
 			free(A), free(B), free(b), free(C1), free(C2);
 		}
 	}
+
+	/* threads of an outer team, each inside a nested team of its own (where every one of them
+	 * is thread 0), multiply different B at once: each must keep its own packed copy */
+	if (gemm_select(1)) {
+		enum { T = 4, M = 30, N = 128, K = 200 };
+		float *A = randv((size_t)M * K), *B = randv((size_t)T * K * N),
+		      *C = calloc((size_t)T * M * N, sizeof *C);
+		float *want = calloc((size_t)T * M * N, sizeof *want);
+		int same = 1;
+
+		for (int t = 0; t < T; t++)
+			gemm(0, 0, M, N, K, 1.0f, A, K, B + (size_t)t * K * N, N, 0.0f, NULL,
+			     want + (size_t)t * M * N, N);
+		for (int rep = 0; rep < 20 && same; rep++) {
+#pragma omp parallel for num_threads(T)
+			for (int t = 0; t < T; t++)
+#pragma omp parallel num_threads(1)
+				gemm(0, 0, M, N, K, 1.0f, A, K, B + (size_t)t * K * N, N, 0.0f, NULL,
+				     C + (size_t)t * M * N, N);
+			same = memcmp(C, want, sizeof *C * (size_t)T * M * N) == 0;
+		}
+		check(same, "gemm: four threads at once, each in a nested team of one, get the products they "
+		            "get alone");
+		free(A), free(B), free(C), free(want);
+	}
 	return tap_done();
 }
