@@ -3,9 +3,10 @@
 # One AdamW step of the BERT-Tiny shape of anchors.md (L=2, H=128, 2 heads, FF 512, vocab 8192,
 # 45 labels, B=32, T=128, dropout 0.1) by lib/flexibert (build/bench/train_step, the engine tc-train
 # runs) and by the PyTorch reference (bench/torch_step.py, tests/reference/flexibert.py) where
-# python3-torch is installed, on 1 and 2 threads. Both use the same OpenBLAS kernels: train_step picks
-# OPENBLAS_CORETYPE as tc-train does (nn_blas_setup) and PyTorch gets the same value. PyTorch runs
-# with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the issue asks for:
+# python3-torch is installed, on 1 and 2 threads. train_step picks OPENBLAS_CORETYPE as tc-train does
+# (nn_blas_setup) and PyTorch gets the same value, so where both call OpenBLAS (PyTorch everywhere,
+# tc-train for weight gradients, and everywhere with TC_GEMM=openblas) they run the same kernels.
+# PyTorch runs with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the issue asks for:
 # step time against PyTorch's (<= 0.9 on 1 thread, <= 0.7 on 2), 2 threads against 1 (>= 1.7x),
 # the step's FLOP/s against sgemm's in the same process (>= 70%), peak memory (<= 150 MB); where
 # the step's time goes: its share inside its products and their rate alone; and the step with every
