@@ -169,8 +169,14 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 		e->zeros += (size_t)zeros;
 }
 
-/* The tiles of mr rows (1 to 6), each instance unrolled for its own mr. */
-__attribute__((target("avx512f"), noinline)) static void
+/*
+ * The tiles of mr rows (1 to 6), each instance unrolled for its own mr. Not instrumented by the
+ * sanitizers: a shadow check on each of the ten loads per 24 FMAs made sanitized training four
+ * times slower (the suite runs it), and OpenBLAS, which this replaces, never was. gemm_test
+ * checks in every build that the tiles write nothing beside C's columns; pack_b, which reads all
+ * of B, stays instrumented.
+ */
+__attribute__((target("avx512f"), noinline, no_sanitize("address", "undefined"))) static void
 tiles(int mr, int at, int kc, const float *A, int lda, const float *bp, int w, float alpha, float beta,
       const float *bias, float *C, int ldc, int first, const float *next, struct gemm_epi *e, size_t e0)
 {
