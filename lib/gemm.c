@@ -328,53 +328,56 @@ blas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, 
 static void product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                     int ldb, float beta, const float *bias, float *C, int ldc, struct gemm_epi *e);
 
-void
-gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-     float beta, const float *bias, float *C, int ldc)
+/* A call's start, for tally: its time when counting, else 0. */
+static double
+start(void)
 {
-	int t = slot();
-	double t0;
-
-	if (!counting || t >= THREADS) {
-		product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc, NULL);
-		return;
-	}
-	t0 = omp_get_wtime();
-	product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc, NULL);
-	acc[t].s += omp_get_wtime() - t0;
-	acc[t].flops += 2.0 * M * N * K;
+	return counting ? omp_get_wtime() : 0;
 }
 
-void
-gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-              int ldb, float beta, const float *bias, float *C, int ldc)
+/* With counting on, a call of M x N x K begun at t0 into its thread's totals. */
+static void
+tally(double t0, int M, int N, int K)
 {
 	int t = slot();
-	double t0 = counting ? omp_get_wtime() : 0;
-
-	blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
 	if (counting && t < THREADS) {
 		acc[t].s += omp_get_wtime() - t0;
 		acc[t].flops += 2.0 * M * N * K;
 	}
 }
 
+void
+gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+     float beta, const float *bias, float *C, int ldc)
+{
+	double t0 = start();
+
+	product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc, NULL);
+	tally(t0, M, N, K);
+}
+
+void
+gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+              int ldb, float beta, const float *bias, float *C, int ldc)
+{
+	double t0 = start();
+
+	blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+	tally(t0, M, N, K);
+}
+
 int
 gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
               const float *bias, float *C, int ldc, struct gemm_epi *e)
 {
-	int t = slot();
 	double t0;
 
-	if (!own() || t >= THREADS || K <= 0 || M <= 0 || N <= 0 ||
+	if (!own() || slot() >= THREADS || K <= 0 || M <= 0 || N <= 0 ||
 	    (e->keep && (N % NR != 0 || ldc % 64 != 0 || e->base % 64 != 0)))
 		return -1;
-	t0 = counting ? omp_get_wtime() : 0;
+	t0 = start();
 	product(0, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, bias, C, ldc, e);
-	if (counting) {
-		acc[t].s += omp_get_wtime() - t0;
-		acc[t].flops += 2.0 * M * N * K;
-	}
+	tally(t0, M, N, K);
 	return 0;
 }
 
