@@ -2,7 +2,11 @@
  * train_step.c: the time of one training step of a FlexiBERT 2.0 model in lib/flexibert, and the
  * speed of OpenBLAS's sgemm on the same machine in the same run, for bench/train.
  *
- * Usage: train_step [--threads N] [--steps S] [--model JSON] [--batch B] [--seq T] [--vocab V]
+ * Usage: train_step [--threads N] [--steps S] [--model JSON] [--batch B] [--seq T] [--vocab V] [--eager]
+ * Each step has a batch of its own, its tokens drawn from Zipf's law over the vocabulary (the k-th
+ * most frequent with weight 1/k, as in text), so that the token embeddings' rows that hold a gradient
+ * change from step to step as they do in training. --eager updates every row of them at every step
+ * (flexibert_set_eager) instead of deferring the rows without a gradient.
  * Prints one JSON line: threads, step_ms_median, step_ms_min, gflops (the step's FLOPs over the median
  * time), sgemm_gflops (a square product of n = 1024 on the same threads), params, peak_rss_mb, and
  * what the step spends in its products (lib/gemm: its own kernel, or OpenBLAS with TC_GEMM=openblas,
@@ -79,10 +83,11 @@ main(int argc, char **argv)
 	                                     {"batch", required_argument, NULL, 'b'},
 	                                     {"seq", required_argument, NULL, 'q'},
 	                                     {"vocab", required_argument, NULL, 'v'},
+	                                     {"eager", no_argument, NULL, 'e'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *model = "{\"l\":2,\"o\":[[\"sa_sdp_64\",\"sa_sdp_64\"],[\"sa_sdp_64\",\"sa_sdp_64\"]],"
 	                    "\"h\":[128,128],\"f\":[[512],[512]]}";
-	int threads = 1, steps = 20, B = 32, T = 128, c;
+	int threads = 1, steps = 20, B = 32, T = 128, c, eager = 0;
 	struct fb_config cfg = {0};
 	struct flexibert fb;
 	struct tc_error err;
@@ -115,6 +120,9 @@ main(int argc, char **argv)
 		case 'v':
 			cfg.vocab = (int)eparse_long(optarg, "--vocab", 6, 1000000);
 			break;
+		case 'e':
+			eager = 1;
+			break;
 		default:
 			return 2;
 		}
@@ -127,18 +135,34 @@ main(int argc, char **argv)
 	cfg.labels = 45, cfg.max_pos = 512, cfg.objective = FB_CLS, cfg.dropout = 0.1f;
 	if (flexibert_init(&fb, &cfg, 1, &err) < 0)
 		die("%s", err.msg);
-	ids = emalloc(sizeof *ids * (size_t)B * T);
+	flexibert_set_eager(&fb, eager);
+	size_t nb = (size_t)(steps + 3) * B * T;
+	double *cdf = emalloc(sizeof *cdf * (size_t)cfg.vocab), z = 0;
+	ids = emalloc(sizeof *ids * nb);
 	labels = emalloc(sizeof *labels * (size_t)B);
 	rng_seed(&r, 2);
-	for (int i = 0; i < B * T; i++)
-		ids[i] = 1 + (int)rng_below(&r, (uint64_t)cfg.vocab - 1);
+	for (int k = 1; k < cfg.vocab; k++) /* ids 1 .. V-1 (0 is padding) by Zipf's law */
+		cdf[k] = z += 1.0 / k;
+	for (size_t i = 0; i < nb; i++) {
+		double u = rng_uniform(&r) * z;
+		int lo = 1, hi = cfg.vocab - 1;
+		while (lo < hi) {
+			int mid = (lo + hi) / 2;
+			if (cdf[mid] < u)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		ids[i] = lo;
+	}
+	free(cdf);
 	for (int i = 0; i < B; i++)
 		labels[i] = (int)rng_below(&r, 45);
 	ms = emalloc(sizeof *ms * (size_t)steps);
 	for (int s = -3; s < steps; s++) {
 		double t0 = now();
 		gemm_count(s >= 0);
-		flexibert_forward(&fb, ids, labels, B, T, 1, (uint64_t)(s + 3));
+		flexibert_forward(&fb, ids + (size_t)(s + 3) * B * T, labels, B, T, 1, (uint64_t)(s + 3));
 		flexibert_zero_grad(&fb);
 		flexibert_backward(&fb);
 		flexibert_clip(&fb, 1.0);

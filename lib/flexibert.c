@@ -230,6 +230,58 @@ build_table(struct flexibert *fb, struct builder *bd)
 	}
 }
 
+/* The token embeddings' deferred updates (flexibert_adamw). Row r has had the first at[r] of the n
+ * updates in hist applied; marked rows (listed in rows, in row order, by flexibert_clip) hold a
+ * gradient since flexibert_zero_grad. */
+struct fb_lazy {
+	int V, h, pi;           /* rows, their width, the index of the table in fb->p */
+	int eager;              /* every row counts as holding a gradient: updated at every step */
+	int *at;                /* V */
+	float (*hist)[4];       /* per update: lr, decay, 1 / bc1, 1 / bc2, as adamw_run takes them */
+	int n, cap;             /* updates in hist; flexibert_sync past cap */
+	unsigned char *mark;    /* V */
+	int32_t *rows, nrows;   /* V */
+	int32_t *todo;          /* V: the stale rows a forward pass reads */
+	float *zero;            /* h zeros: a row's gradient in a replay */
+};
+
+static void lazy_catch_up(struct flexibert *fb, const int32_t *ids, int n);
+
+#define LAZY_CAP 4096
+
+static void
+lazy_init(struct flexibert *fb)
+{
+	struct fb_lazy *z = ecalloc(1, sizeof *z);
+
+	z->V = fb->cfg.vocab;
+	z->h = fb->cfg.m.layer[0].h;
+	for (z->pi = 0; z->pi < fb->np && fb->p[z->pi].off != fb->wte; z->pi++)
+		;
+	z->at = ecalloc((size_t)z->V, sizeof *z->at);
+	z->cap = LAZY_CAP;
+	z->hist = ecalloc((size_t)z->cap, sizeof *z->hist);
+	z->mark = ecalloc((size_t)z->V, 1);
+	z->rows = ecalloc((size_t)z->V, sizeof *z->rows);
+	z->todo = ecalloc((size_t)z->V, sizeof *z->todo);
+	z->zero = ecalloc((size_t)z->h, sizeof *z->zero);
+	fb->lazy = z;
+}
+
+static void
+lazy_free(struct fb_lazy *z)
+{
+	if (!z)
+		return;
+	free(z->at);
+	free(z->hist);
+	free(z->mark);
+	free(z->rows);
+	free(z->todo);
+	free(z->zero);
+	free(z);
+}
+
 size_t
 flexibert_nparams(const struct fb_config *cfg)
 {
@@ -283,6 +335,7 @@ flexibert_init(struct flexibert *fb, const struct fb_config *cfg, uint64_t seed,
 	memset(fb->params + fb->wte, 0, sizeof *fb->params * (size_t)cfg->m.layer[0].h); /* [PAD] */
 	free(bd.init);
 	fb->a = ecalloc(1, sizeof *fb->a);
+	lazy_init(fb);
 	return 0;
 }
 
@@ -311,6 +364,7 @@ flexibert_release(struct flexibert *fb)
 	free(fb->grads);
 	free(fb->m);
 	free(fb->v);
+	lazy_free(fb->lazy);
 	for (int k = 0; k < FB_SP_COUNT; k++)
 		free(fb->prune.samp[k]), free(fb->prune.sampw[k]), free(fb->prune.sampp[k]);
 	memset(fb, 0, sizeof *fb);
@@ -883,6 +937,7 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 	memcpy(a->ids, ids, sizeof *ids * (size_t)N);
 	for (int i = 0; i < N; i++)
 		a->mask[i] = ids[i] != 0;
+	lazy_catch_up(fb, ids, N);
 	embed_forward(a->eres, ids, P + fb->wte, P + fb->wpe, P + fb->wtt, B, T, h0);
 	layernorm_forward(a->emb, a->em, a->er, a->eres, P + fb->elnw, P + fb->elnb, N, h0);
 	dropout_apply(a->emb, (size_t)N * h0, p, site(dropkey, 0, SITE_EMB));
@@ -1058,7 +1113,20 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 void
 flexibert_zero_grad(struct flexibert *fb)
 {
-	memset(fb->grads, 0, sizeof *fb->grads * fb->nparams);
+	struct fb_lazy *z = fb->lazy;
+	size_t lo = fb->wte, hi = fb->wte + (size_t)z->V * z->h;
+
+	if (z->eager) {
+		memset(fb->grads, 0, sizeof *fb->grads * fb->nparams);
+		return;
+	}
+	memset(fb->grads, 0, sizeof *fb->grads * lo);
+	memset(fb->grads + hi, 0, sizeof *fb->grads * (fb->nparams - hi));
+	for (int r = 0; r < z->V; r++)
+		if (z->mark[r]) {
+			memset(fb->grads + lo + (size_t)r * z->h, 0, sizeof *fb->grads * (size_t)z->h);
+			z->mark[r] = 0;
+		}
 }
 
 void
@@ -1112,6 +1180,9 @@ flexibert_backward(struct flexibert *fb)
 	zero(gin, (size_t)N * h0);
 	layernorm_backward(gin, G + fb->elnw, G + fb->elnb, gx, a->eres, P + fb->elnw, a->em, a->er, N, h0);
 	embed_backward(G + fb->wte, G + fb->wpe, G + fb->wtt, gin, a->ids, 0, B, T, h0);
+	for (int i = 0; i < N; i++) /* the rows that now hold a gradient */
+		if (a->ids[i] != 0)
+			fb->lazy->mark[a->ids[i]] = 1;
 }
 
 /* ---- the optimizer ---- */
@@ -1154,6 +1225,16 @@ sumsq_run(float *g, size_t n, float tau, size_t *zeros)
 	return s;
 }
 
+/* The rows of the token embeddings that hold a gradient, in row order: every row when eager. */
+static void
+lazy_list(struct fb_lazy *z)
+{
+	z->nrows = 0;
+	for (int r = 0; r < z->V; r++)
+		if (z->eager || z->mark[r])
+			z->rows[z->nrows++] = r;
+}
+
 double
 flexibert_clip(struct flexibert *fb, double max_norm)
 {
@@ -1165,21 +1246,31 @@ flexibert_clip(struct flexibert *fb, double max_norm)
 
 	if (fb->cfg.dynaprop && pr->sample == 1)
 		prune_sample(fb, FB_SP_WGRAD, 0, g, n);
-	/* per thread, added in thread order: the same bits for a thread count */
+	/* per thread, added in thread order: the same bits for a thread count; the token embeddings'
+	 * rows that hold a gradient after them, in row order (the others are 0) */
+	struct fb_lazy *lz = fb->lazy;
+	size_t lo = fb->wte, hi = fb->wte + (size_t)lz->V * lz->h;
 	double part[256] = {0};
 	size_t zpart[256] = {0};
+	lazy_list(lz);
 #pragma omp parallel num_threads(omp_get_max_threads() < 256 ? omp_get_max_threads() : 256)
 	{
 		double s = 0;
 		size_t z = 0;
+#pragma omp for schedule(static) nowait
+		for (size_t i0 = 0; i0 < lo; i0 += 4096)
+			s += sumsq_run(g + i0, lo - i0 < 4096 ? lo - i0 : 4096, tau, &z);
 #pragma omp for schedule(static)
-		for (size_t i0 = 0; i0 < n; i0 += 4096)
+		for (size_t i0 = hi; i0 < n; i0 += 4096)
 			s += sumsq_run(g + i0, n - i0 < 4096 ? n - i0 : 4096, tau, &z);
 		part[omp_get_thread_num()] = s;
 		zpart[omp_get_thread_num()] = z;
 	}
 	for (int t = 0; t < 256; t++)
 		ss += part[t], zeros += zpart[t];
+	for (int k = 0; k < lz->nrows; k++)
+		ss += sumsq_run(g + lo + (size_t)lz->rows[k] * lz->h, (size_t)lz->h, tau, &zeros);
+	zeros += (size_t)(lz->V - lz->nrows) * (size_t)lz->h;
 	if (fb->cfg.dynaprop) {
 		pr->zeros[0][FB_SP_WGRAD] += (double)zeros;
 		pr->total[0][FB_SP_WGRAD] += (double)n;
@@ -1214,29 +1305,112 @@ adamw_run(float *w, float *m, float *v, const float *g, size_t n, float gscale, 
 	}
 }
 
+/* Row r of the token embeddings brought up to date: the updates it missed, with a zero gradient. */
+static void
+lazy_row(struct flexibert *fb, int r, int from)
+{
+	struct fb_lazy *z = fb->lazy;
+	size_t o = fb->wte + (size_t)r * z->h;
+
+	for (int s = from; s < z->n; s++)
+		adamw_run(fb->params + o, fb->m + o, fb->v + o, z->zero, (size_t)z->h, 1.0f, z->hist[s][1],
+		          z->hist[s][0], z->hist[s][2], z->hist[s][3]);
+	z->at[r] = z->n;
+}
+
+/* Before a forward pass: the rows of ids (n) that missed updates. */
+static void
+lazy_catch_up(struct flexibert *fb, const int32_t *ids, int n)
+{
+	struct fb_lazy *z = fb->lazy;
+	int nt = 0;
+
+	if (!z->n)
+		return;
+	for (int i = 0; i < n; i++) {
+		int r = ids[i];
+		if (r >= 0 && r < z->V && z->at[r] >= 0 && z->at[r] < z->n) {
+			z->at[r] = -1 - z->at[r]; /* listed */
+			z->todo[nt++] = r;
+		}
+	}
+#pragma omp parallel for schedule(dynamic, 4)
+	for (int k = 0; k < nt; k++)
+		lazy_row(fb, z->todo[k], -1 - z->at[z->todo[k]]);
+}
+
+void
+flexibert_sync(struct flexibert *fb)
+{
+	struct fb_lazy *z = fb->lazy;
+
+	if (!z || !z->n)
+		return;
+#pragma omp parallel for schedule(dynamic, 16)
+	for (int r = 0; r < z->V; r++)
+		if (z->at[r] < z->n)
+			lazy_row(fb, r, z->at[r]);
+	z->n = 0;
+	memset(z->at, 0, sizeof *z->at * (size_t)z->V);
+}
+
+void
+flexibert_set_eager(struct flexibert *fb, int eager)
+{
+	flexibert_sync(fb);
+	fb->lazy->eager = eager;
+	memset(fb->lazy->mark, 1, (size_t)fb->lazy->V); /* the next flexibert_zero_grad clears every row */
+}
+
 void
 flexibert_adamw(struct flexibert *fb, double lr, double wd)
 {
 	const double b1 = 0.9, b2 = 0.999;
+	struct fb_lazy *z = fb->lazy;
 	double bc1, bc2;
+	float lrf = (float)lr, i1, i2, zdecay = fb->p[z->pi].decay ? (float)(1 - lr * wd) : 1.0f;
 
 	fb->step++;
 	bc1 = 1 - pow(b1, (double)fb->step);
 	bc2 = 1 - pow(b2, (double)fb->step);
+	i1 = (float)(1 / bc1), i2 = (float)(1 / bc2);
+	if (z->n == z->cap)
+		flexibert_sync(fb);
+	lazy_list(z);
 	/* one parallel region for every tensor (each element's update is its own, so no barrier between
-	 * tensors): dozens of small tensors each paid a fork and a join */
+	 * tensors): dozens of small tensors each paid a fork and a join; the token embeddings by rows,
+	 * those that hold a gradient */
 #pragma omp parallel
-	for (int i = 0; i < fb->np; i++) {
-		const struct fb_param *pp = &fb->p[i];
-		float *w = fb->params + pp->off, *g = fb->grads + pp->off, *m = fb->m + pp->off,
-		      *v = fb->v + pp->off;
-		float decay = pp->decay ? (float)(1 - lr * wd) : 1.0f;
-		size_t n = pp->n;
+	{
+		for (int i = 0; i < fb->np; i++) {
+			const struct fb_param *pp = &fb->p[i];
+			float *w = fb->params + pp->off, *g = fb->grads + pp->off, *m = fb->m + pp->off,
+			      *v = fb->v + pp->off;
+			float decay = pp->decay ? (float)(1 - lr * wd) : 1.0f;
+			size_t n = pp->n;
+			if (i == z->pi)
+				continue;
 #pragma omp for schedule(static) nowait
-		for (size_t j0 = 0; j0 < n; j0 += 4096)
-			adamw_run(w + j0, m + j0, v + j0, g + j0, n - j0 < 4096 ? n - j0 : 4096, fb->gscale,
-			          decay, (float)lr, (float)(1 / bc1), (float)(1 / bc2));
+			for (size_t j0 = 0; j0 < n; j0 += 4096)
+				adamw_run(w + j0, m + j0, v + j0, g + j0, n - j0 < 4096 ? n - j0 : 4096,
+				          fb->gscale, decay, lrf, i1, i2);
+		}
+#pragma omp for schedule(static) nowait
+		for (int k = 0; k < z->nrows; k++) {
+			int r = z->rows[k];
+			size_t o = fb->wte + (size_t)r * z->h;
+			if (z->at[r] < z->n)
+				lazy_row(fb, r, z->at[r]);
+			adamw_run(fb->params + o, fb->m + o, fb->v + o, fb->grads + o, (size_t)z->h, fb->gscale,
+			          zdecay, lrf, i1, i2);
+			z->at[r] = z->n + 1;
+		}
 	}
+	z->hist[z->n][0] = lrf;
+	z->hist[z->n][1] = zdecay;
+	z->hist[z->n][2] = i1;
+	z->hist[z->n][3] = i2;
+	z->n++;
 	fb->gscale = 1;
 }
 
@@ -1284,9 +1458,10 @@ flexibert_flops(const struct fb_config *cfg, int B, int T, int training)
 /* ---- parameters as tensors ---- */
 
 int
-flexibert_export(const struct flexibert *fb, struct tensor_set *set, const char *prefix, const float *src,
+flexibert_export(struct flexibert *fb, struct tensor_set *set, const char *prefix, const float *src,
                  struct tc_error *err)
 {
+	flexibert_sync(fb);
 	for (int i = 0; i < fb->np; i++) {
 		const struct fb_param *pp = &fb->p[i];
 		int64_t shape[3] = {pp->shape[0], pp->shape[1], pp->shape[2]};
@@ -1304,6 +1479,7 @@ int
 flexibert_import(struct flexibert *fb, const struct tensor_set *set, const char *prefix, float *dst,
                  struct tc_error *err)
 {
+	flexibert_sync(fb);
 	for (int i = 0; i < fb->np; i++) {
 		const struct fb_param *pp = &fb->p[i];
 		const struct tensor *t;

@@ -93,6 +93,7 @@ struct fb_layer {
 };
 
 struct fb_acts; /* private: the activation and scratch layout */
+struct fb_lazy; /* private: the token embeddings' deferred updates (flexibert_adamw) */
 
 struct flexibert {
 	struct fb_config cfg;
@@ -107,6 +108,7 @@ struct flexibert {
 	size_t poolw, poolb, clsw, clsb;         /* FB_CLS */
 	size_t mtw, mtb, mlnw, mlnb, decw, decb; /* FB_MLM */
 	struct fb_acts *a;
+	struct fb_lazy *lazy;
 	/* the last forward pass */
 	int B, T, nlogit_rows; /* logits are (nlogit_rows, C): B rows for FB_CLS, one per labelled token for
 	                          FB_MLM */
@@ -148,8 +150,22 @@ void flexibert_prune_reset(struct flexibert *fb);
  * before clipping. With cfg.dynaprop, DynaProp's rule for weight gradients (tau_weight) first, in the
  * same pass, counted: the norm is that of the pruned gradients. */
 double flexibert_clip(struct flexibert *fb, double max_norm);
-/* One AdamW step at learning rate lr (betas 0.9, 0.999, eps 1e-8, decoupled decay wd on fb->p[i].decay). */
+/*
+ * One AdamW step at learning rate lr (betas 0.9, 0.999, eps 1e-8, decoupled decay wd on fb->p[i].decay).
+ * A row of the token embeddings gets a gradient only from the batch's tokens, a few hundred of the
+ * vocabulary's thousands; the others' updates (decay, and moments decaying from a zero gradient) are
+ * kept as a list of the steps' constants and replayed on a row, with the same arithmetic, when a
+ * forward pass reads it (or flexibert_sync). The gradient's other rows stay 0, and neither
+ * flexibert_zero_grad nor flexibert_clip passes over them. Parameters and moments then equal, bit for
+ * bit, those of updating every row at every step (flexibert_set_eager; the unit tests compare both).
+ */
 void flexibert_adamw(struct flexibert *fb, double lr, double wd);
+/* Apply every deferred update: fb->params, fb->m and fb->v as if every row had been updated at
+ * every step (flexibert_export does it first). */
+void flexibert_sync(struct flexibert *fb);
+/* eager 1: every row of the token embeddings is updated at every step (the reference the deferral
+ * must equal); 0, the default: deferred. */
+void flexibert_set_eager(struct flexibert *fb, int eager);
 /* The README's schedule: linear warm-up over warmup steps, then linear decay to 0 at total. */
 double flexibert_lr(double lr, long step, long warmup, long total);
 
@@ -160,9 +176,9 @@ double flexibert_flops(const struct fb_config *cfg, int B, int T, int training);
 /*
  * Parameters as named tensors: add every parameter to set as F32 under prefix + name (prefix may be
  * ""); load them back from set, requiring every name with the right shape (extra tensors are ignored).
- * Both return 0 or -1 with err set.
+ * Both return 0 or -1 with err set. Both apply the deferred updates first (flexibert_sync).
  */
-int flexibert_export(const struct flexibert *fb, struct tensor_set *set, const char *prefix, const float *src,
+int flexibert_export(struct flexibert *fb, struct tensor_set *set, const char *prefix, const float *src,
                      struct tc_error *err);
 int flexibert_import(struct flexibert *fb, const struct tensor_set *set, const char *prefix, float *dst,
                      struct tc_error *err);

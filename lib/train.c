@@ -377,7 +377,7 @@ config_json(const struct flexibert *fb, const struct train_options *o)
 }
 
 static int
-save_checkpoint(const char *path, const struct flexibert *fb, const struct wordpiece *wp, const char *model,
+save_checkpoint(const char *path, struct flexibert *fb, const struct wordpiece *wp, const char *model,
                 const char *config, const struct state *st, int done, struct tc_error *err)
 {
 	struct tensor_set s;
