@@ -234,12 +234,21 @@ transpose16(float *dst, int ldd, const float *src, int lds)
  * whatever the buffer held (zeros when it was made, B's values since): they meet only lanes that
  * are never stored or counted.
  */
-static void
+__attribute__((target("avx512f"))) static void
 pack_b(float *bp, int tb, int N, int K, const float *B, int ldb)
 {
 	for (int p = 0; p * NR < N; p++) {
 		float *dst = bp + (size_t)p * K * NR;
 		int w = N - p * NR < NR ? N - p * NR : NR, j0 = 0, k0;
+		if (!tb && w == NR) { /* 256 bytes a row: memcpy's rep movs paid its start-up on each */
+			for (int k = 0; k < K; k++) {
+				const float *src = B + (size_t)k * ldb + p * NR;
+				float *d = dst + (size_t)k * NR;
+				for (int j = 0; j < NR; j += 16)
+					_mm512_storeu_ps(d + j, _mm512_loadu_ps(src + j));
+			}
+			continue;
+		}
 		if (!tb) {
 			for (int k = 0; k < K; k++)
 				memcpy(dst + (size_t)k * NR, B + (size_t)k * ldb + p * NR,
