@@ -282,6 +282,18 @@ mm_forward(float *out, int ldo, const float *inp, int ldi, const float *w, const
 	}
 }
 
+/* acc[o] += x[i][o] for the n columns of the N rows of x (leading dimension ldx), row after row. */
+CLONES static void
+add_rows(float *acc, const float *x, int ldx, int N, int n)
+{
+	for (int i = 0; i < N; i++) {
+		const float *g = x + (size_t)i * ldx;
+#pragma omp simd
+		for (int o = 0; o < n; o++)
+			acc[o] += g[o];
+	}
+}
+
 static void
 mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, int lddo, const float *inp,
             int ldi, const float *w, int N, int C, int OC)
@@ -301,12 +313,7 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 			gemm_openblas(1, 0, hi - lo, C, N, 1.0f, dout + lo, lddo, inp, ldi, 1.0f, NULL,
 			              dw + (size_t)lo * C, C);
 			if (dbias) /* row by row, so the reads are contiguous */
-				for (int i = 0; i < N; i++) {
-					const float *g = dout + (size_t)i * lddo;
-#pragma omp simd
-					for (int o = lo; o < hi; o++)
-						dbias[o] += g[o];
-				}
+				add_rows(dbias + lo, dout + lo, lddo, N, hi - lo);
 		}
 	}
 }
