@@ -1041,8 +1041,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	}
 	/* the FF sub-layer: LayerNorm, the residual, the output dense, the stack */
 	/* dy: the gradient at the sub-layer's input (the residual's); dres: the output dense's, dropped */
-	zero(dy, (size_t)N * h);
-	layernorm_backward(dy, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
+	layernorm_backward_set(dy, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
 	dropout_copy(dres, dy, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
 	prune_grad(fb, l, FB_PT_OUT, dres, NULL, La->keep_f, (size_t)N * h);
 	/* each FF activation's buffer takes its gradient once the weight gradient above has read it
@@ -1065,8 +1064,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		dz = La->ffout[i - 1];
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */
-	zero(gin, (size_t)N * h);
-	layernorm_backward(gin, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
+	layernorm_backward_set(gin, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
 	dropout_copy(dA, gin, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	prune_grad(fb, l, FB_PT_OUT, dA, NULL, La->keep_a, (size_t)N * h);
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
@@ -1177,8 +1175,7 @@ flexibert_backward(struct flexibert *fb)
 	}
 	/* embeddings */
 	dropout_apply(gx, (size_t)N * h0, p, site(a->dropkey, 0, SITE_EMB));
-	zero(gin, (size_t)N * h0);
-	layernorm_backward(gin, G + fb->elnw, G + fb->elnb, gx, a->eres, P + fb->elnw, a->em, a->er, N, h0);
+	layernorm_backward_set(gin, G + fb->elnw, G + fb->elnb, gx, a->eres, P + fb->elnw, a->em, a->er, N, h0);
 	embed_backward(G + fb->wte, G + fb->wpe, G + fb->wtt, gin, a->ids, 0, B, T, h0);
 	for (int i = 0; i < N; i++) /* the rows that now hold a gradient */
 		if (a->ids[i] != 0)

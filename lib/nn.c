@@ -634,7 +634,7 @@ layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const 
 /* Rows [lo, hi): dx += the input gradient; dwp, dbp += the parameter gradients of these rows. */
 CLONES static void
 ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x, const float *w,
-             const float *mean, const float *rstd, int lo, int hi, int C)
+             const float *mean, const float *rstd, int lo, int hi, int C, int set)
 {
 	for (int i = lo; i < hi; i++) {
 		const float *xi = x + (size_t)i * C, *gi = dy + (size_t)i * C;
@@ -647,6 +647,16 @@ ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x,
 		}
 		mg /= (float)C;
 		mgx /= (float)C;
+		if (set) {
+#pragma omp simd
+			for (int c = 0; c < C; c++) {
+				float xh = (xi[c] - m) * rs;
+				di[c] = 0.0f + (gi[c] * w[c] - mg - xh * mgx) * rs;
+				dwp[c] += gi[c] * xh;
+				dbp[c] += gi[c];
+			}
+			continue;
+		}
 #pragma omp simd
 		for (int c = 0; c < C; c++) {
 			float xh = (xi[c] - m) * rs;
@@ -657,9 +667,9 @@ ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x,
 	}
 }
 
-void
-layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                   const float *mean, const float *rstd, int N, int C)
+static void
+ln_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+            const float *mean, const float *rstd, int N, int C, int set)
 {
 	int nt = omp_get_max_threads();
 	float *part = calloc((size_t)nt * 2 * C, sizeof *part);
@@ -670,7 +680,7 @@ layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const f
 		int t = omp_get_thread_num(), lo, hi;
 		split(N, t, omp_get_num_threads(), &lo, &hi);
 		ln_rows_back(dinp, part + (size_t)t * 2 * C, part + (size_t)t * 2 * C + C, dout, inp, w, mean,
-		             rstd, lo, hi, C);
+		             rstd, lo, hi, C, set);
 	}
 	for (int t = 0; t < nt; t++)
 		for (int c = 0; c < C; c++) {
@@ -678,6 +688,20 @@ layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const f
 			db[c] += part[(size_t)t * 2 * C + C + c];
 		}
 	free(part);
+}
+
+void
+layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                   const float *mean, const float *rstd, int N, int C)
+{
+	ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 0);
+}
+
+void
+layernorm_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                       const float *mean, const float *rstd, int N, int C)
+{
+	ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 1);
 }
 
 CLONES static void

@@ -95,6 +95,10 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
                        int N, int C);
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
+/* The same with dinp written, not added to: what layernorm_backward gives on a zeroed dinp, bit for
+ * bit (0 + x, so -0 too becomes +0), without the pass that zeroes it. */
+void layernorm_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                            const float *w, const float *mean, const float *rstd, int N, int C);
 
 /* GELU, exact (erf) form; this backward recomputes from the input. */
 void gelu_forward(float *out, const float *inp, size_t n);

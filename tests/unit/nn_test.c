@@ -190,6 +190,19 @@ test_layernorm(void)
 	e3 = fd_check(ln_f, &c, c.b, db, 24, 1e-2);
 	check(e1 < TOL && e2 < TOL && e3 < TOL,
 	      "layernorm backward matches finite differences (%.1e %.1e %.1e)", e1, e2, e3);
+	{ /* the writing form over garbage equals the adding form over zeros, parameter sums included;
+	     a zero gradient row gives -0 terms, which 0 + x turns to +0 in both */
+		float *dx2 = randv(120, 3), *dw2 = zeros(24), *db2 = zeros(24);
+		memset(dx, 0, sizeof *dx * 120), memset(dw, 0, sizeof *dw * 24), memset(db, 0, sizeof *db * 24);
+		for (int i = 0; i < 24; i++)
+			c.R[48 + i] = -0.0f;
+		layernorm_backward(dx, dw, db, c.R, c.x, c.w, c.mean, c.rstd, c.N, c.C);
+		layernorm_backward_set(dx2, dw2, db2, c.R, c.x, c.w, c.mean, c.rstd, c.N, c.C);
+		check(!memcmp(dx, dx2, sizeof *dx * 120) && !memcmp(dw, dw2, sizeof *dw * 24) &&
+		          !memcmp(db, db2, sizeof *db * 24),
+		      "layernorm_backward_set over garbage equals layernorm_backward over zeros, bit for bit");
+		free(dx2), free(dw2), free(db2);
+	}
 	free(c.x), free(c.w), free(c.b), free(c.R), free(c.out), free(c.mean), free(c.rstd), free(dx),
 	    free(dw);
 	free(db);
