@@ -259,16 +259,17 @@ stderr_one_line() {
 
 @test "DynaProp --prune-start: dense first, then calibrated; a pause across the start resumes exactly" {
 	echo "$mixed" > in.jsonl
-	tc-train $T --steps 300 --dynaprop --no-checkpoint in.jsonl > from0.jsonl
-	tc-train $T --steps 300 --dynaprop --prune-start 0.5 --no-checkpoint in.jsonl | jq -cS "$strip" > straight.json
+	tc-train $T --steps 200 --dynaprop --no-checkpoint in.jsonl > from0.jsonl
+	tc-train $T --steps 200 --dynaprop --prune-start 0.5 --no-checkpoint in.jsonl | jq -cS "$strip" > straight.json
 	# half the run with thresholds 0: less sparsity over the run, the targets reached after
 	jq -se '.[0].train.sparsity.activation > .[1].train.sparsity.activation + 0.05
 		and .[1].train.sparsity.activation > 0.15 and .[1].train.dynaprop.prune_start == 0.5
 		and any(.[1].train.dynaprop.tau_act[]; . > 0)' from0.jsonl straight.json >/dev/null ||
 		fail "$(jq -c '.train | [.sparsity.activation, .dynaprop]' from0.jsonl straight.json)"
-	run -1 tc-train $T --steps 300 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --pause-after 120 in.jsonl
-	run -1 tc-train $T --steps 300 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --resume --pause-after 60 in.jsonl
-	tc-train $T --steps 300 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --resume in.jsonl | jq -cS "$strip" > resumed.json
+	# paused before the start (step 100), then after it
+	run -1 tc-train $T --steps 200 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --pause-after 80 in.jsonl
+	run -1 tc-train $T --steps 200 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --resume --pause-after 40 in.jsonl
+	tc-train $T --steps 200 --dynaprop --prune-start 0.5 --checkpoint ck.safetensors --resume in.jsonl | jq -cS "$strip" > resumed.json
 	cmp straight.json resumed.json
 }
 
