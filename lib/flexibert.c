@@ -238,7 +238,7 @@ struct fb_lazy {
 	int eager;              /* every row counts as holding a gradient: updated at every step */
 	int *at;                /* V */
 	float (*hist)[4];       /* per update: lr, decay, 1 / bc1, 1 / bc2, as adamw_run takes them */
-	int n, cap;             /* updates in hist; flexibert_sync past cap */
+	int n;                  /* updates in hist (LAZY_CAP at most: then flexibert_sync) */
 	unsigned char *mark;    /* V */
 	int32_t *rows, nrows;   /* V */
 	int32_t *todo;          /* V: the stale rows a forward pass reads */
@@ -259,8 +259,7 @@ lazy_init(struct flexibert *fb)
 	for (z->pi = 0; z->pi < fb->np && fb->p[z->pi].off != fb->wte; z->pi++)
 		;
 	z->at = ecalloc((size_t)z->V, sizeof *z->at);
-	z->cap = LAZY_CAP;
-	z->hist = ecalloc((size_t)z->cap, sizeof *z->hist);
+	z->hist = ecalloc(LAZY_CAP, sizeof *z->hist);
 	z->mark = ecalloc((size_t)z->V, 1);
 	z->rows = ecalloc((size_t)z->V, sizeof *z->rows);
 	z->todo = ecalloc((size_t)z->V, sizeof *z->todo);
@@ -1371,7 +1370,7 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 	bc1 = 1 - pow(b1, (double)fb->step);
 	bc2 = 1 - pow(b2, (double)fb->step);
 	i1 = (float)(1 / bc1), i2 = (float)(1 / bc2);
-	if (z->n == z->cap)
+	if (z->n == LAZY_CAP)
 		flexibert_sync(fb);
 	lazy_list(z);
 	/* one parallel region for every tensor (each element's update is its own, so no barrier between
