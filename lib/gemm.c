@@ -430,3 +430,108 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 		}
 	}
 }
+
+/* ---- a sparse left operand (gemm_sparse) ---- */
+
+#define SN 128 /* columns of C a row of the sparse product holds in registers: 8 vectors */
+
+/*
+ * Columns [0, n) of a row of C (n <= SN, in nv vectors): its start (from, or 0), plus val[j] times
+ * row idx[j] of B for j in [0, nz), in that order, one fused multiply-add each.
+ */
+__attribute__((target("avx512f"), always_inline)) static inline void
+sparse_row(const int nv, int n, int nz, const int *idx, const float *val, const float *B, int ldb,
+           const float *from, float *c)
+{
+	__m512 r[SN / 16];
+	int left = n - 16 * (nv - 1);
+	__mmask16 last = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+
+#pragma GCC unroll 8
+	for (int v = 0; v < nv; v++)
+		r[v] = from ? _mm512_maskz_loadu_ps(v < nv - 1 ? 0xffff : last, from + 16 * v)
+		            : _mm512_setzero_ps();
+	for (int j = 0; j < nz; j++) {
+		const float *b = B + (size_t)idx[j] * ldb;
+		__m512 a = _mm512_set1_ps(val[j]);
+#pragma GCC unroll 8
+		for (int v = 0; v < nv - 1; v++)
+			r[v] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + 16 * v), r[v]);
+		r[nv - 1] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(last, b + 16 * (nv - 1)), r[nv - 1]);
+	}
+#pragma GCC unroll 8
+	for (int v = 0; v < nv; v++)
+		_mm512_mask_storeu_ps(c + 16 * v, v < nv - 1 ? 0xffff : last, r[v]);
+}
+
+/* sparse_row over a row of any width, SN columns at a time, each instance unrolled for its own
+ * count of vectors */
+__attribute__((target("avx512f"), noinline)) static void
+sparse_rows(int n, int nz, const int *idx, const float *val, const float *B, int ldb, const float *from,
+            float *c)
+{
+	for (int j0 = 0; j0 < n; j0 += SN) {
+		int w = n - j0 < SN ? n - j0 : SN;
+		const float *f = from ? from + j0 : NULL;
+#define ROW(r)                                                                                               \
+	case r:                                                                                              \
+		sparse_row(r, w, nz, idx, val, B + j0, ldb, f, c + j0);                                      \
+		break;
+		switch ((w + 15) / 16) {
+			ROW(8)
+			ROW(7)
+			ROW(6)
+			ROW(5)
+			ROW(4)
+			ROW(3)
+			ROW(2)
+			ROW(1)
+		}
+#undef ROW
+	}
+}
+
+/* Row s[0..k)'s nonzeros in order into idx (their k) and val; returns their count. */
+__attribute__((target("avx512f"))) static int
+nonzeros(const float *s, int k, int *idx, float *val)
+{
+	int nz = 0;
+
+	for (int j0 = 0; j0 < k; j0 += 16) {
+		__mmask16 m = k - j0 >= 16 ? 0xffff : (__mmask16)((1u << (k - j0)) - 1);
+		__m512 x = _mm512_maskz_loadu_ps(m, s + j0);
+		__mmask16 nzm = _mm512_mask_cmp_ps_mask(m, x, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+		_mm512_mask_compressstoreu_ps(val + nz, nzm, x);
+		_mm512_mask_compressstoreu_epi32(
+		    idx + nz, nzm,
+		    _mm512_add_epi32(_mm512_set1_epi32(j0),
+		                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
+		nz += __builtin_popcount(nzm);
+	}
+	return nz;
+}
+
+int
+gemm_sparse(int M, int N, int K, const float *S, int lds, const float *B, int ldb, int add, float *C, int ldc)
+{
+	int t = slot();
+	size_t terms = 0;
+	double t0;
+
+	if (!own() || t >= THREADS || M <= 0 || N <= 0)
+		return -1;
+	t0 = start();
+	if (packcap[t] < 2 * (size_t)K) { /* a row's nonzeros: their k, then their values */
+		free(pack[t]);
+		packcap[t] = 2 * (size_t)K;
+		pack[t] = ecalloc(packcap[t], sizeof(float));
+	}
+	for (int i = 0; i < M; i++) {
+		float *c = C + (size_t)i * ldc;
+		int nz = nonzeros(S + (size_t)i * lds, K, (int *)pack[t], pack[t] + K);
+		terms += (size_t)nz;
+		sparse_rows(N, nz, (const int *)pack[t], pack[t] + K, B, ldb, add ? c : NULL, c);
+	}
+	tally(t0, 1, N, (int)terms); /* 2 N FLOPs a term */
+	return 0;
+}

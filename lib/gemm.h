@@ -42,6 +42,18 @@ struct gemm_epi {
 int gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   const float *bias, float *C, int ldc, struct gemm_epi *e);
 
+/*
+ * C (M, N) = S B, or C += S B where add is set, by S's nonzeros alone (DynaProp's pruned
+ * gradients): row i of C gets s B(k) for each nonzero s = S(i, k) in increasing k, B(k) being row
+ * k of B (K rows, row stride ldb), one fused multiply-add each, as gemm's kernel sums them: the
+ * result is gemm's (alpha 1, beta 0 or 1, no bias) bit for bit, but for the sign of a sum of
+ * zeros. Reads B's rows from where they lie, one per nonzero, with C's row in registers: at a
+ * tenth of nonzeros or fewer it beats the dense product. Returns -1, having done nothing, where
+ * the own kernel does not run.
+ */
+int gemm_sparse(int M, int N, int K, const float *S, int lds, const float *B, int ldb, int add, float *C,
+                int ldc);
+
 /* The same on OpenBLAS always: for products whose K is the long side (weight gradients, K the
  * tokens of a batch), where OpenBLAS's packed copy of A pays for itself. */
 void gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,

@@ -3,7 +3,8 @@
  * beta and bias, on shapes that leave partial tiles (rows not a multiple of 6, columns not a multiple
  * of 64, k over several blocks of 128) and leading dimensions wider than the rows; the elements of C
  * beyond its N columns must stay as they were, and beta 0 must ignore what C held (NaN here).
- * Also that the result does not depend on the rows a call is given (a thread's share of a product).
+ * Also that the result does not depend on the rows a call is given (a thread's share of a product),
+ * and that gemm_sparse gives gemm's result from a sparse operand's nonzeros.
  *
  * Prints TAP; exits 1 on any failure.
  */
@@ -135,6 +136,33 @@ main(void)
 		check(same, "gemm: four threads at once, each in a nested team of one, get the products they "
 		            "get alone");
 		free(A), free(B), free(C), free(want);
+	}
+	/* the product over a sparse operand's nonzeros: gemm's sums bit for bit, overwritten or added
+	 * to, on widths of partial vectors and of several chunks of 128, with NaN and -0 among the
+	 * elements, and nothing written beside C's columns */
+	if (gemm_select(1)) {
+		static const int sp[][3] = {{1, 1, 1}, {9, 130, 37}, {33, 16, 64}, {20, 513, 200}, {7, 64, 4096}};
+		for (int si = 0; si < (int)(sizeof sp / sizeof sp[0]); si++)
+			for (int add = 0; add < 2; add++) {
+				int M = sp[si][0], N = sp[si][1], K = sp[si][2], lds = K + 2, ldc = N + 3;
+				float *S = randv((size_t)M * lds), *B = randv((size_t)K * N), *C = randv((size_t)M * ldc);
+				float *want = malloc(sizeof *want * (size_t)M * ldc);
+				int same;
+				for (size_t i = 0; i < (size_t)M * lds; i++)
+					if (rng_below(&R, 100) >= 8)
+						S[i] = rng_below(&R, 50) == 0 ? -0.0f : 0.0f;
+				if (M > 1)
+					S[(size_t)1 * lds] = NAN; /* a NaN is a nonzero: it spreads as in gemm */
+				memcpy(want, C, sizeof *C * (size_t)M * ldc);
+				gemm(0, 0, M, N, K, 1.0f, S, lds, B, N, add ? 1.0f : 0.0f, NULL, want, ldc);
+				same = gemm_sparse(M, N, K, S, lds, B, N, add, C, ldc) == 0;
+				for (size_t i = 0; i < (size_t)M * ldc; i++)
+					same &= memcmp(&C[i], &want[i], sizeof *C) == 0 ||
+					        (C[i] == 0 && want[i] == 0) || (isnan(C[i]) && isnan(want[i]));
+				check(same, "gemm_sparse M %d N %d K %d (%s): gemm's product bit for bit, about 8%% "
+				            "nonzeros", M, N, K, add ? "added to C" : "C overwritten");
+				free(S), free(B), free(C), free(want);
+			}
 	}
 	return tap_done();
 }
