@@ -384,11 +384,19 @@ row_list(const float *g, int n, int *col, float *val)
 	}
 }
 
-/* dinp, dw, dbias from dout's nonzeros (nzl): for each nonzero g = dout[i, o], dinp row i += g w row o,
- * dw row o += g inp row i. Threads own rows of dinp and rows of dw, so every sum runs in the same
- * order for any thread count. */
+/*
+ * dinp, dw, dbias from dout's nonzeros: for each nonzero g = dout[i, o], dinp row i += g w row o
+ * (overwritten: from 0), dw row o += g inp row i, dbias[o] += g. dinp's rows go through lib/gemm's
+ * kernel for a sparse operand (a row's sums in registers while the rows of w its nonzeros pick
+ * pass by: half the time of adding into the row in memory), or, without it, through the same sums
+ * in plain loops. dw's rows take their terms
+ * row of dout after row (listed in nzl), each row of inp read once for all of its nonzeros:
+ * summing each row of dw in registers instead read inp once per nonzero and ran slower. Threads own
+ * rows of dinp and rows of dw, so every sum runs in the same order for any thread count.
+ */
 static void
-mm_backward_nz(float *dinp, float *dw, float *dbias, const float *inp, const float *w, int N, int C, int OC)
+mm_backward_nz(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+               int N, int C, int OC, int overwrite)
 {
 	const int *ptr = nzl.ptr, *col = nzl.col;
 	const float *val = nzl.val;
@@ -396,12 +404,19 @@ mm_backward_nz(float *dinp, float *dw, float *dbias, const float *inp, const flo
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
-		if (dinp) {
-			split(N, t, nt, &lo, &hi);
-			for (int i = lo; i < hi; i++)
-				for (int e = ptr[i]; e < ptr[i + 1]; e++)
-					axpy(dinp + (size_t)i * C, val[e], w + (size_t)col[e] * C, C);
-		}
+		split(N, t, nt, &lo, &hi);
+		if (dinp && hi > lo &&
+		    gemm_sparse(hi - lo, C, OC, dout + (size_t)lo * OC, OC, w, C, !overwrite,
+		                dinp + (size_t)lo * C, C) != 0)
+			for (int i = lo; i < hi; i++) {
+				float *d = dinp + (size_t)i * C;
+				const float *g = dout + (size_t)i * OC;
+				if (overwrite)
+					memset(d, 0, sizeof *d * (size_t)C);
+				for (int o = 0; o < OC; o++)
+					if (g[o] != 0)
+						axpy(d, g[o], w + (size_t)o * C, C);
+			}
 		split(OC, t, nt, &lo, &hi);
 		for (int i = 0; dw && hi > lo && i < N; i++)
 			for (int e = ptr[i]; e < ptr[i + 1]; e++) {
@@ -457,7 +472,7 @@ matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, 
                        const float *w, int N, int C, int OC, int overwrite)
 {
 	size_t nnz;
-	int nr = 0, how;
+	int nr = 0;
 	double dense, byrows, bynz;
 
 	nzl.ptr = grow(nzl.ptr, &nzl.ncap, (size_t)N + 1, sizeof *nzl.ptr);
@@ -481,22 +496,22 @@ matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, 
 			mm_backward(NULL, 0, dw, dbias, dout, OC, inp, C, w, N, C, OC);
 		return NN_SPARSE_DENSE;
 	}
-	if (dinp && overwrite)
-		memset(dinp, 0, sizeof *dinp * (size_t)N * C);
 	if (byrows <= bynz) {
+		if (dinp && overwrite)
+			memset(dinp, 0, sizeof *dinp * (size_t)N * C);
 		nzl.col = grow(nzl.col, &nzl.cap, (size_t)N + 1, sizeof *nzl.col);
 		mm_backward_rows(dinp, dw, dbias, dout, inp, w, N, nr, C, OC);
-		how = NN_SPARSE_ROWS;
-	} else {
+		return NN_SPARSE_ROWS;
+	}
+	if (dw) { /* the lists dw's sums take */
 		nzl.col = grow(nzl.col, &nzl.cap, nnz + 1, sizeof *nzl.col);
 		nzl.val = grow(nzl.val, &nzl.vcap, nnz + 1, sizeof *nzl.val);
 #pragma omp parallel for schedule(static)
 		for (int i = 0; i < N; i++)
 			row_list(dout + (size_t)i * OC, OC, nzl.col + nzl.ptr[i], nzl.val + nzl.ptr[i]);
-		mm_backward_nz(dinp, dw, dbias, inp, w, N, C, OC);
-		how = NN_SPARSE_NZ;
 	}
-	return how;
+	mm_backward_nz(dinp, dw, dbias, dout, inp, w, N, C, OC, overwrite);
+	return NN_SPARSE_NZ;
 }
 
 void
