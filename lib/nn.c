@@ -463,9 +463,13 @@ mm_backward_rows(float *dinp, float *dw, float *dbias, const float *dout, const 
 	}
 }
 
-/* sgemm's speed over the one-nonzero-at-a-time loop's, per multiply-add: above this many times
- * the nonzeros' work, the dense product is the faster (bench/dynaprop.sh measures it) */
-#define NN_NZ_SLOWDOWN 4.0
+/* sgemm's speed over the one-nonzero-at-a-time loops', per multiply-add: above this many times
+ * the nonzeros' work, the dense product is the faster. On the shapes of BERT-Tiny's backward with
+ * wordnet-lex's batches (N about 800 tokens; 128 x 128, 128 x 512, 512 x 128), the nonzeros' way
+ * broke even with the dense products at 8.5% to 14% of nonzeros. Replaying the 700 calls of 50
+ * DynaProp steps with every way timed, 8 spent 296 ms on 1 thread and 196 ms on 2, 4 spent 347 and
+ * 214, and the fastest way for each call 291 and 187. */
+#define NN_NZ_SLOWDOWN 8.0
 
 int
 matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
