@@ -535,3 +535,18 @@ gemm_sparse(int M, int N, int K, const float *S, int lds, const float *B, int ld
 	tally(t0, 1, N, (int)terms); /* 2 N FLOPs a term */
 	return 0;
 }
+
+void
+gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C)
+{
+	int r0 = 0, c0 = 0;
+
+	if (own()) /* whole 16 x 16 blocks in vector registers */
+		for (r0 = 0; r0 + 16 <= R; r0 += 16)
+			for (c0 = 0; c0 + 16 <= C; c0 += 16)
+				transpose16(dst + (size_t)c0 * ldd + r0, ldd, src + (size_t)r0 * lds + c0, lds);
+	r0 = own() ? R / 16 * 16 : 0, c0 = own() ? C / 16 * 16 : 0;
+	for (int r = 0; r < R; r++) /* the rest: the rows below the blocks, the columns beside them */
+		for (int c = r < r0 ? c0 : 0; c < C; c++)
+			dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}

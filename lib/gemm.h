@@ -54,6 +54,9 @@ int gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const fl
 int gemm_sparse(int M, int N, int K, const float *S, int lds, const float *B, int ldb, int add, float *C,
                 int ldc);
 
+/* dst (C rows of R, row stride ldd) = src (R rows of C, row stride lds) transposed */
+void gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C);
+
 /* The same on OpenBLAS always: for products whose K is the long side (weight gradients, K the
  * tokens of a batch), where OpenBLAS's packed copy of A pays for itself. */
 void gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,

@@ -464,11 +464,10 @@ mm_backward_rows(float *dinp, float *dw, float *dbias, const float *dout, const 
 }
 
 /* sgemm's speed over the one-nonzero-at-a-time loops', per multiply-add: above this many times
- * the nonzeros' work, the dense product is the faster. On the shapes of BERT-Tiny's backward with
- * wordnet-lex's batches (N about 800 tokens; 128 x 128, 128 x 512, 512 x 128), the nonzeros' way
- * broke even with the dense products at 8.5% to 14% of nonzeros. Replaying the 700 calls of 50
- * DynaProp steps with every way timed, 8 spent 296 ms on 1 thread and 196 ms on 2, 4 spent 347 and
- * 214, and the fastest way for each call 291 and 187. */
+ * the nonzeros' work, the dense product is the faster. Measured on the shapes of BERT-Tiny's
+ * backward with wordnet-lex's batches (N about 800 tokens; 128 x 128, 128 x 512 and 512 x 128), the
+ * nonzeros' way broke even with the dense products at 8.5% to 14% of nonzeros, and at 4 it was
+ * taken up to 24%, where it ran up to twice as long. */
 #define NN_NZ_SLOWDOWN 8.0
 
 int
@@ -1047,6 +1046,40 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 	}
 }
 
+/* The share of nonzeros below which attention's backward products run over them alone
+ * (gemm_sparse, the same sums): on its T x T x D products (T 128, D 64) the nonzeros' way broke
+ * even with the dense one at about a tenth of them. */
+#define NN_ATTN_SPARSE 0.1
+
+/* Nonzeros of x (R rows of C, row stride ldx) */
+static size_t
+count_nz(const float *x, int R, int C, int ldx)
+{
+	size_t n = 0;
+
+	for (int r = 0; r < R; r++)
+		n += (size_t)row_nnz(x + (size_t)r * ldx, C);
+	return n;
+}
+
+/* C (M, N) = S B, or += where add, S (M, K) holding nz nonzeros: over them alone where they are
+ * few, else the dense product. With ts, the product is S^T B, S given as (K, M), and S^T is
+ * written into St (M x K floats) for the sparse way. */
+static void
+attn_product(size_t nz, int ts, float *St, int M, int N, int K, const float *S, int lds, const float *B, int ldb,
+             int add, float *C, int ldc)
+{
+	if ((double)nz <= NN_ATTN_SPARSE * M * K && gemm_own()) {
+		if (ts) { /* S^T as it is to be read: M rows of K */
+			gemm_transpose(St, K, S, lds, K, M);
+			S = St, lds = K, ts = 0;
+		}
+		if (gemm_sparse(M, N, K, S, lds, B, ldb, add, C, ldc) == 0)
+			return;
+	}
+	gemm(ts, 0, M, N, K, 1.0f, S, lds, B, ldb, add ? 1.0f : 0.0f, NULL, C, ldc);
+}
+
 /* dP (T, T) = P * (dP - rowsum(P * dP)) * scale, row by row: through a softmax and a scale. */
 CLONES static void
 softmax_back_rows(float *dP, const float *P, float scale, int T)
@@ -1080,15 +1113,21 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		const float *qb = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
 		            *vb = v + (size_t)b * T * A;
 		const float *dcb = dctx + (size_t)b * T * A;
+		size_t nz, zb = 0;
 		float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
 		uint32_t k32 = key32(key), thr = keep_below(p), base = (uint32_t)((size_t)b * T * T);
 		if (p > 0) {
 			drop_run(Pd, P, (size_t)T * T, k32, base, thr, s);
 			Pu = Pd;
 		}
-		/* dv += drop(P)^T dctx; d drop(P) = dctx v^T */
+		/* dv += drop(P)^T dctx; d drop(P) = dctx v^T, over dctx's nonzeros where DynaProp left
+		 * few (v^T into the free half of qw's space) */
 		gemm(1, 0, T, D, T, 1.0f, Pu, T, dcb, A, 1.0f, NULL, dv + (size_t)b * T * A, A);
-		gemm(0, 1, T, T, D, 1.0f, dcb, A, vb, A, 0.0f, NULL, dP, T);
+		if (pr && (double)(nz = count_nz(dcb, T, D, A)) <= NN_ATTN_SPARSE * T * D && gemm_own()) {
+			gemm_transpose(qw + (size_t)T * D, T, vb, A, T, D);
+			attn_product(nz, 0, NULL, T, T, D, dcb, A, qw + (size_t)T * D, T, 0, dP, T);
+		} else
+			gemm(0, 1, T, T, D, 1.0f, dcb, A, vb, A, 0.0f, NULL, dP, T);
 		/* through the dropout and the softmax; then the 1/sqrt(D) */
 		if (p > 0) /* the mask from Pd, not hashed again: the softmax's backward multiplies
 		              by P, 0 wherever Pd is 0 but the mask is not */
@@ -1103,19 +1142,22 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			 * gradient times scale */
 			float *S = Pd;
 			gemm(0, 1, T, T, D, scale, wma ? qw : qb, wma ? D : A, kb, A, 0.0f, NULL, S, T);
-			zs += prune_score_grad(dP, S, (size_t)T * T, pr->tau * scale, pr->tau_grad * scale);
+			zb = prune_score_grad(dP, S, (size_t)T * T, pr->tau * scale, pr->tau_grad * scale);
 		} else if (pr) /* tau 0 prunes no score but exact zeros, which it leaves as they were: the
 		                  rule is the identity there, and its gradient passes everywhere */
-			zs += prune_block(dP, NULL, (size_t)T * T, pr->tau_grad * scale);
+			zb = prune_block(dP, NULL, (size_t)T * T, pr->tau_grad * scale);
+		zs += zb;
+		/* dS's nonzeros (all of them without DynaProp); dS^T goes into Pd, free by now */
+		nz = (size_t)T * T - zb;
 		if (wma) {
 			float *dqw = dqw_all + (size_t)b * T * D;
 			/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
-			gemm(1, 0, T, D, T, 1.0f, dP, T, qw, D, 1.0f, NULL, dk + (size_t)b * T * A, A);
-			gemm(0, 0, T, D, T, 1.0f, dP, T, kb, A, 0.0f, NULL, dqw, D);
+			attn_product(nz, 1, Pd, T, D, T, dP, T, qw, D, 1, dk + (size_t)b * T * A, A);
+			attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, 0, dqw, D);
 			gemm(0, 1, T, D, D, 1.0f, dqw, D, wma, D, 1.0f, NULL, dq + (size_t)b * T * A, A);
 		} else {
-			gemm(0, 0, T, D, T, 1.0f, dP, T, kb, A, 1.0f, NULL, dq + (size_t)b * T * A, A);
-			gemm(1, 0, T, D, T, 1.0f, dP, T, qb, A, 1.0f, NULL, dk + (size_t)b * T * A, A);
+			attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, 1, dq + (size_t)b * T * A, A);
+			attn_product(nz, 1, Pd, T, D, T, dP, T, qb, A, 1, dk + (size_t)b * T * A, A);
 		}
 	}
 	if (pr) {

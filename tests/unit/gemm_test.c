@@ -164,5 +164,28 @@ main(void)
 				free(S), free(B), free(C), free(want);
 			}
 	}
+	/* the transpose: whole blocks and the edges beside and below them, nothing written past C
+	 * columns of dst's rows */
+	for (int m = 0; m < 2; m++) {
+		static const int tr[][2] = {{1, 1}, {16, 16}, {40, 64}, {37, 21}, {128, 70}};
+		int same = 1;
+		gemm_select(m);
+		for (int ti = 0; ti < (int)(sizeof tr / sizeof tr[0]); ti++) {
+			int Rr = tr[ti][0], Cc = tr[ti][1], lds = Cc + 3, ldd = Rr + 5;
+			float *src = randv((size_t)Rr * lds), *dst = randv((size_t)Cc * ldd);
+			float *was = malloc(sizeof *was * (size_t)Cc * ldd);
+			memcpy(was, dst, sizeof *was * (size_t)Cc * ldd);
+			gemm_transpose(dst, ldd, src, lds, Rr, Cc);
+			for (int c = 0; c < Cc; c++)
+				for (int r = 0; r < ldd; r++)
+					same &= memcmp(&dst[(size_t)c * ldd + r],
+					               r < Rr ? &src[(size_t)r * lds + c] : &was[(size_t)c * ldd + r],
+					               sizeof *dst) == 0;
+			free(src), free(dst), free(was);
+		}
+		check(same, "gemm_transpose (%s): 5 shapes, whole blocks and edges, nothing beside",
+		      m ? "AVX-512 blocks" : "plain loops");
+	}
+	gemm_select(1);
 	return tap_done();
 }

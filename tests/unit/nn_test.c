@@ -639,45 +639,55 @@ attention_pruned_naive(float *ctx, float *dq, float *dk, float *dv, float *dwma,
 	free(qw), free(s), free(P), free(g), free(dqw);
 }
 
+/* sp: the gradient arriving at the context mostly zeros and a higher gradient threshold, so that
+ * both dctx and dS hold under a tenth of nonzeros and the backward takes its sparse products */
 static void
 test_attention_pruned(void)
 {
-	for (int wma = 0; wma < 2; wma++) {
-		int B = 3, T = 6, A = 20, D = 8;
-		size_t n = (size_t)B * T * A;
-		float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dc = randv(n, 1),
-		      *w = wma ? randv(64, 0.5) : NULL, *mask = zeros(18), *probs = zeros(108);
-		float *ctx = zeros(n), *ctx2 = zeros(n), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
-		float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
-		float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64);
-		struct nn_attn_prune pr = {
-		    .tau = 0.3f, .tau_grad = 0.02f, .tau_p = 0.3f, .tau_grad_p = 0.02f};
-		size_t pz = 0;
-		double ef, eb;
-		for (int i = 0; i < 18; i++)
-			mask[i] = !(i == 5 || i == 10 || i == 11 || i >= 15);
-		attention_forward(ctx, probs, q, k, v, w, mask, 0, 7, &pr, scratch, B, T, A, D);
-		attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs, q, k, v, w, 0, 7, &pr, scratch, B,
-		                   T, A, D);
-		attention_pruned_naive(ctx2, dq2, dk2, dv2, dw2, dc, q, k, v, w, mask, pr.tau, pr.tau_grad, B,
-		                       T, A, D);
-		for (int i = 0; i < 108; i++)
-			pz += probs[i] == 0;
-		ef = rel_diff(ctx, ctx2, n);
-		eb = rel_diff(dq, dq2, n) + rel_diff(dk, dk2, n) + rel_diff(dv, dv2, n) +
-		     (wma ? rel_diff(dw, dw2, 64) : 0);
-		check(
-		    ef < 1e-5 && eb < 1e-4 && pz > 20 && pr.total[0] == 2 * 108 && pr.total[1] == 2 * 108 &&
-		        pr.zeros[0] >= pz && pr.zeros[1] > 0,
-		    "attention (%s) with DynaProp at tau 0.3, tau_grad 0.02 equals the plain statement of "
-		    "the "
-		    "rule (forward %.1e, backward %.1e; %zu of 108 probabilities pruned, %zu/%zu and %zu/%zu "
-		    "zeros counted)",
-		    wma ? "wma" : "sdp", ef, eb, pz, pr.zeros[0], pr.total[0], pr.zeros[1], pr.total[1]);
-		free(q), free(k), free(v), free(dc), free(w), free(mask), free(probs), free(ctx), free(ctx2);
-		free(scratch), free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2), free(dv2),
-		    free(dw2);
-	}
+	for (int sp = 0; sp < 2; sp++)
+		for (int wma = 0; wma < 2; wma++) {
+			int B = 3, T = sp ? 40 : 6, A = 20, D = 8, BT = B * T;
+			size_t n = (size_t)B * T * A, nP = (size_t)B * T * T;
+			float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dc = randv(n, 1),
+			      *w = wma ? randv(64, 0.5) : NULL, *mask = zeros(BT), *probs = zeros(nP);
+			float *ctx = zeros(n), *ctx2 = zeros(n), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
+			float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
+			float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64);
+			float tg = sp ? 0.01f : 0.02f;
+			float ta = sp ? 0.03f : 0.3f;
+			struct nn_attn_prune pr = {.tau = ta, .tau_grad = tg, .tau_p = ta, .tau_grad_p = tg};
+			size_t pz = 0, dcz = 0;
+			double ef, eb;
+			for (int i = 0; i < BT; i++) /* the last positions of each item are padding */
+				mask[i] = sp ? i % T < T - 7 : !(i == 5 || i == 10 || i == 11 || i >= 15);
+			for (size_t i = 0; sp && i < n; i++)
+				if (rng_below(&R, 100) >= 4)
+					dc[i] = 0;
+			for (size_t i = 0; i < n; i++)
+				dcz += dc[i] == 0;
+			attention_forward(ctx, probs, q, k, v, w, mask, 0, 7, &pr, scratch, B, T, A, D);
+			attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs, q, k, v, w, 0, 7, &pr, scratch,
+			                   B, T, A, D);
+			attention_pruned_naive(ctx2, dq2, dk2, dv2, dw2, dc, q, k, v, w, mask, pr.tau,
+			                       pr.tau_grad, B, T, A, D);
+			for (size_t i = 0; i < nP; i++)
+				pz += probs[i] == 0;
+			ef = rel_diff(ctx, ctx2, n);
+			eb = rel_diff(dq, dq2, n) + rel_diff(dk, dk2, n) + rel_diff(dv, dv2, n) +
+			     (wma ? rel_diff(dw, dw2, 64) : 0);
+			check(ef < 1e-5 && eb < 1e-4 && pz > nP / 5 && pr.total[0] == 2 * nP &&
+			          pr.total[1] == 2 * nP && pr.zeros[0] >= pz && pr.zeros[1] > 0 &&
+			          (!sp || (pr.split[3] > 0.9 * (double)nP && dcz > 0.9 * (double)n)),
+			      "attention (%s) with DynaProp at tau %g, tau_grad %g equals the plain statement "
+			      "of the rule (forward %.1e, backward %.1e; %zu of %zu probabilities pruned, %zu/%zu "
+			      "and %zu/%zu zeros counted, %zu of dS's %zu; %zu of dctx's %zu zeros)",
+			      wma ? "wma" : "sdp", ta, tg, ef, eb, pz, nP, pr.zeros[0], pr.total[0], pr.zeros[1],
+			      pr.total[1], pr.split[3], nP, dcz, n);
+			free(q), free(k), free(v), free(dc), free(w), free(mask), free(probs), free(ctx),
+			    free(ctx2);
+			free(scratch), free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2), free(dv2),
+			    free(dw2);
+		}
 }
 
 /* ---- transforms ---- */
