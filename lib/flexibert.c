@@ -676,20 +676,33 @@ prune_act(struct flexibert *fb, int l, int pt, float *x, uint64_t *keep, size_t 
 	count_act(fb, l, pt, z, n);
 }
 
-/* out = GELU(pre) after pre's pruning at FB_PT_FF, and GELU' (0 where pruned) over pre for a
- * backward, in one pass */
+/* A layer of the FF stack: pre = x w^T + b, pruned at FB_PT_FF (in the product's own pass where
+ * lib/gemm can, and no step samples the point's magnitudes), then out = GELU(pre) and GELU' (0
+ * where pruned) over pre for the backward */
 static void
-prune_act_gelu(struct flexibert *fb, int l, float *out, float *pre, size_t n)
+ff_forward(struct flexibert *fb, int l, float *out, float *pre, const float *x, size_t w, size_t b, int N,
+           int C, int OC)
 {
 	struct fb_prune *pr = &fb->prune;
+	const float *P = fb->params;
+	size_t n = (size_t)N * OC;
+	struct nn_epi e = {.tau = -1.0f};
 
 	if (!fb->cfg.dynaprop) {
+		matmul_forward(pre, x, P + w, P + b, N, C, OC);
 		gelu_forward_der(out, pre, pre, n);
 		return;
 	}
-	if (pr->sample == 1 && (fb->a->training || pr->count))
+	if (pr->sample == 1 && (fb->a->training || pr->count)) {
+		matmul_forward(pre, x, P + w, P + b, N, C, OC);
 		prune_sample(fb, FB_SP_ACT, FB_PT_FF, pre, n);
-	count_act(fb, l, FB_PT_FF, nn_prune_gelu(out, pre, pre, n, pr->tau_act[FB_PT_FF]), n);
+		count_act(fb, l, FB_PT_FF, nn_prune_gelu(out, pre, pre, n, pr->tau_act[FB_PT_FF]), n);
+		return;
+	}
+	e.tau = pr->tau_act[FB_PT_FF];
+	matmul_forward_epi(pre, x, P + w, P + b, N, C, OC, &e);
+	gelu_forward_der_pruned(out, pre, pre, n);
+	count_act(fb, l, FB_PT_FF, e.zeros, n);
 }
 
 static void
@@ -880,8 +893,7 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	              site(a->dropkey, l, SITE_ATTN_OUT), x);
 	layernorm_forward(La->y, La->m1, La->r1, La->ares, P + W->ln1w, P + W->ln1b, N, h);
 	for (int i = 0, fin = h; i < ml->nff; fin = ml->ff[i], i++) {
-		matmul_forward(La->ffder[i], z, P + W->ffw[i], P + W->ffb[i], N, fin, ml->ff[i]);
-		prune_act_gelu(fb, l, La->ffout[i], La->ffder[i], (size_t)N * ml->ff[i]);
+		ff_forward(fb, l, La->ffout[i], La->ffder[i], z, W->ffw[i], W->ffb[i], N, fin, ml->ff[i]);
 		z = La->ffout[i];
 	}
 	dense_forward(fb, l, FB_PT_OUT, La->fres, z, W->wout, W->bout, N, ml->ff[ml->nff - 1], h, La->keep_f,

@@ -107,6 +107,8 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
  * (der may be inp, which backward then no longer needs), and the backward multiplies the incoming
  * gradient by it in place. The results are those of the pair above, bit for bit. */
 void gelu_forward_der(float *out, float *der, const float *inp, size_t n);
+/* The same after DynaTran has pruned inp: der is 0 where inp is 0. */
+void gelu_forward_der_pruned(float *out, float *der, const float *inp, size_t n);
 void gelu_backward_der(float *d, const float *der, size_t n);
 
 /* out = tanh(inp); backward from the output. */

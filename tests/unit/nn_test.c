@@ -485,7 +485,7 @@ static void
 test_prune_gelu(void)
 {
 	static const size_t sizes[] = {1, 4095, 4097, 10000};
-	int ok = 1, okb = 1, okd = 1;
+	int ok = 1, okb = 1, okd = 1, okp = 1;
 
 	for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
 		size_t n = sizes[si];
@@ -502,6 +502,9 @@ test_prune_gelu(void)
 		gelu_forward_der(o3, g, p2, n);
 		for (size_t i = 0; i < n; i++)
 			okd &= memcmp(&p3[i], p2[i] != 0.0f ? &g[i] : &(float){0.0f}, sizeof *g) == 0;
+		/* the same from an input pruned beforehand (as by a product's epilogue) */
+		gelu_forward_der_pruned(o3, g, p2, n);
+		okp &= memcmp(o3, o1, sizeof *o1 * n) == 0 && memcmp(g, p3, sizeof *g * n) == 0;
 		okb &= nn_gelu_backward_prune(d1, p3, n, 0.05f) ==
 		       (gelu_backward_der(d2, p3, n), nn_prune_grad(d2, p3, NULL, n, 0.05f));
 		okb &= memcmp(d1, d2, sizeof *d1 * n) == 0;
@@ -510,6 +513,8 @@ test_prune_gelu(void)
 	check(ok, "nn_prune_gelu prunes and applies GELU as nn_prune then gelu_forward do (4 sizes)");
 	check(okd, "nn_prune_gelu's derivative is gelu_forward_der's where kept, 0 where pruned (4 sizes)");
 	check(okb, "nn_gelu_backward_prune equals gelu_backward_der then nn_prune_grad (4 sizes)");
+	check(okp, "gelu_forward_der_pruned on a pruned input gives nn_prune_gelu's GELU and derivative, bit "
+	           "for bit (4 sizes)");
 }
 
 /* The sparse-gradient products against the naive ones, each way forced by the zeros' pattern. */
