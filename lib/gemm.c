@@ -550,3 +550,80 @@ gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C)
 		for (int c = r < r0 ? c0 : 0; c < C; c++)
 			dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
 }
+
+/*
+ * For gemm_sparse_t: the nz nonzeros of a row k of S (val[j] at column idx[j] of the range) each add
+ * val[j] times row k of B (its columns [0, n), n <= SN, nv vectors, in registers) to their row of C
+ * (c, row stride ldc).
+ */
+__attribute__((target("avx512f"), always_inline)) static inline void
+scatter_row(const int nv, int n, int nz, const int *idx, const float *val, const float *b, float *c, int ldc)
+{
+	__m512 r[SN / 16];
+	int left = n - 16 * (nv - 1);
+	__mmask16 last = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+
+#pragma GCC unroll 8
+	for (int v = 0; v < nv - 1; v++)
+		r[v] = _mm512_loadu_ps(b + 16 * v);
+	r[nv - 1] = _mm512_maskz_loadu_ps(last, b + 16 * (nv - 1));
+	for (int j = 0; j < nz; j++) {
+		float *cr = c + (size_t)idx[j] * ldc;
+		__m512 a = _mm512_set1_ps(val[j]);
+#pragma GCC unroll 8
+		for (int v = 0; v < nv - 1; v++)
+			_mm512_storeu_ps(cr + 16 * v, _mm512_fmadd_ps(a, r[v], _mm512_loadu_ps(cr + 16 * v)));
+		_mm512_mask_storeu_ps(cr + 16 * (nv - 1), last,
+		                      _mm512_fmadd_ps(a, r[nv - 1], _mm512_maskz_loadu_ps(last, cr + 16 * (nv - 1))));
+	}
+}
+
+__attribute__((target("avx512f"), noinline)) static void
+scatter_rows(int n, int nz, const int *idx, const float *val, const float *b, float *c, int ldc)
+{
+	for (int j0 = 0; j0 < n; j0 += SN) {
+		int w = n - j0 < SN ? n - j0 : SN;
+#define ROW(r)                                                                                               \
+	case r:                                                                                              \
+		scatter_row(r, w, nz, idx, val, b + j0, c + j0, ldc);                                        \
+		break;
+		switch ((w + 15) / 16) {
+			ROW(8)
+			ROW(7)
+			ROW(6)
+			ROW(5)
+			ROW(4)
+			ROW(3)
+			ROW(2)
+			ROW(1)
+		}
+#undef ROW
+	}
+}
+
+int
+gemm_sparse_t(int lo, int hi, int N, int K, const float *S, int lds, const float *B, int ldb, float *C, int ldc)
+{
+	int t = slot(), m = hi - lo;
+	size_t terms = 0;
+	double t0;
+
+	if (!own() || t >= THREADS || m <= 0 || N <= 0)
+		return -1;
+	t0 = start();
+	if (packcap[t] < 2 * (size_t)m) { /* a row's nonzeros: their columns, then their values */
+		free(pack[t]);
+		packcap[t] = 2 * (size_t)m;
+		pack[t] = ecalloc(packcap[t], sizeof(float));
+	}
+	for (int k = 0; k < K; k++) {
+		int nz = nonzeros(S + (size_t)k * lds + lo, m, (int *)pack[t], pack[t] + m);
+		if (nz == 0)
+			continue;
+		terms += (size_t)nz;
+		scatter_rows(N, nz, (const int *)pack[t], pack[t] + m, B + (size_t)k * ldb, C + (size_t)lo * ldc,
+		             ldc);
+	}
+	tally(t0, 1, N, (int)terms); /* 2 N FLOPs a term */
+	return 0;
+}

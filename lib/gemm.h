@@ -54,6 +54,17 @@ int gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const fl
 int gemm_sparse(int M, int N, int K, const float *S, int lds, const float *B, int ldb, int add, float *C,
                 int ldc);
 
+/*
+ * Rows [lo, hi) of C (N columns) += S^T B by S's nonzeros, S (K, at least hi columns; row stride lds)
+ * and B (K, N): for k in increasing order, each nonzero s = S(k, i) with i in [lo, hi) adds s times
+ * row k of B to row i of C, in one fused multiply-add per element, as gemm's kernel sums
+ * C += S^T B. A row of B is read once for all the nonzeros of its row of S (a weight gradient's
+ * rows: S the pruned gradient, B the layer's input); threads that own ranges of rows of C may call
+ * at once. Returns -1, having done nothing, where the own kernel does not run.
+ */
+int gemm_sparse_t(int lo, int hi, int N, int K, const float *S, int lds, const float *B, int ldb, float *C,
+                  int ldc);
+
 /* dst (C rows of R, row stride ldd) = src (R rows of C, row stride lds) transposed */
 void gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C);
 

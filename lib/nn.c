@@ -329,16 +329,15 @@ axpy(float *y, float a, const float *x, int n)
 }
 
 /*
- * The nonzeros of a sparse gradient, row by row (CSR): row i's are col[ptr[i] .. ptr[i + 1]), with
- * their values in val. The buffers are kept from call to call, since every step asks for the same
- * sizes; nothing here may be called from two threads at once (tc-train's products come one at a time,
- * each spread over the threads by OpenMP).
+ * A sparse gradient's nonzeros counted row by row (ptr[i + 1] - ptr[i] in row i), the rows that
+ * hold one (rows), and those rows gathered (buf). The buffers are kept from call to call, since
+ * every step asks for the same sizes; nothing here may be called from two threads at once
+ * (tc-train's products come one at a time, each spread over the threads by OpenMP).
  */
 static struct {
-	size_t cap, vcap, ncap;
-	int *ptr, *col;
-	float *val, *buf;
-	size_t bufcap;
+	size_t ncap, rcap, bufcap;
+	int *ptr, *rows;
+	float *buf;
 } nzl;
 
 static void *
@@ -363,44 +362,18 @@ row_nnz(const float *g, int n)
 	return k;
 }
 
-/* The nonzeros of row g[0..n), in order, into col and val: a mask of 32 at a time in vector lanes,
- * then its set bits one by one. */
-CLONES static void
-row_list(const float *g, int n, int *col, float *val)
-{
-	int e = 0;
-
-	for (int c0 = 0; c0 < n; c0 += 32) {
-		int m = n - c0 < 32 ? n - c0 : 32;
-		uint32_t bits = 0;
-#pragma omp simd reduction(| : bits)
-		for (int i = 0; i < m; i++)
-			bits |= (uint32_t)(g[c0 + i] != 0) << i;
-		for (; bits; bits &= bits - 1) {
-			int o = c0 + __builtin_ctz(bits);
-			col[e] = o;
-			val[e++] = g[o];
-		}
-	}
-}
-
 /*
  * dinp, dw, dbias from dout's nonzeros: for each nonzero g = dout[i, o], dinp row i += g w row o
- * (overwritten: from 0), dw row o += g inp row i, dbias[o] += g. dinp's rows go through lib/gemm's
- * kernel for a sparse operand (a row's sums in registers while the rows of w its nonzeros pick
- * pass by: half the time of adding into the row in memory), or, without it, through the same sums
- * in plain loops. dw's rows take their terms
- * row of dout after row (listed in nzl), each row of inp read once for all of its nonzeros:
- * summing each row of dw in registers instead read inp once per nonzero and ran slower. Threads own
- * rows of dinp and rows of dw, so every sum runs in the same order for any thread count.
+ * (overwritten: from 0), dw row o += g inp row i, dbias[o] += g, through lib/gemm's kernels for a
+ * sparse operand: dinp's rows summed in registers from the rows of w that their nonzeros pick, and
+ * each row of inp, in registers, added to the rows of dw that its row of dout picks. Without them,
+ * the same sums in plain loops. Threads own rows of dinp and rows of dw, so every sum runs in the
+ * same order for any thread count.
  */
 static void
 mm_backward_nz(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
                int N, int C, int OC, int overwrite)
 {
-	const int *ptr = nzl.ptr, *col = nzl.col;
-	const float *val = nzl.val;
-
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
@@ -418,15 +391,14 @@ mm_backward_nz(float *dinp, float *dw, float *dbias, const float *dout, const fl
 						axpy(d, g[o], w + (size_t)o * C, C);
 			}
 		split(OC, t, nt, &lo, &hi);
-		for (int i = 0; dw && hi > lo && i < N; i++)
-			for (int e = ptr[i]; e < ptr[i + 1]; e++) {
-				int o = col[e];
-				if (o < lo || o >= hi)
-					continue;
-				axpy(dw + (size_t)o * C, val[e], inp + (size_t)i * C, C);
-				if (dbias)
-					dbias[o] += val[e];
-			}
+		if (dw && hi > lo && gemm_sparse_t(lo, hi, C, N, dout, OC, inp, C, dw, C) != 0)
+			for (int i = 0; i < N; i++)
+				for (int o = lo; o < hi; o++)
+					if (dout[(size_t)i * OC + o] != 0)
+						axpy(dw + (size_t)o * C, dout[(size_t)i * OC + o], inp + (size_t)i * C,
+						     C);
+		if (dw && dbias && hi > lo) /* a zero adds nothing: the nonzeros' sums */
+			add_rows(dbias + lo, dout + lo, OC, N, hi - lo);
 	}
 }
 
@@ -437,7 +409,7 @@ mm_backward_rows(float *dinp, float *dw, float *dbias, const float *dout, const 
                  int N, int nr, int C, int OC)
 {
 	float *gd, *gi;
-	int *rows = nzl.col; /* free: the nonzeros' columns are not listed on this path */
+	int *rows = nzl.rows;
 
 	for (int i = 0, r = 0; i < N; i++)
 		if (nzl.ptr[i + 1] > nzl.ptr[i])
@@ -463,12 +435,15 @@ mm_backward_rows(float *dinp, float *dw, float *dbias, const float *dout, const 
 	}
 }
 
-/* sgemm's speed over the one-nonzero-at-a-time loops', per multiply-add: above this many times
- * the nonzeros' work, the dense product is the faster. Measured on the shapes of BERT-Tiny's
- * backward with wordnet-lex's batches (N about 800 tokens; 128 x 128, 128 x 512 and 512 x 128), the
- * nonzeros' way broke even with the dense products at 8.5% to 14% of nonzeros, and at 4 it was
- * taken up to 24%, where it ran up to twice as long. */
-#define NN_NZ_SLOWDOWN 8.0
+/* sgemm's speed over the nonzeros' way, per multiply-add: above this many times the nonzeros'
+ * work, the dense product is the faster. On the shapes of BERT-Tiny's backward with wordnet-lex's
+ * batches (N about 800 tokens; 128 x 128, 128 x 512, 512 x 128) and nonzeros spread at random, the
+ * nonzeros' way took 0.29-0.42 of the dense products' time at 3% of nonzeros and 0.74-0.83 at 12%.
+ * Replaying the 700 calls of 50 DynaProp steps (their N, rows with a nonzero and nonzeros as
+ * logged) with every way timed, 6 spent 229 ms on 1 thread and 151 ms on 2, 4 spent 244 and 157,
+ * and the fastest way for each call 225 and 144: most of those gradients keep their nonzeros in a
+ * third of the rows, where sgemm over the rows wins. */
+#define NN_NZ_SLOWDOWN 6.0
 
 int
 matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
@@ -502,16 +477,9 @@ matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, 
 	if (byrows <= bynz) {
 		if (dinp && overwrite)
 			memset(dinp, 0, sizeof *dinp * (size_t)N * C);
-		nzl.col = grow(nzl.col, &nzl.cap, (size_t)N + 1, sizeof *nzl.col);
+		nzl.rows = grow(nzl.rows, &nzl.rcap, (size_t)N + 1, sizeof *nzl.rows);
 		mm_backward_rows(dinp, dw, dbias, dout, inp, w, N, nr, C, OC);
 		return NN_SPARSE_ROWS;
-	}
-	if (dw) { /* the lists dw's sums take */
-		nzl.col = grow(nzl.col, &nzl.cap, nnz + 1, sizeof *nzl.col);
-		nzl.val = grow(nzl.val, &nzl.vcap, nnz + 1, sizeof *nzl.val);
-#pragma omp parallel for schedule(static)
-		for (int i = 0; i < N; i++)
-			row_list(dout + (size_t)i * OC, OC, nzl.col + nzl.ptr[i], nzl.val + nzl.ptr[i]);
 	}
 	mm_backward_nz(dinp, dw, dbias, dout, inp, w, N, C, OC, overwrite);
 	return NN_SPARSE_NZ;

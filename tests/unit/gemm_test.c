@@ -4,7 +4,7 @@
  * of 64, k over several blocks of 128) and leading dimensions wider than the rows; the elements of C
  * beyond its N columns must stay as they were, and beta 0 must ignore what C held (NaN here).
  * Also that the result does not depend on the rows a call is given (a thread's share of a product),
- * and that gemm_sparse gives gemm's result from a sparse operand's nonzeros.
+ * and that gemm_sparse and gemm_sparse_t give gemm's results from a sparse operand's nonzeros.
  *
  * Prints TAP; exits 1 on any failure.
  */
@@ -163,6 +163,29 @@ main(void)
 				            "nonzeros", M, N, K, add ? "added to C" : "C overwritten");
 				free(S), free(B), free(C), free(want);
 			}
+		/* C += S^T B on a range of C's rows, against gemm's transposed product */
+		for (int si = 0; si < (int)(sizeof sp / sizeof sp[0]); si++) {
+			int M = sp[si][0], N = sp[si][1], K = sp[si][2], lds = M + 2, ldc = N + 3;
+			int lo = M / 3, hi = M - M / 4, same;
+			float *S = randv((size_t)K * lds), *B = randv((size_t)K * N), *C = randv((size_t)M * ldc);
+			float *want = malloc(sizeof *want * (size_t)M * ldc);
+			for (size_t i = 0; i < (size_t)K * lds; i++)
+				if (rng_below(&R, 100) >= 8)
+					S[i] = rng_below(&R, 50) == 0 ? -0.0f : 0.0f;
+			if (K > 2 && hi > lo)
+				S[(size_t)2 * lds + lo] = NAN;
+			memcpy(want, C, sizeof *C * (size_t)M * ldc);
+			if (hi > lo)
+				gemm(1, 0, hi - lo, N, K, 1.0f, S + lo, lds, B, N, 1.0f, NULL, want + (size_t)lo * ldc,
+				     ldc);
+			same = gemm_sparse_t(lo, hi, N, K, S, lds, B, N, C, ldc) == (hi > lo ? 0 : -1);
+			for (size_t i = 0; i < (size_t)M * ldc; i++)
+				same &= memcmp(&C[i], &want[i], sizeof *C) == 0 || (C[i] == 0 && want[i] == 0) ||
+				        (isnan(C[i]) && isnan(want[i]));
+			check(same, "gemm_sparse_t rows %d-%d of %d, N %d K %d: C += S^T B as gemm sums it, bit "
+			            "for bit, rows outside untouched", lo, hi, M, N, K);
+			free(S), free(B), free(C), free(want);
+		}
 	}
 	/* the transpose: whole blocks and the edges beside and below them, nothing written past C
 	 * columns of dst's rows */
