@@ -4,7 +4,10 @@
 #   1. step time and peak memory: BERT-Tiny (tc-sample --preset bert-tiny, the shape of bench/train.sh:
 #      vocabulary 8192, B = 32, up to T = 128) on wordnet-lex, dense against --dynaprop at its default
 #      operating point (about 50% of activations, 90% of gradients), 1 and 2 threads, STEPS1 steps
-#      each; 1b. the same on the spam corpus, whose texts fill T = 128;
+#      each, PAIRS pairs of runs and their median ratio: on 1 thread the two runs of a pair go side
+#      by side at once, one on each core, so that both meet the same neighbours (one after the
+#      other, single ratios moved by a tenth from run to run); on 2 threads one after the other;
+#      1b. the same on the spam corpus, whose texts fill T = 128;
 #   2. accuracy at the same budget (STEPS2 steps, the settings of bench/accuracy.sh), dense against
 #      --dynaprop, for each seed of SEEDS: run to run, test accuracy moves by about a point, so it
 #      takes eight seeds to tell half a point (the difference's standard error is about 0.2);
@@ -21,6 +24,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 export TC_SHARE="$top/share"
 export PATH="$top/$BUILD/bin:$PATH"
 STEPS1=${STEPS1:-300}
+PAIRS=${PAIRS:-3}
 STEPS2=${STEPS2:-6000}
 STEPS3=${STEPS3:-3000}
 SCALES=${SCALES:-0.5 0.75 1 1.2}
@@ -39,27 +43,40 @@ row() { jq -r '.train | "\(.step_ms) \(.peak_rss_mb) \(.test_accuracy) \(.sparsi
 scaled() { awk -v s="$1" 'BEGIN { n = split("qkv=0.7 prob=0.5 ctx=0.25 ff=0.7 out=0.25", a, " ");
 	for (i = 1; i <= n; i++) { split(a[i], p, "="); t = p[2] * s; if (t > 0.95) t = 0.95; printf "--target-at %s=%.4g ", p[1], t } }'; }
 
-echo "1. step time and peak memory, BERT-Tiny, wordnet-lex, --seq 128, $STEPS1 steps"
-for th in 1 2; do
-	tc-train --task wordnet-lex --seq 128 --steps "$STEPS1" --threads $th --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d$th.jsonl"
-	tc-train --task wordnet-lex --seq 128 --steps "$STEPS1" --threads $th --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p$th.jsonl"
-	read -r dms dmb _ <<< "$(row "$tmp/d$th.jsonl")"
-	read -r pms pmb _ pact pgrad _ <<< "$(row "$tmp/p$th.jsonl")"
-	echo "   $th thread(s): dense $dms ms/step, $dmb MB; DynaProp $pms ms/step, $pmb MB (activation sparsity $pact, gradient $pgrad)"
-	echo "   $th thread(s): step time $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x dense (target <= 0.67), peak memory $(echo "$pmb $dmb" | awk '{printf "%.2f", $1 / $2}')x dense (target <= 0.7)"
-done
+# pair TASK THREADS: PAIRS dense and DynaProp runs of STEPS1 steps; prints each pair and the medians
+pair() {
+	local task=$1 th=$2 k
+	: > "$tmp/pairs"
+	for k in $(seq "$PAIRS"); do
+		if [ "$th" = 1 ]; then
+			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl" &
+			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl" &
+			wait
+		else
+			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl"
+			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl"
+		fi
+		read -r dms dmb _ <<< "$(row "$tmp/d.jsonl")"
+		read -r pms pmb _ pact pgrad _ <<< "$(row "$tmp/p.jsonl")"
+		echo "$dms $dmb $pms $pmb $pact $pgrad" >> "$tmp/pairs"
+		echo "   $task, $th thread(s), pair $k$([ "$th" = 1 ] && echo " (side by side)"): dense $dms ms/step, $dmb MB; DynaProp $pms ms/step, $pmb MB (activation sparsity $pact, gradient $pgrad): $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x"
+	done
+	awk -v task="$task" -v th="$th" '{ t[NR] = $3 / $1; m[NR] = $4 / $2 }
+		function median(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+		END { printf "   %s, %d thread(s): median step time %.2fx dense (target <= 0.67), median peak memory %.2fx dense (target <= 0.7), over %d pairs\n", task, th, median(t, NR), median(m, NR), NR }' "$tmp/pairs"
+}
+
+echo "1. step time and peak memory, BERT-Tiny, wordnet-lex, --seq 128, $STEPS1 steps, $PAIRS pairs"
+pair wordnet-lex 1
+pair wordnet-lex 2
 
 # the same on texts long enough to fill T = 128 (the spam corpus, also from make data): the products
 # grow with T, the optimizer's pass does not
 if [ -d "$top/build/data/spam" ]; then
-	echo "1b. the same with full batches (B = 32, T = 128: the spam corpus), $STEPS1 steps"
-	for th in 1 2; do
-		tc-train --task spam --seq 128 --steps "$STEPS1" --threads $th --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/sd$th.jsonl"
-		tc-train --task spam --seq 128 --steps "$STEPS1" --threads $th --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/sp$th.jsonl"
-		read -r dms dmb _ <<< "$(row "$tmp/sd$th.jsonl")"
-		read -r pms pmb _ pact pgrad _ <<< "$(row "$tmp/sp$th.jsonl")"
-		echo "   $th thread(s): dense $dms ms/step, $dmb MB; DynaProp $pms ms/step, $pmb MB (activation sparsity $pact, gradient $pgrad): step time $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x, peak memory $(echo "$pmb $dmb" | awk '{printf "%.2f", $1 / $2}')x"
-	done
+	echo "1b. the same with full batches (B = 32, T = 128: the spam corpus), $STEPS1 steps, $PAIRS pairs"
+	pair spam 1
+	pair spam 2
 fi
 
 echo "2. accuracy, same budget: $STEPS2 steps, 2 threads ($ARGS), seeds $SEEDS"
