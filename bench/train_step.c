@@ -77,14 +77,11 @@ sgemm_gflops(int n)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"threads", required_argument, NULL, 't'},
-	                                     {"steps", required_argument, NULL, 's'},
-	                                     {"model", required_argument, NULL, 'm'},
-	                                     {"batch", required_argument, NULL, 'b'},
-	                                     {"seq", required_argument, NULL, 'q'},
-	                                     {"vocab", required_argument, NULL, 'v'},
-	                                     {"eager", no_argument, NULL, 'e'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"threads", required_argument, NULL, 't'}, {"steps", required_argument, NULL, 's'},
+	    {"model", required_argument, NULL, 'm'},   {"batch", required_argument, NULL, 'b'},
+	    {"seq", required_argument, NULL, 'q'},     {"vocab", required_argument, NULL, 'v'},
+	    {"eager", no_argument, NULL, 'e'},         {NULL, 0, NULL, 0}};
 	const char *model = "{\"l\":2,\"o\":[[\"sa_sdp_64\",\"sa_sdp_64\"],[\"sa_sdp_64\",\"sa_sdp_64\"]],"
 	                    "\"h\":[128,128],\"f\":[[512],[512]]}";
 	int threads = 1, steps = 20, B = 32, T = 128, c, eager = 0;
@@ -184,8 +181,8 @@ main(int argc, char **argv)
 	       "\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,\"blas_core\":\"%s\","
 	       "\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f}\n",
 	       threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, sg, flops, fb.nparams,
-	       ru.ru_maxrss / 1024.0, openblas_get_corename(), gemm_own() ? "own" : "openblas", gs * 1e3 / mean, gf / gs / 1e9,
-	       flops / gs / 1e9);
+	       ru.ru_maxrss / 1024.0, openblas_get_corename(), gemm_own() ? "own" : "openblas",
+	       gs * 1e3 / mean, gf / gs / 1e9, flops / gs / 1e9);
 	flexibert_release(&fb);
 	free(ids), free(labels), free(ms);
 	return 0;

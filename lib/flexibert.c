@@ -234,15 +234,15 @@ build_table(struct flexibert *fb, struct builder *bd)
  * updates in hist applied; marked rows (listed in rows, in row order, by flexibert_clip) hold a
  * gradient since flexibert_zero_grad. */
 struct fb_lazy {
-	int V, h, pi;           /* rows, their width, the index of the table in fb->p */
-	int eager;              /* every row counts as holding a gradient: updated at every step */
-	int *at;                /* V */
-	float (*hist)[4];       /* per update: lr, decay, 1 / bc1, 1 / bc2, as adamw_run takes them */
-	int n;                  /* updates in hist (LAZY_CAP at most: then flexibert_sync) */
-	unsigned char *mark;    /* V */
-	int32_t *rows, nrows;   /* V */
-	int32_t *todo;          /* V: the stale rows a forward pass reads */
-	float *zero;            /* h zeros: a row's gradient in a replay */
+	int V, h, pi;         /* rows, their width, the index of the table in fb->p */
+	int eager;            /* every row counts as holding a gradient: updated at every step */
+	int *at;              /* V */
+	float (*hist)[4];     /* per update: lr, decay, 1 / bc1, 1 / bc2, as adamw_run takes them */
+	int n;                /* updates in hist (LAZY_CAP at most: then flexibert_sync) */
+	unsigned char *mark;  /* V */
+	int32_t *rows, nrows; /* V */
+	int32_t *todo;        /* V: the stale rows a forward pass reads */
+	float *zero;          /* h zeros: a row's gradient in a replay */
 };
 
 static void lazy_catch_up(struct flexibert *fb, const int32_t *ids, int n);
@@ -1075,7 +1075,8 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		dz = La->ffout[i - 1];
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */
-	layernorm_backward_set(gin, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N, h);
+	layernorm_backward_set(gin, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N,
+	                       h);
 	dropout_copy(dA, gin, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	prune_grad(fb, l, FB_PT_OUT, dA, NULL, La->keep_a, (size_t)N * h);
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
@@ -1186,7 +1187,8 @@ flexibert_backward(struct flexibert *fb)
 	}
 	/* embeddings */
 	dropout_apply(gx, (size_t)N * h0, p, site(a->dropkey, 0, SITE_EMB));
-	layernorm_backward_set(gin, G + fb->elnw, G + fb->elnb, gx, a->eres, P + fb->elnw, a->em, a->er, N, h0);
+	layernorm_backward_set(gin, G + fb->elnw, G + fb->elnb, gx, a->eres, P + fb->elnw, a->em, a->er, N,
+	                       h0);
 	embed_backward(G + fb->wte, G + fb->wpe, G + fb->wtt, gin, a->ids, 0, B, T, h0);
 	for (int i = 0; i < N; i++) /* the rows that now hold a gradient */
 		if (a->ids[i] != 0)
@@ -1409,8 +1411,8 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 			size_t o = fb->wte + (size_t)r * z->h;
 			if (z->at[r] < z->n)
 				lazy_row(fb, r, z->at[r]);
-			adamw_run(fb->params + o, fb->m + o, fb->v + o, fb->grads + o, (size_t)z->h, fb->gscale,
-			          zdecay, lrf, i1, i2);
+			adamw_run(fb->params + o, fb->m + o, fb->v + o, fb->grads + o, (size_t)z->h,
+			          fb->gscale, zdecay, lrf, i1, i2);
 			z->at[r] = z->n + 1;
 		}
 	}

@@ -42,6 +42,19 @@ slot(void)
 		mine = __atomic_fetch_add(&nslot, 1, __ATOMIC_RELAXED);
 	return mine;
 }
+/* Thread slot t's buffer, of at least need floats: zeros where new, so that the pad lanes of a
+ * packed panel hold finite values and stay quiet */
+static float *
+buffer(int t, size_t need)
+{
+	if (packcap[t] < need) {
+		free(pack[t]);
+		packcap[t] = need;
+		pack[t] = ecalloc(need, sizeof(float));
+	}
+	return pack[t];
+}
+
 static int counting;
 static struct {
 	double s, flops;
@@ -403,12 +416,7 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 		blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
 		return;
 	}
-	if (packcap[t] < (size_t)np * NR * K) {
-		free(pack[t]);
-		packcap[t] = (size_t)np * NR * K;
-		pack[t] = ecalloc(packcap[t], sizeof(float)); /* finite, so the pad lanes stay quiet */
-	}
-	bp = pack[t];
+	bp = buffer(t, (size_t)np * NR * K);
 	pack_b(bp, tb, N, K, B, ldb);
 	for (int i0 = 0; i0 < M; i0 += MC) {
 		int m = M - i0 < MC ? M - i0 : MC;
@@ -434,6 +442,36 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 /* ---- a sparse left operand (gemm_sparse) ---- */
 
 #define SN 128 /* columns of C a row of the sparse product holds in registers: 8 vectors */
+
+/* CALL(r) for r = nv (1 to 8) as a constant, so that each instance of an always_inline kernel is
+ * unrolled for its own count of vectors */
+#define BY_VECTORS(nv, CALL)                                                                                 \
+	switch (nv) {                                                                                        \
+	case 8:                                                                                              \
+		CALL(8);                                                                                     \
+		break;                                                                                       \
+	case 7:                                                                                              \
+		CALL(7);                                                                                     \
+		break;                                                                                       \
+	case 6:                                                                                              \
+		CALL(6);                                                                                     \
+		break;                                                                                       \
+	case 5:                                                                                              \
+		CALL(5);                                                                                     \
+		break;                                                                                       \
+	case 4:                                                                                              \
+		CALL(4);                                                                                     \
+		break;                                                                                       \
+	case 3:                                                                                              \
+		CALL(3);                                                                                     \
+		break;                                                                                       \
+	case 2:                                                                                              \
+		CALL(2);                                                                                     \
+		break;                                                                                       \
+	case 1:                                                                                              \
+		CALL(1);                                                                                     \
+		break;                                                                                       \
+	}
 
 /*
  * Columns [0, n) of a row of C (n <= SN, in nv vectors): its start (from, or 0), plus val[j] times
@@ -464,8 +502,7 @@ sparse_row(const int nv, int n, int nz, const int *idx, const float *val, const 
 		_mm512_mask_storeu_ps(c + 16 * v, v < nv - 1 ? 0xffff : last, r[v]);
 }
 
-/* sparse_row over a row of any width, SN columns at a time, each instance unrolled for its own
- * count of vectors */
+/* sparse_row over a row of any width, SN columns at a time */
 __attribute__((target("avx512f"), noinline)) static void
 sparse_rows(int n, int nz, const int *idx, const float *val, const float *B, int ldb, const float *from,
             float *c)
@@ -473,20 +510,8 @@ sparse_rows(int n, int nz, const int *idx, const float *val, const float *B, int
 	for (int j0 = 0; j0 < n; j0 += SN) {
 		int w = n - j0 < SN ? n - j0 : SN;
 		const float *f = from ? from + j0 : NULL;
-#define ROW(r)                                                                                               \
-	case r:                                                                                              \
-		sparse_row(r, w, nz, idx, val, B + j0, ldb, f, c + j0);                                      \
-		break;
-		switch ((w + 15) / 16) {
-			ROW(8)
-			ROW(7)
-			ROW(6)
-			ROW(5)
-			ROW(4)
-			ROW(3)
-			ROW(2)
-			ROW(1)
-		}
+#define ROW(r) sparse_row(r, w, nz, idx, val, B + j0, ldb, f, c + j0)
+		BY_VECTORS((w + 15) / 16, ROW);
 #undef ROW
 	}
 }
@@ -504,8 +529,8 @@ nonzeros(const float *s, int k, int *idx, float *val)
 		_mm512_mask_compressstoreu_ps(val + nz, nzm, x);
 		_mm512_mask_compressstoreu_epi32(
 		    idx + nz, nzm,
-		    _mm512_add_epi32(_mm512_set1_epi32(j0),
-		                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)));
+		    _mm512_add_epi32(_mm512_set1_epi32(j0), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+		                                                              10, 11, 12, 13, 14, 15)));
 		nz += __builtin_popcount(nzm);
 	}
 	return nz;
@@ -517,20 +542,17 @@ gemm_sparse(int M, int N, int K, const float *S, int lds, const float *B, int ld
 	int t = slot();
 	size_t terms = 0;
 	double t0;
+	float *buf;
 
 	if (!own() || t >= THREADS || M <= 0 || N <= 0)
 		return -1;
 	t0 = start();
-	if (packcap[t] < 2 * (size_t)K) { /* a row's nonzeros: their k, then their values */
-		free(pack[t]);
-		packcap[t] = 2 * (size_t)K;
-		pack[t] = ecalloc(packcap[t], sizeof(float));
-	}
+	buf = buffer(t, 2 * (size_t)K); /* a row's nonzeros: their k, then their values */
 	for (int i = 0; i < M; i++) {
 		float *c = C + (size_t)i * ldc;
-		int nz = nonzeros(S + (size_t)i * lds, K, (int *)pack[t], pack[t] + K);
+		int nz = nonzeros(S + (size_t)i * lds, K, (int *)buf, buf + K);
 		terms += (size_t)nz;
-		sparse_rows(N, nz, (const int *)pack[t], pack[t] + K, B, ldb, add ? c : NULL, c);
+		sparse_rows(N, nz, (const int *)buf, buf + K, B, ldb, add ? c : NULL, c);
 	}
 	tally(t0, 1, N, (int)terms); /* 2 N FLOPs a term */
 	return 0;
@@ -544,7 +566,8 @@ gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C)
 	if (own()) /* whole 16 x 16 blocks in vector registers */
 		for (r0 = 0; r0 + 16 <= R; r0 += 16)
 			for (c0 = 0; c0 + 16 <= C; c0 += 16)
-				transpose16(dst + (size_t)c0 * ldd + r0, ldd, src + (size_t)r0 * lds + c0, lds);
+				transpose16(dst + (size_t)c0 * ldd + r0, ldd, src + (size_t)r0 * lds + c0,
+				            lds);
 	r0 = own() ? R / 16 * 16 : 0, c0 = own() ? C / 16 * 16 : 0;
 	for (int r = 0; r < R; r++) /* the rest: the rows below the blocks, the columns beside them */
 		for (int c = r < r0 ? c0 : 0; c < C; c++)
@@ -573,8 +596,9 @@ scatter_row(const int nv, int n, int nz, const int *idx, const float *val, const
 #pragma GCC unroll 8
 		for (int v = 0; v < nv - 1; v++)
 			_mm512_storeu_ps(cr + 16 * v, _mm512_fmadd_ps(a, r[v], _mm512_loadu_ps(cr + 16 * v)));
-		_mm512_mask_storeu_ps(cr + 16 * (nv - 1), last,
-		                      _mm512_fmadd_ps(a, r[nv - 1], _mm512_maskz_loadu_ps(last, cr + 16 * (nv - 1))));
+		_mm512_mask_storeu_ps(
+		    cr + 16 * (nv - 1), last,
+		    _mm512_fmadd_ps(a, r[nv - 1], _mm512_maskz_loadu_ps(last, cr + 16 * (nv - 1))));
 	}
 }
 
@@ -583,45 +607,31 @@ scatter_rows(int n, int nz, const int *idx, const float *val, const float *b, fl
 {
 	for (int j0 = 0; j0 < n; j0 += SN) {
 		int w = n - j0 < SN ? n - j0 : SN;
-#define ROW(r)                                                                                               \
-	case r:                                                                                              \
-		scatter_row(r, w, nz, idx, val, b + j0, c + j0, ldc);                                        \
-		break;
-		switch ((w + 15) / 16) {
-			ROW(8)
-			ROW(7)
-			ROW(6)
-			ROW(5)
-			ROW(4)
-			ROW(3)
-			ROW(2)
-			ROW(1)
-		}
+#define ROW(r) scatter_row(r, w, nz, idx, val, b + j0, c + j0, ldc)
+		BY_VECTORS((w + 15) / 16, ROW);
 #undef ROW
 	}
 }
 
 int
-gemm_sparse_t(int lo, int hi, int N, int K, const float *S, int lds, const float *B, int ldb, float *C, int ldc)
+gemm_sparse_t(int lo, int hi, int N, int K, const float *S, int lds, const float *B, int ldb, float *C,
+              int ldc)
 {
 	int t = slot(), m = hi - lo;
 	size_t terms = 0;
 	double t0;
+	float *buf;
 
 	if (!own() || t >= THREADS || m <= 0 || N <= 0)
 		return -1;
 	t0 = start();
-	if (packcap[t] < 2 * (size_t)m) { /* a row's nonzeros: their columns, then their values */
-		free(pack[t]);
-		packcap[t] = 2 * (size_t)m;
-		pack[t] = ecalloc(packcap[t], sizeof(float));
-	}
+	buf = buffer(t, 2 * (size_t)m); /* a row's nonzeros: their columns, then their values */
 	for (int k = 0; k < K; k++) {
-		int nz = nonzeros(S + (size_t)k * lds + lo, m, (int *)pack[t], pack[t] + m);
+		int nz = nonzeros(S + (size_t)k * lds + lo, m, (int *)buf, buf + m);
 		if (nz == 0)
 			continue;
 		terms += (size_t)nz;
-		scatter_rows(N, nz, (const int *)pack[t], pack[t] + m, B + (size_t)k * ldb, C + (size_t)lo * ldc,
+		scatter_rows(N, nz, (const int *)buf, buf + m, B + (size_t)k * ldb, C + (size_t)lo * ldc,
 		             ldc);
 	}
 	tally(t0, 1, N, (int)terms); /* 2 N FLOPs a term */

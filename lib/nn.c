@@ -395,8 +395,8 @@ mm_backward_nz(float *dinp, float *dw, float *dbias, const float *dout, const fl
 			for (int i = 0; i < N; i++)
 				for (int o = lo; o < hi; o++)
 					if (dout[(size_t)i * OC + o] != 0)
-						axpy(dw + (size_t)o * C, dout[(size_t)i * OC + o], inp + (size_t)i * C,
-						     C);
+						axpy(dw + (size_t)o * C, dout[(size_t)i * OC + o],
+						     inp + (size_t)i * C, C);
 		if (dw && dbias && hi > lo) /* a zero adds nothing: the nonzeros' sums */
 			add_rows(dbias + lo, dout + lo, OC, N, hi - lo);
 	}
@@ -1042,8 +1042,8 @@ count_nz(const float *x, int R, int C, int ldx)
  * few, else the dense product. With ts, the product is S^T B, S given as (K, M), and S^T is
  * written into St (M x K floats) for the sparse way. */
 static void
-attn_product(size_t nz, int ts, float *St, int M, int N, int K, const float *S, int lds, const float *B, int ldb,
-             int add, float *C, int ldc)
+attn_product(size_t nz, int ts, float *St, int M, int N, int K, const float *S, int lds, const float *B,
+             int ldb, int add, float *C, int ldc)
 {
 	if ((double)nz <= NN_ATTN_SPARSE * M * K && gemm_own()) {
 		if (ts) { /* S^T as it is to be read: M rows of K */

@@ -141,33 +141,41 @@ main(void)
 	 * to, on widths of partial vectors and of several chunks of 128, with NaN and -0 among the
 	 * elements, and nothing written beside C's columns */
 	if (gemm_select(1)) {
-		static const int sp[][3] = {{1, 1, 1}, {9, 130, 37}, {33, 16, 64}, {20, 513, 200}, {7, 64, 4096}};
+		static const int sp[][3] = {
+		    {1, 1, 1}, {9, 130, 37}, {33, 16, 64}, {20, 513, 200}, {7, 64, 4096}};
 		for (int si = 0; si < (int)(sizeof sp / sizeof sp[0]); si++)
 			for (int add = 0; add < 2; add++) {
 				int M = sp[si][0], N = sp[si][1], K = sp[si][2], lds = K + 2, ldc = N + 3;
-				float *S = randv((size_t)M * lds), *B = randv((size_t)K * N), *C = randv((size_t)M * ldc);
+				float *S = randv((size_t)M * lds), *B = randv((size_t)K * N),
+				      *C = randv((size_t)M * ldc);
 				float *want = malloc(sizeof *want * (size_t)M * ldc);
 				int same;
 				for (size_t i = 0; i < (size_t)M * lds; i++)
 					if (rng_below(&R, 100) >= 8)
 						S[i] = rng_below(&R, 50) == 0 ? -0.0f : 0.0f;
 				if (M > 1)
-					S[(size_t)1 * lds] = NAN; /* a NaN is a nonzero: it spreads as in gemm */
+					S[(size_t)1 * lds] =
+					    NAN; /* a NaN is a nonzero: it spreads as in gemm */
 				memcpy(want, C, sizeof *C * (size_t)M * ldc);
 				gemm(0, 0, M, N, K, 1.0f, S, lds, B, N, add ? 1.0f : 0.0f, NULL, want, ldc);
 				same = gemm_sparse(M, N, K, S, lds, B, N, add, C, ldc) == 0;
 				for (size_t i = 0; i < (size_t)M * ldc; i++)
 					same &= memcmp(&C[i], &want[i], sizeof *C) == 0 ||
-					        (C[i] == 0 && want[i] == 0) || (isnan(C[i]) && isnan(want[i]));
-				check(same, "gemm_sparse M %d N %d K %d (%s): gemm's product bit for bit, about 8%% "
-				            "nonzeros", M, N, K, add ? "added to C" : "C overwritten");
+					        (C[i] == 0 && want[i] == 0) ||
+					        (isnan(C[i]) && isnan(want[i]));
+				check(
+				    same,
+				    "gemm_sparse M %d N %d K %d (%s): gemm's product bit for bit, about 8%% "
+				    "nonzeros",
+				    M, N, K, add ? "added to C" : "C overwritten");
 				free(S), free(B), free(C), free(want);
 			}
 		/* C += S^T B on a range of C's rows, against gemm's transposed product */
 		for (int si = 0; si < (int)(sizeof sp / sizeof sp[0]); si++) {
 			int M = sp[si][0], N = sp[si][1], K = sp[si][2], lds = M + 2, ldc = N + 3;
 			int lo = M / 3, hi = M - M / 4, same;
-			float *S = randv((size_t)K * lds), *B = randv((size_t)K * N), *C = randv((size_t)M * ldc);
+			float *S = randv((size_t)K * lds), *B = randv((size_t)K * N),
+			      *C = randv((size_t)M * ldc);
 			float *want = malloc(sizeof *want * (size_t)M * ldc);
 			for (size_t i = 0; i < (size_t)K * lds; i++)
 				if (rng_below(&R, 100) >= 8)
@@ -176,14 +184,16 @@ main(void)
 				S[(size_t)2 * lds + lo] = NAN;
 			memcpy(want, C, sizeof *C * (size_t)M * ldc);
 			if (hi > lo)
-				gemm(1, 0, hi - lo, N, K, 1.0f, S + lo, lds, B, N, 1.0f, NULL, want + (size_t)lo * ldc,
-				     ldc);
+				gemm(1, 0, hi - lo, N, K, 1.0f, S + lo, lds, B, N, 1.0f, NULL,
+				     want + (size_t)lo * ldc, ldc);
 			same = gemm_sparse_t(lo, hi, N, K, S, lds, B, N, C, ldc) == (hi > lo ? 0 : -1);
 			for (size_t i = 0; i < (size_t)M * ldc; i++)
-				same &= memcmp(&C[i], &want[i], sizeof *C) == 0 || (C[i] == 0 && want[i] == 0) ||
-				        (isnan(C[i]) && isnan(want[i]));
-			check(same, "gemm_sparse_t rows %d-%d of %d, N %d K %d: C += S^T B as gemm sums it, bit "
-			            "for bit, rows outside untouched", lo, hi, M, N, K);
+				same &= memcmp(&C[i], &want[i], sizeof *C) == 0 ||
+				        (C[i] == 0 && want[i] == 0) || (isnan(C[i]) && isnan(want[i]));
+			check(same,
+			      "gemm_sparse_t rows %d-%d of %d, N %d K %d: C += S^T B as gemm sums it, bit "
+			      "for bit, rows outside untouched",
+			      lo, hi, M, N, K);
 			free(S), free(B), free(C), free(want);
 		}
 	}
@@ -202,7 +212,8 @@ main(void)
 			for (int c = 0; c < Cc; c++)
 				for (int r = 0; r < ldd; r++)
 					same &= memcmp(&dst[(size_t)c * ldd + r],
-					               r < Rr ? &src[(size_t)r * lds + c] : &was[(size_t)c * ldd + r],
+					               r < Rr ? &src[(size_t)r * lds + c]
+					                      : &was[(size_t)c * ldd + r],
 					               sizeof *dst) == 0;
 			free(src), free(dst), free(was);
 		}

@@ -193,14 +193,16 @@ test_layernorm(void)
 	{ /* the writing form over garbage equals the adding form over zeros, parameter sums included;
 	     a zero gradient row gives -0 terms, which 0 + x turns to +0 in both */
 		float *dx2 = randv(120, 3), *dw2 = zeros(24), *db2 = zeros(24);
-		memset(dx, 0, sizeof *dx * 120), memset(dw, 0, sizeof *dw * 24), memset(db, 0, sizeof *db * 24);
+		memset(dx, 0, sizeof *dx * 120), memset(dw, 0, sizeof *dw * 24),
+		    memset(db, 0, sizeof *db * 24);
 		for (int i = 0; i < 24; i++)
 			c.R[48 + i] = -0.0f;
 		layernorm_backward(dx, dw, db, c.R, c.x, c.w, c.mean, c.rstd, c.N, c.C);
 		layernorm_backward_set(dx2, dw2, db2, c.R, c.x, c.w, c.mean, c.rstd, c.N, c.C);
-		check(!memcmp(dx, dx2, sizeof *dx * 120) && !memcmp(dw, dw2, sizeof *dw * 24) &&
-		          !memcmp(db, db2, sizeof *db * 24),
-		      "layernorm_backward_set over garbage equals layernorm_backward over zeros, bit for bit");
+		check(
+		    !memcmp(dx, dx2, sizeof *dx * 120) && !memcmp(dw, dw2, sizeof *dw * 24) &&
+		        !memcmp(db, db2, sizeof *db * 24),
+		    "layernorm_backward_set over garbage equals layernorm_backward over zeros, bit for bit");
 		free(dx2), free(dw2), free(db2);
 	}
 	free(c.x), free(c.w), free(c.b), free(c.R), free(c.out), free(c.mean), free(c.rstd), free(dx),
@@ -655,7 +657,8 @@ test_attention_pruned(void)
 			size_t n = (size_t)B * T * A, nP = (size_t)B * T * T;
 			float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dc = randv(n, 1),
 			      *w = wma ? randv(64, 0.5) : NULL, *mask = zeros(BT), *probs = zeros(nP);
-			float *ctx = zeros(n), *ctx2 = zeros(n), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
+			float *ctx = zeros(n), *ctx2 = zeros(n),
+			      *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
 			float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
 			float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64);
 			float tg = sp ? 0.01f : 0.02f;
@@ -671,8 +674,8 @@ test_attention_pruned(void)
 			for (size_t i = 0; i < n; i++)
 				dcz += dc[i] == 0;
 			attention_forward(ctx, probs, q, k, v, w, mask, 0, 7, &pr, scratch, B, T, A, D);
-			attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs, q, k, v, w, 0, 7, &pr, scratch,
-			                   B, T, A, D);
+			attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs, q, k, v, w, 0, 7, &pr,
+			                   scratch, B, T, A, D);
 			attention_pruned_naive(ctx2, dq2, dk2, dv2, dw2, dc, q, k, v, w, mask, pr.tau,
 			                       pr.tau_grad, B, T, A, D);
 			for (size_t i = 0; i < nP; i++)
@@ -680,18 +683,20 @@ test_attention_pruned(void)
 			ef = rel_diff(ctx, ctx2, n);
 			eb = rel_diff(dq, dq2, n) + rel_diff(dk, dk2, n) + rel_diff(dv, dv2, n) +
 			     (wma ? rel_diff(dw, dw2, 64) : 0);
-			check(ef < 1e-5 && eb < 1e-4 && pz > nP / 5 && pr.total[0] == 2 * nP &&
-			          pr.total[1] == 2 * nP && pr.zeros[0] >= pz && pr.zeros[1] > 0 &&
-			          (!sp || (pr.split[3] > 0.9 * (double)nP && dcz > 0.9 * (double)n)),
-			      "attention (%s) with DynaProp at tau %g, tau_grad %g equals the plain statement "
-			      "of the rule (forward %.1e, backward %.1e; %zu of %zu probabilities pruned, %zu/%zu "
-			      "and %zu/%zu zeros counted, %zu of dS's %zu; %zu of dctx's %zu zeros)",
-			      wma ? "wma" : "sdp", ta, tg, ef, eb, pz, nP, pr.zeros[0], pr.total[0], pr.zeros[1],
-			      pr.total[1], pr.split[3], nP, dcz, n);
+			check(
+			    ef < 1e-5 && eb < 1e-4 && pz > nP / 5 && pr.total[0] == 2 * nP &&
+			        pr.total[1] == 2 * nP && pr.zeros[0] >= pz && pr.zeros[1] > 0 &&
+			        (!sp || (pr.split[3] > 0.9 * (double)nP && dcz > 0.9 * (double)n)),
+			    "attention (%s) with DynaProp at tau %g, tau_grad %g equals the plain statement "
+			    "of the rule (forward %.1e, backward %.1e; %zu of %zu probabilities pruned, "
+			    "%zu/%zu "
+			    "and %zu/%zu zeros counted, %zu of dS's %zu; %zu of dctx's %zu zeros)",
+			    wma ? "wma" : "sdp", ta, tg, ef, eb, pz, nP, pr.zeros[0], pr.total[0],
+			    pr.zeros[1], pr.total[1], pr.split[3], nP, dcz, n);
 			free(q), free(k), free(v), free(dc), free(w), free(mask), free(probs), free(ctx),
 			    free(ctx2);
-			free(scratch), free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2), free(dv2),
-			    free(dw2);
+			free(scratch), free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2),
+			    free(dv2), free(dw2);
 		}
 }
 
