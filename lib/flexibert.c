@@ -747,6 +747,21 @@ gelu_back_prune(struct flexibert *fb, int l, float *d, const float *der, size_t 
 	count_grad(fb, l, FB_PT_FF, nn_gelu_backward_prune(d, der, n, fb->prune.tau_grad[FB_PT_FF]), n);
 }
 
+/* d = dropout's backward of src (p, key), then the gradient's pruning at FB_PT_OUT behind keep:
+ * in one pass unless sampling */
+static void
+drop_prune_grad(struct flexibert *fb, int l, float *d, const float *src, const uint64_t *keep, size_t n,
+                float p, uint64_t key)
+{
+	if (!fb->cfg.dynaprop || fb->prune.sample) {
+		dropout_copy(d, src, n, p, key);
+		prune_grad(fb, l, FB_PT_OUT, d, NULL, keep, n);
+		return;
+	}
+	count_grad(fb, l, FB_PT_OUT,
+	           nn_dropout_prune_grad(d, src, n, p, key, keep, fb->prune.tau_grad[FB_PT_OUT]), n);
+}
+
 /* The attention kernels' thresholds */
 static struct nn_attn_prune
 attn_prune(const struct flexibert *fb)
@@ -1053,8 +1068,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	/* the FF sub-layer: LayerNorm, the residual, the output dense, the stack */
 	/* dy: the gradient at the sub-layer's input (the residual's); dres: the output dense's, dropped */
 	layernorm_backward_set(dy, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
-	dropout_copy(dres, dy, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
-	prune_grad(fb, l, FB_PT_OUT, dres, NULL, La->keep_f, (size_t)N * h);
+	drop_prune_grad(fb, l, dres, dy, La->keep_f, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
 	/* each FF activation's buffer takes its gradient once the weight gradient above has read it
 	 * (two calls: a product's input gradient must not overwrite its input) */
 	dz = La->ffout[m - 1];
@@ -1077,8 +1091,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */
 	layernorm_backward_set(gin, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N,
 	                       h);
-	dropout_copy(dA, gin, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
-	prune_grad(fb, l, FB_PT_OUT, dA, NULL, La->keep_a, (size_t)N * h);
+	drop_prune_grad(fb, l, dA, gin, La->keep_a, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
 	prune_grad(fb, l, FB_PT_CTX, a->gctx, La->ctx, NULL, (size_t)N * A);
 	/* the heads */

@@ -245,6 +245,27 @@ nn_prune_grad(float *d, const float *y, const uint64_t *keep, size_t n, float ta
 }
 
 size_t
+nn_dropout_prune_grad(float *y, const float *x, size_t n, float p, uint64_t key, const uint64_t *keep,
+                      float tau)
+{
+	uint32_t k = key32(key), thr = keep_below(p);
+	float scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+	size_t zeros = 0;
+
+	/* a block's two loops meet it in cache: NN_PRUNE_BLOCK is dropout_copy's block too */
+#pragma omp parallel for schedule(static) reduction(+ : zeros)
+	for (size_t i0 = 0; i0 < n; i0 += NN_PRUNE_BLOCK) {
+		size_t m = n - i0 < NN_PRUNE_BLOCK ? n - i0 : NN_PRUNE_BLOCK;
+		if (p > 0)
+			drop_run(y + i0, x + i0, m, k, (uint32_t)i0, thr, scale);
+		else
+			memcpy(y + i0, x + i0, sizeof *y * m);
+		zeros += prune_grad_block(y + i0, NULL, keep ? keep + i0 / 64 : NULL, m, tau);
+	}
+	return zeros;
+}
+
+size_t
 nn_sample_abs(float *dst, size_t max, const float *x, size_t n)
 {
 	size_t stride = n > max ? (n + max - 1) / max : 1, k = 0;

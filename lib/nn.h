@@ -131,6 +131,9 @@ void dropout_copy(float *y, const float *x, size_t n, float p, uint64_t key);
  */
 size_t nn_prune(float *x, uint64_t *keep, size_t n, float tau);
 size_t nn_prune_grad(float *d, const float *y, const uint64_t *keep, size_t n, float tau);
+/* dropout_copy(y, x, n, p, key), then nn_prune_grad(y, NULL, keep, n, tau), in one pass */
+size_t nn_dropout_prune_grad(float *y, const float *x, size_t n, float p, uint64_t key, const uint64_t *keep,
+                             float tau);
 /* The same fused with the GELU that follows a pruned activation, one pass each way. nn_prune_gelu
  * prunes pre as nn_prune does (no mask) and sets out = GELU(pre) and der (which may be pre) as
  * gelu_forward_der does where pre was kept, 0 where it was pruned: the factor carries the mask.

@@ -519,6 +519,34 @@ test_prune_gelu(void)
 	           "for bit (4 sizes)");
 }
 
+/* Dropout's backward and the gradient's pruning behind a keep mask, in one pass and in two. */
+static void
+test_dropout_prune_grad(void)
+{
+	static const size_t sizes[] = {1, 4095, 4097, 10000};
+	int ok = 1;
+
+	for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+		for (int pi = 0; pi < 2; pi++)
+			for (int km = 0; km < 2; km++) {
+				size_t n = sizes[si], z1, z2;
+				float p = pi ? 0.1f : 0.0f, *x = randv(n, 1), *y1 = malloc(sizeof *y1 * n),
+				      *y2 = malloc(sizeof *y2 * n);
+				uint64_t *keep = calloc((n + 63) / 64, sizeof *keep);
+				for (size_t i = 0; i < n; i++)
+					if (rng_below(&R, 3))
+						keep[i / 64] |= 1ull << (i % 64);
+				z1 = nn_dropout_prune_grad(y1, x, n, p, 99, km ? keep : NULL, 0.3f);
+				dropout_copy(y2, x, n, p, 99);
+				z2 = nn_prune_grad(y2, NULL, km ? keep : NULL, n, 0.3f);
+				ok &= z1 == z2 && (z1 > 0 || n == 1) &&
+				      memcmp(y1, y2, sizeof *y1 * n) == 0; /* one element may be kept */
+				free(x), free(y1), free(y2), free(keep);
+			}
+	check(ok, "nn_dropout_prune_grad equals dropout_copy then nn_prune_grad, bit for bit and in zeros "
+	          "(4 sizes, dropout 0 and 0.1, with and without a keep mask)");
+}
+
 /* The sparse-gradient products against the naive ones, each way forced by the zeros' pattern. */
 static void
 test_matmul_sparse(void)
@@ -930,6 +958,7 @@ main(void)
 	test_attention();
 	test_prune();
 	test_prune_gelu();
+	test_dropout_prune_grad();
 	test_matmul_sparse();
 	test_attention_pruned();
 	test_transforms();
