@@ -10,6 +10,11 @@
  * blocks of 96, which stay in L2 while every panel passes over them; each tile prefetches the C
  * of the next. What follows a dense layer's product (gemm_epilogue: pruning, dropout, residual)
  * runs on each tile as it leaves the registers.
+ *
+ * For DynaProp's pruned gradients, gemm_sparse and gemm_sparse_t take a mostly zero operand by its
+ * nonzeros, listed 16 elements at a time: a row of C summed in up to 8 registers from the rows of B
+ * the nonzeros pick, or a row of B held in registers and added to the rows of C they pick. Each
+ * adds its terms in the dense kernel's order, with the same fused multiply-adds.
  */
 #define _GNU_SOURCE
 #include <cblas.h>
