@@ -73,7 +73,9 @@ EOF
 	digest there > t
 	cmp h t || fail "$(diff h t)"
 	[ "$(grep -c 'rsync --server --sender.*jsonl' ssh.log)" -eq 5 ] || fail "results not returned through the stand-in: $(grep rsync ssh.log)"
-	[ -z "$(ls -A remote | grep -v '^\.parallel$')" ] || fail "left on the remote: $(ls -A remote)"
+	# jobs work in their own directories, not under ~/.parallel/tmp, whose cleanup raced the next job
+	! grep -q '\.parallel/tmp' ssh.log || fail "a job worked under ~/.parallel/tmp: $(grep -m1 '\.parallel/tmp' ssh.log)"
+	[ -z "$(ls -A remote)" ] || fail "left on the remote: $(ls -A remote)"
 }
 
 @test "codesign: --slurm-array evaluates each round as a job array (an sbatch stand-in here)" {
