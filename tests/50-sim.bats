@@ -39,6 +39,7 @@ presets() {
 
 # The cycle fidelity takes about a thousand times the fast one's time, so its properties are checked
 # on the first 12 of the pairs (sanitized, the 40 took two minutes of the suite).
+# bats test_tags=plain_only
 @test "more PEs are never slower (fast), and at most 2% slower (cycle: the first 12 pairs)" {
 	tc-sample --space pair --space-file "$TC_SHARE/space/tiny.json" -n 40 --seed 31 > p.jsonl
 	for pes in 64 128 256 512 1024; do jq -c ".accel.pes = $pes" p.jsonl > p$pes.jsonl; done
@@ -57,6 +58,7 @@ presets() {
 	done
 }
 
+# bats test_tags=plain_only
 @test "more zeros never cost more energy or time, in both fidelities (cycle: the first 10 pairs)" {
 	tc-sample --space pair --space-file "$TC_SHARE/space/tiny.json" -n 30 --seed 32 > p.jsonl
 	for f in fast cycle; do

@@ -257,6 +257,7 @@ stderr_one_line() {
 	[[ "$stderr" == *"trained with other options"* ]] || fail "$stderr"
 }
 
+# bats test_tags=plain_only
 @test "DynaProp --prune-start: dense first, then calibrated; a pause across the start resumes exactly" {
 	echo "$mixed" > in.jsonl
 	tc-train $T --steps 200 --dynaprop --no-checkpoint in.jsonl > from0.jsonl
