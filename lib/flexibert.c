@@ -54,10 +54,16 @@ struct fb_acts {
 	/* FB_MLM, sized for Mcap labelled tokens */
 	size_t Mcap;
 	float *mmem, *g, *tpre, *tact, *tln, *tm, *tr, *mlogits, *mdlogits;
-	int32_t *rows, *rowlab;
+	int32_t *rowlab;
 	int M;
 	uint64_t dropkey;
 	int training;
+	/* The rows the loss depends on (B first tokens, or the M labelled ones), nlive of them, or
+	 * nlive < 0 when every row is wanted. Past the last layer's attention, nothing else is used:
+	 * that layer's output dense, LayerNorms and FF stack run on these rows alone, packed. */
+	int32_t *live; /* (N) */
+	int nlive;
+	int dead; /* in the last layer's backward, up to the heads: the rows not computed (N - nlive) */
 };
 
 static const int taps_of[OP_COUNT] = {0, 0, 0, 0, 5, 9, 13};
@@ -453,6 +459,7 @@ layout(struct flexibert *fb, float *base, int B, int T)
 		TAKE(a->clabels, B); /* int32 fits a float slot */
 	}
 	TAKE(a->ids, N);
+	TAKE(a->live, N);
 	TAKE(a->gx, N * hmax);
 	TAKE(a->gx2, N * hmax);
 	TAKE(a->gh, N * hmax);
@@ -705,11 +712,21 @@ ff_forward(struct flexibert *fb, int l, float *out, float *pre, const float *x, 
 	count_act(fb, l, FB_PT_FF, e.zeros, n);
 }
 
+/* Gradients are counted as whole tensors: where the last layer's backward runs on the live rows
+ * alone, the gradient at every other row is 0, and counted so (and sampled so, by its weight). */
+static size_t
+dead_elements(const struct flexibert *fb, size_t n)
+{
+	return fb->a->dead ? n / (size_t)fb->a->nlive * (size_t)fb->a->dead : 0;
+}
+
 static void
 count_grad(struct flexibert *fb, int l, int pt, size_t z, size_t n)
 {
 	struct fb_prune *pr = &fb->prune;
+	size_t dead = dead_elements(fb, n);
 
+	z += dead, n += dead;
 	pr->zeros[l][FB_SP_GRAD] += (double)z;
 	pr->total[l][FB_SP_GRAD] += (double)n;
 	pr->pz[1][pt] += (double)z;
@@ -727,8 +744,11 @@ prune_grad(struct flexibert *fb, int l, int pt, float *d, const float *y, const 
 	if (!fb->cfg.dynaprop)
 		return;
 	if (pr->sample) {
+		const float zero = 0.0f;
 		nn_prune_grad(d, y, keep, n, 0.0f);
 		prune_sample(fb, FB_SP_GRAD, pt, d, n);
+		if (dead_elements(fb, n))
+			prune_sample_n(fb, FB_SP_GRAD, pt, &zero, 1, (double)dead_elements(fb, n));
 	}
 	z = nn_prune_grad(d, y, keep, n, pr->tau_grad[pt]);
 	count_grad(fb, l, pt, z, n);
@@ -862,6 +882,38 @@ dense_forward(struct flexibert *fb, int l, int pt, float *out, const float *x, s
 		count_act(fb, l, pt, e.zeros, n);
 }
 
+/* Rows live[0..n) of src, w wide, packed in order into dst, which may be src (live ascends). */
+static void
+pack_rows(float *dst, const float *src, const int32_t *live, int n, size_t w)
+{
+	for (int r = 0; r < n; r++)
+		memmove(dst + (size_t)r * w, src + (size_t)live[r] * w, sizeof *dst * w);
+}
+
+/* pack_rows undone in place: the n packed rows of x go back to rows live[] of N, and every other row
+ * becomes zero. */
+static void
+unpack_rows(float *x, const int32_t *live, int n, int N, size_t w)
+{
+	int next = N;
+
+	for (int r = n - 1; r >= 0; r--) {
+		size_t i = (size_t)live[r];
+		memmove(x + i * w, x + (size_t)r * w, sizeof *x * w);
+		memset(x + (i + 1) * w, 0, sizeof *x * (size_t)(next - live[r] - 1) * w);
+		next = live[r];
+	}
+	memset(x, 0, sizeof *x * (size_t)next * w);
+}
+
+/* Whether layer l runs on the live rows alone past its attention: the last layer, when the loss
+ * depends on some rows only. */
+static int
+packed(const struct flexibert *fb, int l)
+{
+	return l == fb->cfg.m.l - 1 && fb->a->nlive >= 0;
+}
+
 static const float *
 layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p)
 {
@@ -903,6 +955,15 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	}
 	if (fb->cfg.dynaprop)
 		prune_attn_count(fb, l, &ap);
+	if (packed(fb, l)) {
+		/* the heads' outputs and the residual at the live rows: the rest of the layer on those */
+		N = a->nlive;
+		if (N == 0)
+			return La->hout;
+		pack_rows(La->ctx, La->ctx, a->live, N, A);
+		pack_rows(a->gy, x, a->live, N, h); /* (a backward buffer, free until then) */
+		x = a->gy;
+	}
 	prune_act(fb, l, FB_PT_CTX, La->ctx, NULL, (size_t)N * A);
 	dense_forward(fb, l, FB_PT_OUT, La->ares, La->ctx, W->wo, W->bo, N, A, h, La->keep_a, p,
 	              site(a->dropkey, l, SITE_ATTN_OUT), x);
@@ -939,8 +1000,7 @@ mlm_reserve(struct flexibert *fb, size_t M)
 	a->mlogits = a->tr + M;
 	a->mdlogits = a->mlogits + M * V;
 	off = (size_t)(a->mdlogits + M * V - a->mmem);
-	a->rows = (int32_t *)(a->mmem + off);
-	a->rowlab = a->rows + M;
+	a->rowlab = (int32_t *)(a->mmem + off);
 	a->Mcap = M;
 }
 
@@ -964,6 +1024,17 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 	for (int i = 0; i < N; i++)
 		a->mask[i] = ids[i] != 0;
 	lazy_catch_up(fb, ids, N);
+	a->nlive = -1;
+	if (fb->cfg.objective == FB_CLS) {
+		for (int b = 0; b < B; b++)
+			a->live[b] = b * T;
+		a->nlive = B;
+	} else if (labels) {
+		a->nlive = 0;
+		for (int i = 0; i < N; i++)
+			if (labels[i] >= 0)
+				a->live[a->nlive++] = i;
+	}
 	embed_forward(a->eres, ids, P + fb->wte, P + fb->wpe, P + fb->wtt, B, T, h0);
 	layernorm_forward(a->emb, a->em, a->er, a->eres, P + fb->elnw, P + fb->elnb, N, h0);
 	dropout_apply(a->emb, (size_t)N * h0, p, site(dropkey, 0, SITE_EMB));
@@ -973,7 +1044,7 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 	fb->loss = 0;
 	if (fb->cfg.objective == FB_CLS) {
 		for (int b = 0; b < B; b++)
-			memcpy(a->first + (size_t)b * hL, x + (size_t)b * T * hL, sizeof *x * (size_t)hL);
+			memcpy(a->first + (size_t)b * hL, x + (size_t)b * hL, sizeof *x * (size_t)hL);
 		matmul_forward(a->ppre, a->first, P + fb->poolw, P + fb->poolb, B, hL, hL);
 		tanh_forward(a->pool, a->ppre, (size_t)B * hL);
 		memcpy(a->pdrop, a->pool, sizeof *a->pool * (size_t)B * hL);
@@ -994,16 +1065,12 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 		fb->nlogit_rows = 0;
 		return 0;
 	}
-	for (int i = 0; i < N; i++)
-		a->M += labels[i] >= 0;
+	a->M = a->nlive; /* the labelled tokens, whose last layer's outputs x holds packed */
 	mlm_reserve(fb, a->M ? (size_t)a->M : 1);
-	for (int i = 0, r = 0; i < N; i++)
-		if (labels[i] >= 0) {
-			a->rows[r] = i;
-			a->rowlab[r] = labels[i];
-			memcpy(a->g + (size_t)r * hL, x + (size_t)i * hL, sizeof *x * (size_t)hL);
-			r++;
-		}
+	for (int r = 0; r < a->M; r++) {
+		a->rowlab[r] = labels[a->live[r]];
+		memcpy(a->g + (size_t)r * hL, x + (size_t)r * hL, sizeof *x * (size_t)hL);
+	}
 	fb->nlogit_rows = a->M;
 	fb->logits = a->mlogits;
 	if (a->M == 0)
@@ -1059,6 +1126,18 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 
 	struct nn_attn_prune ap = attn_prune(fb);
 
+	if (packed(fb, l)) {
+		/* gout holds the live rows, packed, and so does everything up to the heads' outputs */
+		N = a->nlive;
+		a->dead = B * T - N;
+		if (N == 0) {
+			a->dead = 0;
+			N = B * T;
+			zero(gin, (size_t)N * h);
+			zero(a->gctx, (size_t)N * A);
+			goto heads;
+		}
+	}
 	if (W->proj) {
 		dH = a->gh;
 		prune_grad(fb, l, FB_PT_OUT, gout, La->xnext, NULL, (size_t)N * W->hnext);
@@ -1094,7 +1173,13 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	drop_prune_grad(fb, l, dA, gin, La->keep_a, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
 	prune_grad(fb, l, FB_PT_CTX, a->gctx, La->ctx, NULL, (size_t)N * A);
-	/* the heads */
+	if (packed(fb, l)) {
+		unpack_rows(a->gctx, a->live, N, B * T, A);
+		unpack_rows(gin, a->live, N, B * T, h);
+		N = B * T;
+		a->dead = 0;
+	}
+heads: /* the heads */
 	zero(a->gq, (size_t)N * A);
 	zero(a->gk, (size_t)N * A);
 	zero(a->gv, (size_t)N * A);
@@ -1175,7 +1260,7 @@ flexibert_backward(struct flexibert *fb)
 		matmul_backward(dfirst, G + fb->poolw, G + fb->poolb, dpp, a->first, P + fb->poolw, B, hL,
 		                hL);
 		for (int b = 0; b < B; b++)
-			memcpy(gx + (size_t)b * T * hL, dfirst + (size_t)b * hL, sizeof *gx * (size_t)hL);
+			memcpy(gx + (size_t)b * hL, dfirst + (size_t)b * hL, sizeof *gx * (size_t)hL);
 	} else if (a->M > 0) {
 		size_t M = (size_t)a->M;
 		float *dtln = a->gf, *tmp = a->gh; /* (M, hL) each, free until the layers */
@@ -1190,7 +1275,7 @@ flexibert_backward(struct flexibert *fb)
 		zero(tmp, M * hL);
 		matmul_backward(tmp, G + fb->mtw, G + fb->mtb, dtln, a->g, P + fb->mtw, a->M, hL, hL);
 		for (size_t r = 0; r < M; r++)
-			memcpy(gx + (size_t)a->rows[r] * hL, tmp + r * hL, sizeof *gx * (size_t)hL);
+			memcpy(gx + r * hL, tmp + r * hL, sizeof *gx * (size_t)hL);
 	}
 	for (int l = m->l - 1; l >= 0; l--) {
 		const float *x = l > 0 ? (fb->L[l - 1].proj ? a->L[l - 1].xnext : a->L[l - 1].hout) : a->emb;
@@ -1444,13 +1529,15 @@ flexibert_flops(const struct fb_config *cfg, int B, int T, int training)
 {
 	const struct model *m = &cfg->m;
 	double N = (double)B * T, macs = 0, Td = T;
+	double live = cfg->objective == FB_CLS ? B : 0.15 * N; /* the rows the loss depends on */
 	int hL = m->layer[m->l - 1].h;
 
 	for (int l = 0; l < m->l; l++) {
 		const struct model_layer *L = &m->layer[l];
 		double h = L->h, d = L->d, A = (double)L->n * L->d, fin = h;
+		double Np = l == m->l - 1 ? live : N; /* past the attention, the last layer's live rows */
 		int hnext = l + 1 < m->l ? m->layer[l + 1].h : L->h;
-		macs += N * h * A * 3 + N * A * h;
+		macs += N * h * A * 3 + Np * A * h;
 		for (int j = 0; j < L->n; j++) {
 			int op = L->op[j];
 			double k = taps_of[op];
@@ -1464,10 +1551,10 @@ flexibert_flops(const struct fb_config *cfg, int B, int T, int training)
 				macs += N * (2 * d * k + 2 * d * d + k * d);
 		}
 		for (int i = 0; i < L->nff; i++) {
-			macs += N * fin * L->ff[i];
+			macs += Np * fin * L->ff[i];
 			fin = L->ff[i];
 		}
-		macs += N * fin * h;
+		macs += Np * fin * h;
 		if (hnext != L->h)
 			macs += N * h * hnext;
 	}

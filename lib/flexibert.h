@@ -170,7 +170,8 @@ void flexibert_set_eager(struct flexibert *fb, int eager);
 double flexibert_lr(double lr, long step, long warmup, long total);
 
 /* Multiply-accumulates of one training step (forward + backward) at B x T, all tokens real, counted
- * as 2 FLOPs each; forward only when training is 0. */
+ * as 2 FLOPs each; forward only when training is 0. Those computed: past its attention, the last
+ * layer runs on the rows the loss reads alone (B first tokens; masked LM, 15% of the tokens). */
 double flexibert_flops(const struct fb_config *cfg, int B, int T, int training);
 
 /*
