@@ -9,8 +9,9 @@
 # PyTorch runs with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the issue asks for:
 # step time against PyTorch's (<= 0.9 on 1 thread, <= 0.7 on 2), 2 threads against 1 (>= 1.7x),
 # the step's FLOP/s against sgemm's in the same process (>= 70%), peak memory (<= 150 MB); where
-# the step's time goes: its share inside its products and their rate alone; and the step with every
-# product on OpenBLAS (TC_GEMM=openblas) beside lib/gemm's own kernel.
+# the step's time goes: its share inside its products and their rate alone, and its phases (forward,
+# backward, optimizer); and the step with every product on OpenBLAS (TC_GEMM=openblas) beside
+# lib/gemm's own kernel.
 set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +46,7 @@ jq -rs --argjson torch "$torch" '
 	"   FLOP/s against sgemm (n = 1024) in the same process: 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))% (target >= 70%)",
 	"   where the step goes: \(r($c1.gemm_share * 100))% of it in its products on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
 	"   the step against sgemm on its own products: \(r($c1.gflops / $c1.gemm_gflops * 100))% on 1 thread, \(r($c2.gflops / $c2.gemm_gflops * 100))% on 2",
+	"   by phase (medians): forward \($c1.forward_ms) ms, backward \($c1.backward_ms), clipping and AdamW \($c1.optimizer_ms) on 1 thread; \($c2.forward_ms), \($c2.backward_ms), \($c2.optimizer_ms) on 2",
 	"   peak memory: \([$c1.peak_rss_mb, $c2.peak_rss_mb] | max) MB (target <= 150)",
 	"   lib/gemm (\($c1.gemm)) against every product on OpenBLAS: step time \(r($c1.step_ms_median / $o1.step_ms_median))x on 1 thread, \(r($c2.step_ms_median / $o2.step_ms_median))x on 2",
 	(if $torch == 1 then .[4] as $p1 | .[5] as $p2 |

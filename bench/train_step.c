@@ -13,7 +13,8 @@
  * named in "gemm"): gemm_share (the share of the step's time inside them, summed over the threads),
  * gemm_gflops (the rate of those calls, their own FLOPs over their own time) and gemm_bound_gflops
  * (the step's FLOPs over its time in products alone: the rate the step would have if everything but
- * its products took no time).
+ * its products took no time); and the medians of the step's phases: forward_ms, backward_ms (with
+ * zeroing the gradients), optimizer_ms (clipping and AdamW).
  */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -92,7 +93,7 @@ main(int argc, char **argv)
 	struct rng r;
 	json_t *mj;
 	int32_t *ids, *labels;
-	double *ms, flops, sg, gs = 0, gf = 0, mean = 0;
+	double *ms, *ph[3], flops, sg, gs = 0, gf = 0, mean = 0;
 
 	tc_setprogname(argv[0]);
 	nn_blas_setup(argv);
@@ -156,16 +157,22 @@ main(int argc, char **argv)
 	for (int i = 0; i < B; i++)
 		labels[i] = (int)rng_below(&r, 45);
 	ms = emalloc(sizeof *ms * (size_t)steps);
+	for (int p = 0; p < 3; p++)
+		ph[p] = emalloc(sizeof *ph[p] * (size_t)steps);
 	for (int s = -3; s < steps; s++) {
-		double t0 = now();
+		double t0 = now(), t1, t2;
 		gemm_count(s >= 0);
 		flexibert_forward(&fb, ids + (size_t)(s + 3) * B * T, labels, B, T, 1, (uint64_t)(s + 3));
+		t1 = now();
 		flexibert_zero_grad(&fb);
 		flexibert_backward(&fb);
+		t2 = now();
 		flexibert_clip(&fb, 1.0);
 		flexibert_adamw(&fb, 1e-4, 0.01);
-		if (s >= 0)
+		if (s >= 0) {
 			ms[s] = (now() - t0) * 1e3;
+			ph[0][s] = (t1 - t0) * 1e3, ph[1][s] = (t2 - t1) * 1e3, ph[2][s] = (now() - t2) * 1e3;
+		}
 	}
 	gemm_count(0);
 	gemm_stats(&gs, &gf);
@@ -173,17 +180,21 @@ main(int argc, char **argv)
 	for (int s = 0; s < steps; s++)
 		mean += ms[s] / steps;
 	qsort(ms, (size_t)steps, sizeof *ms, cmp);
+	for (int p = 0; p < 3; p++)
+		qsort(ph[p], (size_t)steps, sizeof *ph[p], cmp);
 	flops = flexibert_flops(&cfg, B, T, 1);
 	getrusage(RUSAGE_SELF, &ru); /* before the sgemm's own buffers */
 	sg = sgemm_gflops(1024);
 	printf("{\"threads\":%d,\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,\"sgemm_"
 	       "gflops\":%.2f,"
 	       "\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,\"blas_core\":\"%s\","
-	       "\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f}\n",
+	       "\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f,"
+	       "\"forward_ms\":%.2f,\"backward_ms\":%.2f,\"optimizer_ms\":%.2f}\n",
 	       threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, sg, flops, fb.nparams,
 	       ru.ru_maxrss / 1024.0, openblas_get_corename(), gemm_own() ? "own" : "openblas",
-	       gs * 1e3 / mean, gf / gs / 1e9, flops / gs / 1e9);
+	       gs * 1e3 / mean, gf / gs / 1e9, flops / gs / 1e9, ph[0][steps / 2], ph[1][steps / 2],
+	       ph[2][steps / 2]);
 	flexibert_release(&fb);
-	free(ids), free(labels), free(ms);
+	free(ids), free(labels), free(ms), free(ph[0]), free(ph[1]), free(ph[2]);
 	return 0;
 }
