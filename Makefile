@@ -119,8 +119,19 @@ codesign: all
 	@[ -f build/data/wordnet/data.noun ] || sh pipelines/fetch-data build/data wordnet
 	@PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" TC_SHARE="$(CURDIR)/share" sh pipelines/codesign --out $(or $(OUT),runs/codesign) $(ARGS)
 
-bench: all $(BENCHES)
+bench: all $(BENCHES) $(BUILD)/bench/floor/tc-train
 	@BUILD=$(BUILD) sh bench/run
+
+# bench/dynaprop.sh's floor of DynaProp's step: tc-train with lib/nn.c built with NN_FLOOR, where
+# the dense layers' backward products under DynaProp are skipped (wrong gradients: for timing only,
+# never installed)
+$(BUILD)/bench/floor/nn.o: lib/nn.c | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -DNN_FLOOR -c $< -o $@
+
+$(BUILD)/bench/floor/tc-train: $(BUILD)/tools/tc-train.o $(BUILD)/bench/floor/nn.o $(BUILD)/lib/libtc.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLLDFLAGS) $^ $(LIBS) -o $@
 
 # libFuzzer harnesses of every parser of outside input (tests/fuzz), built with clang under ASan and
 # UBSan into build/fuzz/ and run one at a time, each for FUZZ_TIME seconds or FUZZ_RUNS executions.

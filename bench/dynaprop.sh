@@ -7,6 +7,8 @@
 #      each, PAIRS pairs of runs and their median ratio: on 1 thread the two runs of a pair go side
 #      by side at once, one on each core, so that both meet the same neighbours (one after the
 #      other, single ratios moved by a tenth from run to run); on 2 threads one after the other;
+#      then the floor: the same pairs with DynaProp's dense layers' backward products skipped
+#      (build/bench/floor/tc-train), the least a step could take whatever the sparse kernels;
 #      1b. the same on the spam corpus, whose texts fill T = 128;
 #   2. accuracy at the same budget (STEPS2 steps, the settings of bench/accuracy.sh), dense against
 #      --dynaprop, for each seed of SEEDS: run to run, test accuracy moves by about a point, so it
@@ -67,9 +69,39 @@ pair() {
 		END { printf "   %s, %d thread(s): median step time %.2fx dense (target <= 0.67), median peak memory %.2fx dense (target <= 0.7), over %d pairs\n", task, th, median(t, NR), median(m, NR), NR }' "$tmp/pairs"
 }
 
+# floor TASK THREADS: the same pairs with DynaProp's dense layers' backward products skipped
+# (build/bench/floor/tc-train, from make bench: wrong gradients, for timing only): the step time no
+# kernel over the gradients' nonzeros can go below, since those products are all the sparse
+# kernels serve and the rest of the step is the forward, the optimizer and the passes between
+floor() {
+	local task=$1 th=$2 k fl="$top/$BUILD/bench/floor/tc-train"
+	[ -x "$fl" ] || { echo "   (no $fl: make bench builds it)"; return 0; }
+	: > "$tmp/floor"
+	for k in $(seq "$PAIRS"); do
+		if [ "$th" = 1 ]; then
+			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl" &
+			"$fl" --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl" &
+			wait
+		else
+			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl"
+			"$fl" --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl"
+		fi
+		read -r dms _ <<< "$(row "$tmp/d.jsonl")"
+		read -r pms _ <<< "$(row "$tmp/p.jsonl")"
+		echo "$dms $pms" >> "$tmp/floor"
+		echo "   $task, $th thread(s), floor pair $k: dense $dms ms/step; DynaProp with its dense layers' backward products free $pms ms/step: $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x"
+	done
+	awk -v task="$task" -v th="$th" '{ t[NR] = $2 / $1 }
+		function median(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+		END { printf "   %s, %d thread(s): the floor, median %.2fx dense: what a step would take if the sparse kernels cost nothing (target <= 0.67)\n", task, th, median(t, NR) }' "$tmp/floor"
+}
+
 echo "1. step time and peak memory, BERT-Tiny, wordnet-lex, --seq 128, $STEPS1 steps, $PAIRS pairs"
 pair wordnet-lex 1
 pair wordnet-lex 2
+floor wordnet-lex 1
+floor wordnet-lex 2
 
 # the same on texts long enough to fill T = 128 (the spam corpus, also from make data): the products
 # grow with T, the optimizer's pass does not

@@ -474,6 +474,14 @@ matmul_backward_sparse(float *dinp, float *dw, float *dbias, const float *dout, 
 	int nr = 0;
 	double dense, byrows, bynz;
 
+#ifdef NN_FLOOR
+	/* bench/dynaprop.sh's floor (build/bench/floor/tc-train, never installed): the products are
+	 * skipped and the gradients left wrong, to time DynaProp's step as if they cost nothing */
+	if (dinp && overwrite)
+		memset(dinp, 0, sizeof *dinp * (size_t)N * C);
+	return NN_SPARSE_NZ;
+#endif
+
 	nzl.ptr = grow(nzl.ptr, &nzl.ncap, (size_t)N + 1, sizeof *nzl.ptr);
 	nzl.ptr[0] = 0;
 #pragma omp parallel for schedule(static)
