@@ -80,11 +80,11 @@ floor() {
 	for k in $(seq "$PAIRS"); do
 		if [ "$th" = 1 ]; then
 			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl" &
-			"$fl" --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl" &
+			TC_DATA="$top/build/data" "$fl" --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl" &
 			wait
 		else
 			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl"
-			"$fl" --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl"
+			TC_DATA="$top/build/data" "$fl" --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl"
 		fi
 		read -r dms _ <<< "$(row "$tmp/d.jsonl")"
 		read -r pms _ <<< "$(row "$tmp/p.jsonl")"
