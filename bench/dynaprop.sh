@@ -45,63 +45,43 @@ row() { jq -r '.train | "\(.step_ms) \(.peak_rss_mb) \(.test_accuracy) \(.sparsi
 scaled() { awk -v s="$1" 'BEGIN { n = split("qkv=0.7 prob=0.5 ctx=0.25 ff=0.7 out=0.25", a, " ");
 	for (i = 1; i <= n; i++) { split(a[i], p, "="); t = p[2] * s; if (t > 0.95) t = 0.95; printf "--target-at %s=%.4g ", p[1], t } }'; }
 
-# pair TASK THREADS: PAIRS dense and DynaProp runs of STEPS1 steps; prints each pair and the medians
+# pair TASK THREADS [floor]: PAIRS dense and DynaProp runs of STEPS1 steps; prints each pair and
+# the medians. With floor, DynaProp runs build/bench/floor/tc-train (make bench builds it), whose
+# dense layers skip their backward products (wrong gradients, for timing only): the step time no
+# kernel over the gradients' nonzeros can go below, since those products are all such kernels serve
 pair() {
-	local task=$1 th=$2 k
+	local task=$1 th=$2 k dp=tc-train what=DynaProp
+	if [ "${3:-}" = floor ]; then
+		dp="$top/$BUILD/bench/floor/tc-train" what="DynaProp with its dense layers' backward products free:"
+		[ -x "$dp" ] || { echo "   (no $dp: make bench builds it)"; return 0; }
+	fi
 	: > "$tmp/pairs"
 	for k in $(seq "$PAIRS"); do
 		if [ "$th" = 1 ]; then
 			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl" &
-			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl" &
+			TC_DATA="$top/build/data" "$dp" --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl" &
 			wait
 		else
 			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl"
-			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl"
+			TC_DATA="$top/build/data" "$dp" --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl"
 		fi
 		read -r dms dmb _ <<< "$(row "$tmp/d.jsonl")"
 		read -r pms pmb _ pact pgrad _ <<< "$(row "$tmp/p.jsonl")"
 		echo "$dms $dmb $pms $pmb $pact $pgrad" >> "$tmp/pairs"
-		echo "   $task, $th thread(s), pair $k$([ "$th" = 1 ] && echo " (side by side)"): dense $dms ms/step, $dmb MB; DynaProp $pms ms/step, $pmb MB (activation sparsity $pact, gradient $pgrad): $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x"
+		echo "   $task, $th thread(s), pair $k$([ "$th" = 1 ] && echo " (side by side)"): dense $dms ms/step, $dmb MB; $what $pms ms/step, $pmb MB (activation sparsity $pact, gradient $pgrad): $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x"
 	done
-	awk -v task="$task" -v th="$th" '{ t[NR] = $3 / $1; m[NR] = $4 / $2 }
+	awk -v task="$task" -v th="$th" -v floor="${3:-}" '{ t[NR] = $3 / $1; m[NR] = $4 / $2 }
 		function median(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
 			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-		END { printf "   %s, %d thread(s): median step time %.2fx dense (target <= 0.67), median peak memory %.2fx dense (target <= 0.7), over %d pairs\n", task, th, median(t, NR), median(m, NR), NR }' "$tmp/pairs"
-}
-
-# floor TASK THREADS: the same pairs with DynaProp's dense layers' backward products skipped
-# (build/bench/floor/tc-train, from make bench: wrong gradients, for timing only): the step time no
-# kernel over the gradients' nonzeros can go below, since those products are all the sparse
-# kernels serve and the rest of the step is the forward, the optimizer and the passes between
-floor() {
-	local task=$1 th=$2 k fl="$top/$BUILD/bench/floor/tc-train"
-	[ -x "$fl" ] || { echo "   (no $fl: make bench builds it)"; return 0; }
-	: > "$tmp/floor"
-	for k in $(seq "$PAIRS"); do
-		if [ "$th" = 1 ]; then
-			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl" &
-			TC_DATA="$top/build/data" "$fl" --task "$task" --seq 128 --steps "$STEPS1" --threads 1 --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl" &
-			wait
-		else
-			tc-train --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q "$tmp/tiny.jsonl" > "$tmp/d.jsonl"
-			TC_DATA="$top/build/data" "$fl" --task "$task" --seq 128 --steps "$STEPS1" --threads "$th" --no-checkpoint -q --dynaprop "$tmp/tiny.jsonl" > "$tmp/p.jsonl"
-		fi
-		read -r dms _ <<< "$(row "$tmp/d.jsonl")"
-		read -r pms _ <<< "$(row "$tmp/p.jsonl")"
-		echo "$dms $pms" >> "$tmp/floor"
-		echo "   $task, $th thread(s), floor pair $k: dense $dms ms/step; DynaProp with its dense layers' backward products free $pms ms/step: $(echo "$pms $dms" | awk '{printf "%.2f", $1 / $2}')x"
-	done
-	awk -v task="$task" -v th="$th" '{ t[NR] = $2 / $1 }
-		function median(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-		END { printf "   %s, %d thread(s): the floor, median %.2fx dense: what a step would take if the sparse kernels cost nothing (target <= 0.67)\n", task, th, median(t, NR) }' "$tmp/floor"
+		END { if (floor != "") printf "   %s, %d thread(s): the floor, median %.2fx dense: the step if the kernels over the nonzeros cost nothing (target <= 0.67), over %d pairs\n", task, th, median(t, NR), NR
+			else printf "   %s, %d thread(s): median step time %.2fx dense (target <= 0.67), median peak memory %.2fx dense (target <= 0.7), over %d pairs\n", task, th, median(t, NR), median(m, NR), NR }' "$tmp/pairs"
 }
 
 echo "1. step time and peak memory, BERT-Tiny, wordnet-lex, --seq 128, $STEPS1 steps, $PAIRS pairs"
 pair wordnet-lex 1
 pair wordnet-lex 2
-floor wordnet-lex 1
-floor wordnet-lex 2
+pair wordnet-lex 1 floor
+pair wordnet-lex 2 floor
 
 # the same on texts long enough to fill T = 128 (the spam corpus, also from make data): the products
 # grow with T, the optimizer's pass does not
