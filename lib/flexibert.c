@@ -63,7 +63,11 @@ struct fb_acts {
 	 * that layer's output dense, LayerNorms and FF stack run on these rows alone, packed. */
 	int32_t *live; /* (N) */
 	int nlive;
-	int dead; /* in the last layer's backward, up to the heads: the rows not computed (N - nlive) */
+	/* The live rows as attention's query rows (nn_qrows): the last layer's SA heads compute only
+	 * these rows' scores, probabilities and contexts; qoff[b] is sequence b's first in live */
+	int32_t *qoff; /* (B + 1) */
+	int qlive;     /* whether the last layer's SA heads take them (see live_queries) */
+	int dead;      /* in the last layer's backward, up to the heads: the rows not computed (N - nlive) */
 };
 
 static const int taps_of[OP_COUNT] = {0, 0, 0, 0, 5, 9, 13};
@@ -460,6 +464,7 @@ layout(struct flexibert *fb, float *base, int B, int T)
 	}
 	TAKE(a->ids, N);
 	TAKE(a->live, N);
+	TAKE(a->qoff, (size_t)B + 1);
 	TAKE(a->gx, N * hmax);
 	TAKE(a->gx2, N * hmax);
 	TAKE(a->gh, N * hmax);
@@ -581,10 +586,31 @@ prune_sample(struct flexibert *fb, int cls, int pt, const float *x, size_t n)
 /* Attention rows for calibration */
 #define FB_SAMPLE_ROWS 16
 
+/* Whether layer l runs on the live rows alone past its attention: the last layer, when the loss
+ * depends on some rows only. */
+static int
+packed(const struct flexibert *fb, int l)
+{
+	return l == fb->cfg.m.l - 1 && fb->a->nlive >= 0;
+}
+
+/* The live rows as the query rows of layer l's SA heads, into qr, or NULL where that layer computes
+ * every row's */
+static const struct nn_qrows *
+live_queries(const struct flexibert *fb, int l, struct nn_qrows *qr)
+{
+	if (!packed(fb, l) || !fb->a->qlive)
+		return NULL;
+	qr->off = fb->a->qoff;
+	qr->row = fb->a->live;
+	return qr;
+}
+
 /*
  * Head j of layer l (SA): for FB_SAMPLE_ROWS query rows spread over the batch, the raw scores and
  * the stored probabilities (forward), or the gradients at the probabilities and at the scores
- * (backward, from the context's gradient gctx; dropout left out), as samples of all B T T.
+ * (backward, from the context's gradient gctx; dropout left out), as samples of all the rows
+ * computed: B T of T, or the live rows' where the layer takes them alone as queries.
  */
 static void
 sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, int T)
@@ -592,14 +618,17 @@ sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, i
 	const struct fb_layer *W = &fb->L[l];
 	const struct fb_lacts *La = &fb->a->L[l];
 	const float *wma = fb->cfg.m.layer[l].op[j] == OP_SA_WMA ? fb->params + W->wma[j] : NULL;
-	int A = W->A, d = W->d, c = j * d, rows = B * T < FB_SAMPLE_ROWS ? B * T : FB_SAMPLE_ROWS;
+	struct nn_qrows qrows;
+	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
+	int R = qr ? fb->a->nlive : B * T; /* the rows computed: probs' and (backward) gctx's */
+	int A = W->A, d = W->d, c = j * d, rows = R < FB_SAMPLE_ROWS ? R : FB_SAMPLE_ROWS;
 	float *s = emalloc(sizeof *s * (size_t)T), *g = emalloc(sizeof *g * (size_t)T);
 	float *qw = emalloc(sizeof *qw * (size_t)d);
-	double total = (double)B * T * T / rows;
+	double total = (double)R * T / rows;
 
 	for (int r = 0; r < rows; r++) {
-		int row = (int)((long)r * B * T / rows), b = row / T;
-		const float *P = La->probs[j] + (size_t)row * T, *qi = La->q + (size_t)row * A + c;
+		int i = (int)((long)r * R / rows), row = qr ? qr->row[i] : i, b = row / T;
+		const float *P = La->probs[j] + (size_t)i * T, *qi = La->q + (size_t)row * A + c;
 		for (int e = 0; e < d; e++) {
 			double x = 0;
 			for (int f = 0; wma && f < d; f++)
@@ -635,7 +664,7 @@ sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, i
 				g[t] = (float)(exp(g[t] - mx) / sum * (fb->prune.relative ? nk : 1));
 			prune_sample_n(fb, FB_SP_ACT, FB_PT_PROB, g, (size_t)T, total);
 		} else {
-			const float *gi = gctx + (size_t)row * A + c;
+			const float *gi = gctx + (size_t)i * A + c;
 			double dot = 0;
 			for (int t = 0; t < T; t++) {
 				const float *vt = La->v + ((size_t)b * T + t) * A + c;
@@ -906,12 +935,20 @@ unpack_rows(float *x, const int32_t *live, int n, int N, size_t w)
 	memset(x, 0, sizeof *x * (size_t)next * w);
 }
 
-/* Whether layer l runs on the live rows alone past its attention: the last layer, when the loss
- * depends on some rows only. */
-static int
-packed(const struct flexibert *fb, int l)
+/* SA head j of layer l forward, on the query rows qr (NULL: all) */
+static void
+sa_forward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p)
 {
-	return l == fb->cfg.m.l - 1 && fb->a->nlive >= 0;
+	struct fb_acts *a = fb->a;
+	const struct fb_layer *W = &fb->L[l];
+	struct fb_lacts *La = &a->L[l];
+	int op = fb->cfg.m.layer[l].op[j], c = j * W->d;
+
+	attention_forward(La->ctx + c, La->probs[j], La->q + c, La->k + c, La->v + c,
+	                  op == OP_SA_WMA ? fb->params + W->wma[j] : NULL, a->mask, p, site(a->dropkey, l, j),
+	                  fb->cfg.dynaprop ? ap : NULL, qr, a->scratch, fb->B, fb->T, W->A, W->d);
+	if (fb->cfg.dynaprop && fb->prune.sample && (a->training || fb->prune.count))
+		sample_attention(fb, l, j, NULL, fb->B, fb->T);
 }
 
 static const float *
@@ -926,6 +963,8 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	const float *z = La->y;
 
 	struct nn_attn_prune ap = attn_prune(fb);
+	struct nn_qrows qrows;
+	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
 
 	dense_forward(fb, l, FB_PT_QKV, La->q, x, W->wq, W->bq, N, h, A, NULL, 0, 0, NULL);
 	dense_forward(fb, l, FB_PT_QKV, La->k, x, W->wk, W->bk, N, h, A, NULL, 0, 0, NULL);
@@ -933,13 +972,10 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	transform_matrices(La, W, ml, T);
 	for (int j = 0; j < W->n; j++) {
 		int op = ml->op[j], c = j * d;
-		if (is_sa(op)) {
-			attention_forward(La->ctx + c, La->probs[j], La->q + c, La->k + c, La->v + c,
-			                  op == OP_SA_WMA ? P + W->wma[j] : NULL, a->mask, p,
-			                  site(a->dropkey, l, j), fb->cfg.dynaprop ? &ap : NULL, a->scratch,
-			                  B, T, A, d);
-			if (fb->cfg.dynaprop && fb->prune.sample && (a->training || fb->prune.count))
-				sample_attention(fb, l, j, NULL, B, T);
+		if (is_sa(op) && qr) {
+			continue; /* below, on the live rows packed */
+		} else if (is_sa(op)) {
+			sa_forward(fb, l, j, &ap, NULL, p);
 		} else if (op == OP_L_DFT) {
 			transform_forward(NN_DFT, La->ctx + c, La->v + c, a->mask, La->dft[0], La->dft[1],
 			                  La->dft[2], La->dft[3], a->scratch, B, T, A, d);
@@ -953,17 +989,23 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 			            T, A, d, taps_of[op]);
 		}
 	}
-	if (fb->cfg.dynaprop)
-		prune_attn_count(fb, l, &ap);
 	if (packed(fb, l)) {
 		/* the heads' outputs and the residual at the live rows: the rest of the layer on those */
 		N = a->nlive;
-		if (N == 0)
+		if (N == 0) {
+			if (fb->cfg.dynaprop)
+				prune_attn_count(fb, l, &ap);
 			return La->hout;
+		}
 		pack_rows(La->ctx, La->ctx, a->live, N, A);
 		pack_rows(a->gy, x, a->live, N, h); /* (a backward buffer, free until then) */
 		x = a->gy;
+		for (int j = 0; j < W->n && qr; j++) /* the SA heads' columns, written packed */
+			if (is_sa(ml->op[j]))
+				sa_forward(fb, l, j, &ap, qr, p);
 	}
+	if (fb->cfg.dynaprop)
+		prune_attn_count(fb, l, &ap);
 	prune_act(fb, l, FB_PT_CTX, La->ctx, NULL, (size_t)N * A);
 	dense_forward(fb, l, FB_PT_OUT, La->ares, La->ctx, W->wo, W->bo, N, A, h, La->keep_a, p,
 	              site(a->dropkey, l, SITE_ATTN_OUT), x);
@@ -1035,6 +1077,16 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 			if (labels[i] >= 0)
 				a->live[a->nlive++] = i;
 	}
+	/* the live rows as query rows: only where few enough (attention_backward's gather of q for
+	 * a WMA head needs at most half the rows) and at least one (a layer without live rows stops
+	 * at its heads, all of them computed) */
+	a->qlive = a->nlive > 0 && 2 * (long)a->nlive <= (long)N;
+	if (a->qlive)
+		for (int b = 0, r = 0; b <= B; b++) {
+			while (r < a->nlive && a->live[r] < b * T)
+				r++;
+			a->qoff[b] = r;
+		}
 	embed_forward(a->eres, ids, P + fb->wte, P + fb->wpe, P + fb->wtt, B, T, h0);
 	layernorm_forward(a->emb, a->em, a->er, a->eres, P + fb->elnw, P + fb->elnb, N, h0);
 	dropout_apply(a->emb, (size_t)N * h0, p, site(dropkey, 0, SITE_EMB));
@@ -1113,6 +1165,23 @@ dense_backward(const struct flexibert *fb, float *dinp, float *dw, float *db, co
 
 /* Layer l's backward: gout (N, hnext) is the gradient of its output; writes the gradient of its input
  * x (N, h) into gin (which may be gout's buffer once gout is consumed: it is zeroed after use). */
+/* SA head j of layer l backward, on the query rows qr (NULL: all), from a->gctx (packed with qr) */
+static void
+sa_backward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p)
+{
+	struct fb_acts *a = fb->a;
+	const struct fb_layer *W = &fb->L[l];
+	const struct fb_lacts *La = &a->L[l];
+	int wma = fb->cfg.m.layer[l].op[j] == OP_SA_WMA, c = j * W->d;
+
+	if (fb->cfg.dynaprop && fb->prune.sample)
+		sample_attention(fb, l, j, a->gctx, fb->B, fb->T);
+	attention_backward(a->gq + c, a->gk + c, a->gv + c, wma ? fb->grads + W->wma[j] : NULL, a->gctx + c,
+	                   La->probs[j], La->q + c, La->k + c, La->v + c, wma ? fb->params + W->wma[j] : NULL,
+	                   p, site(a->dropkey, l, j), fb->cfg.dynaprop ? ap : NULL, qr, a->scratch, fb->B,
+	                   fb->T, W->A, W->d);
+}
+
 static void
 layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *gin, int B, int T, float p)
 {
@@ -1125,7 +1194,13 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	int N = B * T, h = W->h, A = W->A, d = W->d, m = ml->nff;
 
 	struct nn_attn_prune ap = attn_prune(fb);
+	struct nn_qrows qrows;
+	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
 
+	/* the heads add into these; with qr, the SA heads run before the rest is unpacked */
+	zero(a->gq, (size_t)N * A);
+	zero(a->gk, (size_t)N * A);
+	zero(a->gv, (size_t)N * A);
 	if (packed(fb, l)) {
 		/* gout holds the live rows, packed, and so does everything up to the heads' outputs */
 		N = a->nlive;
@@ -1174,25 +1249,21 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
 	prune_grad(fb, l, FB_PT_CTX, a->gctx, La->ctx, NULL, (size_t)N * A);
 	if (packed(fb, l)) {
+		for (int j = 0; j < W->n && qr; j++) /* the SA heads, from the packed gctx */
+			if (is_sa(ml->op[j]))
+				sa_backward(fb, l, j, &ap, qr, p);
 		unpack_rows(a->gctx, a->live, N, B * T, A);
 		unpack_rows(gin, a->live, N, B * T, h);
 		N = B * T;
 		a->dead = 0;
 	}
 heads: /* the heads */
-	zero(a->gq, (size_t)N * A);
-	zero(a->gk, (size_t)N * A);
-	zero(a->gv, (size_t)N * A);
 	for (int j = 0; j < W->n; j++) {
 		int op = ml->op[j], c = j * d;
-		if (is_sa(op)) {
-			if (fb->cfg.dynaprop && fb->prune.sample)
-				sample_attention(fb, l, j, a->gctx, B, T);
-			attention_backward(a->gq + c, a->gk + c, a->gv + c,
-			                   op == OP_SA_WMA ? G + W->wma[j] : NULL, a->gctx + c, La->probs[j],
-			                   La->q + c, La->k + c, La->v + c,
-			                   op == OP_SA_WMA ? P + W->wma[j] : NULL, p, site(a->dropkey, l, j),
-			                   fb->cfg.dynaprop ? &ap : NULL, a->scratch, B, T, A, d);
+		if (is_sa(op) && qr) {
+			continue; /* done above */
+		} else if (is_sa(op)) {
+			sa_backward(fb, l, j, &ap, NULL, p);
 		} else if (op == OP_L_DFT) {
 			transform_backward(NN_DFT, a->gv + c, a->gctx + c, a->mask, La->dft[0], La->dft[1],
 			                   La->dft[2], La->dft[3], a->scratch, B, T, A, d);
@@ -1541,7 +1612,9 @@ flexibert_flops(const struct fb_config *cfg, int B, int T, int training)
 		for (int j = 0; j < L->n; j++) {
 			int op = L->op[j];
 			double k = taps_of[op];
-			if (is_sa(op))
+			if (is_sa(op) && Np < N && 2 * Np <= N) /* the live rows' queries alone */
+				macs += 2 * Np * Td * d + (op == OP_SA_WMA ? Np * d * d : 0);
+			else if (is_sa(op))
 				macs += 2 * B * Td * Td * d + (op == OP_SA_WMA ? N * d * d : 0);
 			else if (op == OP_L_DFT)
 				macs += 2 * B * (Td * Td * d + Td * d * d);

@@ -901,11 +901,11 @@ embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const i
 
 /* ---- attention ---- */
 
-/* Softmax of each of the T rows of s (T, T) in place, with the key mask added first. */
+/* Softmax of each of the R rows of s (R, T) in place, with the key mask added first. */
 CLONES static void
-softmax_rows(float *s, const float *mask, int T)
+softmax_rows(float *s, const float *mask, int R, int T)
 {
-	for (int i = 0; i < T; i++) {
+	for (int i = 0; i < R; i++) {
 		float *row = s + (size_t)i * T, mx = -INFINITY, sum = 0, inv;
 #pragma omp simd reduction(max : mx)
 		for (int r = 0; r < T; r++) {
@@ -940,19 +940,19 @@ prune_score_grad(float *dS, const float *S, size_t n, float ts, float tg)
 	return (size_t)z;
 }
 
-/* Keep the k largest of each of the T rows of P (T, T) and zero the rest; of equal values the first
+/* Keep the k largest of each of the R rows of P (R, T) and zero the rest; of equal values the first
  * are kept. Returns the zeros left. tmp holds T floats. */
 static size_t
-topk_rows(float *P, int T, int k, float *tmp)
+topk_rows(float *P, int R, int T, int k, float *tmp)
 {
 	size_t zeros = 0;
 
 	if (k >= T) {
-		for (size_t i = 0; i < (size_t)T * T; i++)
+		for (size_t i = 0; i < (size_t)R * T; i++)
 			zeros += P[i] == 0;
 		return zeros;
 	}
-	for (int i = 0; i < T; i++) {
+	for (int i = 0; i < R; i++) {
 		float *row = P + (size_t)i * T, kth;
 		int lo = 0, hi = T - 1, want = k - 1, above = 0, keep;
 		memcpy(tmp, row, sizeof *tmp * (size_t)T);
@@ -997,56 +997,154 @@ topk_rows(float *P, int T, int k, float *tmp)
 	return zeros;
 }
 
+/* The sum of x[i] y[i] over i < n */
+CLONES static float
+dot(const float *x, const float *y, int n)
+{
+	float s = 0;
+
+#pragma omp simd reduction(+ : s)
+	for (int i = 0; i < n; i++)
+		s += x[i] * y[i];
+	return s;
+}
+
+/* Query rows up to which attention's products run in plain loops (few) rather than through gemm */
+#define NN_FEW 4
+
+/*
+ * gemm's C (M, N) = alpha op(A) op(B) + beta C (tb only without ta) in plain loops, for the products
+ * of a few query rows (nn_qrows; M or K of NN_FEW or less): gemm packs B on every call, which for one
+ * query row cost several times the product (1 x 128 x 64: 10 us a call, 3 ms a step).
+ */
+static void
+few(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+    float beta, float *C, int ldc)
+{
+	for (int i = 0; i < M; i++) {
+		float *c = C + (size_t)i * ldc;
+		if (tb) {
+			for (int j = 0; j < N; j++)
+				c[j] = alpha * dot(A + (size_t)i * lda, B + (size_t)j * ldb, K) +
+				       (beta != 0.0f ? beta * c[j] : 0.0f);
+			continue;
+		}
+		for (int j = 0; j < N; j++)
+			c[j] = beta != 0.0f ? beta * c[j] : 0.0f;
+		for (int k = 0; k < K; k++)
+			axpy(c, alpha * (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]),
+			     B + (size_t)k * ldb, N);
+	}
+}
+
+/* gemm, or few where small */
+static void
+product(int small, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+        int ldb, float beta, float *C, int ldc)
+{
+	if (small)
+		few(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	else
+		gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, NULL, C, ldc);
+}
+
+/* Rows [0, n) of x (row stride ldx) gathered from rows row[0..n) of src (row stride lds), D wide */
+static void
+gather_rows(float *x, int ldx, const float *src, int lds, const int32_t *row, int n, int D)
+{
+	for (int i = 0; i < n; i++)
+		memcpy(x + (size_t)i * ldx, src + (size_t)row[i] * lds, sizeof *x * (size_t)D);
+}
+
+/* The query rows of sequence b: their count, the first's index among the rows computed (probs' and
+ * ctx's row), and their rows of the B T (NULL: all T, from b T on) */
+static int
+query_rows(const struct nn_qrows *qr, int b, int T, int *first, const int32_t **row)
+{
+	if (!qr) {
+		*first = b * T, *row = NULL;
+		return T;
+	}
+	*first = qr->off[b], *row = qr->row + qr->off[b];
+	return qr->off[b + 1] - qr->off[b];
+}
+
+/* drop_run (or prune_drop_run, returning its zeros, when tau >= 0) over the R rows of P (R, T),
+ * each at its own place in sequence b's T x T: rows row[i] - b T, or 0..R-1 when row is NULL */
+static size_t
+drop_rows(float *y, float *P, int R, int T, int b, const int32_t *row, float tau, uint32_t k, uint32_t thr,
+          float scale)
+{
+	size_t zeros = 0, n = row ? (size_t)T : (size_t)R * T;
+
+	for (int i = 0; i < R; i += row ? 1 : R) {
+		uint32_t base = (uint32_t)((size_t)b * T * T + (size_t)(row ? row[i] - b * T : 0) * T);
+		if (tau >= 0)
+			zeros +=
+			    prune_drop_run(y + (size_t)i * T, P + (size_t)i * T, n, tau, k, base, thr, scale);
+		else
+			drop_run(y + (size_t)i * T, P + (size_t)i * T, n, k, base, thr, scale);
+	}
+	return zeros;
+}
+
 void
 attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const float *wma,
-                  const float *mask, float p, uint64_t key, struct nn_attn_prune *pr, float *scratch, int B,
-                  int T, int A, int D)
+                  const float *mask, float p, uint64_t key, struct nn_attn_prune *pr,
+                  const struct nn_qrows *qr, float *scratch, int B, int T, int A, int D)
 {
 	float scale = 1.0f / sqrtf((float)D);
-	size_t zeros = 0, zs = 0;
+	size_t zeros = 0, zs = 0, per = (size_t)T * T + 2 * (size_t)T * D;
 
 #pragma omp parallel for schedule(static) reduction(+ : zeros, zs)
 	for (int b = 0; b < B; b++) {
-		float *tmp = scratch + (size_t)omp_get_thread_num() * ((size_t)T * T + (size_t)T * D);
-		float *qw = tmp + (size_t)T * T, *P = probs + (size_t)b * T * T;
-		const float *qb = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
+		float *tmp = scratch + (size_t)omp_get_thread_num() * per;
+		float *qw = tmp + (size_t)T * T, *qg = qw + (size_t)T * D;
+		const float *qa = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
 		            *vb = v + (size_t)b * T * A;
-		const float *qa = qb;
-		int lda = A;
+		const int32_t *row;
+		int lda = A, first, R = query_rows(qr, b, T, &first, &row);
+		float *P = probs + (size_t)first * T;
+		int small = row && R <= NN_FEW;
+		if (R == 0)
+			continue;
+		if (row) { /* the query rows wanted, side by side */
+			gather_rows(qg, D, q, A, row, R, D);
+			qa = qg, lda = D;
+		}
 		if (wma) {
-			gemm(0, 0, T, D, D, 1.0f, qb, A, wma, D, 0.0f, NULL, qw, D);
+			product(small, 0, 0, R, D, D, 1.0f, qa, lda, wma, D, 0.0f, qw, D);
 			qa = qw;
 			lda = D;
 		}
-		gemm(0, 1, T, T, D, scale, qa, lda, kb, A, 0.0f, NULL, P, T);
+		product(small, 0, 1, R, T, D, scale, qa, lda, kb, A, 0.0f, P, T);
 		if (pr) /* the raw scores q k^T, before the scaling: |s scale| <= tau scale */
-			zs += prune_block(P, NULL, (size_t)T * T, pr->tau * scale);
-		softmax_rows(P, mask + (size_t)b * T, T);
+			zs += prune_block(P, NULL, (size_t)R * T, pr->tau * scale);
+		softmax_rows(P, mask + (size_t)b * T, R, T);
 		if (pr && pr->topk > 0)
-			zeros += topk_rows(P, T, pr->topk, tmp);
+			zeros += topk_rows(P, R, T, pr->topk, tmp);
 		else if (pr) {
 			float tp = pr->tau_p, n = 0;
 			for (int t = 0; t < T && pr->relative; t++)
 				n += mask[(size_t)b * T + t] != 0;
 			tp = pr->relative && n > 0 ? tp / n : tp;
 			if (p > 0) { /* pruned in place and dropped into tmp in one pass */
-				zeros += prune_drop_run(tmp, P, (size_t)T * T, tp, key32(key),
-				                        (uint32_t)((size_t)b * T * T), keep_below(p),
-				                        1.0f / (1.0f - p));
+				zeros += drop_rows(tmp, P, R, T, b, row, tp, key32(key), keep_below(p),
+				                   1.0f / (1.0f - p));
 				P = tmp;
 			} else
-				zeros += prune_block(P, NULL, (size_t)T * T, tp);
+				zeros += prune_block(P, NULL, (size_t)R * T, tp);
 		}
 		if (p > 0 && P != tmp) {
-			drop_run(tmp, P, (size_t)T * T, key32(key), (uint32_t)((size_t)b * T * T),
-			         keep_below(p), 1.0f / (1.0f - p));
+			drop_rows(tmp, P, R, T, b, row, -1, key32(key), keep_below(p), 1.0f / (1.0f - p));
 			P = tmp;
 		}
-		gemm(0, 0, T, D, T, 1.0f, P, T, vb, A, 0.0f, NULL, ctx + (size_t)b * T * A, A);
+		product(small, 0, 0, R, D, T, 1.0f, P, T, vb, A, 0.0f, ctx + (size_t)first * A, A);
 	}
 	if (pr) {
+		size_t rows = qr ? (size_t)qr->off[B] : (size_t)B * T;
 		pr->zeros[0] += zs + zeros;
-		pr->total[0] += 2 * (size_t)B * T * T;
+		pr->total[0] += 2 * rows * T;
 		pr->split[0] += zs, pr->split[1] += zeros;
 	}
 }
@@ -1086,11 +1184,11 @@ attn_product(size_t nz, int ts, float *St, int M, int N, int K, const float *S, 
 	gemm(ts, 0, M, N, K, 1.0f, S, lds, B, ldb, add ? 1.0f : 0.0f, NULL, C, ldc);
 }
 
-/* dP (T, T) = P * (dP - rowsum(P * dP)) * scale, row by row: through a softmax and a scale. */
+/* dP (R, T) = P * (dP - rowsum(P * dP)) * scale, row by row: through a softmax and a scale. */
 CLONES static void
-softmax_back_rows(float *dP, const float *P, float scale, int T)
+softmax_back_rows(float *dP, const float *P, float scale, int R, int T)
 {
-	for (int i = 0; i < T; i++) {
+	for (int i = 0; i < R; i++) {
 		const float *pr = P + (size_t)i * T;
 		float *dr = dP + (size_t)i * T, dot = 0;
 #pragma omp simd reduction(+ : dot)
@@ -1105,58 +1203,88 @@ softmax_back_rows(float *dP, const float *P, float scale, int T)
 void
 attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
                    const float *q, const float *k, const float *v, const float *wma, float p, uint64_t key,
-                   struct nn_attn_prune *pr, float *scratch, int B, int T, int A, int D)
+                   struct nn_attn_prune *pr, const struct nn_qrows *qr, float *scratch, int B, int T, int A,
+                   int D)
 {
 	float scale = 1.0f / sqrtf((float)D);
 	size_t per = 2 * (size_t)T * T + 2 * (size_t)T * D, zeros = 0, zs = 0;
-	float *dqw_all = scratch + (size_t)omp_get_max_threads() * per; /* (B, T, D), for dwma */
+	size_t rows = qr ? (size_t)qr->off[B] : (size_t)B * T, dead = (size_t)B * T - rows;
+	float *dqw_all = scratch + (size_t)omp_get_max_threads() * per; /* (rows, D), for dwma */
 
 #pragma omp parallel for schedule(static) reduction(+ : zeros, zs)
 	for (int b = 0; b < B; b++) {
 		float *tmp = scratch + (size_t)omp_get_thread_num() * per;
-		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T;
-		const float *P = probs + (size_t)b * T * T, *Pu = P;
+		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T,
+		      *qg = qw + (size_t)T * D;
+		const int32_t *row;
+		int first, R = query_rows(qr, b, T, &first, &row);
+		const float *P = probs + (size_t)first * T, *Pu = P;
 		const float *qb = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
-		            *vb = v + (size_t)b * T * A;
-		const float *dcb = dctx + (size_t)b * T * A;
+		            *vb = v + (size_t)b * T * A, *qa = qb;
+		const float *dcb = dctx + (size_t)first * A;
 		size_t nz, zb = 0;
-		float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
-		uint32_t k32 = key32(key), thr = keep_below(p), base = (uint32_t)((size_t)b * T * T);
+		float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f, *dqw = dqw_all + (size_t)first * D;
+		uint32_t k32 = key32(key), thr = keep_below(p);
+		int lda = A, sparse = pr && !row && gemm_own(), small = row && R <= NN_FEW;
+		if (R == 0)
+			continue;
 		if (p > 0) {
-			drop_run(Pd, P, (size_t)T * T, k32, base, thr, s);
+			drop_rows(Pd, (float *)P, R, T, b, row, -1, k32, thr, s);
 			Pu = Pd;
 		}
+		if (row) {
+			gather_rows(qg, D, q, A, row, R, D);
+			qa = qg, lda = D;
+		}
 		/* dv += drop(P)^T dctx; d drop(P) = dctx v^T, over dctx's nonzeros where DynaProp left
-		 * few (v^T into the free half of qw's space) */
-		gemm(1, 0, T, D, T, 1.0f, Pu, T, dcb, A, 1.0f, NULL, dv + (size_t)b * T * A, A);
-		if (pr && (double)(nz = count_nz(dcb, T, D, A)) <= NN_ATTN_SPARSE * T * D && gemm_own()) {
-			gemm_transpose(qw + (size_t)T * D, T, vb, A, T, D);
-			attn_product(nz, 0, NULL, T, T, D, dcb, A, qw + (size_t)T * D, T, 0, dP, T);
+		 * few (v^T into qg's space, free when every row is a query) */
+		product(small, 1, 0, T, D, R, 1.0f, Pu, T, dcb, A, 1.0f, dv + (size_t)b * T * A, A);
+		if (sparse && (double)(nz = count_nz(dcb, T, D, A)) <= NN_ATTN_SPARSE * T * D) {
+			gemm_transpose(qg, T, vb, A, T, D);
+			attn_product(nz, 0, NULL, T, T, D, dcb, A, qg, T, 0, dP, T);
 		} else
-			gemm(0, 1, T, T, D, 1.0f, dcb, A, vb, A, 0.0f, NULL, dP, T);
+			product(small, 0, 1, R, T, D, 1.0f, dcb, A, vb, A, 0.0f, dP, T);
 		/* through the dropout and the softmax; then the 1/sqrt(D) */
 		if (p > 0) /* the mask from Pd, not hashed again: the softmax's backward multiplies
 		              by P, 0 wherever Pd is 0 but the mask is not */
-			undrop_run(dP, Pd, (size_t)T * T, s);
-		if (wma)
-			gemm(0, 0, T, D, D, 1.0f, qb, A, wma, D, 0.0f, NULL, qw, D);
+			undrop_run(dP, Pd, (size_t)R * T, s);
+		if (wma) {
+			product(small, 0, 0, R, D, D, 1.0f, qa, lda, wma, D, 0.0f, qw, D);
+			qa = qw, lda = D;
+		}
 		if (pr) /* the gradient at the kept probabilities */
-			zeros += prune_grad_block(dP, P, NULL, (size_t)T * T, pr->tau_grad_p);
-		softmax_back_rows(dP, P, scale, T);
+			zeros += prune_grad_block(dP, P, NULL, (size_t)R * T, pr->tau_grad_p);
+		softmax_back_rows(dP, P, scale, R, T);
 		if (pr && pr->tau > 0) {
 			/* at the kept scores, recomputed into Pd (free once dv has it); dP holds the
 			 * gradient times scale */
 			float *S = Pd;
-			gemm(0, 1, T, T, D, scale, wma ? qw : qb, wma ? D : A, kb, A, 0.0f, NULL, S, T);
-			zb = prune_score_grad(dP, S, (size_t)T * T, pr->tau * scale, pr->tau_grad * scale);
+			product(small, 0, 1, R, T, D, scale, qa, lda, kb, A, 0.0f, S, T);
+			zb = prune_score_grad(dP, S, (size_t)R * T, pr->tau * scale, pr->tau_grad * scale);
 		} else if (pr) /* tau 0 prunes no score but exact zeros, which it leaves as they were: the
 		                  rule is the identity there, and its gradient passes everywhere */
-			zb = prune_block(dP, NULL, (size_t)T * T, pr->tau_grad * scale);
+			zb = prune_block(dP, NULL, (size_t)R * T, pr->tau_grad * scale);
 		zs += zb;
+		if (row) {
+			/* dk += dS^T q'; d q' = dS k, into dqw (wma) or Pd, then into dq's rows */
+			float *dqr = wma ? dqw : Pd;
+			product(small, 1, 0, T, D, R, 1.0f, dP, T, qa, lda, 1.0f, dk + (size_t)b * T * A, A);
+			product(small, 0, 0, R, D, T, 1.0f, dP, T, kb, A, 0.0f, dqr, D);
+			if (wma) {
+				product(small, 0, 1, R, D, D, 1.0f, dqw, D, wma, D, 0.0f, Pd, D);
+				dqr = Pd;
+			}
+			for (int i = 0; i < R; i++) {
+				float *y = dq + (size_t)row[i] * A;
+				const float *x = dqr + (size_t)i * D;
+				for (int e = 0; e < D; e++)
+					y[e] += x[e];
+			}
+			continue;
+		}
 		/* dS's nonzeros (all of them without DynaProp); dS^T goes into Pd, free by now */
 		nz = (size_t)T * T - zb;
 		if (wma) {
-			float *dqw = dqw_all + (size_t)b * T * D;
 			/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
 			attn_product(nz, 1, Pd, T, D, T, dP, T, qw, D, 1, dk + (size_t)b * T * A, A);
 			attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, 0, dqw, D);
@@ -1166,14 +1294,24 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			attn_product(nz, 1, Pd, T, D, T, dP, T, qb, A, 1, dk + (size_t)b * T * A, A);
 		}
 	}
-	if (pr) {
-		pr->zeros[1] += zeros + zs;
+	if (pr) { /* the rows not computed have a zero gradient: counted as zeros, as in a dense run */
+		pr->zeros[1] += zeros + zs + 2 * dead * T;
 		pr->total[1] += 2 * (size_t)B * T * T;
-		pr->split[2] += zeros, pr->split[3] += zs;
+		pr->split[2] += zeros + dead * T, pr->split[3] += zs + dead * T;
 	}
-	/* dW += sum over b of q_b^T d(qW)_b, as one product over all rows */
-	if (wma && dwma)
-		gemm_openblas(1, 0, D, D, B * T, 1.0f, q, A, dqw_all, D, 1.0f, NULL, dwma, D);
+	/* dW += sum over the rows of q^T d(qW), as one product; with query rows, their q gathered
+	 * beside their d(qW) */
+	if (wma && dwma) {
+		const float *qs = q;
+		int ldq = A;
+		if (qr) {
+			float *g = dqw_all + rows * D;
+			gather_rows(g, D, q, A, qr->row, (int)rows, D);
+			qs = g, ldq = D;
+		}
+		if (rows > 0)
+			gemm_openblas(1, 0, D, D, (int)rows, 1.0f, qs, ldq, dqw_all, D, 1.0f, NULL, dwma, D);
+	}
 }
 
 void

@@ -159,6 +159,14 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, co
  * for weighted multiplicative attention, q otherwise (wma NULL); ctx (row stride A) = drop(probs) . v.
  * mask (B, T) holds 1 for real tokens, 0 for padding. scratch holds NN_ATTN_SCRATCH floats.
  * Backward accumulates dq, dk, dv (row stride A) and dwma (may be NULL when wma is).
+ *
+ * qr (NULL: every row) limits the queries to the rows the caller will read: where a loss reads a few
+ * tokens of the last layer (the first of each sequence, or the masked ones), the other rows' scores,
+ * probabilities and contexts are never needed. probs then holds qr->off[B] rows of T and ctx (and
+ * dctx in backward) as many rows of stride A, packed in qr's order; dq gets the query rows only,
+ * and dk, dv every row, as the full attention with dctx zero elsewhere would give them. Dropout
+ * keeps each element's place in its sequence's T x T, so the kept rows are the full attention's.
+ * With wma, backward needs qr->off[B] <= B T / 2 (it gathers those rows of q into scratch).
  */
 #define NN_ATTN_SCRATCH(nthreads, B, T, D)                                                                   \
 	((size_t)(nthreads) * (2 * (size_t)(T) * (T) + 2 * (size_t)(T) * (D)) + (size_t)(B) * (T) * (D))
@@ -170,6 +178,11 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, co
  * (the scores are recomputed to know which were pruned). Each adds the zeros it leaves and the
  * elements it looked at to zeros[0], total[0] (forward) or zeros[1], total[1] (backward).
  */
+struct nn_qrows {
+	/* (B + 1), off[0] = 0: sequence b's query rows are row[off[b]] .. row[off[b + 1] - 1] */
+	const int32_t *off;
+	const int32_t *row; /* rows of the B T, ascending, each in its own sequence's T */
+};
 struct nn_attn_prune {
 	float tau, tau_grad;     /* at the raw scores */
 	float tau_p, tau_grad_p; /* at the probabilities */
@@ -183,10 +196,11 @@ struct nn_attn_prune {
 };
 void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v,
                        const float *wma, const float *mask, float p, uint64_t key, struct nn_attn_prune *pr,
-                       float *scratch, int B, int T, int A, int D);
+                       const struct nn_qrows *qr, float *scratch, int B, int T, int A, int D);
 void attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
                         const float *q, const float *k, const float *v, const float *wma, float p,
-                        uint64_t key, struct nn_attn_prune *pr, float *scratch, int B, int T, int A, int D);
+                        uint64_t key, struct nn_attn_prune *pr, const struct nn_qrows *qr, float *scratch,
+                        int B, int T, int A, int D);
 void attention_forward_naive(float *ctx, float *probs, const float *q, const float *k, const float *v,
                              const float *wma, const float *mask, float p, uint64_t key, int B, int T, int A,
                              int D);

@@ -383,8 +383,8 @@ static double
 at_f(void *pv)
 {
 	struct at_ctx *c = pv;
-	attention_forward(c->ctx, c->probs, c->q, c->k, c->v, c->wma, c->mask, c->p, 7, NULL, c->scratch,
-	                  c->B, c->T, c->A, c->D);
+	attention_forward(c->ctx, c->probs, c->q, c->k, c->v, c->wma, c->mask, c->p, 7, NULL, NULL,
+	                  c->scratch, c->B, c->T, c->A, c->D);
 	/* the head's columns only */
 	double s = 0;
 	for (int bt = 0; bt < c->B * c->T; bt++)
@@ -418,7 +418,7 @@ test_attention(void)
 			ef = rel_diff(c.ctx, ctx2, n) + rel_diff(c.probs, probs2, 108);
 			dq = zeros(n), dk = zeros(n), dv = zeros(n), dw = zeros(64);
 			attention_backward(dq, dk, dv, wma ? dw : NULL, c.R, c.probs, c.q, c.k, c.v, c.wma,
-			                   c.p, 7, NULL, c.scratch, c.B, c.T, c.A, c.D);
+			                   c.p, 7, NULL, NULL, c.scratch, c.B, c.T, c.A, c.D);
 			e1 = fd_check(at_f, &c, c.q, dq, n, 1e-2);
 			e2 = fd_check(at_f, &c, c.k, dk, n, 1e-2);
 			e3 = fd_check(at_f, &c, c.v, dv, n, 1e-2);
@@ -701,9 +701,9 @@ test_attention_pruned(void)
 					dc[i] = 0;
 			for (size_t i = 0; i < n; i++)
 				dcz += dc[i] == 0;
-			attention_forward(ctx, probs, q, k, v, w, mask, 0, 7, &pr, scratch, B, T, A, D);
+			attention_forward(ctx, probs, q, k, v, w, mask, 0, 7, &pr, NULL, scratch, B, T, A, D);
 			attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs, q, k, v, w, 0, 7, &pr,
-			                   scratch, B, T, A, D);
+			                   NULL, scratch, B, T, A, D);
 			attention_pruned_naive(ctx2, dq2, dk2, dv2, dw2, dc, q, k, v, w, mask, pr.tau,
 			                       pr.tau_grad, B, T, A, D);
 			for (size_t i = 0; i < nP; i++)
@@ -725,6 +725,66 @@ test_attention_pruned(void)
 			    free(ctx2);
 			free(scratch), free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2),
 			    free(dv2), free(dw2);
+		}
+}
+
+/*
+ * Attention on a few query rows (nn_qrows) against the full attention read at those rows: one row in
+ * the first sequence (plain loops), six in the second (gemm), none in the third. The full run's
+ * gradient at the context is the packed one's, unpacked, and zero elsewhere; with dropout, with
+ * and without wma, with and without DynaProp. The backward counts must be the full run's too.
+ */
+static void
+test_attention_rows(void)
+{
+	static const int32_t row[] = {0, 17, 19, 20, 23, 24, 27}, off[] = {0, 1, 7, 7};
+	const struct nn_qrows qr = {off, row};
+	int B = 3, T = 16, A = 12, D = 8, BT = B * T, nq = off[B];
+
+	for (int pruned = 0; pruned < 2; pruned++)
+		for (int wma = 0; wma < 2; wma++) {
+			size_t n = (size_t)BT * A, nP = (size_t)BT * T;
+			float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dc = randv(n, 1),
+			      *w = wma ? randv(64, 0.5) : NULL, *mask = zeros(BT);
+			float *probs = zeros(nP), *ctx = zeros(n), *probs2 = zeros(nP), *ctx2 = zeros(n),
+			      *dcf = zeros(n), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
+			float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
+			float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64);
+			struct nn_attn_prune pr = {.tau = 0.2f,
+			                           .tau_grad = 0.01f,
+			                           .tau_p = 0.02f,
+			                           .tau_grad_p = 0.01f},
+			                     pr2 = pr;
+			double ef = 0, eb;
+			for (int i = 0; i < BT; i++)
+				mask[i] = i % T < T - 3;
+			for (int r = 0; r < nq; r++)
+				memcpy(dcf + (size_t)row[r] * A, dc + (size_t)r * A, sizeof *dc * (size_t)A);
+			attention_forward(ctx, probs, q, k, v, w, mask, 0.2f, 7, pruned ? &pr : NULL, &qr,
+			                  scratch, B, T, A, D);
+			attention_forward(ctx2, probs2, q, k, v, w, mask, 0.2f, 7, pruned ? &pr2 : NULL, NULL,
+			                  scratch, B, T, A, D);
+			for (int r = 0; r < nq; r++)
+				ef += rel_diff(ctx + (size_t)r * A, ctx2 + (size_t)row[r] * A, (size_t)D) +
+				      rel_diff(probs + (size_t)r * T, probs2 + (size_t)row[r] * T, (size_t)T);
+			attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs, q, k, v, w, 0.2f, 7,
+			                   pruned ? &pr : NULL, &qr, scratch, B, T, A, D);
+			attention_backward(dq2, dk2, dv2, wma ? dw2 : NULL, dcf, probs2, q, k, v, w, 0.2f, 7,
+			                   pruned ? &pr2 : NULL, NULL, scratch, B, T, A, D);
+			eb = rel_diff(dq, dq2, n) + rel_diff(dk, dk2, n) + rel_diff(dv, dv2, n) +
+			     (wma ? rel_diff(dw, dw2, 64) : 0);
+			check(ef < 1e-6 && eb < 1e-5 &&
+			          (!pruned ||
+			           (pr.total[0] == 2 * (size_t)nq * T && pr.total[1] == pr2.total[1] &&
+			            pr.zeros[1] == pr2.zeros[1] && pr.split[2] == pr2.split[2] &&
+			            pr.split[3] == pr2.split[3] && pr.zeros[1] > 0)),
+			      "attention (%s%s) on %d query rows equals the full attention at those rows "
+			      "(forward %.1e, backward %.1e; backward zeros %zu and %zu of %zu and %zu)",
+			      wma ? "wma" : "sdp", pruned ? ", DynaProp" : "", nq, ef, eb, pr.zeros[1],
+			      pr2.zeros[1], pr.total[1], pr2.total[1]);
+			free(q), free(k), free(v), free(dc), free(w), free(mask), free(probs), free(ctx),
+			    free(probs2), free(ctx2), free(dcf), free(scratch);
+			free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2), free(dv2), free(dw2);
 		}
 }
 
@@ -961,6 +1021,7 @@ main(void)
 	test_dropout_prune_grad();
 	test_matmul_sparse();
 	test_attention_pruned();
+	test_attention_rows();
 	test_transforms();
 	test_dsc();
 	return tap_done();
