@@ -1138,10 +1138,21 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 
 /* ---- backward ---- */
 
+/* x[0..n) = 0, the threads taking a share each where n is large: on 2 threads a serial memset of the
+ * backward's buffers was 3% of the step */
 static void
 zero(float *x, size_t n)
 {
-	memset(x, 0, sizeof *x * n);
+	if (n < ((size_t)1 << 16)) {
+		memset(x, 0, sizeof *x * n);
+		return;
+	}
+#pragma omp parallel
+	{
+		size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+		size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+		memset(x + lo, 0, sizeof *x * (hi - lo));
+	}
 }
 
 /* A dense layer's backward with DynaProp's sparse kernels, or the dense ones: dinp (may be NULL) is
@@ -1296,11 +1307,11 @@ flexibert_zero_grad(struct flexibert *fb)
 	size_t lo = fb->wte, hi = fb->wte + (size_t)z->V * z->h;
 
 	if (z->eager) {
-		memset(fb->grads, 0, sizeof *fb->grads * fb->nparams);
+		zero(fb->grads, fb->nparams);
 		return;
 	}
-	memset(fb->grads, 0, sizeof *fb->grads * lo);
-	memset(fb->grads + hi, 0, sizeof *fb->grads * (fb->nparams - hi));
+	zero(fb->grads, lo);
+	zero(fb->grads + hi, fb->nparams - hi);
 	for (int r = 0; r < z->V; r++)
 		if (z->mark[r]) {
 			memset(fb->grads + lo + (size_t)r * z->h, 0, sizeof *fb->grads * (size_t)z->h);

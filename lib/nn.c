@@ -997,18 +997,6 @@ topk_rows(float *P, int R, int T, int k, float *tmp)
 	return zeros;
 }
 
-/* The sum of x[i] y[i] over i < n */
-CLONES static float
-dot(const float *x, const float *y, int n)
-{
-	float s = 0;
-
-#pragma omp simd reduction(+ : s)
-	for (int i = 0; i < n; i++)
-		s += x[i] * y[i];
-	return s;
-}
-
 /* Query rows up to which attention's products run in plain loops (few) rather than through gemm */
 #define NN_FEW 4
 
@@ -1017,23 +1005,35 @@ dot(const float *x, const float *y, int n)
  * of a few query rows (nn_qrows; M or K of NN_FEW or less): gemm packs B on every call, which for one
  * query row cost several times the product (1 x 128 x 64: 10 us a call, 3 ms a step).
  */
-static void
+CLONES static void
 few(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
     float beta, float *C, int ldc)
 {
 	for (int i = 0; i < M; i++) {
 		float *c = C + (size_t)i * ldc;
 		if (tb) {
-			for (int j = 0; j < N; j++)
-				c[j] = alpha * dot(A + (size_t)i * lda, B + (size_t)j * ldb, K) +
-				       (beta != 0.0f ? beta * c[j] : 0.0f);
+			for (int j = 0; j < N; j++) {
+				const float *a = A + (size_t)i * lda, *bj = B + (size_t)j * ldb;
+				float s = 0;
+#pragma omp simd reduction(+ : s)
+				for (int k = 0; k < K; k++)
+					s += a[k] * bj[k];
+				c[j] = alpha * s + (beta != 0.0f ? beta * c[j] : 0.0f);
+			}
 			continue;
 		}
-		for (int j = 0; j < N; j++)
-			c[j] = beta != 0.0f ? beta * c[j] : 0.0f;
-		for (int k = 0; k < K; k++)
-			axpy(c, alpha * (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]),
-			     B + (size_t)k * ldb, N);
+		if (beta == 0.0f)
+			memset(c, 0, sizeof *c * (size_t)N);
+		else if (beta != 1.0f)
+			for (int j = 0; j < N; j++)
+				c[j] *= beta;
+		for (int k = 0; k < K; k++) {
+			float a = alpha * (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+			const float *bk = B + (size_t)k * ldb;
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] += a * bk[j];
+		}
 	}
 }
 
