@@ -603,6 +603,11 @@ live_queries(const struct flexibert *fb, int l, struct nn_qrows *qr)
 		return NULL;
 	qr->off = fb->a->qoff;
 	qr->row = fb->a->live;
+	/* the queries themselves projected at those rows alone, unless a convolution head reads
+	 * every row's */
+	qr->packed_q = 1;
+	for (int j = 0; j < fb->cfg.m.layer[l].n; j++)
+		qr->packed_q &= !is_conv(fb->cfg.m.layer[l].op[j]);
 	return qr;
 }
 
@@ -628,7 +633,8 @@ sample_attention(struct flexibert *fb, int l, int j, const float *gctx, int B, i
 
 	for (int r = 0; r < rows; r++) {
 		int i = (int)((long)r * R / rows), row = qr ? qr->row[i] : i, b = row / T;
-		const float *P = La->probs[j] + (size_t)i * T, *qi = La->q + (size_t)row * A + c;
+		const float *P = La->probs[j] + (size_t)i * T,
+		            *qi = La->q + (size_t)(qr && qr->packed_q ? i : row) * A + c;
 		for (int e = 0; e < d; e++) {
 			double x = 0;
 			for (int f = 0; wma && f < d; f++)
@@ -966,7 +972,11 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	struct nn_qrows qrows;
 	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
 
-	dense_forward(fb, l, FB_PT_QKV, La->q, x, W->wq, W->bq, N, h, A, NULL, 0, 0, NULL);
+	if (qr && qr->packed_q) { /* the live rows' queries alone, from their inputs packed */
+		pack_rows(a->gy, x, a->live, a->nlive, h); /* (a backward buffer, free until then) */
+		dense_forward(fb, l, FB_PT_QKV, La->q, a->gy, W->wq, W->bq, a->nlive, h, A, NULL, 0, 0, NULL);
+	} else
+		dense_forward(fb, l, FB_PT_QKV, La->q, x, W->wq, W->bq, N, h, A, NULL, 0, 0, NULL);
 	dense_forward(fb, l, FB_PT_QKV, La->k, x, W->wk, W->bk, N, h, A, NULL, 0, 0, NULL);
 	dense_forward(fb, l, FB_PT_QKV, La->v, x, W->wv, W->bv, N, h, A, NULL, 0, 0, NULL);
 	transform_matrices(La, W, ml, T);
@@ -998,7 +1008,8 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 			return La->hout;
 		}
 		pack_rows(La->ctx, La->ctx, a->live, N, A);
-		pack_rows(a->gy, x, a->live, N, h); /* (a backward buffer, free until then) */
+		if (!qr || !qr->packed_q)                   /* (else done above) */
+			pack_rows(a->gy, x, a->live, N, h); /* (a backward buffer, free until then) */
 		x = a->gy;
 		for (int j = 0; j < W->n && qr; j++) /* the SA heads' columns, written packed */
 			if (is_sa(ml->op[j]))
@@ -1263,6 +1274,11 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		for (int j = 0; j < W->n && qr; j++) /* the SA heads, from the packed gctx */
 			if (is_sa(ml->op[j]))
 				sa_backward(fb, l, j, &ap, qr, p);
+		if (qr && qr->packed_q) { /* the queries' projection, on the live rows (gin's, packed) */
+			prune_grad(fb, l, FB_PT_QKV, a->gq, La->q, NULL, (size_t)N * A);
+			pack_rows(a->gf, x, a->live, N, h); /* (the input, packed again: gy is dy now) */
+			dense_backward(fb, gin, G + W->wq, G + W->bq, a->gq, a->gf, P + W->wq, N, h, A, 0);
+		}
 		unpack_rows(a->gctx, a->live, N, B * T, A);
 		unpack_rows(gin, a->live, N, B * T, h);
 		N = B * T;
@@ -1292,10 +1308,12 @@ heads: /* the heads */
 	}
 	if (fb->cfg.dynaprop)
 		prune_attn_count(fb, l, &ap);
-	prune_grad(fb, l, FB_PT_QKV, a->gq, La->q, NULL, (size_t)N * A);
+	if (!qr || !qr->packed_q)
+		prune_grad(fb, l, FB_PT_QKV, a->gq, La->q, NULL, (size_t)N * A);
 	prune_grad(fb, l, FB_PT_QKV, a->gk, La->k, NULL, (size_t)N * A);
 	prune_grad(fb, l, FB_PT_QKV, a->gv, La->v, NULL, (size_t)N * A);
-	dense_backward(fb, gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A, 0);
+	if (!qr || !qr->packed_q)
+		dense_backward(fb, gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A, 0);
 	dense_backward(fb, gin, G + W->wk, G + W->bk, a->gk, x, P + W->wk, N, h, A, 0);
 	dense_backward(fb, gin, G + W->wv, G + W->bv, a->gv, x, P + W->wv, N, h, A, 0);
 }
@@ -1619,7 +1637,10 @@ flexibert_flops(const struct fb_config *cfg, int B, int T, int training)
 		double h = L->h, d = L->d, A = (double)L->n * L->d, fin = h;
 		double Np = l == m->l - 1 ? live : N; /* past the attention, the last layer's live rows */
 		int hnext = l + 1 < m->l ? m->layer[l + 1].h : L->h;
-		macs += N * h * A * 3 + Np * A * h;
+		int pq = l == m->l - 1 && Np < N && 2 * Np <= N; /* queries at the live rows alone */
+		for (int j = 0; j < L->n; j++)
+			pq &= !is_conv(L->op[j]);
+		macs += (pq ? Np : N) * h * A + N * h * A * 2 + Np * A * h;
 		for (int j = 0; j < L->n; j++) {
 			int op = L->op[j];
 			double k = taps_of[op];

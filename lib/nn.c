@@ -1108,7 +1108,9 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		int small = row && R <= NN_FEW;
 		if (R == 0)
 			continue;
-		if (row) { /* the query rows wanted, side by side */
+		if (row && qr->packed_q) /* the query rows wanted, side by side */
+			qa = q + (size_t)first * A;
+		else if (row) {
 			gather_rows(qg, D, q, A, row, R, D);
 			qa = qg, lda = D;
 		}
@@ -1232,7 +1234,9 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			drop_rows(Pd, (float *)P, R, T, b, row, -1, k32, thr, s);
 			Pu = Pd;
 		}
-		if (row) {
+		if (row && qr->packed_q)
+			qa = q + (size_t)first * A;
+		else if (row) {
 			gather_rows(qg, D, q, A, row, R, D);
 			qa = qg, lda = D;
 		}
@@ -1266,12 +1270,21 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			zb = prune_block(dP, NULL, (size_t)R * T, pr->tau_grad * scale);
 		zs += zb;
 		if (row) {
-			/* dk += dS^T q'; d q' = dS k, into dqw (wma) or Pd, then into dq's rows */
-			float *dqr = wma ? dqw : Pd;
+			/* dk += dS^T q'; d q' = dS k, into dqw (wma) or Pd, then into dq's rows (packed:
+			 * straight into them) */
+			float *dqr = wma ? dqw : Pd, *dqp = dq + (size_t)first * A;
+			int pq = qr->packed_q;
 			product(small, 1, 0, T, D, R, 1.0f, dP, T, qa, lda, 1.0f, dk + (size_t)b * T * A, A);
+			if (pq && !wma) {
+				product(small, 0, 0, R, D, T, 1.0f, dP, T, kb, A, 1.0f, dqp, A);
+				continue;
+			}
 			product(small, 0, 0, R, D, T, 1.0f, dP, T, kb, A, 0.0f, dqr, D);
 			if (wma) {
-				product(small, 0, 1, R, D, D, 1.0f, dqw, D, wma, D, 0.0f, Pd, D);
+				product(small, 0, 1, R, D, D, 1.0f, dqw, D, wma, D, pq ? 1.0f : 0.0f,
+				        pq ? dqp : Pd, pq ? A : D);
+				if (pq)
+					continue;
 				dqr = Pd;
 			}
 			for (int i = 0; i < R; i++) {
@@ -1304,7 +1317,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 	if (wma && dwma) {
 		const float *qs = q;
 		int ldq = A;
-		if (qr) {
+		if (qr && !qr->packed_q) {
 			float *g = dqw_all + rows * D;
 			gather_rows(g, D, q, A, qr->row, (int)rows, D);
 			qs = g, ldq = D;

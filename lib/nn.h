@@ -164,7 +164,9 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, co
  * tokens of the last layer (the first of each sequence, or the masked ones), the other rows' scores,
  * probabilities and contexts are never needed. probs then holds qr->off[B] rows of T and ctx (and
  * dctx in backward) as many rows of stride A, packed in qr's order; dq gets the query rows only,
- * and dk, dv every row, as the full attention with dctx zero elsewhere would give them. Dropout
+ * and dk, dv every row, as the full attention with dctx zero elsewhere would give them (with
+ * packed_q, q and dq hold the query rows alone, packed as ctx: where the caller projects those
+ * rows' queries alone). Dropout
  * keeps each element's place in its sequence's T x T, so the kept rows are the full attention's.
  * With wma, backward needs qr->off[B] <= B T / 2 (it gathers those rows of q into scratch).
  */
@@ -182,6 +184,7 @@ struct nn_qrows {
 	/* (B + 1), off[0] = 0: sequence b's query rows are row[off[b]] .. row[off[b + 1] - 1] */
 	const int32_t *off;
 	const int32_t *row; /* rows of the B T, ascending, each in its own sequence's T */
+	int packed_q;       /* q (and dq) hold the query rows alone, packed as ctx */
 };
 struct nn_attn_prune {
 	float tau, tau_grad;     /* at the raw scores */
