@@ -315,10 +315,36 @@ add_rows(float *acc, const float *x, int ldx, int N, int n)
 	}
 }
 
+CLONES static void
+axpy(float *y, float a, const float *x, int n)
+{
+#pragma omp simd
+	for (int i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size);
+
+/* Rows of a batch per thread from which weight gradients split the rows over the threads */
+#define NN_WSPLIT 256
+
+/* The weight gradients of threads 1, 2, ... over their rows (mm_backward), kept from call to call */
+static struct {
+	size_t cap;
+	float *buf;
+} wpart;
+
 static void
 mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, int lddo, const float *inp,
             int ldi, const float *w, int N, int C, int OC)
 {
+	int mt = omp_get_max_threads(), bysum = mt > 1 && N >= NN_WSPLIT * mt;
+
+	/* Across the batch's rows (bysum), each thread adds its rows' share of dw, thread 0 into dw and
+	 * the others beside it, summed into dw in thread order after: each reads and copies half (on 2
+	 * threads) of both operands, where split by dw's rows each copied all of inp, the larger. */
+	if (bysum)
+		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)(mt - 1) * OC * C, sizeof *wpart.buf);
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
@@ -328,26 +354,30 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 				gemm(0, 0, hi - lo, C, OC, 1.0f, dout + (size_t)lo * lddo, lddo, w, C, 1.0f,
 				     NULL, dinp + (size_t)lo * lddi, lddi);
 		}
-		split(OC, t, nt, &lo, &hi);
-		if (hi > lo) {
+		if (bysum) {
+			float *d = t == 0 ? dw : wpart.buf + (size_t)(t - 1) * OC * C;
+			split(N, t, nt, &lo, &hi);
 			/* K is the batch's tokens: OpenBLAS's copy of A pays here */
-			gemm_openblas(1, 0, hi - lo, C, N, 1.0f, dout + lo, lddo, inp, ldi, 1.0f, NULL,
-			              dw + (size_t)lo * C, C);
-			if (dbias) /* row by row, so the reads are contiguous */
-				add_rows(dbias + lo, dout + lo, lddo, N, hi - lo);
+			gemm_openblas(1, 0, OC, C, hi - lo, 1.0f, dout + (size_t)lo * lddo, lddo,
+			              inp + (size_t)lo * ldi, ldi, t == 0 ? 1.0f : 0.0f, NULL, d, C);
+#pragma omp barrier
+			split(OC, t, nt, &lo, &hi);
+			for (int s = 1; s < nt; s++)
+				axpy(dw + (size_t)lo * C, 1.0f, wpart.buf + ((size_t)(s - 1) * OC + lo) * C,
+				     (hi - lo) * C);
+		} else {
+			split(OC, t, nt, &lo, &hi);
+			if (hi > lo)
+				gemm_openblas(1, 0, hi - lo, C, N, 1.0f, dout + lo, lddo, inp, ldi, 1.0f,
+				              NULL, dw + (size_t)lo * C, C);
 		}
+		split(OC, t, nt, &lo, &hi);
+		if (dbias && hi > lo) /* row by row, so the reads are contiguous */
+			add_rows(dbias + lo, dout + lo, lddo, N, hi - lo);
 	}
 }
 
 /* ---- products with a sparse gradient (DynaProp) ---- */
-
-CLONES static void
-axpy(float *y, float a, const float *x, int n)
-{
-#pragma omp simd
-	for (int i = 0; i < n; i++)
-		y[i] += a * x[i];
-}
 
 /*
  * A sparse gradient's nonzeros counted row by row (ptr[i + 1] - ptr[i] in row i), the rows that

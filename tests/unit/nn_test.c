@@ -94,28 +94,40 @@ fd_check(double (*f)(void *), void *ctx, float *x, const float *g, size_t n, dou
 
 /* ---- matmul ---- */
 
+/* Also on 2 and 3 threads with enough rows that the weight gradient splits the batch's rows over
+ * the threads and sums their shares. */
 static void
 test_matmul(void)
 {
-	int N = 37, C = 29, OC = 23;
-	float *x = randv((size_t)N * C, 1), *w = randv((size_t)OC * C, 1), *b = randv(OC, 1);
-	float *o1 = zeros((size_t)N * OC), *o2 = zeros((size_t)N * OC), *dout = randv((size_t)N * OC, 1);
-	float *dx1 = zeros((size_t)N * C), *dx2 = zeros((size_t)N * C), *dw1 = zeros((size_t)OC * C),
-	      *dw2 = zeros((size_t)OC * C), *db1 = zeros(OC), *db2 = zeros(OC);
+	static const int shape[][2] = {{37, 1}, {37, 2}, {1100, 2}, {1100, 3}}; /* rows, threads */
+	int C = 29, OC = 23, mt = omp_get_max_threads();
 
-	matmul_forward(o1, x, w, b, N, C, OC);
-	matmul_forward_naive(o2, x, w, b, N, C, OC);
-	check(rel_diff(o1, o2, (size_t)N * OC) < 1e-5,
-	      "matmul forward equals the naive product (37 x 29 -> 23)");
-	for (int k = 0; k < 2; k++) { /* twice: backward accumulates */
-		matmul_backward(dx1, dw1, db1, dout, x, w, N, C, OC);
-		matmul_backward_naive(dx2, dw2, db2, dout, x, w, N, C, OC);
+	for (int si = 0; si < 4; si++) {
+		int N = shape[si][0];
+		float *x = randv((size_t)N * C, 1), *w = randv((size_t)OC * C, 1), *b = randv(OC, 1);
+		float *o1 = zeros((size_t)N * OC), *o2 = zeros((size_t)N * OC),
+		      *dout = randv((size_t)N * OC, 1);
+		float *dx1 = zeros((size_t)N * C), *dx2 = zeros((size_t)N * C), *dw1 = zeros((size_t)OC * C),
+		      *dw2 = zeros((size_t)OC * C), *db1 = zeros(OC), *db2 = zeros(OC);
+
+		omp_set_num_threads(shape[si][1]);
+		matmul_forward(o1, x, w, b, N, C, OC);
+		matmul_forward_naive(o2, x, w, b, N, C, OC);
+		check(rel_diff(o1, o2, (size_t)N * OC) < 1e-5,
+		      "matmul forward equals the naive product (%d x 29 -> 23, %d threads)", N, shape[si][1]);
+		for (int k = 0; k < 2; k++) { /* twice: backward accumulates */
+			matmul_backward(dx1, dw1, db1, dout, x, w, N, C, OC);
+			matmul_backward_naive(dx2, dw2, db2, dout, x, w, N, C, OC);
+		}
+		check(rel_diff(dx1, dx2, (size_t)N * C) < 1e-5 && rel_diff(dw1, dw2, (size_t)OC * C) < 1e-5 &&
+		          rel_diff(db1, db2, OC) < 1e-5,
+		      "matmul backward equals the naive one, accumulating (%d rows, %d threads)", N,
+		      shape[si][1]);
+		free(x), free(w), free(b), free(o1), free(o2), free(dout), free(dx1), free(dx2), free(dw1),
+		    free(dw2);
+		free(db1), free(db2);
 	}
-	check(rel_diff(dx1, dx2, (size_t)N * C) < 1e-5 && rel_diff(dw1, dw2, (size_t)OC * C) < 1e-5 &&
-	          rel_diff(db1, db2, OC) < 1e-5,
-	      "matmul backward equals the naive one, accumulating");
-	free(x), free(w), free(b), free(o1), free(o2), free(dout), free(dx1), free(dx2), free(dw1), free(dw2);
-	free(db1), free(db2);
+	omp_set_num_threads(mt);
 }
 
 /*
