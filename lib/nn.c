@@ -1118,17 +1118,6 @@ drop_rows(float *y, float *P, int R, int T, int b, const int32_t *row, float tau
 	return zeros;
 }
 
-/* Rows [0, R) of x (row stride ld), n floats each, on their way to L2: attention's blocks for the next
- * sequence, fetched while this one computes (its products ran at 0.7 of their rate on data in
- * cache without) */
-static void
-prefetch_rows(const float *x, int R, int ld, int n)
-{
-	for (int r = 0; r < R; r++)
-		for (int e = 0; e < n; e += 16)
-			_mm_prefetch((const char *)(x + (size_t)r * ld + e), _MM_HINT_T1);
-}
-
 void
 attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const float *wma,
                   const float *mask, float p, uint64_t key, struct nn_attn_prune *pr,
@@ -1147,12 +1136,6 @@ attention_forward(float *ctx, float *probs, const float *q, const float *k, cons
 		int lda = A, first, R = query_rows(qr, b, T, &first, &row);
 		float *P = probs + (size_t)first * T;
 		int small = row && R <= NN_FEW;
-		if (b + 1 < B) {
-			if (!qr)
-				prefetch_rows(qa + (size_t)T * A, T, A, D);
-			prefetch_rows(kb + (size_t)T * A, T, A, D);
-			prefetch_rows(vb + (size_t)T * A, T, A, D);
-		}
 		if (R == 0)
 			continue;
 		if (row && qr->packed_q) /* the query rows wanted, side by side */
@@ -1275,18 +1258,6 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f, *dqw = dqw_all + (size_t)first * D;
 		uint32_t k32 = key32(key), thr = keep_below(p);
 		int lda = A, sparse = pr && !row && gemm_own(), small = row && R <= NN_FEW;
-		if (b + 1 < B && !qr) {
-			const float *next[] = {qb,
-			                       kb,
-			                       vb,
-			                       dcb,
-			                       dq + (size_t)b * T * A,
-			                       dk + (size_t)b * T * A,
-			                       dv + (size_t)b * T * A};
-			for (int i = 0; i < 7; i++)
-				prefetch_rows(next[i] + (size_t)T * A, T, A, D);
-			prefetch_rows(P + (size_t)T * T, 1, 0, T * T);
-		}
 		if (R == 0)
 			continue;
 		if (p > 0) {
