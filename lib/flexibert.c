@@ -1184,6 +1184,21 @@ dense_backward(const struct flexibert *fb, float *dinp, float *dw, float *db, co
 	matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
 }
 
+/* dinp (N, C) = the gradient at the pre-activation of an FF layer whose output (GELU's, derivative
+ * der) feeds a dense layer (w; OC outputs) whose output's gradient is dout: in the product's
+ * registers without DynaProp */
+static void
+ff_backward_input(struct flexibert *fb, int l, float *dinp, const float *dout, const float *w,
+                  const float *der, int N, int C, int OC)
+{
+	if (!fb->cfg.dynaprop) {
+		matmul_backward_input_mul(dinp, dout, w, der, N, C, OC);
+		return;
+	}
+	dense_backward(fb, dinp, NULL, NULL, dout, NULL, w, N, C, OC, 1);
+	gelu_back_prune(fb, l, dinp, der, (size_t)N * C);
+}
+
 /* Layer l's backward: gout (N, hnext) is the gradient of its output; writes the gradient of its input
  * x (N, h) into gin (which may be gout's buffer once gout is consumed: it is zeroed after use). */
 /* Whether every head of layer l is an SA head */
@@ -1258,10 +1273,9 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	 * (two calls: a product's input gradient must not overwrite its input) */
 	dz = La->ffout[m - 1];
 	dense_backward(fb, NULL, G + W->wout, G + W->bout, dres, dz, P + W->wout, N, ml->ff[m - 1], h, 0);
-	dense_backward(fb, dz, NULL, NULL, dres, NULL, P + W->wout, N, ml->ff[m - 1], h, 1);
+	ff_backward_input(fb, l, dz, dres, P + W->wout, La->ffder[m - 1], N, ml->ff[m - 1], h);
 	for (int i = m - 1; i >= 0; i--) {
 		int fin = i > 0 ? ml->ff[i - 1] : h;
-		gelu_back_prune(fb, l, dz, La->ffder[i], (size_t)N * ml->ff[i]);
 		if (i == 0) {
 			dense_backward(fb, dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
 			               ml->ff[0], 0);
@@ -1269,8 +1283,8 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		}
 		dense_backward(fb, NULL, G + W->ffw[i], G + W->ffb[i], dz, La->ffout[i - 1], P + W->ffw[i], N,
 		               fin, ml->ff[i], 0);
-		dense_backward(fb, La->ffout[i - 1], NULL, NULL, dz, NULL, P + W->ffw[i], N, fin, ml->ff[i],
-		               1);
+		ff_backward_input(fb, l, La->ffout[i - 1], dz, P + W->ffw[i], La->ffder[i - 1], N, fin,
+		                  ml->ff[i]);
 		dz = La->ffout[i - 1];
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */

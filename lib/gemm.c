@@ -88,7 +88,8 @@ hash16(__m512i i, uint32_t k)
 }
 
 /* e's steps on 16 elements of C, lanes m, the first at offset o from C's origin: pruned (their
- * kept bits into bits at 16 v, their zeros counted), dropped out, the residual added. */
+ * kept bits into bits at 16 v, their zeros counted), dropped out, the residual added, the factor
+ * multiplied in. */
 __attribute__((target("avx512f"), always_inline)) static inline __m512
 epilogue(const struct gemm_epi *e, __m512 x, __mmask16 m, size_t o, uint64_t *bits, int v, int *zeros)
 {
@@ -108,6 +109,8 @@ epilogue(const struct gemm_epi *e, __m512 x, __mmask16 m, size_t o, uint64_t *bi
 	}
 	if (e->res)
 		x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, e->res + o));
+	if (e->mul)
+		x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, e->mul + o));
 	return x;
 }
 

@@ -26,7 +26,8 @@ void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int 
  *   pruning (tau >= 0): 0 where |x| <= tau; zeros counts them, and keep (or NULL) gets bit e % 64
  *   of word e / 64 set where x is kept (then N and ldc must be multiples of 64, and base too);
  *   dropout (dscale != 0): kept where nn.c's hash of (dkey, e) is below dthr, times dscale, else 0;
- *   the residual (res, or NULL; laid out as C) added.
+ *   the residual (res, or NULL; laid out as C) added;
+ *   a factor (mul, or NULL; laid out as C) multiplied in (a backward pass's derivative).
  * Each step gives the bits the separate pass gives. Returns -1, having done nothing, where the own
  * kernel does not run or keep's conditions do not hold: the caller takes the separate passes.
  */
@@ -38,6 +39,7 @@ struct gemm_epi {
 	float dscale;
 	const float *res;
 	size_t base;
+	const float *mul;
 };
 int gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   const float *bias, float *C, int ldc, struct gemm_epi *e);

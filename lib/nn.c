@@ -616,6 +616,30 @@ matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int
 }
 
 void
+matmul_backward_input_mul(float *dinp, const float *dout, const float *w, const float *der, int N, int C,
+                          int OC)
+{
+	int fused = gemm_own() && C % 64 == 0 && N > 0;
+
+	if (fused) {
+#pragma omp parallel reduction(&& : fused)
+		{
+			int lo, hi;
+			split(N, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+			if (hi > lo) {
+				struct gemm_epi ge = {.tau = -1.0f, .mul = der + (size_t)lo * C};
+				fused = gemm_epilogue(0, hi - lo, C, OC, dout + (size_t)lo * OC, OC, w, C,
+				                      NULL, dinp + (size_t)lo * C, C, &ge) == 0;
+			}
+		}
+		if (fused) /* (else the separate passes redo the whole: the product overwrites) */
+			return;
+	}
+	matmul_backward_input(dinp, dout, w, N, C, OC, 0);
+	gelu_backward_der(dinp, der, (size_t)N * C);
+}
+
+void
 matmul_forward_naive(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC)
 {
 	for (int i = 0; i < N; i++)

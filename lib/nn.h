@@ -74,6 +74,11 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
 /* dinp (N, C) = dout . w, or += when accumulate. */
 void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC,
                            int accumulate);
+/* dinp (N, C) = (dout . w) * der elementwise: through an activation whose derivative der holds, in
+ * the product's registers where lib/gemm's kernel runs (C a multiple of 64), the same bits as
+ * matmul_backward_input and a pass after. */
+void matmul_backward_input_mul(float *dinp, const float *dout, const float *w, const float *der, int N, int C,
+                               int OC);
 /*
  * matmul_backward for a dout with many zeros (DynaProp's pruned gradients): the same sums, by the
  * dense product, by sgemm over the rows of dout that hold a nonzero, or one nonzero at a time,

@@ -130,6 +130,34 @@ test_matmul(void)
 	omp_set_num_threads(mt);
 }
 
+/* matmul_backward_input_mul against matmul_backward_input and the multiplication after: the same
+ * bits, on widths that fuse (multiples of 64) and one that does not, on 1 thread and 2. */
+static void
+test_matmul_input_mul(void)
+{
+	static const int widths[] = {64, 192, 23};
+	int N = 45, OC = 70, mt = omp_get_max_threads();
+
+	for (int wi = 0; wi < 3; wi++)
+		for (int th = 1; th <= 2; th++) {
+			int C = widths[wi];
+			size_t n = (size_t)N * C;
+			float *dout = randv((size_t)N * OC, 1), *w = randv((size_t)OC * C, 0.2),
+			      *der = randv(n, 1), *d1 = randv(n, 1), *d2 = zeros(n);
+			omp_set_num_threads(th);
+			matmul_backward_input_mul(d1, dout, w, der, N, C, OC);
+			matmul_backward_input(d2, dout, w, N, C, OC, 0);
+			gelu_backward_der(d2, der, n);
+			check(
+			    memcmp(d1, d2, sizeof *d1 * n) == 0,
+			    "matmul backward input times a derivative in one pass: the separate passes' bits "
+			    "(%d x %d -> %d, %d thread(s))",
+			    N, OC, C, th);
+			free(dout), free(w), free(der), free(d1), free(d2);
+		}
+	omp_set_num_threads(mt);
+}
+
 /*
  * matmul_forward_epi against the separate passes (matmul_forward, nn_prune, dropout_apply, the
  * residual added): the same bits, mask and zero count, on widths that fuse (multiples of 64: lib/gemm
@@ -1056,6 +1084,7 @@ main(void)
 	rng_seed(&R, 1);
 	test_matmul();
 	test_matmul_epi();
+	test_matmul_input_mul();
 	test_layernorm();
 	test_pointwise();
 	test_embed();
