@@ -164,7 +164,8 @@ check_gradients(const char *what, const struct fb_config *cfg, int training)
 		flexibert_prune_reset(&fb);
 		eps = 1e-4; /* a tenth of the gap or less */
 		check(tau > 0 && near > 5e-4f,
-		      "%s: tau_act %.4f lies %.1e from the nearest of the %zu magnitudes at the pruning points, "
+		      "%s: tau_act %.4f lies %.1e from the nearest of the %zu magnitudes at the pruning "
+		      "points, "
 		      "sampled under it",
 		      what, tau, near, n);
 	}
@@ -271,6 +272,13 @@ test_mixed(void)
 	c.dropout = 0;
 	c.m.layer[1] = layer(24, 4, "6501", 1, 12, 0);
 	check_gradients("a mixed masked LM", &c, 0);
+	/* a last layer of SA heads alone: its queries projected at the live rows alone */
+	c.m.layer[1] = layer(24, 4, "0110", 1, 12, 0);
+	check_gradients("a masked LM whose last layer is SA heads alone (sdp and wma)", &c, 0);
+	c.objective = FB_CLS;
+	check_gradients("the same as a classifier", &c, 0);
+	c.dropout = 0.2f;
+	check_gradients("the same with dropout 0.2 (fixed masks)", &c, 1);
 }
 
 /* Training never moves the [PAD] row; the same seed gives the same parameters and losses. */
@@ -371,8 +379,10 @@ test_lazy(int dynaprop)
 		same &= a.prune.zeros[0][FB_SP_WGRAD] == b.prune.zeros[0][FB_SP_WGRAD] &&
 		        a.prune.total[0][FB_SP_WGRAD] == b.prune.total[0][FB_SP_WGRAD] &&
 		        a.prune.zeros[0][FB_SP_WGRAD] > 0;
-	check(same_loss, "%sdeferred embedding rows: the losses and gradient norms of 60 steps and 9 "
-	      "evaluations equal updating every row", dynaprop ? "DynaProp, " : "");
+	check(same_loss,
+	      "%sdeferred embedding rows: the losses and gradient norms of 60 steps and 9 "
+	      "evaluations equal updating every row",
+	      dynaprop ? "DynaProp, " : "");
 	check(stale > 0, "%sbefore flexibert_sync, %d embedding parameters await their updates",
 	      dynaprop ? "DynaProp, " : "", stale);
 	check(same, "%safter it, parameters and both moments equal updating every row, bit for bit%s",
