@@ -611,6 +611,25 @@ live_queries(const struct flexibert *fb, int l, struct nn_qrows *qr)
 	return qr;
 }
 
+/* Whether every head of layer l is an SA head */
+static int
+sa_only(const struct flexibert *fb, int l)
+{
+	for (int j = 0; j < fb->cfg.m.layer[l].n; j++)
+		if (!is_sa(fb->cfg.m.layer[l].op[j]))
+			return 0;
+	return 1;
+}
+
+/* Whether layer l's SA heads go without keys and values (attention_forward_xkv): where they take the
+ * live rows' queries alone, projected at those rows, every head is SA (no other reads k or v), and
+ * without DynaProp (which prunes k and v as activations) */
+static int
+xkv_layer(const struct flexibert *fb, int l, const struct nn_qrows *qr)
+{
+	return qr && qr->packed_q && !fb->cfg.dynaprop && sa_only(fb, l);
+}
+
 /*
  * Head j of layer l (SA): for FB_SAMPLE_ROWS query rows spread over the batch, the raw scores and
  * the stored probabilities (forward), or the gradients at the probabilities and at the scores
@@ -942,12 +961,22 @@ unpack_rows(float *x, const int32_t *live, int n, int N, size_t w)
 
 /* SA head j of layer l forward, on the query rows qr (NULL: all) */
 static void
-sa_forward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p)
+sa_forward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p,
+           const float *x)
 {
 	struct fb_acts *a = fb->a;
 	const struct fb_layer *W = &fb->L[l];
 	struct fb_lacts *La = &a->L[l];
 	int op = fb->cfg.m.layer[l].op[j], c = j * W->d;
+	size_t kv = (size_t)c * W->h; /* the head's rows of wk and wv */
+
+	if (xkv_layer(fb, l, qr)) {
+		attention_forward_xkv(La->ctx + c, La->probs[j], La->q + c, x, W->h, fb->params + W->wk + kv,
+		                      fb->params + W->bk + c, fb->params + W->wv + kv, fb->params + W->bv + c,
+		                      op == OP_SA_WMA ? fb->params + W->wma[j] : NULL, a->mask, p,
+		                      site(a->dropkey, l, j), qr, fb->B, fb->T, W->A, W->d);
+		return;
+	}
 
 	attention_forward(La->ctx + c, La->probs[j], La->q + c, La->k + c, La->v + c,
 	                  op == OP_SA_WMA ? fb->params + W->wma[j] : NULL, a->mask, p, site(a->dropkey, l, j),
@@ -971,20 +1000,25 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	struct nn_qrows qrows;
 	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
 
+	const float *xin = x; /* (x becomes the live rows packed, below) */
+	int xkv = xkv_layer(fb, l, qr);
+
 	if (qr && qr->packed_q) { /* the live rows' queries alone, from their inputs packed */
 		pack_rows(a->gy, x, a->live, a->nlive, h); /* (a backward buffer, free until then) */
 		dense_forward(fb, l, FB_PT_QKV, La->q, a->gy, W->wq, W->bq, a->nlive, h, A, NULL, 0, 0, NULL);
 	} else
 		dense_forward(fb, l, FB_PT_QKV, La->q, x, W->wq, W->bq, N, h, A, NULL, 0, 0, NULL);
-	dense_forward(fb, l, FB_PT_QKV, La->k, x, W->wk, W->bk, N, h, A, NULL, 0, 0, NULL);
-	dense_forward(fb, l, FB_PT_QKV, La->v, x, W->wv, W->bv, N, h, A, NULL, 0, 0, NULL);
+	if (!xkv) { /* (else the heads go without keys and values) */
+		dense_forward(fb, l, FB_PT_QKV, La->k, x, W->wk, W->bk, N, h, A, NULL, 0, 0, NULL);
+		dense_forward(fb, l, FB_PT_QKV, La->v, x, W->wv, W->bv, N, h, A, NULL, 0, 0, NULL);
+	}
 	transform_matrices(La, W, ml, T);
 	for (int j = 0; j < W->n; j++) {
 		int op = ml->op[j], c = j * d;
 		if (is_sa(op) && qr) {
 			continue; /* below, on the live rows packed */
 		} else if (is_sa(op)) {
-			sa_forward(fb, l, j, &ap, NULL, p);
+			sa_forward(fb, l, j, &ap, NULL, p, x);
 		} else if (op == OP_L_DFT) {
 			transform_forward(NN_DFT, La->ctx + c, La->v + c, a->mask, La->dft[0], La->dft[1],
 			                  La->dft[2], La->dft[3], a->scratch, B, T, A, d);
@@ -1012,7 +1046,7 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 		x = a->gy;
 		for (int j = 0; j < W->n && qr; j++) /* the SA heads' columns, written packed */
 			if (is_sa(ml->op[j]))
-				sa_forward(fb, l, j, &ap, qr, p);
+				sa_forward(fb, l, j, &ap, qr, p, xin);
 	}
 	if (fb->cfg.dynaprop)
 		prune_attn_count(fb, l, &ap);
@@ -1201,24 +1235,27 @@ ff_backward_input(struct flexibert *fb, int l, float *dinp, const float *dout, c
 
 /* Layer l's backward: gout (N, hnext) is the gradient of its output; writes the gradient of its input
  * x (N, h) into gin (which may be gout's buffer once gout is consumed: it is zeroed after use). */
-/* Whether every head of layer l is an SA head */
-static int
-sa_only(const struct flexibert *fb, int l)
-{
-	for (int j = 0; j < fb->cfg.m.layer[l].n; j++)
-		if (!is_sa(fb->cfg.m.layer[l].op[j]))
-			return 0;
-	return 1;
-}
-
 /* SA head j of layer l backward, on the query rows qr (NULL: all), from a->gctx (packed with qr) */
 static void
-sa_backward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p)
+sa_backward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p,
+            const float *x, float *gin)
 {
 	struct fb_acts *a = fb->a;
 	const struct fb_layer *W = &fb->L[l];
 	const struct fb_lacts *La = &a->L[l];
 	int wma = fb->cfg.m.layer[l].op[j] == OP_SA_WMA, c = j * W->d;
+	size_t kv = (size_t)c * W->h;
+	const float *P = fb->params;
+	float *G = fb->grads;
+
+	if (xkv_layer(fb, l, qr)) { /* through the keys and values into gin, every row of it */
+		attention_backward_xkv(a->gq + c, gin, G + W->wk + kv, G + W->bk + c, G + W->wv + kv,
+		                       G + W->bv + c, wma ? G + W->wma[j] : NULL, a->gctx + c, La->probs[j],
+		                       La->q + c, x, W->h, P + W->wk + kv, P + W->bk + c, P + W->wv + kv,
+		                       P + W->bv + c, wma ? P + W->wma[j] : NULL, p, site(a->dropkey, l, j),
+		                       qr, fb->B, fb->T, W->A, W->d);
+		return;
+	}
 
 	if (fb->cfg.dynaprop && fb->prune.sample)
 		sample_attention(fb, l, j, a->gctx, fb->B, fb->T);
@@ -1242,11 +1279,15 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	struct nn_attn_prune ap = attn_prune(fb);
 	struct nn_qrows qrows;
 	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
+	int xkv = xkv_layer(fb, l, qr);
 
-	/* the heads add into these; with qr, the SA heads run before the rest is unpacked */
-	zero(a->gq, (size_t)N * A);
-	zero(a->gk, (size_t)N * A);
-	zero(a->gv, (size_t)N * A);
+	/* the heads add into these; with qr, the SA heads run before the rest is unpacked; without keys
+	 * and values (xkv), the queries' gradient at the live rows alone */
+	zero(a->gq, (size_t)(xkv ? a->nlive : N) * A);
+	if (!xkv) {
+		zero(a->gk, (size_t)N * A);
+		zero(a->gv, (size_t)N * A);
+	}
 	if (packed(fb, l)) {
 		/* gout holds the live rows, packed, and so does everything up to the heads' outputs */
 		N = a->nlive;
@@ -1294,9 +1335,24 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
 	prune_grad(fb, l, FB_PT_CTX, a->gctx, La->ctx, NULL, (size_t)N * A);
 	if (packed(fb, l)) {
+		if (xkv) {
+			/* gin's live rows to their places first: the heads add into every row. Then the
+			 * queries' projection on the live rows, its input gradient into gh (free) and
+			 * added to its rows */
+			unpack_rows(gin, a->live, N, B * T, h);
+			for (int j = 0; j < W->n; j++)
+				sa_backward(fb, l, j, &ap, qr, p, x, gin);
+			pack_rows(a->gf, x, a->live, N, h);
+			dense_backward(fb, a->gh, G + W->wq, G + W->bq, a->gq, a->gf, P + W->wq, N, h, A, 1);
+			for (int r = 0; r < N; r++)
+				add_run(gin + (size_t)a->live[r] * h, a->gh + (size_t)r * h, (size_t)h);
+			N = B * T;
+			a->dead = 0;
+			goto heads;
+		}
 		for (int j = 0; j < W->n && qr; j++) /* the SA heads, from the packed gctx */
 			if (is_sa(ml->op[j]))
-				sa_backward(fb, l, j, &ap, qr, p);
+				sa_backward(fb, l, j, &ap, qr, p, x, gin);
 		if (qr && qr->packed_q) { /* the queries' projection, on the live rows (gin's, packed) */
 			prune_grad(fb, l, FB_PT_QKV, a->gq, La->q, NULL, (size_t)N * A);
 			pack_rows(a->gf, x, a->live, N, h); /* (the input, packed again: gy is dy now) */
@@ -1314,7 +1370,7 @@ heads: /* the heads */
 		if (is_sa(op) && qr) {
 			continue; /* done above */
 		} else if (is_sa(op)) {
-			sa_backward(fb, l, j, &ap, NULL, p);
+			sa_backward(fb, l, j, &ap, NULL, p, x, gin);
 		} else if (op == OP_L_DFT) {
 			transform_backward(NN_DFT, a->gv + c, a->gctx + c, a->mask, La->dft[0], La->dft[1],
 			                   La->dft[2], La->dft[3], a->scratch, B, T, A, d);
@@ -1338,6 +1394,8 @@ heads: /* the heads */
 	prune_grad(fb, l, FB_PT_QKV, a->gv, La->v, NULL, (size_t)N * A);
 	if (!qr || !qr->packed_q)
 		dense_backward(fb, gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A, 0);
+	if (xkv)
+		return;
 	dense_backward(fb, gin, G + W->wk, G + W->bk, a->gk, x, P + W->wk, N, h, A, 0);
 	dense_backward(fb, gin, G + W->wv, G + W->bv, a->gv, x, P + W->wv, N, h, A, 0);
 }
@@ -1662,13 +1720,16 @@ flexibert_flops(const struct fb_config *cfg, int B, int T, int training)
 		double Np = l == m->l - 1 ? live : N; /* past the attention, the last layer's live rows */
 		int hnext = l + 1 < m->l ? m->layer[l + 1].h : L->h;
 		int pq = l == m->l - 1 && Np < N && 2 * Np <= N; /* queries at the live rows alone */
+		int xkv = pq && !cfg->dynaprop;                  /* and no keys or values (xkv_layer) */
 		for (int j = 0; j < L->n; j++)
-			pq &= !is_conv(L->op[j]);
-		macs += (pq ? Np : N) * h * A + N * h * A * 2 + Np * A * h;
+			pq &= !is_conv(L->op[j]), xkv &= is_sa(L->op[j]);
+		macs += (pq ? Np : N) * h * A + (xkv ? 0 : N * h * A * 2) + Np * A * h;
 		for (int j = 0; j < L->n; j++) {
 			int op = L->op[j];
 			double k = taps_of[op];
-			if (is_sa(op) && Np < N && 2 * Np <= N) /* the live rows' queries alone */
+			if (xkv) /* q' wk, its scores against x, drop(P) x, and that by wv */
+				macs += Np * (2 * d * h + 2 * Td * h) + (op == OP_SA_WMA ? Np * d * d : 0);
+			else if (is_sa(op) && Np < N && 2 * Np <= N) /* the live rows' queries alone */
 				macs += 2 * Np * Td * d + (op == OP_SA_WMA ? Np * d * d : 0);
 			else if (is_sa(op))
 				macs += 2 * B * Td * Td * d + (op == OP_SA_WMA ? N * d * d : 0);

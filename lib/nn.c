@@ -1381,6 +1381,171 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 	}
 }
 
+/* Buffers of the attention without keys and values (xkv), kept from call to call */
+static struct {
+	size_t cap, rcap;
+	float *tmp;  /* per thread: P dropped, dP (T x T), qw, dqa (T x D), qk, px, dpx (T x h) */
+	float *rows; /* the rows' px, dqk (rows x h), q' (rows x D), rowsum(drop(P)), rowsum(dS), dq' */
+} xkv;
+
+/* xkv.tmp's share of one thread */
+static size_t
+xkv_per(int T, int h, int D)
+{
+	return 2 * (size_t)T * T + 2 * (size_t)T * D + 3 * (size_t)T * h;
+}
+
+void
+attention_forward_xkv(float *ctx, float *probs, const float *q, const float *x, int h, const float *wk,
+                      const float *bk, const float *wv, const float *bv, const float *wma, const float *mask,
+                      float p, uint64_t key, const struct nn_qrows *qr, int B, int T, int A, int D)
+{
+	float scale = 1.0f / sqrtf((float)D);
+	size_t per = xkv_per(T, h, D);
+
+	xkv.tmp = grow(xkv.tmp, &xkv.cap, (size_t)omp_get_max_threads() * per, sizeof *xkv.tmp);
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		float *tmp = xkv.tmp + (size_t)omp_get_thread_num() * per;
+		float *Pd = tmp, *qw = tmp + 2 * (size_t)T * T, *qk = qw + 2 * (size_t)T * D,
+		      *px = qk + (size_t)T * h;
+		const float *xb = x + (size_t)b * T * h, *qa;
+		const int32_t *row;
+		int first, R = query_rows(qr, b, T, &first, &row), lda = A, small = R <= NN_FEW;
+		float *P = probs + (size_t)first * T, *Pu = P, *c = ctx + (size_t)first * A;
+		if (R == 0)
+			continue;
+		qa = q + (size_t)first * A;
+		if (wma) {
+			product(small, 0, 0, R, D, D, 1.0f, qa, A, wma, D, 0.0f, qw, D);
+			qa = qw, lda = D;
+		}
+		/* scores: (q' wk) x^T + q' . bk, scaled */
+		product(small, 0, 0, R, h, D, 1.0f, qa, lda, wk, h, 0.0f, qk, h);
+		product(small, 0, 1, R, T, h, scale, qk, h, xb, h, 0.0f, P, T);
+		for (int r = 0; r < R; r++) {
+			float sb = 0;
+			for (int e = 0; e < D; e++)
+				sb += qa[(size_t)r * lda + e] * bk[e];
+			for (int t = 0; t < T; t++)
+				P[(size_t)r * T + t] += scale * sb;
+		}
+		softmax_rows(P, mask + (size_t)b * T, R, T);
+		if (p > 0) {
+			drop_rows(Pd, P, R, T, b, row, -1, key32(key), keep_below(p), 1.0f / (1.0f - p));
+			Pu = Pd;
+		}
+		/* the context: (drop(P) x) wv^T + rowsum(drop(P)) bv */
+		product(small, 0, 0, R, h, T, 1.0f, Pu, T, xb, h, 0.0f, px, h);
+		product(small, 0, 1, R, D, h, 1.0f, px, h, wv, h, 0.0f, c, A);
+		for (int r = 0; r < R; r++) {
+			float sp = 0;
+			for (int t = 0; t < T; t++)
+				sp += Pu[(size_t)r * T + t];
+			for (int e = 0; e < D; e++)
+				c[(size_t)r * A + e] += sp * bv[e];
+		}
+	}
+}
+
+void
+attention_backward_xkv(float *dq, float *dx, float *dwk, float *dbk, float *dwv, float *dbv, float *dwma,
+                       const float *dctx, const float *probs, const float *q, const float *x, int h,
+                       const float *wk, const float *bk, const float *wv, const float *bv, const float *wma,
+                       float p, uint64_t key, const struct nn_qrows *qr, int B, int T, int A, int D)
+{
+	float scale = 1.0f / sqrtf((float)D), s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+	size_t per = xkv_per(T, h, D), rows = (size_t)qr->off[B];
+	float *pxa, *dqka, *qwa, *spa, *sga, *dqwa;
+
+	xkv.tmp = grow(xkv.tmp, &xkv.cap, (size_t)omp_get_max_threads() * per, sizeof *xkv.tmp);
+	xkv.rows =
+	    grow(xkv.rows, &xkv.rcap, rows * (2 * (size_t)h + 2 * (size_t)D + 2) + 1, sizeof *xkv.rows);
+	pxa = xkv.rows, dqka = pxa + rows * h, qwa = dqka + rows * h, dqwa = qwa + rows * D;
+	spa = dqwa + rows * D, sga = spa + rows;
+#pragma omp parallel for schedule(static)
+	for (int b = 0; b < B; b++) {
+		float *tmp = xkv.tmp + (size_t)omp_get_thread_num() * per;
+		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T,
+		      *dqa = qw + (size_t)T * D, *qk = dqa + (size_t)T * D, *dpx = qk + (size_t)T * h;
+		const float *xb = x + (size_t)b * T * h, *qa;
+		const int32_t *row;
+		int first, R = query_rows(qr, b, T, &first, &row), lda = A, small = R <= NN_FEW;
+		const float *P = probs + (size_t)first * T, *Pu = P, *dcb = dctx + (size_t)first * A;
+		float *px = pxa + (size_t)first * h, *dqk = dqka + (size_t)first * h,
+		      *dxb = dx + (size_t)b * T * h;
+		if (R == 0)
+			continue;
+		qa = q + (size_t)first * A;
+		if (wma) {
+			product(small, 0, 0, R, D, D, 1.0f, qa, A, wma, D, 0.0f, qw, D);
+			qa = qw, lda = D;
+		}
+		for (int r = 0; r < R; r++) /* q' kept for dwk, dbk */
+			memcpy(qwa + ((size_t)first + r) * D, qa + (size_t)r * lda, sizeof *qa * (size_t)D);
+		product(small, 0, 0, R, h, D, 1.0f, qa, lda, wk, h, 0.0f, qk, h);
+		if (p > 0) {
+			drop_rows(Pd, (float *)P, R, T, b, row, -1, key32(key), keep_below(p), s);
+			Pu = Pd;
+		}
+		/* through the context: d(drop(P) x) = dctx wv, kept with drop(P) x for dwv; dbv's factor */
+		product(small, 0, 0, R, h, T, 1.0f, Pu, T, xb, h, 0.0f, px, h);
+		product(small, 0, 0, R, h, D, 1.0f, dcb, A, wv, h, 0.0f, dpx, h);
+		for (int r = 0; r < R; r++) {
+			float sp = 0;
+			for (int t = 0; t < T; t++)
+				sp += Pu[(size_t)r * T + t];
+			spa[first + r] = sp;
+		}
+		/* d drop(P) = d(P x) x^T + dctx . bv; dx += drop(P)^T d(P x) */
+		product(small, 0, 1, R, T, h, 1.0f, dpx, h, xb, h, 0.0f, dP, T);
+		for (int r = 0; r < R; r++) {
+			float cb = 0;
+			for (int e = 0; e < D; e++)
+				cb += dcb[(size_t)r * A + e] * bv[e];
+			for (int t = 0; t < T; t++)
+				dP[(size_t)r * T + t] += cb;
+		}
+		product(small, 1, 0, T, h, R, 1.0f, Pu, T, dpx, h, 1.0f, dxb, h);
+		/* through the dropout and the softmax (dP then holds dS, the 1/sqrt(D) in) */
+		if (p > 0)
+			undrop_run(dP, Pd, (size_t)R * T, s);
+		softmax_back_rows(dP, P, scale, R, T);
+		/* d(q' wk) = dS x, kept for dwk; dx += dS^T (q' wk); d q' = d(q' wk) wk^T + rowsum(dS) bk */
+		product(small, 0, 0, R, h, T, 1.0f, dP, T, xb, h, 0.0f, dqk, h);
+		product(small, 1, 0, T, h, R, 1.0f, dP, T, qk, h, 1.0f, dxb, h);
+		product(small, 0, 1, R, D, h, 1.0f, dqk, h, wk, h, 0.0f, dqa, D);
+		for (int r = 0; r < R; r++) {
+			float sg = 0;
+			for (int t = 0; t < T; t++)
+				sg += dP[(size_t)r * T + t];
+			sga[first + r] = sg;
+			for (int e = 0; e < D; e++)
+				dqa[(size_t)r * D + e] += sg * bk[e];
+		}
+		if (wma) { /* dq += d q' wma^T; d q' kept for dwma */
+			memcpy(dqwa + (size_t)first * D, dqa, sizeof *dqa * (size_t)R * D);
+			product(small, 0, 1, R, D, D, 1.0f, dqa, D, wma, D, 1.0f, dq + (size_t)first * A, A);
+		} else
+			for (int r = 0; r < R; r++)
+				for (int e = 0; e < D; e++)
+					dq[((size_t)first + r) * A + e] += dqa[(size_t)r * D + e];
+	}
+	if (rows == 0)
+		return;
+	/* the parameters' gradients, summed over the rows in order: dwv += dctx^T (drop(P) x),
+	 * dbv += dctx^T rowsum(drop(P)), dwk += q'^T d(q' wk), dbk += q'^T rowsum(dS), dwma += q^T d q' */
+	gemm(1, 0, D, h, (int)rows, 1.0f, dctx, A, pxa, h, 1.0f, NULL, dwv, h);
+	gemm(1, 0, D, h, (int)rows, 1.0f, qwa, D, dqka, h, 1.0f, NULL, dwk, h);
+	for (size_t r = 0; r < rows; r++)
+		for (int e = 0; e < D; e++) {
+			dbv[e] += spa[r] * dctx[r * A + e];
+			dbk[e] += sga[r] * qwa[r * D + e];
+		}
+	if (wma && dwma)
+		gemm(1, 0, D, D, (int)rows, 1.0f, q, A, dqwa, D, 1.0f, NULL, dwma, D);
+}
+
 void
 attention_forward_naive(float *ctx, float *probs, const float *q, const float *k, const float *v,
                         const float *wma, const float *mask, float p, uint64_t key, int B, int T, int A,
