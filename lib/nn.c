@@ -1388,6 +1388,42 @@ static struct {
 	float *rows; /* the rows' px, dqk (rows x h), q' (rows x D), rowsum(drop(P)), rowsum(dS), dq' */
 } xkv;
 
+/* s[r] = the dot of row r of X (R rows of n, row stride ldx) with v, or the row's sum where v is NULL */
+static void
+row_dots(float *s, const float *X, int ldx, const float *v, int R, int n)
+{
+	for (int r = 0; r < R; r++) {
+		const float *xr = X + (size_t)r * ldx;
+		float d = 0;
+		for (int e = 0; e < n; e++)
+			d += v ? xr[e] * v[e] : xr[e];
+		s[r] = d;
+	}
+}
+
+/* Row r of Y (R rows of n, row stride ldy) += a s[r] v, or a s[r] in each element where v is NULL */
+static void
+add_scaled_rows(float *Y, int ldy, float a, const float *s, const float *v, int R, int n)
+{
+	for (int r = 0; r < R; r++)
+		for (int e = 0; e < n; e++)
+			Y[(size_t)r * ldy + e] += a * s[r] * (v ? v[e] : 1.0f);
+}
+
+/* The R query rows' q' of the xkv attention: q where it lies (row stride A), or q wma into qw;
+ * *ld gets its row stride */
+static const float *
+xkv_queries(const float *q, const float *wma, float *qw, int R, int A, int D, int small, int *ld)
+{
+	if (!wma) {
+		*ld = A;
+		return q;
+	}
+	product(small, 0, 0, R, D, D, 1.0f, q, A, wma, D, 0.0f, qw, D);
+	*ld = D;
+	return qw;
+}
+
 /* xkv.tmp's share of one thread */
 static size_t
 xkv_per(int T, int h, int D)
@@ -1408,28 +1444,19 @@ attention_forward_xkv(float *ctx, float *probs, const float *q, const float *x, 
 	for (int b = 0; b < B; b++) {
 		float *tmp = xkv.tmp + (size_t)omp_get_thread_num() * per;
 		float *Pd = tmp, *qw = tmp + 2 * (size_t)T * T, *qk = qw + 2 * (size_t)T * D,
-		      *px = qk + (size_t)T * h;
+		      *px = qk + (size_t)T * h, *sv = px + (size_t)T * h;
 		const float *xb = x + (size_t)b * T * h, *qa;
 		const int32_t *row;
-		int first, R = query_rows(qr, b, T, &first, &row), lda = A, small = R <= NN_FEW;
+		int first, R = query_rows(qr, b, T, &first, &row), lda, small = R <= NN_FEW;
 		float *P = probs + (size_t)first * T, *Pu = P, *c = ctx + (size_t)first * A;
 		if (R == 0)
 			continue;
-		qa = q + (size_t)first * A;
-		if (wma) {
-			product(small, 0, 0, R, D, D, 1.0f, qa, A, wma, D, 0.0f, qw, D);
-			qa = qw, lda = D;
-		}
+		qa = xkv_queries(q + (size_t)first * A, wma, qw, R, A, D, small, &lda);
 		/* scores: (q' wk) x^T + q' . bk, scaled */
 		product(small, 0, 0, R, h, D, 1.0f, qa, lda, wk, h, 0.0f, qk, h);
 		product(small, 0, 1, R, T, h, scale, qk, h, xb, h, 0.0f, P, T);
-		for (int r = 0; r < R; r++) {
-			float sb = 0;
-			for (int e = 0; e < D; e++)
-				sb += qa[(size_t)r * lda + e] * bk[e];
-			for (int t = 0; t < T; t++)
-				P[(size_t)r * T + t] += scale * sb;
-		}
+		row_dots(sv, qa, lda, bk, R, D);
+		add_scaled_rows(P, T, scale, sv, NULL, R, T);
 		softmax_rows(P, mask + (size_t)b * T, R, T);
 		if (p > 0) {
 			drop_rows(Pd, P, R, T, b, row, -1, key32(key), keep_below(p), 1.0f / (1.0f - p));
@@ -1438,13 +1465,8 @@ attention_forward_xkv(float *ctx, float *probs, const float *q, const float *x, 
 		/* the context: (drop(P) x) wv^T + rowsum(drop(P)) bv */
 		product(small, 0, 0, R, h, T, 1.0f, Pu, T, xb, h, 0.0f, px, h);
 		product(small, 0, 1, R, D, h, 1.0f, px, h, wv, h, 0.0f, c, A);
-		for (int r = 0; r < R; r++) {
-			float sp = 0;
-			for (int t = 0; t < T; t++)
-				sp += Pu[(size_t)r * T + t];
-			for (int e = 0; e < D; e++)
-				c[(size_t)r * A + e] += sp * bv[e];
-		}
+		row_dots(sv, Pu, T, NULL, R, T);
+		add_scaled_rows(c, A, 1.0f, sv, bv, R, D);
 	}
 }
 
@@ -1467,20 +1489,17 @@ attention_backward_xkv(float *dq, float *dx, float *dwk, float *dbk, float *dwv,
 	for (int b = 0; b < B; b++) {
 		float *tmp = xkv.tmp + (size_t)omp_get_thread_num() * per;
 		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T,
-		      *dqa = qw + (size_t)T * D, *qk = dqa + (size_t)T * D, *dpx = qk + (size_t)T * h;
+		      *dqa = qw + (size_t)T * D, *qk = dqa + (size_t)T * D, *dpx = qk + (size_t)T * h,
+		      *sv = dpx + (size_t)T * h;
 		const float *xb = x + (size_t)b * T * h, *qa;
 		const int32_t *row;
-		int first, R = query_rows(qr, b, T, &first, &row), lda = A, small = R <= NN_FEW;
+		int first, R = query_rows(qr, b, T, &first, &row), lda, small = R <= NN_FEW;
 		const float *P = probs + (size_t)first * T, *Pu = P, *dcb = dctx + (size_t)first * A;
 		float *px = pxa + (size_t)first * h, *dqk = dqka + (size_t)first * h,
 		      *dxb = dx + (size_t)b * T * h;
 		if (R == 0)
 			continue;
-		qa = q + (size_t)first * A;
-		if (wma) {
-			product(small, 0, 0, R, D, D, 1.0f, qa, A, wma, D, 0.0f, qw, D);
-			qa = qw, lda = D;
-		}
+		qa = xkv_queries(q + (size_t)first * A, wma, qw, R, A, D, small, &lda);
 		for (int r = 0; r < R; r++) /* q' kept for dwk, dbk */
 			memcpy(qwa + ((size_t)first + r) * D, qa + (size_t)r * lda, sizeof *qa * (size_t)D);
 		product(small, 0, 0, R, h, D, 1.0f, qa, lda, wk, h, 0.0f, qk, h);
@@ -1491,21 +1510,11 @@ attention_backward_xkv(float *dq, float *dx, float *dwk, float *dbk, float *dwv,
 		/* through the context: d(drop(P) x) = dctx wv, kept with drop(P) x for dwv; dbv's factor */
 		product(small, 0, 0, R, h, T, 1.0f, Pu, T, xb, h, 0.0f, px, h);
 		product(small, 0, 0, R, h, D, 1.0f, dcb, A, wv, h, 0.0f, dpx, h);
-		for (int r = 0; r < R; r++) {
-			float sp = 0;
-			for (int t = 0; t < T; t++)
-				sp += Pu[(size_t)r * T + t];
-			spa[first + r] = sp;
-		}
+		row_dots(spa + first, Pu, T, NULL, R, T);
 		/* d drop(P) = d(P x) x^T + dctx . bv; dx += drop(P)^T d(P x) */
 		product(small, 0, 1, R, T, h, 1.0f, dpx, h, xb, h, 0.0f, dP, T);
-		for (int r = 0; r < R; r++) {
-			float cb = 0;
-			for (int e = 0; e < D; e++)
-				cb += dcb[(size_t)r * A + e] * bv[e];
-			for (int t = 0; t < T; t++)
-				dP[(size_t)r * T + t] += cb;
-		}
+		row_dots(sv, dcb, A, bv, R, D);
+		add_scaled_rows(dP, T, 1.0f, sv, NULL, R, T);
 		product(small, 1, 0, T, h, R, 1.0f, Pu, T, dpx, h, 1.0f, dxb, h);
 		/* through the dropout and the softmax (dP then holds dS, the 1/sqrt(D) in) */
 		if (p > 0)
@@ -1515,14 +1524,8 @@ attention_backward_xkv(float *dq, float *dx, float *dwk, float *dbk, float *dwv,
 		product(small, 0, 0, R, h, T, 1.0f, dP, T, xb, h, 0.0f, dqk, h);
 		product(small, 1, 0, T, h, R, 1.0f, dP, T, qk, h, 1.0f, dxb, h);
 		product(small, 0, 1, R, D, h, 1.0f, dqk, h, wk, h, 0.0f, dqa, D);
-		for (int r = 0; r < R; r++) {
-			float sg = 0;
-			for (int t = 0; t < T; t++)
-				sg += dP[(size_t)r * T + t];
-			sga[first + r] = sg;
-			for (int e = 0; e < D; e++)
-				dqa[(size_t)r * D + e] += sg * bk[e];
-		}
+		row_dots(sga + first, dP, T, NULL, R, T);
+		add_scaled_rows(dqa, D, 1.0f, sga + first, bk, R, D);
 		if (wma) { /* dq += d q' wma^T; d q' kept for dwma */
 			memcpy(dqwa + (size_t)first * D, dqa, sizeof *dqa * (size_t)R * D);
 			product(small, 0, 1, R, D, D, 1.0f, dqa, D, wma, D, 1.0f, dq + (size_t)first * A, A);
