@@ -8,7 +8,9 @@
  * and its copy of B is no larger than ours. K goes in blocks of 128, so a panel (32 KB) stays in
  * L1 while the tiles of A below it stream past; a tile's sums wait in C between blocks. Rows go in
  * blocks of 96, which stay in L2 while every panel passes over them; each tile prefetches the C
- * of the next. What follows a dense layer's product (gemm_epilogue: pruning, dropout, residual)
+ * of the next. A weight gradient (A transposed, K the
+ * batch's tokens) goes K block by K block instead, each block of B packed just before its tiles
+ * (product_tn). What follows a dense layer's product (gemm_epilogue: pruning, dropout, residual)
  * runs on each tile as it leaves the registers.
  *
  * For DynaProp's pruned gradients, gemm_sparse and gemm_sparse_t take a mostly zero operand by its
@@ -386,16 +388,6 @@ gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, 
 	tally(t0, M, N, K);
 }
 
-void
-gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-              int ldb, float beta, const float *bias, float *C, int ldc)
-{
-	double t0 = start();
-
-	blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
-	tally(t0, M, N, K);
-}
-
 int
 gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
               const float *bias, float *C, int ldc, struct gemm_epi *e)
@@ -411,6 +403,36 @@ gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float 
 	return 0;
 }
 
+/*
+ * C (M x N) = beta C + bias + A^T op(B), A (K x M) and K the long side (a weight gradient: K the
+ * batch's tokens). K goes in blocks of KC, and each block of B is packed (kc x N: in L2) just
+ * before its tiles run, so B is read once from memory and its copy never leaves the caches; packed
+ * whole, as product packs it, the copy (up to 8 MB) went out to memory and came back. A is read
+ * where it lies, 6 floats of a row per k.
+ */
+static void
+product_tn(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+           const float *bias, float *C, int ldc, float *bp)
+{
+	int np = (N + NR - 1) / NR;
+
+	for (int k0 = 0; k0 < K; k0 += KC) {
+		int kc = K - k0 < KC ? K - k0 : KC;
+		pack_b(bp, tb, N, kc, tb ? B + k0 : B + (size_t)k0 * ldb, ldb);
+		for (int p = 0; p < np; p++) {
+			int w = N - p * NR < NR ? N - p * NR : NR;
+			for (int i = 0; i < M; i += MR)
+				tiles(M - i < MR ? M - i : MR, 1, kc, A + (size_t)k0 * lda + i, lda,
+				      bp + (size_t)p * kc * NR, w, 1.0f, beta, bias ? bias + p * NR : NULL,
+				      C + (size_t)i * ldc + p * NR, ldc, k0 == 0,
+				      i + 2 * MR <= M && (beta != 0.0f || k0 > 0)
+				          ? C + (size_t)(i + MR) * ldc + p * NR
+				          : NULL,
+				      NULL, 0);
+		}
+	}
+}
+
 static void
 product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
         float beta, const float *bias, float *C, int ldc, struct gemm_epi *e)
@@ -422,6 +444,10 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 		return;
 	if (!own() || t >= THREADS || K <= 0 || (alpha != 1.0f && K > KC)) {
 		blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+		return;
+	}
+	if (ta && K > 2 * KC && !e && alpha == 1.0f) {
+		product_tn(tb, M, N, K, A, lda, B, ldb, beta, bias, C, ldc, buffer(t, (size_t)np * NR * KC));
 		return;
 	}
 	bp = buffer(t, (size_t)np * NR * K);

@@ -70,11 +70,6 @@ int gemm_sparse_t(int lo, int hi, int N, int K, const float *S, int lds, const f
 /* dst (C rows of R, row stride ldd) = src (R rows of C, row stride lds) transposed */
 void gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C);
 
-/* The same on OpenBLAS always: for products whose K is the long side (weight gradients, K the
- * tokens of a batch), where OpenBLAS's packed copy of A pays for itself. */
-void gemm_openblas(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                   int ldb, float beta, const float *bias, float *C, int ldc);
-
 /* With counting on, every call adds its time and FLOPs to its thread's totals; gemm_stats sums them
  * over the threads. For benchmarks: what a step spends in its products. */
 void gemm_count(int on);

@@ -341,8 +341,8 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 	int mt = omp_get_max_threads(), bysum = mt > 1 && N >= NN_WSPLIT * mt;
 
 	/* Across the batch's rows (bysum), each thread adds its rows' share of dw, thread 0 into dw and
-	 * the others beside it, summed into dw in thread order after: each reads and copies half (on 2
-	 * threads) of both operands, where split by dw's rows each copied all of inp, the larger. */
+	 * the others beside it, summed into dw in thread order after: each reads and packs half (on 2
+	 * threads) of both operands, where split by dw's rows each packed all of inp, the larger. */
 	if (bysum)
 		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)(mt - 1) * OC * C, sizeof *wpart.buf);
 #pragma omp parallel
@@ -357,9 +357,8 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 		if (bysum) {
 			float *d = t == 0 ? dw : wpart.buf + (size_t)(t - 1) * OC * C;
 			split(N, t, nt, &lo, &hi);
-			/* K is the batch's tokens: OpenBLAS's copy of A pays here */
-			gemm_openblas(1, 0, OC, C, hi - lo, 1.0f, dout + (size_t)lo * lddo, lddo,
-			              inp + (size_t)lo * ldi, ldi, t == 0 ? 1.0f : 0.0f, NULL, d, C);
+			gemm(1, 0, OC, C, hi - lo, 1.0f, dout + (size_t)lo * lddo, lddo,
+			     inp + (size_t)lo * ldi, ldi, t == 0 ? 1.0f : 0.0f, NULL, d, C);
 #pragma omp barrier
 			split(OC, t, nt, &lo, &hi);
 			for (int s = 1; s < nt; s++)
@@ -368,8 +367,8 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 		} else {
 			split(OC, t, nt, &lo, &hi);
 			if (hi > lo)
-				gemm_openblas(1, 0, hi - lo, C, N, 1.0f, dout + lo, lddo, inp, ldi, 1.0f,
-				              NULL, dw + (size_t)lo * C, C);
+				gemm(1, 0, hi - lo, C, N, 1.0f, dout + lo, lddo, inp, ldi, 1.0f, NULL,
+				     dw + (size_t)lo * C, C);
 		}
 		split(OC, t, nt, &lo, &hi);
 		if (dbias && hi > lo) /* row by row, so the reads are contiguous */
@@ -1377,7 +1376,7 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			qs = g, ldq = D;
 		}
 		if (rows > 0)
-			gemm_openblas(1, 0, D, D, (int)rows, 1.0f, qs, ldq, dqw_all, D, 1.0f, NULL, dwma, D);
+			gemm(1, 0, D, D, (int)rows, 1.0f, qs, ldq, dqw_all, D, 1.0f, NULL, dwma, D);
 	}
 }
 

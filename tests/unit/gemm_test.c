@@ -70,8 +70,9 @@ one(int ta, int tb, int M, int N, int K, float alpha, float beta, int bias)
 int
 main(void)
 {
-	static const int shapes[][3] = {{1, 1, 1},      {5, 7, 3},     {6, 64, 128},   {13, 65, 129},
-	                                {128, 64, 128}, {7, 130, 300}, {29, 128, 512}, {2, 200, 64}};
+	static const int shapes[][3] = {{1, 1, 1},      {5, 7, 3},      {6, 64, 128},
+	                                {13, 65, 129},  {128, 64, 128}, {7, 130, 300},
+	                                {29, 128, 512}, {2, 200, 64},   {70, 96, 1030}};
 	int nshape = (int)(sizeof shapes / sizeof shapes[0]);
 
 	for (int m = 1; m >= 0; m--) {
