@@ -8,7 +8,7 @@
  * and its copy of B is no larger than ours. K goes in blocks of 128, so a panel (32 KB) stays in
  * L1 while the tiles of A below it stream past; a tile's sums wait in C between blocks. Rows go in
  * blocks of 96, which stay in L2 while every panel passes over them; each tile prefetches the C
- * of the next. A weight gradient (A transposed, K the
+ * of the next, and what the next one's epilogue reads. A weight gradient (A transposed, K the
  * batch's tokens) goes K block by K block instead, each block of B packed just before its tiles
  * (product_tn). What follows a dense layer's product (gemm_epilogue: pruning, dropout, residual)
  * runs on each tile as it leaves the registers.
@@ -148,10 +148,16 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 				x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], bias + 16 * v));
 			c[i][v] = x;
 		}
-	if (next) /* the next tile's C, on its way while this one computes */
+	if (next) /* the next tile's C, on its way while this one computes, and what its epilogue reads */
 		for (int i = 0; i < MR; i++)
-			for (int v = 0; v < 4; v++)
+			for (int v = 0; v < 4; v++) {
+				size_t o = e0 + (size_t)(MR + i) * ldc + 16 * (size_t)v;
 				_mm_prefetch((const char *)(next + (size_t)i * ldc + 16 * v), _MM_HINT_T0);
+				if (e && e->res)
+					_mm_prefetch((const char *)(e->res + o), _MM_HINT_T0);
+				if (e && e->mul)
+					_mm_prefetch((const char *)(e->mul + o), _MM_HINT_T0);
+			}
 	for (int k = 0; k < kc; k++) {
 		const float *b = bp + (size_t)k * NR;
 		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
@@ -464,9 +470,8 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 					      bp + ((size_t)p * K + k0) * NR, w, alpha, beta,
 					      bias ? bias + p * NR : NULL, C + (size_t)i * ldc + p * NR, ldc,
 					      k0 == 0,
-					      i + 2 * MR <= i0 + m && (beta != 0.0f || k0 > 0)
-					          ? C + (size_t)(i + MR) * ldc + p * NR
-					          : NULL,
+					      i + 2 * MR <= i0 + m ? C + (size_t)(i + MR) * ldc + p * NR
+					                           : NULL,
 					      k0 + kc == K ? e : NULL, (size_t)i * ldc + (size_t)p * NR);
 			}
 		}
