@@ -50,14 +50,18 @@ slot(void)
 	return mine;
 }
 /* Thread slot t's buffer, of at least need floats: zeros where new, so that the pad lanes of a
- * packed panel hold finite values and stay quiet */
+ * packed panel hold finite values and stay quiet; on a cache line's start, so that no load of a
+ * panel's row (a line) spans two */
 static float *
 buffer(int t, size_t need)
 {
 	if (packcap[t] < need) {
 		free(pack[t]);
 		packcap[t] = need;
-		pack[t] = ecalloc(need, sizeof(float));
+		pack[t] = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64);
+		if (!pack[t])
+			die("out of memory");
+		memset(pack[t], 0, need * sizeof(float));
 	}
 	return pack[t];
 }
