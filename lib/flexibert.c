@@ -319,10 +319,10 @@ flexibert_init(struct flexibert *fb, const struct fb_config *cfg, uint64_t seed,
 	fb->cfg = *cfg;
 	fb->gscale = 1;
 	build_table(fb, &bd);
-	fb->params = emalloc(sizeof *fb->params * fb->nparams);
-	fb->grads = ecalloc(fb->nparams, sizeof *fb->grads);
-	fb->m = ecalloc(fb->nparams, sizeof *fb->m);
-	fb->v = ecalloc(fb->nparams, sizeof *fb->v);
+	fb->params = emalloc64(sizeof *fb->params * fb->nparams);
+	fb->grads = ecalloc64(fb->nparams, sizeof *fb->grads);
+	fb->m = ecalloc64(fb->nparams, sizeof *fb->m);
+	fb->v = ecalloc64(fb->nparams, sizeof *fb->v);
 	rng_seed(&r, seed);
 	for (int i = 0; i < fb->np; i++) {
 		float *x = fb->params + fb->p[i].off;
@@ -500,7 +500,7 @@ reserve(struct flexibert *fb, int B, int T)
 	if (T < a->Tcap)
 		T = a->Tcap;
 	free(a->mem);
-	a->mem = emalloc(sizeof(float) * layout(fb, NULL, B, T));
+	a->mem = emalloc64(sizeof(float) * layout(fb, NULL, B, T));
 	layout(fb, a->mem, B, T);
 	a->Bcap = B;
 	a->Tcap = T;
@@ -1076,7 +1076,7 @@ mlm_reserve(struct flexibert *fb, size_t M)
 	if (M <= a->Mcap && a->mmem)
 		return;
 	free(a->mmem);
-	a->mmem = emalloc(sizeof(float) * (M * (5 * hL + 2 * V + 4) + 64));
+	a->mmem = emalloc64(sizeof(float) * (M * (5 * hL + 2 * V + 4) + 64));
 	a->g = a->mmem;
 	a->tpre = a->g + M * hL;
 	a->tact = a->tpre + M * hL;

@@ -58,10 +58,7 @@ buffer(int t, size_t need)
 	if (packcap[t] < need) {
 		free(pack[t]);
 		packcap[t] = need;
-		pack[t] = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64);
-		if (!pack[t])
-			die("out of memory");
-		memset(pack[t], 0, need * sizeof(float));
+		pack[t] = ecalloc64(need, sizeof(float));
 	}
 	return pack[t];
 }

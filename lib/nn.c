@@ -397,7 +397,7 @@ grow(void *p, size_t *cap, size_t need, size_t size)
 		return p;
 	free(p);
 	*cap = need + need / 4;
-	return emalloc(size * *cap);
+	return emalloc64(size * *cap);
 }
 
 /* The nonzeros of row g[0..n) counted, so the loop runs lanes-wide. */

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,6 +117,27 @@ ecalloc(size_t nmemb, size_t size)
 	if (!p)
 		die("out of memory (%zu x %zu bytes)", nmemb, size);
 	return p;
+}
+
+void *
+emalloc64(size_t n)
+{
+	void *p = aligned_alloc(64, (n + 63) / 64 * 64 + (n == 0) * 64);
+
+	if (!p)
+		die("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *
+ecalloc64(size_t nmemb, size_t size)
+{
+	size_t n;
+
+	if (size && nmemb > SIZE_MAX / size)
+		die("out of memory (%zu x %zu bytes)", nmemb, size);
+	n = nmemb * size;
+	return memset(emalloc64(n), 0, n);
 }
 
 void *

@@ -40,6 +40,10 @@ void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 void *emalloc(size_t n);
 void *ecalloc(size_t nmemb, size_t size);
+/* The same on a cache line's start (64 bytes), for what vector loads read: a load of a line that
+ * spans two costs two. Freed with free(). */
+void *emalloc64(size_t n);
+void *ecalloc64(size_t nmemb, size_t size);
 void *erealloc(void *p, size_t n);
 /* Grow *p (holding *cap elements of size elem) to at least need elements, doubling. */
 void *egrow(void *p, size_t *cap, size_t need, size_t elem);

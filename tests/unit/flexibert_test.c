@@ -13,6 +13,7 @@
  * Prints TAP; exits 1 on any failure.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,9 @@ check_gradients(const char *what, const struct fb_config *cfg, int training)
 	check(fb.nparams == expected_params(cfg), "%s: %zu parameters, as the formulas count", what,
 	      fb.nparams);
 	loss_at(&fb, &b, training);
+	check((uintptr_t)fb.params % 64 == 0 && (uintptr_t)fb.grads % 64 == 0 && (uintptr_t)fb.m % 64 == 0 &&
+	          (uintptr_t)fb.v % 64 == 0,
+	      "%s: parameters, gradients and moments start on cache lines", what);
 	flexibert_zero_grad(&fb);
 	flexibert_backward(&fb);
 	/* a directional derivative along a random direction (the [PAD] row held fixed) */
