@@ -410,22 +410,38 @@ gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float 
 	return 0;
 }
 
+/* asum[i] += A(k, i) for the M columns of K rows of A (row stride lda), row after row */
+static void
+colsum(float *asum, const float *A, int lda, int K, int M)
+{
+	for (int k = 0; k < K; k++) {
+		const float *a = A + (size_t)k * lda;
+#pragma omp simd
+		for (int i = 0; i < M; i++)
+			asum[i] += a[i];
+	}
+}
+
 /*
  * C (M x N) = beta C + bias + A^T op(B), A (K x M) and K the long side (a weight gradient: K the
- * batch's tokens). K goes in blocks of KC, and each block of B is packed (kc x N: in L2) just
- * before its tiles run, so B is read once from memory and its copy never leaves the caches; packed
- * whole, as product packs it, the copy (up to 8 MB) went out to memory and came back. A is read
- * where it lies, 6 floats of a row per k.
+ * batch's tokens); with asum, also A's column sums (the bias gradient) added into asum. K goes in
+ * blocks of KC, and each block of B is packed (kc x N: in L2) just before its tiles run, so B is
+ * read once from memory and its copy never leaves the caches; packed whole, as product packs it,
+ * the copy (up to 8 MB) went out to memory and came back. A is read where it lies, 6 floats of a
+ * row per k, its block first summed into asum: one pass that brings it into the caches for the
+ * tiles, where a pass of its own read all of A from memory again.
  */
 static void
 product_tn(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-           const float *bias, float *C, int ldc, float *bp)
+           const float *bias, float *C, int ldc, float *bp, float *asum)
 {
 	int np = (N + NR - 1) / NR;
 
 	for (int k0 = 0; k0 < K; k0 += KC) {
 		int kc = K - k0 < KC ? K - k0 : KC;
 		pack_b(bp, tb, N, kc, tb ? B + k0 : B + (size_t)k0 * ldb, ldb);
+		if (asum)
+			colsum(asum, A + (size_t)k0 * lda, lda, kc, M);
 		for (int p = 0; p < np; p++) {
 			int w = N - p * NR < NR ? N - p * NR : NR;
 			for (int i = 0; i < M; i += MR)
@@ -454,7 +470,8 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 		return;
 	}
 	if (ta && K > 2 * KC && !e && alpha == 1.0f) {
-		product_tn(tb, M, N, K, A, lda, B, ldb, beta, bias, C, ldc, buffer(t, (size_t)np * NR * KC));
+		product_tn(tb, M, N, K, A, lda, B, ldb, beta, bias, C, ldc, buffer(t, (size_t)np * NR * KC),
+		           NULL);
 		return;
 	}
 	bp = buffer(t, (size_t)np * NR * K);
@@ -676,4 +693,25 @@ gemm_sparse_t(int lo, int hi, int N, int K, const float *S, int lds, const float
 	}
 	tally(t0, 1, N, (int)terms); /* 2 N FLOPs a term */
 	return 0;
+}
+
+void
+gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+            int ldc, float *asum)
+{
+	int t = slot();
+	double t0;
+
+	if (M <= 0 || N <= 0)
+		return;
+	t0 = start();
+	if (own() && t < THREADS && K > 2 * KC)
+		product_tn(0, M, N, K, A, lda, B, ldb, beta, NULL, C, ldc,
+		           buffer(t, (size_t)(N + NR - 1) / NR * NR * KC), asum);
+	else {
+		product(1, 0, M, N, K, 1.0f, A, lda, B, ldb, beta, NULL, C, ldc, NULL);
+		if (asum)
+			colsum(asum, A, lda, K, M);
+	}
+	tally(t0, M, N, K);
 }

@@ -70,6 +70,13 @@ int gemm_sparse_t(int lo, int hi, int N, int K, const float *S, int lds, const f
 /* dst (C rows of R, row stride ldd) = src (R rows of C, row stride lds) transposed */
 void gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C);
 
+/* C (M, N) = A^T B + beta C, A (K, M) and B (K, N) row-major, K the long side (a weight gradient:
+ * A the output's gradient, B the layer's input, K the batch's tokens); and, when asum is not NULL,
+ * A's column sums (the bias gradient) added into asum[0..M), row after row, as a loop over A's rows
+ * would add them. */
+void gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                 int ldc, float *asum);
+
 /* With counting on, every call adds its time and FLOPs to its thread's totals; gemm_stats sums them
  * over the threads. For benchmarks: what a step spends in its products. */
 void gemm_count(int on);

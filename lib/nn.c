@@ -340,11 +340,12 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 {
 	int mt = omp_get_max_threads(), bysum = mt > 1 && N >= NN_WSPLIT * mt;
 
-	/* Across the batch's rows (bysum), each thread adds its rows' share of dw, thread 0 into dw and
-	 * the others beside it, summed into dw in thread order after: each reads and packs half (on 2
-	 * threads) of both operands, where split by dw's rows each packed all of inp, the larger. */
+	/* Across the batch's rows (bysum), each thread adds its rows' share of dw and dbias, thread 0
+	 * into them and the others beside them, summed in thread order after: each reads and packs
+	 * half (on 2 threads) of both operands, where split by dw's rows each packed all of inp, the
+	 * larger. The bias gradient is summed in the same pass over dout (gemm_tn_sum). */
 	if (bysum)
-		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)(mt - 1) * OC * C, sizeof *wpart.buf);
+		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)(mt - 1) * (OC * C + OC), sizeof *wpart.buf);
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
@@ -355,24 +356,31 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 				     NULL, dinp + (size_t)lo * lddi, lddi);
 		}
 		if (bysum) {
-			float *d = t == 0 ? dw : wpart.buf + (size_t)(t - 1) * OC * C;
+			float *d = t == 0 ? dw : wpart.buf + (size_t)(t - 1) * OC * C,
+			      *db = t == 0 ? dbias
+			                   : wpart.buf + (size_t)(mt - 1) * OC * C + (size_t)(t - 1) * OC;
+			if (t > 0 && dbias)
+				memset(db, 0, sizeof *db * (size_t)OC);
 			split(N, t, nt, &lo, &hi);
-			gemm(1, 0, OC, C, hi - lo, 1.0f, dout + (size_t)lo * lddo, lddo,
-			     inp + (size_t)lo * ldi, ldi, t == 0 ? 1.0f : 0.0f, NULL, d, C);
+			gemm_tn_sum(OC, C, hi - lo, dout + (size_t)lo * lddo, lddo, inp + (size_t)lo * ldi,
+			            ldi, t == 0 ? 1.0f : 0.0f, d, C, dbias ? db : NULL);
 #pragma omp barrier
 			split(OC, t, nt, &lo, &hi);
-			for (int s = 1; s < nt; s++)
+			for (int s = 1; s < nt; s++) {
 				axpy(dw + (size_t)lo * C, 1.0f, wpart.buf + ((size_t)(s - 1) * OC + lo) * C,
 				     (hi - lo) * C);
+				if (dbias)
+					axpy(dbias + lo, 1.0f,
+					     wpart.buf + (size_t)(mt - 1) * OC * C + (size_t)(s - 1) * OC +
+					         lo,
+					     hi - lo);
+			}
 		} else {
 			split(OC, t, nt, &lo, &hi);
 			if (hi > lo)
-				gemm(1, 0, hi - lo, C, N, 1.0f, dout + lo, lddo, inp, ldi, 1.0f, NULL,
-				     dw + (size_t)lo * C, C);
+				gemm_tn_sum(hi - lo, C, N, dout + lo, lddo, inp, ldi, 1.0f,
+				            dw + (size_t)lo * C, C, dbias ? dbias + lo : NULL);
 		}
-		split(OC, t, nt, &lo, &hi);
-		if (dbias && hi > lo) /* row by row, so the reads are contiguous */
-			add_rows(dbias + lo, dout + lo, lddo, N, hi - lo);
 	}
 }
 

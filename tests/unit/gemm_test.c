@@ -4,7 +4,8 @@
  * of 64, k over several blocks of 128) and leading dimensions wider than the rows; the elements of C
  * beyond its N columns must stay as they were, and beta 0 must ignore what C held (NaN here).
  * Also that the result does not depend on the rows a call is given (a thread's share of a product),
- * and that gemm_sparse and gemm_sparse_t give gemm's results from a sparse operand's nonzeros.
+ * that gemm_sparse and gemm_sparse_t give gemm's results from a sparse operand's nonzeros, and
+ * that gemm_tn_sum gives gemm's A^T B with A's column sums.
  *
  * Prints TAP; exits 1 on any failure.
  */
@@ -96,6 +97,29 @@ main(void)
 					      "magnitude; pads intact)",
 					      ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, w1, w2, w3, w4);
 				}
+
+		/* gemm_tn_sum: gemm's A^T B bit for bit, and A's column sums added row after row */
+		for (int s = 0; s < 3; s++) {
+			static const int tn[][3] = {{70, 96, 1030}, {7, 130, 300}, {29, 128, 100}};
+			int M = tn[s][0], N = tn[s][1], K = tn[s][2], lda = M + 3, ldb = N + 5, ldc = N + 7;
+			float *A = randv((size_t)K * lda), *B = randv((size_t)K * ldb),
+			      *C0 = randv((size_t)M * ldc), *sum = randv((size_t)M);
+			float *C = malloc(sizeof *C * (size_t)M * ldc),
+			      *want = malloc(sizeof *want * (size_t)M);
+			memcpy(C, C0, sizeof *C * (size_t)M * ldc);
+			memcpy(want, sum, sizeof *want * (size_t)M);
+			gemm(1, 0, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, NULL, C0, ldc);
+			for (int k = 0; k < K; k++)
+				for (int i = 0; i < M; i++)
+					want[i] += A[(size_t)k * lda + i];
+			gemm_tn_sum(M, N, K, A, lda, B, ldb, 1.0f, C, ldc, sum);
+			check(memcmp(C, C0, sizeof *C * (size_t)M * ldc) == 0 &&
+			          memcmp(sum, want, sizeof *sum * (size_t)M) == 0,
+			      "gemm_tn_sum M %d N %d K %d: gemm's product and the column sums of A in row "
+			      "order, bit for bit",
+			      M, N, K);
+			free(A), free(B), free(C0), free(C), free(sum), free(want);
+		}
 
 		/* rows split anywhere give the same bits: each element sums its own k in order (the own
 		 * kernel's promise; OpenBLAS's blocking depends on the rows) */
