@@ -1331,9 +1331,10 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			zb = prune_block(dP, NULL, (size_t)R * T, pr->tau_grad * scale);
 		zs += zb;
 		if (row) {
-			/* dk += dS^T q'; d q' = dS k, into dqw (wma) or Pd, then into dq's rows (packed:
-			 * straight into them) */
-			float *dqr = wma ? dqw : Pd, *dqp = dq + (size_t)first * A;
+			/* dk += dS^T q'; d q' = dS k, into dqw (wma) or qw (free by then: R x D floats,
+			 * which Pd, T x T, holds only where D <= T), then into dq's rows (packed: straight
+			 * into them) */
+			float *dqr = wma ? dqw : qw, *dqp = dq + (size_t)first * A;
 			int pq = qr->packed_q;
 			product(small, 1, 0, T, D, R, 1.0f, dP, T, qa, lda, 1.0f, dk + (size_t)b * T * A, A);
 			if (pq && !wma) {
@@ -1343,10 +1344,10 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 			product(small, 0, 0, R, D, T, 1.0f, dP, T, kb, A, 0.0f, dqr, D);
 			if (wma) {
 				product(small, 0, 1, R, D, D, 1.0f, dqw, D, wma, D, pq ? 1.0f : 0.0f,
-				        pq ? dqp : Pd, pq ? A : D);
+				        pq ? dqp : qw, pq ? A : D);
 				if (pq)
 					continue;
-				dqr = Pd;
+				dqr = qw;
 			}
 			for (int i = 0; i < R; i++) {
 				float *y = dq + (size_t)row[i] * A;

@@ -790,74 +790,86 @@ static void
 test_attention_rows(void)
 {
 	static const int32_t row[] = {0, 17, 19, 20, 23, 24, 27}, off[] = {0, 1, 7, 7};
-	int B = 3, T = 16, A = 12, D = 8, BT = B * T, nq = off[B];
+	int B = 3, T = 16, BT = B * T, nq = off[B];
 
-	for (int pq = 0; pq < 2; pq++)
-		for (int pruned = 0; pruned < 2; pruned++)
-			for (int wma = 0; wma < 2; wma++) {
-				const struct nn_qrows qr = {off, row, pq};
-				size_t n = (size_t)BT * A, nP = (size_t)BT * T;
-				float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dc = randv(n, 1),
-				      *w = wma ? randv(64, 0.5) : NULL, *mask = zeros(BT), *qp = zeros(n);
-				float *probs = zeros(nP), *ctx = zeros(n), *probs2 = zeros(nP),
-				      *ctx2 = zeros(n), *dcf = zeros(n),
-				      *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
-				float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
-				float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64);
-				struct nn_attn_prune pr = {.tau = 0.2f,
-				                           .tau_grad = 0.01f,
-				                           .tau_p = 0.02f,
-				                           .tau_grad_p = 0.01f},
-				                     pr2 = pr;
-				double ef = 0, eb;
-				for (int i = 0; i < BT; i++)
-					mask[i] = i % T < T - 3;
-				for (int r = 0; r < nq; r++) {
-					memcpy(dcf + (size_t)row[r] * A, dc + (size_t)r * A,
-					       sizeof *dc * (size_t)A);
-					memcpy(qp + (size_t)r * A, q + (size_t)row[r] * A,
-					       sizeof *q * (size_t)A);
-				}
-				attention_forward(ctx, probs, pq ? qp : q, k, v, w, mask, 0.2f, 7,
-				                  pruned ? &pr : NULL, &qr, scratch, B, T, A, D);
-				attention_forward(ctx2, probs2, q, k, v, w, mask, 0.2f, 7,
-				                  pruned ? &pr2 : NULL, NULL, scratch, B, T, A, D);
-				for (int r = 0; r < nq; r++)
-					ef += rel_diff(ctx + (size_t)r * A, ctx2 + (size_t)row[r] * A,
-					               (size_t)D) +
-					      rel_diff(probs + (size_t)r * T, probs2 + (size_t)row[r] * T,
-					               (size_t)T);
-				attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs, pq ? qp : q, k, v,
-				                   w, 0.2f, 7, pruned ? &pr : NULL, &qr, scratch, B, T, A, D);
-				attention_backward(dq2, dk2, dv2, wma ? dw2 : NULL, dcf, probs2, q, k, v, w,
-				                   0.2f, 7, pruned ? &pr2 : NULL, NULL, scratch, B, T, A, D);
-				if (pq) /* dq's rows packed, as the full dq's (zero elsewhere) */
-					for (int r = nq - 1; r >= 0; r--) {
-						memmove(dq + (size_t)row[r] * A, dq + (size_t)r * A,
-						        sizeof *dq * (size_t)A);
-						if (r != row[r])
-							memset(dq + (size_t)r * A, 0, sizeof *dq * (size_t)A);
+	/* D 72: the plain loops' 64-column and 16-lane paths and their tails */
+	for (int sh = 0; sh < 2; sh++)
+		for (int pq = 0; pq < 2; pq++)
+			for (int pruned = 0; pruned < 2; pruned++)
+				for (int wma = 0; wma < 2; wma++) {
+					const struct nn_qrows qr = {off, row, pq};
+					int A = sh ? 80 : 12, D = sh ? 72 : 8, DD = D * D;
+					size_t n = (size_t)BT * A, nP = (size_t)BT * T;
+					float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1),
+					      *dc = randv(n, 1), *w = wma ? randv(DD, 0.5 * 8 / D) : NULL,
+					      *mask = zeros(BT), *qp = zeros(n);
+					float *probs = zeros(nP), *ctx = zeros(n), *probs2 = zeros(nP),
+					      *ctx2 = zeros(n), *dcf = zeros(n),
+					      *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
+					float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(DD);
+					float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n),
+					      *dw2 = zeros(DD);
+					struct nn_attn_prune pr = {.tau = 0.2f,
+					                           .tau_grad = 0.01f,
+					                           .tau_p = 0.02f,
+					                           .tau_grad_p = 0.01f},
+					                     pr2 = pr;
+					double ef = 0, eb;
+					for (int i = 0; i < BT; i++)
+						mask[i] = i % T < T - 3;
+					for (int r = 0; r < nq; r++) {
+						memcpy(dcf + (size_t)row[r] * A, dc + (size_t)r * A,
+						       sizeof *dc * (size_t)A);
+						memcpy(qp + (size_t)r * A, q + (size_t)row[r] * A,
+						       sizeof *q * (size_t)A);
 					}
-				eb = rel_diff(dq, dq2, n) + rel_diff(dk, dk2, n) + rel_diff(dv, dv2, n) +
-				     (wma ? rel_diff(dw, dw2, 64) : 0);
-				check(
-				    ef < 1e-6 && eb < 1e-5 &&
-				        (!pruned ||
-				         (pr.total[0] == 2 * (size_t)nq * T && pr.total[1] == pr2.total[1] &&
-				          pr.zeros[1] == pr2.zeros[1] && pr.split[2] == pr2.split[2] &&
-				          pr.split[3] == pr2.split[3] && pr.zeros[1] > 0)),
-				    "attention (%s%s%s) on %d query rows equals the full attention at those "
-				    "rows (forward %.1e, backward %.1e; backward zeros %zu and %zu of %zu "
-				    "and "
-				    "%zu)",
-				    wma ? "wma" : "sdp", pruned ? ", DynaProp" : "", pq ? ", q packed" : "",
-				    nq, ef, eb, pr.zeros[1], pr2.zeros[1], pr.total[1], pr2.total[1]);
-				free(q), free(k), free(v), free(dc), free(w), free(mask), free(qp),
-				    free(probs), free(ctx), free(probs2), free(ctx2), free(dcf),
-				    free(scratch);
-				free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2), free(dv2),
-				    free(dw2);
-			}
+					attention_forward(ctx, probs, pq ? qp : q, k, v, w, mask, 0.2f, 7,
+					                  pruned ? &pr : NULL, &qr, scratch, B, T, A, D);
+					attention_forward(ctx2, probs2, q, k, v, w, mask, 0.2f, 7,
+					                  pruned ? &pr2 : NULL, NULL, scratch, B, T, A, D);
+					for (int r = 0; r < nq; r++)
+						ef += rel_diff(ctx + (size_t)r * A, ctx2 + (size_t)row[r] * A,
+						               (size_t)D) +
+						      rel_diff(probs + (size_t)r * T,
+						               probs2 + (size_t)row[r] * T, (size_t)T);
+					attention_backward(dq, dk, dv, wma ? dw : NULL, dc, probs,
+					                   pq ? qp : q, k, v, w, 0.2f, 7, pruned ? &pr : NULL,
+					                   &qr, scratch, B, T, A, D);
+					attention_backward(dq2, dk2, dv2, wma ? dw2 : NULL, dcf, probs2, q, k,
+					                   v, w, 0.2f, 7, pruned ? &pr2 : NULL, NULL, scratch,
+					                   B, T, A, D);
+					if (pq) /* dq's rows packed, as the full dq's (zero elsewhere) */
+						for (int r = nq - 1; r >= 0; r--) {
+							memmove(dq + (size_t)row[r] * A, dq + (size_t)r * A,
+							        sizeof *dq * (size_t)A);
+							if (r != row[r])
+								memset(dq + (size_t)r * A, 0,
+								       sizeof *dq * (size_t)A);
+						}
+					eb = rel_diff(dq, dq2, n) + rel_diff(dk, dk2, n) +
+					     rel_diff(dv, dv2, n) + (wma ? rel_diff(dw, dw2, DD) : 0);
+					check(
+					    ef < 1e-6 && eb < 1e-5 &&
+					        (!pruned || (pr.total[0] == 2 * (size_t)nq * T &&
+					                     pr.total[1] == pr2.total[1] &&
+					                     pr.zeros[1] == pr2.zeros[1] &&
+					                     pr.split[2] == pr2.split[2] &&
+					                     pr.split[3] == pr2.split[3] && pr.zeros[1] > 0)),
+					    "attention (%s%s%s, D %d) on %d query rows equals the full "
+					    "attention at those "
+					    "rows (forward %.1e, backward %.1e; backward zeros %zu and %zu "
+					    "of %zu "
+					    "and "
+					    "%zu)",
+					    wma ? "wma" : "sdp", pruned ? ", DynaProp" : "",
+					    pq ? ", q packed" : "", D, nq, ef, eb, pr.zeros[1], pr2.zeros[1],
+					    pr.total[1], pr2.total[1]);
+					free(q), free(k), free(v), free(dc), free(w), free(mask), free(qp),
+					    free(probs), free(ctx), free(probs2), free(ctx2), free(dcf),
+					    free(scratch);
+					free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2),
+					    free(dv2), free(dw2);
+				}
 }
 
 /*
@@ -871,54 +883,63 @@ test_attention_xkv(void)
 {
 	static const int32_t row[] = {0, 17, 19, 20, 23, 24, 27}, off[] = {0, 1, 7, 7};
 	const struct nn_qrows qr = {off, row, 1};
-	int B = 3, T = 16, A = 8, D = 8, h = 12, BT = B * T, nq = off[B];
+	int B = 3, T = 16, BT = B * T, nq = off[B];
 
-	for (int wma = 0; wma < 2; wma++) {
-		size_t n = (size_t)BT * A, nx = (size_t)BT * h, nP = (size_t)BT * T;
-		float *x = randv(nx, 1), *wk = randv((size_t)D * h, 0.4), *bk = randv(D, 0.2),
-		      *wv = randv((size_t)D * h, 0.4), *bv = randv(D, 0.2), *w = wma ? randv(64, 0.5) : NULL;
-		float *q = randv((size_t)nq * A, 1), *dc = randv((size_t)nq * A, 1), *mask = zeros(BT);
-		float *k = zeros(n), *v = zeros(n), *ctx = zeros(n), *ctx2 = zeros(n), *probs = zeros(nP),
-		      *probs2 = zeros(nP), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
-		float *dq = zeros(n), *dx = zeros(nx), *dwk = zeros((size_t)D * h), *dbk = zeros(D),
-		      *dwv = zeros((size_t)D * h), *dbv = zeros(D), *dw = zeros(64);
-		float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(64), *dx2 = zeros(nx),
-		      *dwk2 = zeros((size_t)D * h), *dbk2 = zeros(D), *dwv2 = zeros((size_t)D * h),
-		      *dbv2 = zeros(D);
-		double ef, eb, ebk, wkmax;
-		for (int i = 0; i < BT; i++)
-			mask[i] = i % T < T - 3;
-		matmul_forward(k, x, wk, bk, BT, h, D);
-		matmul_forward(v, x, wv, bv, BT, h, D);
-		attention_forward_xkv(ctx, probs, q, x, h, wk, bk, wv, bv, w, mask, 0.2f, 7, &qr, B, T, A, D);
-		attention_forward(ctx2, probs2, q, k, v, w, mask, 0.2f, 7, NULL, &qr, scratch, B, T, A, D);
-		ef = rel_diff(ctx, ctx2, (size_t)nq * A) + rel_diff(probs, probs2, (size_t)nq * T);
-		attention_backward_xkv(dq, dx, dwk, dbk, dwv, dbv, wma ? dw : NULL, dc, probs, q, x, h, wk,
-		                       bk, wv, bv, w, 0.2f, 7, &qr, B, T, A, D);
-		attention_backward(dq2, dk2, dv2, wma ? dw2 : NULL, dc, probs2, q, k, v, w, 0.2f, 7, NULL,
-		                   &qr, scratch, B, T, A, D);
-		matmul_backward(dx2, dwk2, dbk2, dk2, x, wk, BT, h, D);
-		matmul_backward(dx2, dwv2, dbv2, dv2, x, wv, BT, h, D);
-		/* the key bias shifts a row's scores alike, so its gradient is 0 but for rounding: measured
-		 * against the key weights' scale */
-		ebk = 0, wkmax = 1e-12;
-		for (int i = 0; i < D * h; i++)
-			wkmax = fmax(wkmax, fabs(dwk2[i]));
-		for (int e = 0; e < D; e++)
-			ebk = fmax(ebk, fabs(dbk[e] - dbk2[e]) / wkmax);
-		eb = rel_diff(dq, dq2, (size_t)nq * A) + rel_diff(dx, dx2, nx) +
-		     rel_diff(dwk, dwk2, (size_t)D * h) + ebk + rel_diff(dwv, dwv2, (size_t)D * h) +
-		     rel_diff(dbv, dbv2, D) + (wma ? rel_diff(dw, dw2, 64) : 0);
-		check(ef < 1e-5 && eb < 1e-4,
-		      "attention (%s) without keys and values equals it on the keys and values formed "
-		      "(forward %.1e, backward %.1e)",
-		      wma ? "wma" : "sdp", ef, eb);
-		free(x), free(wk), free(bk), free(wv), free(bv), free(w), free(q), free(dc), free(mask);
-		free(k), free(v), free(ctx), free(ctx2), free(probs), free(probs2), free(scratch);
-		free(dq), free(dx), free(dwk), free(dbk), free(dwv), free(dbv), free(dw);
-		free(dq2), free(dk2), free(dv2), free(dw2), free(dx2), free(dwk2), free(dbk2), free(dwv2),
-		    free(dbv2);
-	}
+	/* h 70 and D 72: the plain loops' 64-column and 16-lane paths and their tails */
+	for (int sh = 0; sh < 2; sh++)
+		for (int wma = 0; wma < 2; wma++) {
+			int A = sh ? 72 : 8, D = A, h = sh ? 70 : 12, DD = D * D;
+			size_t n = (size_t)BT * A, nx = (size_t)BT * h, nP = (size_t)BT * T;
+			float *x = randv(nx, 1), *wk = randv((size_t)D * h, 0.4), *bk = randv(D, 0.2),
+			      *wv = randv((size_t)D * h, 0.4), *bv = randv(D, 0.2),
+			      *w = wma ? randv(DD, 0.5 * 8 / D) : NULL;
+			float *q = randv((size_t)nq * A, 1), *dc = randv((size_t)nq * A, 1),
+			      *mask = zeros(BT);
+			float *k = zeros(n), *v = zeros(n), *ctx = zeros(n), *ctx2 = zeros(n),
+			      *probs = zeros(nP), *probs2 = zeros(nP),
+			      *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
+			float *dq = zeros(n), *dx = zeros(nx), *dwk = zeros((size_t)D * h), *dbk = zeros(D),
+			      *dwv = zeros((size_t)D * h), *dbv = zeros(D), *dw = zeros(DD);
+			float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(DD),
+			      *dx2 = zeros(nx), *dwk2 = zeros((size_t)D * h), *dbk2 = zeros(D),
+			      *dwv2 = zeros((size_t)D * h), *dbv2 = zeros(D);
+			double ef, eb, ebk, wkmax;
+			for (int i = 0; i < BT; i++)
+				mask[i] = i % T < T - 3;
+			matmul_forward(k, x, wk, bk, BT, h, D);
+			matmul_forward(v, x, wv, bv, BT, h, D);
+			attention_forward_xkv(ctx, probs, q, x, h, wk, bk, wv, bv, w, mask, 0.2f, 7, &qr, B,
+			                      T, A, D);
+			attention_forward(ctx2, probs2, q, k, v, w, mask, 0.2f, 7, NULL, &qr, scratch, B, T,
+			                  A, D);
+			ef = rel_diff(ctx, ctx2, (size_t)nq * A) + rel_diff(probs, probs2, (size_t)nq * T);
+			attention_backward_xkv(dq, dx, dwk, dbk, dwv, dbv, wma ? dw : NULL, dc, probs, q, x,
+			                       h, wk, bk, wv, bv, w, 0.2f, 7, &qr, B, T, A, D);
+			attention_backward(dq2, dk2, dv2, wma ? dw2 : NULL, dc, probs2, q, k, v, w, 0.2f, 7,
+			                   NULL, &qr, scratch, B, T, A, D);
+			matmul_backward(dx2, dwk2, dbk2, dk2, x, wk, BT, h, D);
+			matmul_backward(dx2, dwv2, dbv2, dv2, x, wv, BT, h, D);
+			/* the key bias shifts a row's scores alike, so its gradient is 0 but for rounding:
+			 * measured against the key weights' scale */
+			ebk = 0, wkmax = 1e-12;
+			for (int i = 0; i < D * h; i++)
+				wkmax = fmax(wkmax, fabs(dwk2[i]));
+			for (int e = 0; e < D; e++)
+				ebk = fmax(ebk, fabs(dbk[e] - dbk2[e]) / wkmax);
+			eb = rel_diff(dq, dq2, (size_t)nq * A) + rel_diff(dx, dx2, nx) +
+			     rel_diff(dwk, dwk2, (size_t)D * h) + ebk + rel_diff(dwv, dwv2, (size_t)D * h) +
+			     rel_diff(dbv, dbv2, D) + (wma ? rel_diff(dw, dw2, DD) : 0);
+			check(ef < 1e-5 && eb < 1e-4,
+			      "attention (%s, D %d, h %d) without keys and values equals it on the keys and "
+			      "values formed (forward %.1e, backward %.1e)",
+			      wma ? "wma" : "sdp", D, h, ef, eb);
+			free(x), free(wk), free(bk), free(wv), free(bv), free(w), free(q), free(dc),
+			    free(mask);
+			free(k), free(v), free(ctx), free(ctx2), free(probs), free(probs2), free(scratch);
+			free(dq), free(dx), free(dwk), free(dbk), free(dwv), free(dbv), free(dw);
+			free(dq2), free(dk2), free(dv2), free(dw2), free(dx2), free(dwk2), free(dbk2),
+			    free(dwv2), free(dbv2);
+		}
 }
 
 /* ---- transforms ---- */
