@@ -1061,6 +1061,21 @@ topk_rows(float *P, int R, int T, int k, float *tmp)
 /* Query rows up to which attention's products run in plain loops (few) rather than through gemm */
 #define NN_FEW 4
 
+/* 16 floats, at any float's address, in a vector register where the target has one that wide */
+typedef float vec16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+/* The sum of v's 16 lanes, halves added to halves */
+static inline float
+lanes_sum(vec16 v)
+{
+	typedef float vec8 __attribute__((vector_size(32)));
+	typedef float vec4 __attribute__((vector_size(16)));
+	vec8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+	         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+	vec4 f = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+	return (f[0] + f[2]) + (f[1] + f[3]);
+}
+
 /*
  * gemm's C (M, N) = alpha op(A) op(B) + beta C (tb only without ta) in plain loops, for the products
  * of a few query rows (nn_qrows; M or K of NN_FEW or less): gemm packs B on every call, which for one
@@ -1073,8 +1088,29 @@ few(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, c
 	for (int i = 0; i < M; i++) {
 		float *c = C + (size_t)i * ldc;
 		if (tb) {
-			for (int j = 0; j < N; j++) {
-				const float *a = A + (size_t)i * lda, *bj = B + (size_t)j * ldb;
+			const float *a = A + (size_t)i * lda;
+			int j = 0;
+			/* four dot products at once, 16 lanes each, so that four chains of additions are
+			 * in flight where one was; each sums its lanes in a fixed tree, then the rest */
+			for (; j + 4 <= N && K >= 16; j += 4) {
+				const float *b0 = B + (size_t)j * ldb;
+				vec16 s[4] = {0};
+				float r[4];
+				int k = 0;
+				for (; k + 16 <= K; k += 16) {
+					vec16 x = *(const vec16 *)(a + k);
+					for (int q = 0; q < 4; q++)
+						s[q] += x * *(const vec16 *)(b0 + (size_t)q * ldb + k);
+				}
+				for (int q = 0; q < 4; q++) {
+					r[q] = lanes_sum(s[q]);
+					for (int kk = k; kk < K; kk++)
+						r[q] += a[kk] * b0[(size_t)q * ldb + kk];
+					c[j + q] = alpha * r[q] + (beta != 0.0f ? beta * c[j + q] : 0.0f);
+				}
+			}
+			for (; j < N; j++) {
+				const float *bj = B + (size_t)j * ldb;
 				float s = 0;
 #pragma omp simd reduction(+ : s)
 				for (int k = 0; k < K; k++)
@@ -1088,11 +1124,28 @@ few(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, c
 		else if (beta != 1.0f)
 			for (int j = 0; j < N; j++)
 				c[j] *= beta;
-		for (int k = 0; k < K; k++) {
+		/* 64 columns at a time summed in four vector registers over every k, where summed in c
+		 * they went through memory at each k: a store and a load per vector */
+		int j0 = 0;
+		for (; j0 + 64 <= N; j0 += 64) {
+			vec16 s0 = *(const vec16 *)(c + j0), s1 = *(const vec16 *)(c + j0 + 16),
+			      s2 = *(const vec16 *)(c + j0 + 32), s3 = *(const vec16 *)(c + j0 + 48);
+			for (int k = 0; k < K; k++) {
+				float a = alpha * (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+				const float *bk = B + (size_t)k * ldb + j0;
+				s0 += a * *(const vec16 *)bk;
+				s1 += a * *(const vec16 *)(bk + 16);
+				s2 += a * *(const vec16 *)(bk + 32);
+				s3 += a * *(const vec16 *)(bk + 48);
+			}
+			*(vec16 *)(c + j0) = s0, *(vec16 *)(c + j0 + 16) = s1;
+			*(vec16 *)(c + j0 + 32) = s2, *(vec16 *)(c + j0 + 48) = s3;
+		}
+		for (int k = 0; k < K && j0 < N; k++) {
 			float a = alpha * (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
 			const float *bk = B + (size_t)k * ldb;
 #pragma omp simd
-			for (int j = 0; j < N; j++)
+			for (int j = j0; j < N; j++)
 				c[j] += a * bk[j];
 		}
 	}
