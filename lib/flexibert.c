@@ -836,6 +836,21 @@ drop_prune_grad(struct flexibert *fb, int l, float *d, const float *src, const u
 	           nn_dropout_prune_grad(d, src, n, p, key, keep, fb->prune.tau_grad[FB_PT_OUT]), n);
 }
 
+/* LayerNorm's backward into d (set), then dropout's backward of d into dd (p, key) with the
+ * gradient's pruning at FB_PT_OUT behind keep: without DynaProp, in the one pass */
+static void
+ln_back_drop(struct flexibert *fb, int l, float *d, float *dd, float *dw, float *db, const float *dout,
+             const float *inp, const float *w, const float *mean, const float *rstd, int N, int C,
+             const uint64_t *keep, float p, uint64_t key)
+{
+	if (!fb->cfg.dynaprop) {
+		layernorm_backward_set_drop(d, dd, dw, db, dout, inp, w, mean, rstd, N, C, p, key);
+		return;
+	}
+	layernorm_backward_set(d, dw, db, dout, inp, w, mean, rstd, N, C);
+	drop_prune_grad(fb, l, dd, d, keep, (size_t)N * C, p, key);
+}
+
 /* The attention kernels' thresholds */
 static struct nn_attn_prune
 attn_prune(const struct flexibert *fb)
@@ -1308,8 +1323,8 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	}
 	/* the FF sub-layer: LayerNorm, the residual, the output dense, the stack */
 	/* dy: the gradient at the sub-layer's input (the residual's); dres: the output dense's, dropped */
-	layernorm_backward_set(dy, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N, h);
-	drop_prune_grad(fb, l, dres, dy, La->keep_f, (size_t)N * h, p, site(a->dropkey, l, SITE_FF_OUT));
+	ln_back_drop(fb, l, dy, dres, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N,
+	             h, La->keep_f, p, site(a->dropkey, l, SITE_FF_OUT));
 	/* each FF activation's buffer takes its gradient once the weight gradient above has read it
 	 * (two calls: a product's input gradient must not overwrite its input) */
 	dz = La->ffout[m - 1];
@@ -1329,9 +1344,8 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		dz = La->ffout[i - 1];
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */
-	layernorm_backward_set(gin, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N,
-	                       h);
-	drop_prune_grad(fb, l, dA, gin, La->keep_a, (size_t)N * h, p, site(a->dropkey, l, SITE_ATTN_OUT));
+	ln_back_drop(fb, l, gin, dA, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N,
+	             h, La->keep_a, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
 	prune_grad(fb, l, FB_PT_CTX, a->gctx, La->ctx, NULL, (size_t)N * A);
 	if (packed(fb, l)) {

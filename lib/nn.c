@@ -707,10 +707,18 @@ layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const 
 		ln_row(out + (size_t)i * C, mean + i, rstd + i, inp + (size_t)i * C, w, b, C);
 }
 
-/* Rows [lo, hi): dx += the input gradient; dwp, dbp += the parameter gradients of these rows. */
+/* dropout's site key, keep threshold and scale, for a pass that drops what it writes */
+struct ln_drop {
+	uint32_t k, thr;
+	float scale;
+};
+
+/* Rows [lo, hi): dx += the input gradient (or dx =, with set; and with dd too, dx dropped out by
+ * dr into dd); dwp, dbp += the parameter gradients of these rows. */
 CLONES static void
 ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x, const float *w,
-             const float *mean, const float *rstd, int lo, int hi, int C, int set)
+             const float *mean, const float *rstd, int lo, int hi, int C, int set, float *dd,
+             const struct ln_drop *dr)
 {
 	for (int i = lo; i < hi; i++) {
 		const float *xi = x + (size_t)i * C, *gi = dy + (size_t)i * C;
@@ -723,6 +731,19 @@ ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x,
 		}
 		mg /= (float)C;
 		mgx /= (float)C;
+		if (set && dd) { /* and di dropped out into dd's row, as dropout_copy would */
+			float *ddi = dd + (size_t)i * C, scale = dr->scale;
+			uint32_t base = (uint32_t)((size_t)i * C), k = dr->k, thr = dr->thr;
+#pragma omp simd
+			for (int c = 0; c < C; c++) {
+				float xh = (xi[c] - m) * rs, v = 0.0f + (gi[c] * w[c] - mg - xh * mgx) * rs;
+				di[c] = v;
+				ddi[c] = hash32(k, base + (uint32_t)c) < thr ? v * scale : 0.0f;
+				dwp[c] += gi[c] * xh;
+				dbp[c] += gi[c];
+			}
+			continue;
+		}
 		if (set) {
 #pragma omp simd
 			for (int c = 0; c < C; c++) {
@@ -745,7 +766,7 @@ ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x,
 
 static void
 ln_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-            const float *mean, const float *rstd, int N, int C, int set)
+            const float *mean, const float *rstd, int N, int C, int set, float *dd, const struct ln_drop *dr)
 {
 	int nt = omp_get_max_threads();
 	float *part = calloc((size_t)nt * 2 * C, sizeof *part);
@@ -756,7 +777,7 @@ ln_backward(float *dinp, float *dw, float *db, const float *dout, const float *i
 		int t = omp_get_thread_num(), lo, hi;
 		split(N, t, omp_get_num_threads(), &lo, &hi);
 		ln_rows_back(dinp, part + (size_t)t * 2 * C, part + (size_t)t * 2 * C + C, dout, inp, w, mean,
-		             rstd, lo, hi, C, set);
+		             rstd, lo, hi, C, set, dd, dr);
 	}
 	for (int t = 0; t < nt; t++)
 		for (int c = 0; c < C; c++) {
@@ -770,14 +791,29 @@ void
 layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                    const float *mean, const float *rstd, int N, int C)
 {
-	ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 0);
+	ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 0, NULL, NULL);
 }
 
 void
 layernorm_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        const float *mean, const float *rstd, int N, int C)
 {
-	ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 1);
+	ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 1, NULL, NULL);
+}
+
+void
+layernorm_backward_set_drop(float *dinp, float *ddrop, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean, const float *rstd, int N,
+                            int C, float p, uint64_t key)
+{
+	struct ln_drop dr = {key32(key), keep_below(p), 1.0f / (1.0f - p)};
+
+	if (p <= 0) {
+		ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 1, NULL, NULL);
+		memcpy(ddrop, dinp, sizeof *ddrop * (size_t)N * C);
+		return;
+	}
+	ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 1, ddrop, &dr);
 }
 
 CLONES static void

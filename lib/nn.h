@@ -104,6 +104,11 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
  * bit (0 + x, so -0 too becomes +0), without the pass that zeroes it. */
 void layernorm_backward_set(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                             const float *w, const float *mean, const float *rstd, int N, int C);
+/* The same, and dinp dropped out (p, key) into ddrop in the same pass: dropout_copy(ddrop, dinp, N C,
+ * p, key)'s bits. */
+void layernorm_backward_set_drop(float *dinp, float *ddrop, float *dw, float *db, const float *dout,
+                                 const float *inp, const float *w, const float *mean, const float *rstd,
+                                 int N, int C, float p, uint64_t key);
 
 /* GELU, exact (erf) form; this backward recomputes from the input. */
 void gelu_forward(float *out, const float *inp, size_t n);

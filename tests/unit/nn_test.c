@@ -254,6 +254,24 @@ test_layernorm(void)
 		    !memcmp(dx, dx2, sizeof *dx * 120) && !memcmp(dw, dw2, sizeof *dw * 24) &&
 		        !memcmp(db, db2, sizeof *db * 24),
 		    "layernorm_backward_set over garbage equals layernorm_backward over zeros, bit for bit");
+		/* and with its dropout in the same pass: the two passes' bits, for p 0.3 and 0 */
+		for (int k = 0; k < 2; k++) {
+			float p = k ? 0.0f : 0.3f, *dd = randv(120, 3), *want = zeros(120),
+			      *dx3 = randv(120, 3), *dw3 = zeros(24), *db3 = zeros(24);
+			int kept = 0;
+			layernorm_backward_set_drop(dx3, dd, dw3, db3, c.R, c.x, c.w, c.mean, c.rstd, c.N,
+			                            c.C, p, 41);
+			dropout_copy(want, dx2, 120, p, 41);
+			for (int i = 0; i < 120; i++)
+				kept += dd[i] != 0;
+			check(!memcmp(dx3, dx2, sizeof *dx * 120) && !memcmp(dd, want, sizeof *dd * 120) &&
+			          !memcmp(dw3, dw2, sizeof *dw * 24) && !memcmp(db3, db2, sizeof *db * 24) &&
+			          kept > (k ? 90 : 50) && (k || kept < 90),
+			      "layernorm_backward_set_drop (p %.1f) equals layernorm_backward_set then "
+			      "dropout_copy, bit for bit (%d of 120 kept)",
+			      p, kept);
+			free(dd), free(want), free(dx3), free(dw3), free(db3);
+		}
 		free(dx2), free(dw2), free(db2);
 	}
 	free(c.x), free(c.w), free(c.b), free(c.R), free(c.out), free(c.mean), free(c.rstd), free(dx),
