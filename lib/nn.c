@@ -957,17 +957,22 @@ tanh_backward(float *dinp, const float *out, const float *dout, size_t n)
 
 /* ---- embeddings ---- */
 
+/* o = e + p + t over n elements */
+CLONES static void
+add3(float *restrict o, const float *e, const float *p, const float *t, int n)
+{
+#pragma omp simd
+	for (int c = 0; c < n; c++)
+		o[c] = e[c] + p[c] + t[c];
+}
+
 void
 embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt, int B,
               int T, int C)
 {
 #pragma omp parallel for schedule(static)
-	for (int bt = 0; bt < B * T; bt++) {
-		const float *e = wte + (size_t)ids[bt] * C, *p = wpe + (size_t)(bt % T) * C;
-		float *o = out + (size_t)bt * C;
-		for (int c = 0; c < C; c++)
-			o[c] = e[c] + p[c] + wtt[c];
-	}
+	for (int bt = 0; bt < B * T; bt++)
+		add3(out + (size_t)bt * C, wte + (size_t)ids[bt] * C, wpe + (size_t)(bt % T) * C, wtt, C);
 }
 
 void
@@ -980,18 +985,12 @@ embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const i
 	{
 		int lo, hi;
 		split(C, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-		for (int bt = 0; bt < B * T; bt++) {
-			const float *g = dout + (size_t)bt * C;
-			float *p = dwpe + (size_t)(bt % T) * C;
-			if (ids[bt] != pad) {
-				float *e = dwte + (size_t)ids[bt] * C;
-				for (int c = lo; c < hi; c++)
-					e[c] += g[c];
-			}
-			for (int c = lo; c < hi; c++) {
-				p[c] += g[c];
-				dwtt[c] += g[c];
-			}
+		for (int bt = 0; bt < B * T && hi > lo; bt++) {
+			const float *g = dout + (size_t)bt * C + lo;
+			if (ids[bt] != pad)
+				add_rows(dwte + (size_t)ids[bt] * C + lo, g, C, 1, hi - lo);
+			add_rows(dwpe + (size_t)(bt % T) * C + lo, g, C, 1, hi - lo);
+			add_rows(dwtt + lo, g, C, 1, hi - lo);
 		}
 	}
 }
