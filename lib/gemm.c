@@ -456,6 +456,33 @@ product_tn(int tb, int M, int N, int K, const float *A, int lda, const float *B,
 	}
 }
 
+/* product's tiles, B packed (bp: panels of K x NR) */
+static void
+run(int ta, int M, int N, int K, float alpha, const float *A, int lda, const float *bp, float beta,
+    const float *bias, float *C, int ldc, struct gemm_epi *e)
+{
+	int np = (N + NR - 1) / NR;
+
+	for (int i0 = 0; i0 < M; i0 += MC) {
+		int m = M - i0 < MC ? M - i0 : MC;
+		for (int k0 = 0; k0 < K; k0 += KC) {
+			int kc = K - k0 < KC ? K - k0 : KC;
+			for (int p = 0; p < np; p++) {
+				int w = N - p * NR < NR ? N - p * NR : NR;
+				for (int i = i0; i < i0 + m; i += MR)
+					tiles(i0 + m - i < MR ? i0 + m - i : MR, ta, kc,
+					      ta ? A + (size_t)k0 * lda + i : A + (size_t)i * lda + k0, lda,
+					      bp + ((size_t)p * K + k0) * NR, w, alpha, beta,
+					      bias ? bias + p * NR : NULL, C + (size_t)i * ldc + p * NR, ldc,
+					      k0 == 0,
+					      i + 2 * MR <= i0 + m ? C + (size_t)(i + MR) * ldc + p * NR
+					                           : NULL,
+					      k0 + kc == K ? e : NULL, (size_t)i * ldc + (size_t)p * NR);
+			}
+		}
+	}
+}
+
 static void
 product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
         float beta, const float *bias, float *C, int ldc, struct gemm_epi *e)
@@ -476,24 +503,7 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
 	}
 	bp = buffer(t, (size_t)np * NR * K);
 	pack_b(bp, tb, N, K, B, ldb);
-	for (int i0 = 0; i0 < M; i0 += MC) {
-		int m = M - i0 < MC ? M - i0 : MC;
-		for (int k0 = 0; k0 < K; k0 += KC) {
-			int kc = K - k0 < KC ? K - k0 : KC;
-			for (int p = 0; p < np; p++) {
-				int w = N - p * NR < NR ? N - p * NR : NR;
-				for (int i = i0; i < i0 + m; i += MR)
-					tiles(i0 + m - i < MR ? i0 + m - i : MR, ta, kc,
-					      ta ? A + (size_t)k0 * lda + i : A + (size_t)i * lda + k0, lda,
-					      bp + ((size_t)p * K + k0) * NR, w, alpha, beta,
-					      bias ? bias + p * NR : NULL, C + (size_t)i * ldc + p * NR, ldc,
-					      k0 == 0,
-					      i + 2 * MR <= i0 + m ? C + (size_t)(i + MR) * ldc + p * NR
-					                           : NULL,
-					      k0 + kc == K ? e : NULL, (size_t)i * ldc + (size_t)p * NR);
-			}
-		}
-	}
+	run(ta, M, N, K, alpha, A, lda, bp, beta, bias, C, ldc, e);
 }
 
 /* ---- a sparse left operand (gemm_sparse) ---- */
@@ -713,5 +723,43 @@ gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ld
 		if (asum)
 			colsum(asum, A, lda, K, M);
 	}
+	tally(t0, M, N, K);
+}
+
+/* gemm_pack's buffer, shared by every thread that runs on it */
+static struct {
+	float *bp;
+	size_t cap;
+} shared;
+
+const float *
+gemm_pack(int tb, int N, int K, const float *B, int ldb)
+{
+	int np = (N + NR - 1) / NR;
+
+	if (!own() || N <= 0 || K <= 0 || omp_in_parallel())
+		return NULL;
+	if (shared.cap < (size_t)np * NR * K) {
+		free(shared.bp);
+		shared.cap = (size_t)np * NR * K;
+		shared.bp = ecalloc64(shared.cap, sizeof(float));
+	}
+#pragma omp parallel for schedule(static)
+	for (int p = 0; p < np; p++) /* a panel each */
+		pack_b(shared.bp + (size_t)p * K * NR, tb, N - p * NR < NR ? N - p * NR : NR, K,
+		       tb ? B + (size_t)p * NR * ldb : B + p * NR, ldb);
+	return shared.bp;
+}
+
+void
+gemm_run(int M, int N, int K, const float *A, int lda, const float *bp, float beta, const float *bias,
+         float *C, int ldc, struct gemm_epi *e)
+{
+	double t0;
+
+	if (M <= 0 || N <= 0)
+		return;
+	t0 = start();
+	run(0, M, N, K, 1.0f, A, lda, bp, beta, bias, C, ldc, e);
 	tally(t0, M, N, K);
 }

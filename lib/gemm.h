@@ -77,6 +77,15 @@ void gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C
 void gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
                  int ldc, float *asum);
 
+/* For a product whose rows several threads share: op(B) (K, N) packed once, by the threads of a
+ * parallel region opened here, into a buffer every thread then reads, valid until the next call;
+ * NULL where gemm runs OpenBLAS, N or K is 0, or the caller is inside a parallel region already. */
+const float *gemm_pack(int tb, int N, int K, const float *B, int ldb);
+/* C (M, N) = A op(B) + beta C + bias, op(B) packed by gemm_pack, then e's steps where e is not NULL:
+ * gemm's and gemm_epilogue's bits, for any split of the rows. */
+void gemm_run(int M, int N, int K, const float *A, int lda, const float *bp, float beta, const float *bias,
+              float *C, int ldc, struct gemm_epi *e);
+
 /* With counting on, every call adds its time and FLOPs to its thread's totals; gemm_stats sums them
  * over the threads. For benchmarks: what a step spends in its products. */
 void gemm_count(int on);

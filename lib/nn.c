@@ -285,6 +285,44 @@ split(int n, int t, int nt, int *lo, int *hi)
 	*hi = (int)((long)n * (t + 1) / nt);
 }
 
+/* Rows a thread takes at a time of a product whose op(B) is packed once (gemm_pack) */
+#define NN_PIECE 256
+
+/*
+ * out (N, OC; row stride ldo) = inp (N, K; row stride ldi) op(B) + beta out + bias, then e's steps
+ * (e's res, mul and base given for row 0; its zeros added to *zeros), op(B) packed by gemm_pack. The
+ * rows go in pieces that the threads take as they finish, so that a thread the machine slows
+ * leaves its share to the others; a static split made the others wait for it (8% of a 2-thread
+ * step went in such waits). The bits do not depend on who takes which piece.
+ */
+static void
+run_rows(const float *bp, float *out, int ldo, const float *inp, int ldi, const float *bias, float beta,
+         int N, int K, int OC, const struct gemm_epi *e, size_t *zeros)
+{
+	int nt = omp_get_max_threads(), piece = (N + nt - 1) / nt < NN_PIECE ? (N + nt - 1) / nt : NN_PIECE;
+	int np = piece > 0 ? (N + piece - 1) / piece : 0;
+	size_t z = 0;
+
+#pragma omp parallel for schedule(dynamic) reduction(+ : z)
+	for (int c = 0; c < np; c++) {
+		int lo = c * piece, hi = N - lo < piece ? N : lo + piece;
+		struct gemm_epi ge;
+		if (e) {
+			ge = *e;
+			ge.zeros = 0;
+			ge.base = e->base + (size_t)lo * ldo;
+			ge.res = e->res ? e->res + (size_t)lo * ldo : NULL;
+			ge.mul = e->mul ? e->mul + (size_t)lo * ldo : NULL;
+		}
+		gemm_run(hi - lo, OC, K, inp + (size_t)lo * ldi, ldi, bp, beta, bias, out + (size_t)lo * ldo,
+		         ldo, e ? &ge : NULL);
+		if (e)
+			z += ge.zeros;
+	}
+	if (zeros)
+		*zeros += z;
+}
+
 /*
  * out (N, OC; row stride ldo) = inp (N, C; row stride ldi) . w^T + bias, rows split over threads.
  */
@@ -292,6 +330,12 @@ static void
 mm_forward(float *out, int ldo, const float *inp, int ldi, const float *w, const float *bias, int N, int C,
            int OC)
 {
+	const float *bp = gemm_pack(1, OC, C, w, C);
+
+	if (bp) {
+		run_rows(bp, out, ldo, inp, ldi, bias, 0.0f, N, C, OC, NULL, NULL);
+		return;
+	}
 #pragma omp parallel
 	{
 		int lo, hi;
@@ -339,6 +383,7 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
             int ldi, const float *w, int N, int C, int OC)
 {
 	int mt = omp_get_max_threads(), bysum = mt > 1 && N >= NN_WSPLIT * mt;
+	const float *bp = dinp ? gemm_pack(0, C, OC, w, C) : NULL;
 
 	/* Across the batch's rows (bysum), each thread adds its rows' share of dw and dbias, thread 0
 	 * into them and the others beside them, summed in thread order after: each reads and packs
@@ -346,10 +391,12 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 	 * larger. The bias gradient is summed in the same pass over dout (gemm_tn_sum). */
 	if (bysum)
 		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)(mt - 1) * (OC * C + OC), sizeof *wpart.buf);
+	if (bp) /* the input gradient first, in pieces */
+		run_rows(bp, dinp, lddi, dout, lddo, NULL, 1.0f, N, OC, C, NULL, NULL);
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
-		if (dinp) {
+		if (dinp && !bp) {
 			split(N, t, nt, &lo, &hi);
 			if (hi > lo)
 				gemm(0, 0, hi - lo, C, OC, 1.0f, dout + (size_t)lo * lddo, lddo, w, C, 1.0f,
@@ -565,7 +612,14 @@ matmul_forward_epi(float *out, const float *inp, const float *w, const float *bi
 	int fused = gemm_own() && OC % 64 == 0 && N > 0;
 	uint32_t k = key32(e->key), thr = keep_below(e->p);
 	float scale = e->p > 0 ? 1.0f / (1.0f - e->p) : 0.0f;
+	const float *bp = fused ? gemm_pack(1, OC, C, w, C) : NULL;
 
+	if (bp) {
+		struct gemm_epi ge = {
+		    .tau = e->tau, .keep = e->keep, .dkey = k, .dthr = thr, .dscale = scale, .res = e->res};
+		run_rows(bp, out, OC, inp, C, bias, 0.0f, N, C, OC, &ge, &e->zeros);
+		return;
+	}
 	if (fused) {
 #pragma omp parallel reduction(+ : zeros) reduction(&& : fused)
 		{
@@ -612,6 +666,12 @@ matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const f
 void
 matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC, int accumulate)
 {
+	const float *bp = gemm_pack(0, C, OC, w, C);
+
+	if (bp) {
+		run_rows(bp, dinp, C, dout, OC, NULL, accumulate ? 1.0f : 0.0f, N, OC, C, NULL, NULL);
+		return;
+	}
 #pragma omp parallel
 	{
 		int lo, hi;
@@ -627,7 +687,13 @@ matmul_backward_input_mul(float *dinp, const float *dout, const float *w, const 
                           int OC)
 {
 	int fused = gemm_own() && C % 64 == 0 && N > 0;
+	const float *bp = fused ? gemm_pack(0, C, OC, w, C) : NULL;
 
+	if (bp) {
+		struct gemm_epi ge = {.tau = -1.0f, .mul = der};
+		run_rows(bp, dinp, C, dout, OC, NULL, 0.0f, N, OC, C, &ge, NULL);
+		return;
+	}
 	if (fused) {
 #pragma omp parallel reduction(&& : fused)
 		{

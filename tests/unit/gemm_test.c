@@ -4,8 +4,9 @@
  * of 64, k over several blocks of 128) and leading dimensions wider than the rows; the elements of C
  * beyond its N columns must stay as they were, and beta 0 must ignore what C held (NaN here).
  * Also that the result does not depend on the rows a call is given (a thread's share of a product),
- * that gemm_sparse and gemm_sparse_t give gemm's results from a sparse operand's nonzeros, and
- * that gemm_tn_sum gives gemm's A^T B with A's column sums.
+ * that gemm_sparse and gemm_sparse_t give gemm's results from a sparse operand's nonzeros, that
+ * gemm_tn_sum gives gemm's A^T B with A's column sums, and that gemm_pack and gemm_run give gemm's
+ * and gemm_epilogue's bits in pieces of rows.
  *
  * Prints TAP; exits 1 on any failure.
  */
@@ -119,6 +120,45 @@ main(void)
 			      "order, bit for bit",
 			      M, N, K);
 			free(A), free(B), free(C0), free(C), free(sum), free(want);
+		}
+
+		/* op(B) packed once (gemm_pack) and run in pieces of rows (gemm_run): gemm's bits, and
+		 * with an epilogue (dropout, a residual, a factor) gemm_epilogue's */
+		for (int tb = 0; tb < 2 && m; tb++) {
+			int M = 100, N = 128, K = 70;
+			float *A = randv((size_t)M * K), *B = randv((size_t)K * N), *b = randv(N),
+			      *res = randv((size_t)M * N), *mul = randv((size_t)M * N);
+			float *C1 = calloc((size_t)M * N, sizeof *C1),
+			      *C2 = calloc((size_t)M * N, sizeof *C2),
+			      *E1 = calloc((size_t)M * N, sizeof *E1),
+			      *E2 = calloc((size_t)M * N, sizeof *E2);
+			struct gemm_epi e1 = {.tau = -1.0f,
+			                      .dkey = 5,
+			                      .dthr = 3000000000u,
+			                      .dscale = 1.25f,
+			                      .res = res,
+			                      .mul = mul};
+			const float *bp;
+			gemm(0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 0.0f, b, C1, N);
+			gemm_epilogue(tb, M, N, K, A, K, B, tb ? K : N, b, E1, N, &e1);
+			bp = gemm_pack(tb, N, K, B, tb ? K : N);
+			for (int lo = 0; bp && lo < M; lo += 37) {
+				int rows = M - lo < 37 ? M - lo : 37;
+				struct gemm_epi e2 = e1;
+				e2.base = (size_t)lo * N, e2.res = res + (size_t)lo * N,
+				e2.mul = mul + (size_t)lo * N;
+				gemm_run(rows, N, K, A + (size_t)lo * K, K, bp, 0.0f, b, C2 + (size_t)lo * N,
+				         N, NULL);
+				gemm_run(rows, N, K, A + (size_t)lo * K, K, bp, 0.0f, b, E2 + (size_t)lo * N,
+				         N, &e2);
+			}
+			check(bp && memcmp(C1, C2, sizeof *C1 * (size_t)M * N) == 0 &&
+			          memcmp(E1, E2, sizeof *E1 * (size_t)M * N) == 0,
+			      "gemm_pack and gemm_run (B%s) in pieces of 37 rows: gemm's and gemm_epilogue's "
+			      "bits",
+			      tb ? " transposed" : "");
+			free(A), free(B), free(b), free(res), free(mul), free(C1), free(C2), free(E1),
+			    free(E2);
 		}
 
 		/* rows split anywhere give the same bits: each element sums its own k in order (the own
