@@ -1253,7 +1253,7 @@ ff_backward_input(struct flexibert *fb, int l, float *dinp, const float *dout, c
 /* SA head j of layer l backward, on the query rows qr (NULL: all), from a->gctx (packed with qr) */
 static void
 sa_backward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p,
-            const float *x, float *gin)
+            const float *x, float *gin, int set)
 {
 	struct fb_acts *a = fb->a;
 	const struct fb_layer *W = &fb->L[l];
@@ -1274,10 +1274,16 @@ sa_backward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const 
 
 	if (fb->cfg.dynaprop && fb->prune.sample)
 		sample_attention(fb, l, j, a->gctx, fb->B, fb->T);
-	attention_backward(a->gq + c, a->gk + c, a->gv + c, wma ? fb->grads + W->wma[j] : NULL, a->gctx + c,
-	                   La->probs[j], La->q + c, La->k + c, La->v + c, wma ? fb->params + W->wma[j] : NULL,
-	                   p, site(a->dropkey, l, j), fb->cfg.dynaprop ? ap : NULL, qr, a->scratch, fb->B,
-	                   fb->T, W->A, W->d);
+	if (set) /* (without qr) its columns of gq, gk and gv written whole */
+		attention_backward_set(a->gq + c, a->gk + c, a->gv + c, wma ? fb->grads + W->wma[j] : NULL,
+		                       a->gctx + c, La->probs[j], La->q + c, La->k + c, La->v + c,
+		                       wma ? fb->params + W->wma[j] : NULL, p, site(a->dropkey, l, j),
+		                       fb->cfg.dynaprop ? ap : NULL, a->scratch, fb->B, fb->T, W->A, W->d);
+	else
+		attention_backward(a->gq + c, a->gk + c, a->gv + c, wma ? fb->grads + W->wma[j] : NULL,
+		                   a->gctx + c, La->probs[j], La->q + c, La->k + c, La->v + c,
+		                   wma ? fb->params + W->wma[j] : NULL, p, site(a->dropkey, l, j),
+		                   fb->cfg.dynaprop ? ap : NULL, qr, a->scratch, fb->B, fb->T, W->A, W->d);
 }
 
 static void
@@ -1294,14 +1300,17 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	struct nn_attn_prune ap = attn_prune(fb);
 	struct nn_qrows qrows;
 	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
-	int xkv = xkv_layer(fb, l, qr);
+	int xkv = xkv_layer(fb, l, qr), hset = !qr && sa_only(fb, l);
 
 	/* the heads add into these; with qr, the SA heads run before the rest is unpacked; without keys
-	 * and values (xkv), the queries' gradient at the live rows alone */
-	zero(a->gq, (size_t)(xkv ? a->nlive : N) * A);
-	if (!xkv) {
-		zero(a->gk, (size_t)N * A);
-		zero(a->gv, (size_t)N * A);
+	 * and values (xkv), the queries' gradient at the live rows alone. Where every head is SA and
+	 * takes every row (hset), each writes its columns whole instead, and nothing is zeroed. */
+	if (!hset) {
+		zero(a->gq, (size_t)(xkv ? a->nlive : N) * A);
+		if (!xkv) {
+			zero(a->gk, (size_t)N * A);
+			zero(a->gv, (size_t)N * A);
+		}
 	}
 	if (packed(fb, l)) {
 		/* gout holds the live rows, packed, and so does everything up to the heads' outputs */
@@ -1355,7 +1364,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 			 * added to its rows */
 			unpack_rows(gin, a->live, N, B * T, h);
 			for (int j = 0; j < W->n; j++)
-				sa_backward(fb, l, j, &ap, qr, p, x, gin);
+				sa_backward(fb, l, j, &ap, qr, p, x, gin, 0);
 			pack_rows(a->gf, x, a->live, N, h);
 			dense_backward(fb, a->gh, G + W->wq, G + W->bq, a->gq, a->gf, P + W->wq, N, h, A, 1);
 			for (int r = 0; r < N; r++)
@@ -1366,7 +1375,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		}
 		for (int j = 0; j < W->n && qr; j++) /* the SA heads, from the packed gctx */
 			if (is_sa(ml->op[j]))
-				sa_backward(fb, l, j, &ap, qr, p, x, gin);
+				sa_backward(fb, l, j, &ap, qr, p, x, gin, 0);
 		if (qr && qr->packed_q) { /* the queries' projection, on the live rows (gin's, packed) */
 			prune_grad(fb, l, FB_PT_QKV, a->gq, La->q, NULL, (size_t)N * A);
 			pack_rows(a->gf, x, a->live, N, h); /* (the input, packed again: gy is dy now) */
@@ -1384,7 +1393,7 @@ heads: /* the heads */
 		if (is_sa(op) && qr) {
 			continue; /* done above */
 		} else if (is_sa(op)) {
-			sa_backward(fb, l, j, &ap, NULL, p, x, gin);
+			sa_backward(fb, l, j, &ap, NULL, p, x, gin, hset);
 		} else if (op == OP_L_DFT) {
 			transform_backward(NN_DFT, a->gv + c, a->gctx + c, a->mask, La->dft[0], La->dft[1],
 			                   La->dft[2], La->dft[3], a->scratch, B, T, A, d);

@@ -1417,11 +1417,12 @@ softmax_back_rows(float *dP, const float *P, float scale, int R, int T)
 	}
 }
 
-void
-attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
-                   const float *q, const float *k, const float *v, const float *wma, float p, uint64_t key,
-                   struct nn_attn_prune *pr, const struct nn_qrows *qr, float *scratch, int B, int T, int A,
-                   int D)
+/* attention_backward, or with set (and no qr) attention_backward_set */
+static void
+attn_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
+              const float *q, const float *k, const float *v, const float *wma, float p, uint64_t key,
+              struct nn_attn_prune *pr, const struct nn_qrows *qr, float *scratch, int B, int T, int A, int D,
+              int set)
 {
 	float scale = 1.0f / sqrtf((float)D);
 	size_t per = 2 * (size_t)T * T + 2 * (size_t)T * D, zeros = 0, zs = 0;
@@ -1457,7 +1458,8 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		}
 		/* dv += drop(P)^T dctx; d drop(P) = dctx v^T, over dctx's nonzeros where DynaProp left
 		 * few (v^T into qg's space, free when every row is a query) */
-		product(small, 1, 0, T, D, R, 1.0f, Pu, T, dcb, A, 1.0f, dv + (size_t)b * T * A, A);
+		product(small, 1, 0, T, D, R, 1.0f, Pu, T, dcb, A, set ? 0.0f : 1.0f, dv + (size_t)b * T * A,
+		        A);
 		if (sparse && (double)(nz = count_nz(dcb, T, D, A)) <= NN_ATTN_SPARSE * T * D) {
 			gemm_transpose(qg, T, vb, A, T, D);
 			attn_product(nz, 0, NULL, T, T, D, dcb, A, qg, T, 0, dP, T);
@@ -1515,12 +1517,13 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		nz = (size_t)T * T - zb;
 		if (wma) {
 			/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
-			attn_product(nz, 1, Pd, T, D, T, dP, T, qw, D, 1, dk + (size_t)b * T * A, A);
+			attn_product(nz, 1, Pd, T, D, T, dP, T, qw, D, !set, dk + (size_t)b * T * A, A);
 			attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, 0, dqw, D);
-			gemm(0, 1, T, D, D, 1.0f, dqw, D, wma, D, 1.0f, NULL, dq + (size_t)b * T * A, A);
+			gemm(0, 1, T, D, D, 1.0f, dqw, D, wma, D, set ? 0.0f : 1.0f, NULL,
+			     dq + (size_t)b * T * A, A);
 		} else {
-			attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, 1, dq + (size_t)b * T * A, A);
-			attn_product(nz, 1, Pd, T, D, T, dP, T, qb, A, 1, dk + (size_t)b * T * A, A);
+			attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, !set, dq + (size_t)b * T * A, A);
+			attn_product(nz, 1, Pd, T, D, T, dP, T, qb, A, !set, dk + (size_t)b * T * A, A);
 		}
 	}
 	if (pr) { /* the rows not computed have a zero gradient: counted as zeros, as in a dense run */
@@ -1541,6 +1544,23 @@ attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dc
 		if (rows > 0)
 			gemm(1, 0, D, D, (int)rows, 1.0f, qs, ldq, dqw_all, D, 1.0f, NULL, dwma, D);
 	}
+}
+
+void
+attention_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
+                   const float *q, const float *k, const float *v, const float *wma, float p, uint64_t key,
+                   struct nn_attn_prune *pr, const struct nn_qrows *qr, float *scratch, int B, int T, int A,
+                   int D)
+{
+	attn_backward(dq, dk, dv, dwma, dctx, probs, q, k, v, wma, p, key, pr, qr, scratch, B, T, A, D, 0);
+}
+
+void
+attention_backward_set(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
+                       const float *q, const float *k, const float *v, const float *wma, float p,
+                       uint64_t key, struct nn_attn_prune *pr, float *scratch, int B, int T, int A, int D)
+{
+	attn_backward(dq, dk, dv, dwma, dctx, probs, q, k, v, wma, p, key, pr, NULL, scratch, B, T, A, D, 1);
 }
 
 /* Buffers of the attention without keys and values (xkv), kept from call to call */

@@ -214,6 +214,12 @@ void attention_backward(float *dq, float *dk, float *dv, float *dwma, const floa
                         const float *q, const float *k, const float *v, const float *wma, float p,
                         uint64_t key, struct nn_attn_prune *pr, const struct nn_qrows *qr, float *scratch,
                         int B, int T, int A, int D);
+/* The same on every query row, with the head's columns of dq, dk and dv written, not added to: what
+ * attention_backward gives over zeros, bit for bit, without the pass that zeroes them. */
+void attention_backward_set(float *dq, float *dk, float *dv, float *dwma, const float *dctx,
+                            const float *probs, const float *q, const float *k, const float *v,
+                            const float *wma, float p, uint64_t key, struct nn_attn_prune *pr, float *scratch,
+                            int B, int T, int A, int D);
 /*
  * The same for a few query rows (qr, with packed_q) without forming the keys and values: with
  * k = x wk^T + bk and v = x wv^T + bv (x (B, T, h) the layer's input; wk, wv (D, h), row stride

@@ -891,6 +891,55 @@ test_attention_rows(void)
 }
 
 /*
+ * attention_backward_set over garbage against attention_backward over zeros, bit for bit: with and
+ * without wma, with and without DynaProp (whose products go by the nonzeros), with dropout.
+ */
+static void
+test_attention_set(void)
+{
+	int B = 3, T = 16, A = 16, D = 8, BT = B * T;
+
+	for (int pruned = 0; pruned < 2; pruned++)
+		for (int wma = 0; wma < 2; wma++) {
+			size_t n = (size_t)BT * A, nP = (size_t)BT * T;
+			float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dc = randv(n, 1),
+			      *w = wma ? randv(64, 0.5) : NULL, *mask = zeros(BT), *probs = zeros(nP),
+			      *ctx = zeros(n), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
+			float *dq = zeros(n), *dk = zeros(n), *dv = zeros(n), *dw = zeros(64);
+			float *dq2 = randv(n, 1), *dk2 = randv(n, 1), *dv2 = randv(n, 1), *dw2 = zeros(64);
+			struct nn_attn_prune pr = {.tau = 0.2f,
+			                           .tau_grad = 0.01f,
+			                           .tau_p = 0.02f,
+			                           .tau_grad_p = 0.01f},
+			                     pr2;
+			for (int i = 0; i < BT; i++)
+				mask[i] = i % T < T - 3;
+			attention_forward(ctx, probs, q, k, v, w, mask, 0.2f, 7, pruned ? &pr : NULL, NULL,
+			                  scratch, B, T, A, D);
+			pr2 = pr;
+			for (int h = 0; h < A / D; h++) {
+				attention_backward(dq + h * D, dk + h * D, dv + h * D, wma ? dw : NULL,
+				                   dc + h * D, probs, q + h * D, k + h * D, v + h * D, w,
+				                   0.2f, 7, pruned ? &pr : NULL, NULL, scratch, B, T, A, D);
+				attention_backward_set(dq2 + h * D, dk2 + h * D, dv2 + h * D,
+				                       wma ? dw2 : NULL, dc + h * D, probs, q + h * D,
+				                       k + h * D, v + h * D, w, 0.2f, 7, pruned ? &pr2 : NULL,
+				                       scratch, B, T, A, D);
+			}
+			check(!memcmp(dq, dq2, sizeof *dq * n) && !memcmp(dk, dk2, sizeof *dk * n) &&
+			          !memcmp(dv, dv2, sizeof *dv * n) && !memcmp(dw, dw2, sizeof *dw * 64) &&
+			          (!pruned || pr.zeros[1] == pr2.zeros[1]),
+			      "attention_backward_set (%s%s) over garbage equals attention_backward over "
+			      "zeros, bit "
+			      "for bit",
+			      wma ? "wma" : "sdp", pruned ? ", DynaProp" : "");
+			free(q), free(k), free(v), free(dc), free(w), free(mask), free(probs), free(ctx),
+			    free(scratch);
+			free(dq), free(dk), free(dv), free(dw), free(dq2), free(dk2), free(dv2), free(dw2);
+		}
+}
+
+/*
  * Attention without keys and values (attention_forward_xkv) against attention_forward on the keys
  * and values formed (k = x wk^T + bk, v = x wv^T + bv), on the query rows of test_attention_rows:
  * the contexts and probabilities, and in backward dq, and dk and dv taken back through the
@@ -1197,6 +1246,7 @@ main(void)
 	test_matmul_sparse();
 	test_attention_pruned();
 	test_attention_rows();
+	test_attention_set();
 	test_attention_xkv();
 	test_transforms();
 	test_dsc();
