@@ -410,15 +410,14 @@ gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float 
 	return 0;
 }
 
-/* asum[i] += A(k, i) for the M columns of K rows of A (row stride lda), row after row */
-static void
-colsum(float *asum, const float *A, int lda, int K, int M)
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+gemm_add_rows(float *sum, const float *x, int ldx, int N, int n)
 {
-	for (int k = 0; k < K; k++) {
-		const float *a = A + (size_t)k * lda;
+	for (int i = 0; i < N; i++) {
+		const float *r = x + (size_t)i * ldx;
 #pragma omp simd
-		for (int i = 0; i < M; i++)
-			asum[i] += a[i];
+		for (int j = 0; j < n; j++)
+			sum[j] += r[j];
 	}
 }
 
@@ -441,7 +440,7 @@ product_tn(int tb, int M, int N, int K, const float *A, int lda, const float *B,
 		int kc = K - k0 < KC ? K - k0 : KC;
 		pack_b(bp, tb, N, kc, tb ? B + k0 : B + (size_t)k0 * ldb, ldb);
 		if (asum)
-			colsum(asum, A + (size_t)k0 * lda, lda, kc, M);
+			gemm_add_rows(asum, A + (size_t)k0 * lda, lda, kc, M);
 		for (int p = 0; p < np; p++) {
 			int w = N - p * NR < NR ? N - p * NR : NR;
 			for (int i = 0; i < M; i += MR)
@@ -721,7 +720,7 @@ gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ld
 	else {
 		product(1, 0, M, N, K, 1.0f, A, lda, B, ldb, beta, NULL, C, ldc, NULL);
 		if (asum)
-			colsum(asum, A, lda, K, M);
+			gemm_add_rows(asum, A, lda, K, M);
 	}
 	tally(t0, M, N, K);
 }

@@ -86,6 +86,10 @@ const float *gemm_pack(int tb, int N, int K, const float *B, int ldb);
 void gemm_run(int M, int N, int K, const float *A, int lda, const float *bp, float beta, const float *bias,
               float *C, int ldc, struct gemm_epi *e);
 
+/* sum[j] += x[i][j] for the n columns of the N rows of x (row stride ldx), row after row: column
+ * sums in the order a loop over the rows takes */
+void gemm_add_rows(float *sum, const float *x, int ldx, int N, int n);
+
 /* With counting on, every call adds its time and FLOPs to its thread's totals; gemm_stats sums them
  * over the threads. For benchmarks: what a step spends in its products. */
 void gemm_count(int on);

@@ -347,18 +347,6 @@ mm_forward(float *out, int ldo, const float *inp, int ldi, const float *w, const
 	}
 }
 
-/* acc[o] += x[i][o] for the n columns of the N rows of x (leading dimension ldx), row after row. */
-CLONES static void
-add_rows(float *acc, const float *x, int ldx, int N, int n)
-{
-	for (int i = 0; i < N; i++) {
-		const float *g = x + (size_t)i * ldx;
-#pragma omp simd
-		for (int o = 0; o < n; o++)
-			acc[o] += g[o];
-	}
-}
-
 CLONES static void
 axpy(float *y, float a, const float *x, int n)
 {
@@ -503,7 +491,7 @@ mm_backward_nz(float *dinp, float *dw, float *dbias, const float *dout, const fl
 						axpy(dw + (size_t)o * C, dout[(size_t)i * OC + o],
 						     inp + (size_t)i * C, C);
 		if (dw && dbias && hi > lo) /* a zero adds nothing: the nonzeros' sums */
-			add_rows(dbias + lo, dout + lo, OC, N, hi - lo);
+			gemm_add_rows(dbias + lo, dout + lo, OC, N, hi - lo);
 	}
 }
 
@@ -1054,9 +1042,9 @@ embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const i
 		for (int bt = 0; bt < B * T && hi > lo; bt++) {
 			const float *g = dout + (size_t)bt * C + lo;
 			if (ids[bt] != pad)
-				add_rows(dwte + (size_t)ids[bt] * C + lo, g, C, 1, hi - lo);
-			add_rows(dwpe + (size_t)(bt % T) * C + lo, g, C, 1, hi - lo);
-			add_rows(dwtt + lo, g, C, 1, hi - lo);
+				gemm_add_rows(dwte + (size_t)ids[bt] * C + lo, g, C, 1, hi - lo);
+			gemm_add_rows(dwpe + (size_t)(bt % T) * C + lo, g, C, 1, hi - lo);
+			gemm_add_rows(dwtt + lo, g, C, 1, hi - lo);
 		}
 	}
 }
