@@ -750,8 +750,7 @@ ff_forward(struct flexibert *fb, int l, float *out, float *pre, const float *x, 
 	struct nn_epi e = {.tau = -1.0f};
 
 	if (!fb->cfg.dynaprop) {
-		matmul_forward(pre, x, P + w, P + b, N, C, OC);
-		gelu_forward_der(out, pre, pre, n);
+		matmul_forward_gelu(out, pre, x, P + w, P + b, N, C, OC);
 		return;
 	}
 	if (pr->sample == 1 && (fb->a->training || pr->count)) {

@@ -295,11 +295,24 @@ split(int n, int t, int nt, int *lo, int *hi)
  * leaves its share to the others; a static split made the others wait for it (8% of a 2-thread
  * step went in such waits). The bits do not depend on who takes which piece.
  */
+/* What runs on a piece's rows [lo, hi) as soon as the product has written them (while they are in
+ * cache) */
+struct nn_post {
+	void (*run)(const struct nn_post *, int lo, int hi);
+	float *out;
+	const float *in;
+	int n;    /* row length */
+	int max;  /* rows a piece at most */
+	int unit; /* a piece's rows a multiple of this */
+};
+
 static void
-run_rows(const float *bp, float *out, int ldo, const float *inp, int ldi, const float *bias, float beta,
-         int N, int K, int OC, const struct gemm_epi *e, size_t *zeros)
+run_rows_post(const float *bp, float *out, int ldo, const float *inp, int ldi, const float *bias, float beta,
+              int N, int K, int OC, const struct gemm_epi *e, size_t *zeros, const struct nn_post *post)
 {
-	int nt = omp_get_max_threads(), piece = (N + nt - 1) / nt < NN_PIECE ? (N + nt - 1) / nt : NN_PIECE;
+	int nt = omp_get_max_threads(), most = post ? post->max : NN_PIECE, unit = post ? post->unit : 1,
+	    piece = (N + nt - 1) / nt < most ? (N + nt - 1) / nt : most;
+	piece = (piece + unit - 1) / unit * unit;
 	int np = piece > 0 ? (N + piece - 1) / piece : 0;
 	size_t z = 0;
 
@@ -318,9 +331,18 @@ run_rows(const float *bp, float *out, int ldo, const float *inp, int ldi, const 
 		         ldo, e ? &ge : NULL);
 		if (e)
 			z += ge.zeros;
+		if (post)
+			post->run(post, lo, hi);
 	}
 	if (zeros)
 		*zeros += z;
+}
+
+static void
+run_rows(const float *bp, float *out, int ldo, const float *inp, int ldi, const float *bias, float beta,
+         int N, int K, int OC, const struct gemm_epi *e, size_t *zeros)
+{
+	run_rows_post(bp, out, ldo, inp, ldi, bias, beta, N, K, OC, e, zeros, NULL);
 }
 
 /*
@@ -928,6 +950,41 @@ mul_prune_run(float *d, const float *der, size_t n, float tau)
 		z += 1 - kept;
 	}
 	return z;
+}
+
+/* GELU and its derivative on a piece's rows of matmul_forward_gelu, in the blocks of 4096 elements
+ * gelu_forward_der takes: the same elements then take the vector or the scalar erf and exp */
+static void
+gelu_rows(const struct nn_post *g, int lo, int hi)
+{
+	size_t end = (size_t)hi * g->n;
+
+	for (size_t i0 = (size_t)lo * g->n; i0 < end; i0 += 4096)
+		gelu_der_run(g->out + i0, (float *)g->in + i0, g->in + i0, end - i0 < 4096 ? end - i0 : 4096,
+		             0);
+}
+
+void
+matmul_forward_gelu(float *out, float *pre, const float *inp, const float *w, const float *bias, int N, int C,
+                    int OC)
+{
+	const float *bp = gemm_pack(1, OC, C, w, C);
+	/* 128 rows a piece or so (their pre, 256 KB at OC 512, and out stay in L2), each piece a whole
+	 * number of gelu_forward_der's blocks */
+	int unit = 4096, a = OC;
+	for (int b = 4096; b != 0;) { /* unit = 4096 / gcd(OC, 4096) */
+		int r = a % b;
+		a = b, b = r;
+	}
+	unit /= a;
+	struct nn_post g = {gelu_rows, out, pre, OC, unit > 128 ? unit : 128 / unit * unit, unit};
+
+	if (bp) {
+		run_rows_post(bp, pre, OC, inp, C, bias, 0.0f, N, C, OC, NULL, NULL, &g);
+		return;
+	}
+	matmul_forward(pre, inp, w, bias, N, C, OC);
+	gelu_forward_der(out, pre, pre, (size_t)N * OC);
 }
 
 void

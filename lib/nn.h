@@ -117,6 +117,11 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
  * (der may be inp, which backward then no longer needs), and the backward multiplies the incoming
  * gradient by it in place. The results are those of the pair above, bit for bit. */
 void gelu_forward_der(float *out, float *der, const float *inp, size_t n);
+/* pre (N, OC) = inp w^T + bias, then out = GELU(pre) and pre = GELU'(pre), each piece of rows as soon
+ * as the product has written it: matmul_forward then gelu_forward_der(out, pre, pre, N OC), bit for
+ * bit, without the pass that reads pre back from memory. */
+void matmul_forward_gelu(float *out, float *pre, const float *inp, const float *w, const float *bias, int N,
+                         int C, int OC);
 /* The same after DynaTran has pruned inp: der is 0 where inp is 0. */
 void gelu_forward_der_pruned(float *out, float *der, const float *inp, size_t n);
 void gelu_backward_der(float *d, const float *der, size_t n);
