@@ -1225,26 +1225,29 @@ dense_backward(const struct flexibert *fb, float *dinp, float *dw, float *db, co
 	}
 	if (dinp && overwrite) {
 		if (dw)
-			matmul_backward(NULL, dw, db, dout, inp, w, N, C, OC);
-		matmul_backward_input(dinp, dout, w, N, C, OC, 0);
+			matmul_backward_set(dinp, dw, db, dout, inp, w, NULL, N, C, OC);
+		else
+			matmul_backward_input(dinp, dout, w, N, C, OC, 0);
 		return;
 	}
 	matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
 }
 
-/* dinp (N, C) = the gradient at the pre-activation of an FF layer whose output (GELU's, derivative
- * der) feeds a dense layer (w; OC outputs) whose output's gradient is dout: in the product's
- * registers without DynaProp */
+/* The backward of a dense layer (w, its gradients dw and db; OC outputs, whose gradient is dout) whose
+ * input act (N, C) is an FF layer's output (GELU's, derivative der): dw and db added to, and act's
+ * buffer overwritten with the gradient at the FF layer's pre-activation, once the weight gradient
+ * has read it; without DynaProp in one pass, the derivative in the product's registers */
 static void
-ff_backward_input(struct flexibert *fb, int l, float *dinp, const float *dout, const float *w,
-                  const float *der, int N, int C, int OC)
+ff_backward(struct flexibert *fb, int l, float *act, float *dw, float *db, const float *dout, const float *w,
+            const float *der, int N, int C, int OC)
 {
 	if (!fb->cfg.dynaprop) {
-		matmul_backward_input_mul(dinp, dout, w, der, N, C, OC);
+		matmul_backward_set(act, dw, db, dout, act, w, der, N, C, OC);
 		return;
 	}
-	dense_backward(fb, dinp, NULL, NULL, dout, NULL, w, N, C, OC, 1);
-	gelu_back_prune(fb, l, dinp, der, (size_t)N * C);
+	dense_backward(fb, NULL, dw, db, dout, act, w, N, C, OC, 0);
+	dense_backward(fb, act, NULL, NULL, dout, NULL, w, N, C, OC, 1);
+	gelu_back_prune(fb, l, act, der, (size_t)N * C);
 }
 
 /* Layer l's backward: gout (N, hnext) is the gradient of its output; writes the gradient of its input
@@ -1333,11 +1336,10 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	/* dy: the gradient at the sub-layer's input (the residual's); dres: the output dense's, dropped */
 	ln_back_drop(fb, l, dy, dres, G + W->ln2w, G + W->ln2b, dH, La->fres, P + W->ln2w, La->m2, La->r2, N,
 	             h, La->keep_f, p, site(a->dropkey, l, SITE_FF_OUT));
-	/* each FF activation's buffer takes its gradient once the weight gradient above has read it
-	 * (two calls: a product's input gradient must not overwrite its input) */
+	/* each FF activation's buffer takes its gradient once the weight gradient has read it */
 	dz = La->ffout[m - 1];
-	dense_backward(fb, NULL, G + W->wout, G + W->bout, dres, dz, P + W->wout, N, ml->ff[m - 1], h, 0);
-	ff_backward_input(fb, l, dz, dres, P + W->wout, La->ffder[m - 1], N, ml->ff[m - 1], h);
+	ff_backward(fb, l, dz, G + W->wout, G + W->bout, dres, P + W->wout, La->ffder[m - 1], N, ml->ff[m - 1],
+	            h);
 	for (int i = m - 1; i >= 0; i--) {
 		int fin = i > 0 ? ml->ff[i - 1] : h;
 		if (i == 0) {
@@ -1345,10 +1347,8 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 			               ml->ff[0], 0);
 			break;
 		}
-		dense_backward(fb, NULL, G + W->ffw[i], G + W->ffb[i], dz, La->ffout[i - 1], P + W->ffw[i], N,
-		               fin, ml->ff[i], 0);
-		ff_backward_input(fb, l, La->ffout[i - 1], dz, P + W->ffw[i], La->ffder[i - 1], N, fin,
-		                  ml->ff[i]);
+		ff_backward(fb, l, La->ffout[i - 1], G + W->ffw[i], G + W->ffb[i], dz, P + W->ffw[i],
+		            La->ffder[i - 1], N, fin, ml->ff[i]);
 		dz = La->ffout[i - 1];
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */

@@ -421,6 +421,29 @@ gemm_add_rows(float *sum, const float *x, int ldx, int N, int n)
 	}
 }
 
+/* product_tn's block of K: rows [k0, k0 + kc) of A and B (B NULL: packed into bp already) */
+static void
+tn_block(int tb, int M, int N, int k0, int kc, const float *A, int lda, const float *B, int ldb, float beta,
+         const float *bias, float *C, int ldc, float *bp, float *asum)
+{
+	int np = (N + NR - 1) / NR;
+
+	if (B)
+		pack_b(bp, tb, N, kc, tb ? B + k0 : B + (size_t)k0 * ldb, ldb);
+	if (asum)
+		gemm_add_rows(asum, A + (size_t)k0 * lda, lda, kc, M);
+	for (int p = 0; p < np; p++) {
+		int w = N - p * NR < NR ? N - p * NR : NR;
+		for (int i = 0; i < M; i += MR)
+			tiles(M - i < MR ? M - i : MR, 1, kc, A + (size_t)k0 * lda + i, lda,
+			      bp + (size_t)p * kc * NR, w, 1.0f, beta, bias ? bias + p * NR : NULL,
+			      C + (size_t)i * ldc + p * NR, ldc, k0 == 0,
+			      i + 2 * MR <= M && (beta != 0.0f || k0 > 0) ? C + (size_t)(i + MR) * ldc + p * NR
+			                                                  : NULL,
+			      NULL, 0);
+	}
+}
+
 /*
  * C (M x N) = beta C + bias + A^T op(B), A (K x M) and K the long side (a weight gradient: K the
  * batch's tokens); with asum, also A's column sums (the bias gradient) added into asum. K goes in
@@ -434,25 +457,8 @@ static void
 product_tn(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
            const float *bias, float *C, int ldc, float *bp, float *asum)
 {
-	int np = (N + NR - 1) / NR;
-
-	for (int k0 = 0; k0 < K; k0 += KC) {
-		int kc = K - k0 < KC ? K - k0 : KC;
-		pack_b(bp, tb, N, kc, tb ? B + k0 : B + (size_t)k0 * ldb, ldb);
-		if (asum)
-			gemm_add_rows(asum, A + (size_t)k0 * lda, lda, kc, M);
-		for (int p = 0; p < np; p++) {
-			int w = N - p * NR < NR ? N - p * NR : NR;
-			for (int i = 0; i < M; i += MR)
-				tiles(M - i < MR ? M - i : MR, 1, kc, A + (size_t)k0 * lda + i, lda,
-				      bp + (size_t)p * kc * NR, w, 1.0f, beta, bias ? bias + p * NR : NULL,
-				      C + (size_t)i * ldc + p * NR, ldc, k0 == 0,
-				      i + 2 * MR <= M && (beta != 0.0f || k0 > 0)
-				          ? C + (size_t)(i + MR) * ldc + p * NR
-				          : NULL,
-				      NULL, 0);
-		}
-	}
+	for (int k0 = 0; k0 < K; k0 += KC)
+		tn_block(tb, M, N, k0, K - k0 < KC ? K - k0 : KC, A, lda, B, ldb, beta, bias, C, ldc, bp, asum);
 }
 
 /* product's tiles, B packed (bp: panels of K x NR) */
@@ -723,6 +729,47 @@ gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ld
 			gemm_add_rows(asum, A, lda, K, M);
 	}
 	tally(t0, M, N, K);
+}
+
+void
+gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                int ldc, float *asum, const float *wp, int ND, float dbeta, float *D, int ldd,
+                struct gemm_epi *e)
+{
+	int t = slot();
+	double t0;
+
+	if (M <= 0 || N <= 0 || K <= 0)
+		return;
+	if (!own() || t >= THREADS || K <= 2 * KC) {
+		gemm_tn_sum(M, N, K, A, lda, B, ldb, beta, C, ldc, asum);
+		gemm_run(K, ND, M, A, lda, wp, dbeta, NULL, D, ldd, e);
+		return;
+	}
+	t0 = start();
+	float *bp = buffer(t, (size_t)(N + NR - 1) / NR * NR * KC);
+	for (int k0 = 0; k0 < K; k0 += KC) {
+		int kc = K - k0 < KC ? K - k0 : KC;
+		struct gemm_epi ge;
+		/* B's block packed first, then the input gradient over A's block where it lies (its
+		 * first reads overlap the tiles' arithmetic), then the weight gradient: its sums of A
+		 * find A in cache, where they waited on memory */
+		pack_b(bp, 0, N, kc, B + (size_t)k0 * ldb, ldb);
+		if (e) { /* (e's res, mul and base are row 0's) */
+			ge = *e;
+			ge.zeros = 0;
+			ge.base = e->base + (size_t)k0 * ldd;
+			ge.res = e->res ? e->res + (size_t)k0 * ldd : NULL;
+			ge.mul = e->mul ? e->mul + (size_t)k0 * ldd : NULL;
+		}
+		run(0, kc, ND, M, 1.0f, A + (size_t)k0 * lda, lda, wp, dbeta, NULL, D + (size_t)k0 * ldd, ldd,
+		    e ? &ge : NULL);
+		if (e)
+			e->zeros += ge.zeros;
+		tn_block(0, M, N, k0, kc, A, lda, NULL, ldb, beta, NULL, C, ldc, bp, asum);
+	}
+	tally(t0, M, N, K);
+	tally(start(), K, ND, M); /* (the time went to the first) */
 }
 
 /* gemm_pack's buffer, shared by every thread that runs on it */

@@ -77,6 +77,16 @@ void gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C
 void gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
                  int ldc, float *asum);
 
+/* gemm_tn_sum, and then D (K, ND; row stride ldd) = A wp + dbeta D and e's steps (gemm_run; wp packed
+ * by gemm_pack: op(W) of M rows and ND columns): a dense layer's weight, bias and input gradients in
+ * one pass over A, KC rows at a time: a block's input gradient reads it from memory, its tiles'
+ * arithmetic beside the reads, and its sums and weight gradient then find it in cache. D may be B
+ * (ldd = ldb, ND = N): each block of B is packed before its rows of D are written. The bits are
+ * gemm_tn_sum's and gemm_run's. */
+void gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc, float *asum, const float *wp, int ND, float dbeta, float *D, int ldd,
+                     struct gemm_epi *e);
+
 /* For a product whose rows several threads share: op(B) (K, N) packed once, by the threads of a
  * parallel region opened here, into a buffer every thread then reads, valid until the next call;
  * NULL where gemm runs OpenBLAS, N or K is 0, or the caller is inside a parallel region already. */

@@ -388,13 +388,69 @@ static struct {
 	float *buf;
 } wpart;
 
+/*
+ * mm_backward's gradients with dinp = dout . w + dbeta dinp (times der elementwise where der is not
+ * NULL: its row stride lddi), in one pass over dout (gemm_tn_sum_run): each thread takes its rows
+ * KC at a time, their input gradient and then their weight and bias gradients while dout's block is
+ * in cache, where two passes read dout from memory twice (1% of a step, on 1 thread and on 2); and
+ * the input gradient's writes find their lines in cache where dinp is inp (an FF activation's
+ * buffer taking its gradient). The rows are split as mm_backward splits them for the weight
+ * gradients, so the bits are its bits; but the input gradient's rows are no longer taken as the
+ * threads finish. Returns -1, having done nothing, where that split does not apply or the own
+ * kernel does not run.
+ */
+static int
+mm_backward_one_pass(float *dinp, int lddi, float dbeta, const float *der, float *dw, float *dbias,
+                     const float *dout, int lddo, const float *inp, int ldi, const float *w, int N, int C,
+                     int OC)
+{
+	int mt = omp_get_max_threads();
+	const float *bp;
+
+	if (!gemm_own() || (mt > 1 && N < NN_WSPLIT * mt) || (der && C % 64 != 0) || N <= 0 ||
+	    !(bp = gemm_pack(0, C, OC, w, C)))
+		return -1;
+	if (mt > 1)
+		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)(mt - 1) * (OC * C + OC), sizeof *wpart.buf);
+#pragma omp parallel
+	{
+		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
+		float *d = t == 0 ? dw : wpart.buf + (size_t)(t - 1) * OC * C,
+		      *db = t == 0 ? dbias : wpart.buf + (size_t)(mt - 1) * OC * C + (size_t)(t - 1) * OC;
+		if (t > 0 && dbias)
+			memset(db, 0, sizeof *db * (size_t)OC);
+		split(N, t, nt, &lo, &hi);
+		struct gemm_epi ge = {.tau = -1.0f, .mul = der ? der + (size_t)lo * lddi : NULL};
+		gemm_tn_sum_run(OC, C, hi - lo, dout + (size_t)lo * lddo, lddo, inp + (size_t)lo * ldi, ldi,
+		                t == 0 ? 1.0f : 0.0f, d, C, dbias ? db : NULL, bp, C, dbeta,
+		                dinp + (size_t)lo * lddi, lddi, der ? &ge : NULL);
+		if (nt > 1) {
+#pragma omp barrier
+			split(OC, t, nt, &lo, &hi);
+			for (int s = 1; s < nt; s++) {
+				axpy(dw + (size_t)lo * C, 1.0f, wpart.buf + ((size_t)(s - 1) * OC + lo) * C,
+				     (hi - lo) * C);
+				if (dbias)
+					axpy(dbias + lo, 1.0f,
+					     wpart.buf + (size_t)(mt - 1) * OC * C + (size_t)(s - 1) * OC + lo,
+					     hi - lo);
+			}
+		}
+	}
+	return 0;
+}
+
 static void
 mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, int lddo, const float *inp,
             int ldi, const float *w, int N, int C, int OC)
 {
 	int mt = omp_get_max_threads(), bysum = mt > 1 && N >= NN_WSPLIT * mt;
-	const float *bp = dinp ? gemm_pack(0, C, OC, w, C) : NULL;
+	const float *bp;
 
+	if (dinp && mm_backward_one_pass(dinp, lddi, 1.0f, NULL, dw, dbias, dout, lddo, inp, ldi, w, N, C,
+	                                 OC) == 0)
+		return;
+	bp = dinp ? gemm_pack(0, C, OC, w, C) : NULL;
 	/* Across the batch's rows (bysum), each thread adds its rows' share of dw and dbias, thread 0
 	 * into them and the others beside them, summed in thread order after: each reads and packs
 	 * half (on 2 threads) of both operands, where split by dw's rows each packed all of inp, the
@@ -671,6 +727,19 @@ matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const f
                 int N, int C, int OC)
 {
 	mm_backward(dinp, C, dw, dbias, dout, OC, inp, C, w, N, C, OC);
+}
+
+void
+matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                    const float *der, int N, int C, int OC)
+{
+	if (mm_backward_one_pass(dinp, C, 0.0f, der, dw, dbias, dout, OC, inp, C, w, N, C, OC) == 0)
+		return;
+	mm_backward(NULL, 0, dw, dbias, dout, OC, inp, C, w, N, C, OC);
+	if (der)
+		matmul_backward_input_mul(dinp, dout, w, der, N, C, OC);
+	else
+		matmul_backward_input(dinp, dout, w, N, C, OC, 0);
 }
 
 void

@@ -71,6 +71,11 @@ void matmul_forward_epi(float *out, const float *inp, const float *w, const floa
  * dbias may be NULL. */
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                      const float *w, int N, int C, int OC);
+/* dw and dbias as matmul_backward; dinp (N, C) = dout . w, times der elementwise where der is not NULL
+ * (matmul_backward_input_mul); dinp may be inp itself (an activation's buffer taking its gradient).
+ * The bits of matmul_backward and then the input gradient's call. */
+void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                         const float *w, const float *der, int N, int C, int OC);
 /* dinp (N, C) = dout . w, or += when accumulate. */
 void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC,
                            int accumulate);

@@ -158,6 +158,46 @@ test_matmul_input_mul(void)
 	omp_set_num_threads(mt);
 }
 
+/* matmul_backward_set, the input gradient overwriting the input, against matmul_backward for the
+ * weights and then the input gradient's own call (times a derivative or not): the same bits, on 1, 2
+ * and 3 threads, with rows enough that the threads split them and too few */
+static void
+test_matmul_set(void)
+{
+	static const int shape[][3] = {{1100, 128, 1}, {1100, 128, 2}, {1100, 128, 3}, {1100, 29, 2},
+	                               {300, 128, 2},  {37, 64, 1}}; /* rows, C, threads */
+	int OC = 70, mt = omp_get_max_threads();
+
+	for (int si = 0; si < 6; si++)
+		for (int mul = 0; mul < 2; mul++) {
+			int N = shape[si][0], C = shape[si][1];
+			size_t n = (size_t)N * C;
+			float *x1 = randv(n, 1), *x2 = malloc(sizeof *x2 * n), *w = randv((size_t)OC * C, 0.2),
+			      *dout = randv((size_t)N * OC, 1), *der = mul ? randv(n, 1) : NULL;
+			float *dw1 = randv((size_t)OC * C, 1), *dw2 = malloc(sizeof *dw2 * (size_t)OC * C),
+			      *db1 = randv(OC, 1), *db2 = malloc(sizeof *db2 * (size_t)OC);
+			memcpy(x2, x1, sizeof *x2 * n);
+			memcpy(dw2, dw1, sizeof *dw2 * (size_t)OC * C);
+			memcpy(db2, db1, sizeof *db2 * (size_t)OC);
+			omp_set_num_threads(shape[si][2]);
+			matmul_backward_set(x1, dw1, db1, dout, x1, w, der, N, C, OC);
+			matmul_backward(NULL, dw2, db2, dout, x2, w, N, C, OC);
+			if (mul)
+				matmul_backward_input_mul(x2, dout, w, der, N, C, OC);
+			else
+				matmul_backward_input(x2, dout, w, N, C, OC, 0);
+			check(memcmp(x1, x2, sizeof *x1 * n) == 0 &&
+			          memcmp(dw1, dw2, sizeof *dw1 * (size_t)OC * C) == 0 &&
+			          memcmp(db1, db2, sizeof *db1 * (size_t)OC) == 0,
+			      "matmul backward with the input gradient over the input, in one pass: the separate "
+			      "calls' bits (%d x %d -> %d%s, %d thread(s))",
+			      N, C, OC, mul ? ", times a derivative" : "", shape[si][2]);
+			free(x1), free(x2), free(w), free(dout), free(der), free(dw1), free(dw2), free(db1),
+			    free(db2);
+		}
+	omp_set_num_threads(mt);
+}
+
 /*
  * matmul_forward_epi against the separate passes (matmul_forward, nn_prune, dropout_apply, the
  * residual added): the same bits, mask and zero count, on widths that fuse (multiples of 64: lib/gemm
@@ -1254,6 +1294,7 @@ main(void)
 	test_matmul();
 	test_matmul_epi();
 	test_matmul_input_mul();
+	test_matmul_set();
 	test_layernorm();
 	test_pointwise();
 	test_embed();
