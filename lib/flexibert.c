@@ -1338,8 +1338,8 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	             h, La->keep_f, p, site(a->dropkey, l, SITE_FF_OUT));
 	/* each FF activation's buffer takes its gradient once the weight gradient has read it */
 	dz = La->ffout[m - 1];
-	ff_backward(fb, l, dz, G + W->wout, G + W->bout, dres, P + W->wout, La->ffder[m - 1], N, ml->ff[m - 1],
-	            h);
+	ff_backward(fb, l, dz, G + W->wout, G + W->bout, dres, P + W->wout, La->ffder[m - 1], N,
+	            ml->ff[m - 1], h);
 	for (int i = m - 1; i >= 0; i--) {
 		int fin = i > 0 ? ml->ff[i - 1] : h;
 		if (i == 0) {

@@ -438,8 +438,9 @@ tn_block(int tb, int M, int N, int k0, int kc, const float *A, int lda, const fl
 			tiles(M - i < MR ? M - i : MR, 1, kc, A + (size_t)k0 * lda + i, lda,
 			      bp + (size_t)p * kc * NR, w, 1.0f, beta, bias ? bias + p * NR : NULL,
 			      C + (size_t)i * ldc + p * NR, ldc, k0 == 0,
-			      i + 2 * MR <= M && (beta != 0.0f || k0 > 0) ? C + (size_t)(i + MR) * ldc + p * NR
-			                                                  : NULL,
+			      i + 2 * MR <= M && (beta != 0.0f || k0 > 0)
+			          ? C + (size_t)(i + MR) * ldc + p * NR
+			          : NULL,
 			      NULL, 0);
 	}
 }
@@ -458,7 +459,8 @@ product_tn(int tb, int M, int N, int K, const float *A, int lda, const float *B,
            const float *bias, float *C, int ldc, float *bp, float *asum)
 {
 	for (int k0 = 0; k0 < K; k0 += KC)
-		tn_block(tb, M, N, k0, K - k0 < KC ? K - k0 : KC, A, lda, B, ldb, beta, bias, C, ldc, bp, asum);
+		tn_block(tb, M, N, k0, K - k0 < KC ? K - k0 : KC, A, lda, B, ldb, beta, bias, C, ldc, bp,
+		         asum);
 }
 
 /* product's tiles, B packed (bp: panels of K x NR) */

@@ -83,8 +83,8 @@ void gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, i
  * arithmetic beside the reads, and its sums and weight gradient then find it in cache. D may be B
  * (ldd = ldb, ND = N): each block of B is packed before its rows of D are written. The bits are
  * gemm_tn_sum's and gemm_run's. */
-void gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                     int ldc, float *asum, const float *wp, int ND, float dbeta, float *D, int ldd,
+void gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                     float *C, int ldc, float *asum, const float *wp, int ND, float dbeta, float *D, int ldd,
                      struct gemm_epi *e);
 
 /* For a product whose rows several threads share: op(B) (K, N) packed once, by the threads of a

@@ -432,7 +432,8 @@ mm_backward_one_pass(float *dinp, int lddi, float dbeta, const float *der, float
 				     (hi - lo) * C);
 				if (dbias)
 					axpy(dbias + lo, 1.0f,
-					     wpart.buf + (size_t)(mt - 1) * OC * C + (size_t)(s - 1) * OC + lo,
+					     wpart.buf + (size_t)(mt - 1) * OC * C + (size_t)(s - 1) * OC +
+					         lo,
 					     hi - lo);
 			}
 		}
@@ -447,8 +448,8 @@ mm_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, i
 	int mt = omp_get_max_threads(), bysum = mt > 1 && N >= NN_WSPLIT * mt;
 	const float *bp;
 
-	if (dinp && mm_backward_one_pass(dinp, lddi, 1.0f, NULL, dw, dbias, dout, lddo, inp, ldi, w, N, C,
-	                                 OC) == 0)
+	if (dinp &&
+	    mm_backward_one_pass(dinp, lddi, 1.0f, NULL, dw, dbias, dout, lddo, inp, ldi, w, N, C, OC) == 0)
 		return;
 	bp = dinp ? gemm_pack(0, C, OC, w, C) : NULL;
 	/* Across the batch's rows (bysum), each thread adds its rows' share of dw and dbias, thread 0

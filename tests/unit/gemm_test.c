@@ -126,14 +126,16 @@ main(void)
 		 * in B's place (overwritten, through a factor), over blocks of K and over K too short
 		 * for them */
 		for (int s = 0; s < 4 && m; s++) {
-			static const int tr[][4] = {{70, 96, 1030, 0}, {64, 128, 700, 1}, {29, 128, 200, 1},
-			                            {7, 64, 300, 0}};
+			static const int tr[][4] = {
+			    {70, 96, 1030, 0}, {64, 128, 700, 1}, {29, 128, 200, 1}, {7, 64, 300, 0}};
 			int M = tr[s][0], N = tr[s][1], K = tr[s][2], inplace = tr[s][3];
 			int lda = M + 3, ldb = N + 5, ldc = N + 7, ldd = inplace ? ldb : N + 1;
-			float *A = randv((size_t)K * lda), *B = randv((size_t)K * ldb), *W = randv((size_t)M * N),
-			      *C1 = randv((size_t)M * ldc), *sum1 = randv((size_t)M),
-			      *D1 = randv((size_t)K * ldd), *mul = randv((size_t)K * ldd);
-			float *C2 = malloc(sizeof *C2 * (size_t)M * ldc), *sum2 = malloc(sizeof *sum2 * (size_t)M),
+			float *A = randv((size_t)K * lda), *B = randv((size_t)K * ldb),
+			      *W = randv((size_t)M * N), *C1 = randv((size_t)M * ldc),
+			      *sum1 = randv((size_t)M), *D1 = randv((size_t)K * ldd),
+			      *mul = randv((size_t)K * ldd);
+			float *C2 = malloc(sizeof *C2 * (size_t)M * ldc),
+			      *sum2 = malloc(sizeof *sum2 * (size_t)M),
 			      *B2 = malloc(sizeof *B2 * (size_t)K * ldb),
 			      *D2 = malloc(sizeof *D2 * (size_t)K * ldd);
 			struct gemm_epi e1 = {.tau = -1.0f, .mul = mul}, e2 = e1;
@@ -146,16 +148,17 @@ main(void)
 			memcpy(D2, D1, sizeof *D2 * (size_t)K * ldd);
 			gemm_tn_sum(M, N, K, A, lda, B, ldb, 1.0f, C1, ldc, sum1);
 			wp = gemm_pack(0, N, M, W, N);
-			gemm_run(K, N, M, A, lda, wp, inplace ? 0.0f : 1.0f, NULL, D1, ldd, inplace ? &e1 : NULL);
-			gemm_tn_sum_run(M, N, K, A, lda, B2, ldb, 1.0f, C2, ldc, sum2, wp, N, inplace ? 0.0f : 1.0f,
-			                inplace ? B2 : D2, ldd, inplace ? &e2 : NULL);
+			gemm_run(K, N, M, A, lda, wp, inplace ? 0.0f : 1.0f, NULL, D1, ldd,
+			         inplace ? &e1 : NULL);
+			gemm_tn_sum_run(M, N, K, A, lda, B2, ldb, 1.0f, C2, ldc, sum2, wp, N,
+			                inplace ? 0.0f : 1.0f, inplace ? B2 : D2, ldd, inplace ? &e2 : NULL);
 			check(wp && memcmp(C1, C2, sizeof *C1 * (size_t)M * ldc) == 0 &&
 			          memcmp(sum1, sum2, sizeof *sum1 * (size_t)M) == 0 &&
 			          memcmp(D1, inplace ? B2 : D2, sizeof *D1 * (size_t)K * ldd) == 0,
-			      "gemm_tn_sum_run M %d N %d K %d, %s: gemm_tn_sum's and gemm_run's bits", M, N, K,
-			      inplace ? "D in B's place through a factor" : "D apart, added to");
-			free(A), free(B), free(W), free(C1), free(sum1), free(D1), free(mul), free(C2), free(sum2),
-			    free(B2), free(D2);
+			      "gemm_tn_sum_run M %d N %d K %d, %s: gemm_tn_sum's and gemm_run's bits", M, N,
+			      K, inplace ? "D in B's place through a factor" : "D apart, added to");
+			free(A), free(B), free(W), free(C1), free(sum1), free(D1), free(mul), free(C2),
+			    free(sum2), free(B2), free(D2);
 		}
 
 		/* op(B) packed once (gemm_pack) and run in pieces of rows (gemm_run): gemm's bits, and

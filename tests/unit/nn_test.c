@@ -164,16 +164,17 @@ test_matmul_input_mul(void)
 static void
 test_matmul_set(void)
 {
-	static const int shape[][3] = {{1100, 128, 1}, {1100, 128, 2}, {1100, 128, 3}, {1100, 29, 2},
-	                               {300, 128, 2},  {37, 64, 1}}; /* rows, C, threads */
+	static const int shape[][3] = {{1100, 128, 1}, {1100, 128, 2}, {1100, 128, 3},
+	                               {1100, 29, 2},  {300, 128, 2},  {37, 64, 1}}; /* rows, C, threads */
 	int OC = 70, mt = omp_get_max_threads();
 
 	for (int si = 0; si < 6; si++)
 		for (int mul = 0; mul < 2; mul++) {
 			int N = shape[si][0], C = shape[si][1];
 			size_t n = (size_t)N * C;
-			float *x1 = randv(n, 1), *x2 = malloc(sizeof *x2 * n), *w = randv((size_t)OC * C, 0.2),
-			      *dout = randv((size_t)N * OC, 1), *der = mul ? randv(n, 1) : NULL;
+			float *x1 = randv(n, 1), *x2 = malloc(sizeof *x2 * n),
+			      *w = randv((size_t)OC * C, 0.2), *dout = randv((size_t)N * OC, 1),
+			      *der = mul ? randv(n, 1) : NULL;
 			float *dw1 = randv((size_t)OC * C, 1), *dw2 = malloc(sizeof *dw2 * (size_t)OC * C),
 			      *db1 = randv(OC, 1), *db2 = malloc(sizeof *db2 * (size_t)OC);
 			memcpy(x2, x1, sizeof *x2 * n);
@@ -189,7 +190,7 @@ test_matmul_set(void)
 			check(memcmp(x1, x2, sizeof *x1 * n) == 0 &&
 			          memcmp(dw1, dw2, sizeof *dw1 * (size_t)OC * C) == 0 &&
 			          memcmp(db1, db2, sizeof *db1 * (size_t)OC) == 0,
-			      "matmul backward with the input gradient over the input, in one pass: the separate "
+			      "matmul backward, the input gradient over the input, in one pass: the separate "
 			      "calls' bits (%d x %d -> %d%s, %d thread(s))",
 			      N, C, OC, mul ? ", times a derivative" : "", shape[si][2]);
 			free(x1), free(x2), free(w), free(dout), free(der), free(dw1), free(dw2), free(db1),
