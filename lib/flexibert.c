@@ -621,6 +621,16 @@ sa_only(const struct flexibert *fb, int l)
 	return 1;
 }
 
+/* Whether a head of layer l is SA with weighted multiplicative similarity */
+static int
+any_wma(const struct flexibert *fb, int l)
+{
+	for (int j = 0; j < fb->cfg.m.layer[l].n; j++)
+		if (fb->cfg.m.layer[l].op[j] == OP_SA_WMA)
+			return 1;
+	return 0;
+}
+
 /* Whether layer l's SA heads go without keys and values (attention_forward_xkv): where they take the
  * live rows' queries alone, projected at those rows, every head is SA (no other reads k or v), and
  * without DynaProp (which prunes k and v as activations) */
@@ -1015,7 +1025,7 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
 
 	const float *xin = x; /* (x becomes the live rows packed, below) */
-	int xkv = xkv_layer(fb, l, qr);
+	int xkv = xkv_layer(fb, l, qr), together = !qr && !fb->cfg.dynaprop && W->n > 1 && sa_only(fb, l);
 
 	if (qr && qr->packed_q) { /* the live rows' queries alone, from their inputs packed */
 		pack_rows(a->gy, x, a->live, a->nlive, h); /* (a backward buffer, free until then) */
@@ -1027,7 +1037,17 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 		dense_forward(fb, l, FB_PT_QKV, La->v, x, W->wv, W->bv, N, h, A, NULL, 0, 0, NULL);
 	}
 	transform_matrices(La, W, ml, T);
-	for (int j = 0; j < W->n; j++) {
+	if (together) { /* every head SA, over every row: a sequence's heads one after another */
+		const float *wma[MODEL_MAX_HEADS];
+		uint64_t key[MODEL_MAX_HEADS];
+		for (int j = 0; j < W->n; j++) {
+			wma[j] = ml->op[j] == OP_SA_WMA ? P + W->wma[j] : NULL;
+			key[j] = site(a->dropkey, l, j);
+		}
+		attention_forward_heads(W->n, La->ctx, La->probs, La->q, La->k, La->v, wma, a->mask, p, key,
+		                        a->scratch, B, T, A, d);
+	}
+	for (int j = 0; j < W->n && !together; j++) {
 		int op = ml->op[j], c = j * d;
 		if (is_sa(op) && qr) {
 			continue; /* below, on the live rows packed */
@@ -1303,6 +1323,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	struct nn_qrows qrows;
 	const struct nn_qrows *qr = live_queries(fb, l, &qrows);
 	int xkv = xkv_layer(fb, l, qr), hset = !qr && sa_only(fb, l);
+	int together = hset && !fb->cfg.dynaprop && W->n > 1 && !any_wma(fb, l);
 
 	/* the heads add into these; with qr, the SA heads run before the rest is unpacked; without keys
 	 * and values (xkv), the queries' gradient at the live rows alone. Where every head is SA and
@@ -1386,8 +1407,15 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		N = B * T;
 		a->dead = 0;
 	}
-heads: /* the heads */
-	for (int j = 0; j < W->n; j++) {
+heads:                  /* the heads */
+	if (together) { /* (as in the forward) */
+		uint64_t key[MODEL_MAX_HEADS];
+		for (int j = 0; j < W->n; j++)
+			key[j] = site(a->dropkey, l, j);
+		attention_backward_set_heads(W->n, a->gq, a->gk, a->gv, a->gctx, La->probs, La->q, La->k,
+		                             La->v, p, key, a->scratch, B, T, A, d);
+	}
+	for (int j = 0; j < W->n && !together; j++) {
 		int op = ml->op[j], c = j * d;
 		if (is_sa(op) && qr) {
 			continue; /* done above */

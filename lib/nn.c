@@ -1418,66 +1418,133 @@ drop_rows(float *y, float *P, int R, int T, int b, const int32_t *row, float tau
 	return zeros;
 }
 
+/* One head's attention, its arguments but the sequence */
+struct attn_args {
+	float *ctx, *dq, *dk, *dv, *dwma;
+	const float *dctx;
+	float *probs; /* (backward: read only) */
+	const float *q, *k, *v, *wma, *mask;
+	float p, scale;
+	uint64_t key;
+	struct nn_attn_prune *pr;
+	const struct nn_qrows *qr;
+	int T, A, D, set;
+};
+
+/* attention_forward on sequence b, tmp its thread's scratch */
+static void
+attn_fwd_seq(const struct attn_args *g, int b, float *tmp, size_t *zeros, size_t *zs)
+{
+	int T = g->T, A = g->A, D = g->D;
+	float *qw = tmp + (size_t)T * T, *qg = qw + (size_t)T * D;
+	const float *q = g->q, *mask = g->mask, *qa = q + (size_t)b * T * A, *kb = g->k + (size_t)b * T * A,
+	            *vb = g->v + (size_t)b * T * A;
+	const struct nn_qrows *qr = g->qr;
+	struct nn_attn_prune *pr = g->pr;
+	const int32_t *row;
+	int lda = A, first, R = query_rows(qr, b, T, &first, &row);
+	float *P = g->probs + (size_t)first * T, p = g->p, scale = g->scale;
+	int small = row && R <= NN_FEW;
+
+	if (R == 0)
+		return;
+	if (row && qr->packed_q) /* the query rows wanted, side by side */
+		qa = q + (size_t)first * A;
+	else if (row) {
+		gather_rows(qg, D, q, A, row, R, D);
+		qa = qg, lda = D;
+	}
+	if (g->wma) {
+		product(small, 0, 0, R, D, D, 1.0f, qa, lda, g->wma, D, 0.0f, qw, D);
+		qa = qw;
+		lda = D;
+	}
+	product(small, 0, 1, R, T, D, scale, qa, lda, kb, A, 0.0f, P, T);
+	if (pr) /* the raw scores q k^T, before the scaling: |s scale| <= tau scale */
+		*zs += prune_block(P, NULL, (size_t)R * T, pr->tau * scale);
+	softmax_rows(P, mask + (size_t)b * T, R, T);
+	if (pr && pr->topk > 0)
+		*zeros += topk_rows(P, R, T, pr->topk, tmp);
+	else if (pr) {
+		float tp = pr->tau_p, n = 0;
+		for (int t = 0; t < T && pr->relative; t++)
+			n += mask[(size_t)b * T + t] != 0;
+		tp = pr->relative && n > 0 ? tp / n : tp;
+		if (p > 0) { /* pruned in place and dropped into tmp in one pass */
+			*zeros += drop_rows(tmp, P, R, T, b, row, tp, key32(g->key), keep_below(p),
+			                    1.0f / (1.0f - p));
+			P = tmp;
+		} else
+			*zeros += prune_block(P, NULL, (size_t)R * T, tp);
+	}
+	if (p > 0 && P != tmp) {
+		drop_rows(tmp, P, R, T, b, row, -1, key32(g->key), keep_below(p), 1.0f / (1.0f - p));
+		P = tmp;
+	}
+	product(small, 0, 0, R, D, T, 1.0f, P, T, vb, A, 0.0f, g->ctx + (size_t)first * A, A);
+}
+
 void
 attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const float *wma,
                   const float *mask, float p, uint64_t key, struct nn_attn_prune *pr,
                   const struct nn_qrows *qr, float *scratch, int B, int T, int A, int D)
 {
-	float scale = 1.0f / sqrtf((float)D);
+	struct attn_args g = {.ctx = ctx,
+	                      .probs = probs,
+	                      .q = q,
+	                      .k = k,
+	                      .v = v,
+	                      .wma = wma,
+	                      .mask = mask,
+	                      .p = p,
+	                      .scale = 1.0f / sqrtf((float)D),
+	                      .key = key,
+	                      .pr = pr,
+	                      .qr = qr,
+	                      .T = T,
+	                      .A = A,
+	                      .D = D};
 	size_t zeros = 0, zs = 0, per = (size_t)T * T + 2 * (size_t)T * D;
 
 #pragma omp parallel for schedule(static) reduction(+ : zeros, zs)
-	for (int b = 0; b < B; b++) {
-		float *tmp = scratch + (size_t)omp_get_thread_num() * per;
-		float *qw = tmp + (size_t)T * T, *qg = qw + (size_t)T * D;
-		const float *qa = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
-		            *vb = v + (size_t)b * T * A;
-		const int32_t *row;
-		int lda = A, first, R = query_rows(qr, b, T, &first, &row);
-		float *P = probs + (size_t)first * T;
-		int small = row && R <= NN_FEW;
-		if (R == 0)
-			continue;
-		if (row && qr->packed_q) /* the query rows wanted, side by side */
-			qa = q + (size_t)first * A;
-		else if (row) {
-			gather_rows(qg, D, q, A, row, R, D);
-			qa = qg, lda = D;
-		}
-		if (wma) {
-			product(small, 0, 0, R, D, D, 1.0f, qa, lda, wma, D, 0.0f, qw, D);
-			qa = qw;
-			lda = D;
-		}
-		product(small, 0, 1, R, T, D, scale, qa, lda, kb, A, 0.0f, P, T);
-		if (pr) /* the raw scores q k^T, before the scaling: |s scale| <= tau scale */
-			zs += prune_block(P, NULL, (size_t)R * T, pr->tau * scale);
-		softmax_rows(P, mask + (size_t)b * T, R, T);
-		if (pr && pr->topk > 0)
-			zeros += topk_rows(P, R, T, pr->topk, tmp);
-		else if (pr) {
-			float tp = pr->tau_p, n = 0;
-			for (int t = 0; t < T && pr->relative; t++)
-				n += mask[(size_t)b * T + t] != 0;
-			tp = pr->relative && n > 0 ? tp / n : tp;
-			if (p > 0) { /* pruned in place and dropped into tmp in one pass */
-				zeros += drop_rows(tmp, P, R, T, b, row, tp, key32(key), keep_below(p),
-				                   1.0f / (1.0f - p));
-				P = tmp;
-			} else
-				zeros += prune_block(P, NULL, (size_t)R * T, tp);
-		}
-		if (p > 0 && P != tmp) {
-			drop_rows(tmp, P, R, T, b, row, -1, key32(key), keep_below(p), 1.0f / (1.0f - p));
-			P = tmp;
-		}
-		product(small, 0, 0, R, D, T, 1.0f, P, T, vb, A, 0.0f, ctx + (size_t)first * A, A);
-	}
+	for (int b = 0; b < B; b++)
+		attn_fwd_seq(&g, b, scratch + (size_t)omp_get_thread_num() * per, &zeros, &zs);
 	if (pr) {
 		size_t rows = qr ? (size_t)qr->off[B] : (size_t)B * T;
 		pr->zeros[0] += zs + zeros;
 		pr->total[0] += 2 * rows * T;
 		pr->split[0] += zs, pr->split[1] += zeros;
+	}
+}
+
+void
+attention_forward_heads(int nh, float *ctx, float *const *probs, const float *q, const float *k,
+                        const float *v, const float *const *wma, const float *mask, float p,
+                        const uint64_t *key, float *scratch, int B, int T, int A, int D)
+{
+	size_t per = (size_t)T * T + 2 * (size_t)T * D;
+
+	/* sequence after sequence, each one's heads one after another: the heads' columns of a
+	 * sequence's rows of q, k and v (one line in two for 2 heads of 64) come from memory
+	 * together, where a head at a time over the batch read each line twice or more */
+#pragma omp parallel for schedule(static)
+	for (int it = 0; it < B * nh; it++) {
+		int b = it / nh, j = it % nh, c = j * D;
+		struct attn_args g = {.ctx = ctx + c,
+		                      .probs = probs[j],
+		                      .q = q + c,
+		                      .k = k + c,
+		                      .v = v + c,
+		                      .wma = wma ? wma[j] : NULL,
+		                      .mask = mask,
+		                      .p = p,
+		                      .scale = 1.0f / sqrtf((float)D),
+		                      .key = key[j],
+		                      .T = T,
+		                      .A = A,
+		                      .D = D};
+		size_t z0 = 0, z1 = 0;
+		attn_fwd_seq(&g, b, scratch + (size_t)omp_get_thread_num() * per, &z0, &z1);
 	}
 }
 
@@ -1533,6 +1600,107 @@ softmax_back_rows(float *dP, const float *P, float scale, int R, int T)
 }
 
 /* attention_backward, or with set (and no qr) attention_backward_set */
+/* attn_backward on sequence b, tmp its thread's scratch, dqw_all the rows' d(q wma) */
+static void
+attn_bwd_seq(const struct attn_args *g, int b, float *tmp, float *dqw_all, size_t *zeros, size_t *zs)
+{
+	int T = g->T, A = g->A, D = g->D, set = g->set;
+	const float *q = g->q, *wma = g->wma;
+	const struct nn_qrows *qr = g->qr;
+	struct nn_attn_prune *pr = g->pr;
+	float *dq = g->dq, *dk = g->dk, *dv = g->dv, p = g->p, scale = g->scale;
+	float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T, *qg = qw + (size_t)T * D;
+	const int32_t *row;
+	int first, R = query_rows(qr, b, T, &first, &row);
+	const float *P = g->probs + (size_t)first * T, *Pu = P;
+	const float *qb = q + (size_t)b * T * A, *kb = g->k + (size_t)b * T * A,
+	            *vb = g->v + (size_t)b * T * A, *qa = qb;
+	const float *dcb = g->dctx + (size_t)first * A;
+	size_t nz, zb = 0;
+	float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f, *dqw = dqw_all ? dqw_all + (size_t)first * D : NULL;
+	uint32_t k32 = key32(g->key), thr = keep_below(p);
+	int lda = A, sparse = pr && !row && gemm_own(), small = row && R <= NN_FEW;
+	if (R == 0)
+		return;
+	if (p > 0) {
+		drop_rows(Pd, (float *)P, R, T, b, row, -1, k32, thr, s);
+		Pu = Pd;
+	}
+	if (row && qr->packed_q)
+		qa = q + (size_t)first * A;
+	else if (row) {
+		gather_rows(qg, D, q, A, row, R, D);
+		qa = qg, lda = D;
+	}
+	/* dv += drop(P)^T dctx; d drop(P) = dctx v^T, over dctx's nonzeros where DynaProp left
+	 * few (v^T into qg's space, free when every row is a query) */
+	product(small, 1, 0, T, D, R, 1.0f, Pu, T, dcb, A, set ? 0.0f : 1.0f, dv + (size_t)b * T * A, A);
+	if (sparse && (double)(nz = count_nz(dcb, T, D, A)) <= NN_ATTN_SPARSE * T * D) {
+		gemm_transpose(qg, T, vb, A, T, D);
+		attn_product(nz, 0, NULL, T, T, D, dcb, A, qg, T, 0, dP, T);
+	} else
+		product(small, 0, 1, R, T, D, 1.0f, dcb, A, vb, A, 0.0f, dP, T);
+	/* through the dropout and the softmax; then the 1/sqrt(D) */
+	if (p > 0) /* the mask from Pd, not hashed again: the softmax's backward multiplies
+	              by P, 0 wherever Pd is 0 but the mask is not */
+		undrop_run(dP, Pd, (size_t)R * T, s);
+	if (wma) {
+		product(small, 0, 0, R, D, D, 1.0f, qa, lda, wma, D, 0.0f, qw, D);
+		qa = qw, lda = D;
+	}
+	if (pr) /* the gradient at the kept probabilities */
+		*zeros += prune_grad_block(dP, P, NULL, (size_t)R * T, pr->tau_grad_p);
+	softmax_back_rows(dP, P, scale, R, T);
+	if (pr && pr->tau > 0) {
+		/* at the kept scores, recomputed into Pd (free once dv has it); dP holds the
+		 * gradient times scale */
+		float *S = Pd;
+		product(small, 0, 1, R, T, D, scale, qa, lda, kb, A, 0.0f, S, T);
+		zb = prune_score_grad(dP, S, (size_t)R * T, pr->tau * scale, pr->tau_grad * scale);
+	} else if (pr) /* tau 0 prunes no score but exact zeros, which it leaves as they were: the
+	                  rule is the identity there, and its gradient passes everywhere */
+		zb = prune_block(dP, NULL, (size_t)R * T, pr->tau_grad * scale);
+	*zs += zb;
+	if (row) {
+		/* dk += dS^T q'; d q' = dS k, into dqw (wma) or qw (free by then: R x D floats,
+		 * which Pd, T x T, holds only where D <= T), then into dq's rows (packed: straight
+		 * into them) */
+		float *dqr = wma ? dqw : qw, *dqp = dq + (size_t)first * A;
+		int pq = qr->packed_q;
+		product(small, 1, 0, T, D, R, 1.0f, dP, T, qa, lda, 1.0f, dk + (size_t)b * T * A, A);
+		if (pq && !wma) {
+			product(small, 0, 0, R, D, T, 1.0f, dP, T, kb, A, 1.0f, dqp, A);
+			return;
+		}
+		product(small, 0, 0, R, D, T, 1.0f, dP, T, kb, A, 0.0f, dqr, D);
+		if (wma) {
+			product(small, 0, 1, R, D, D, 1.0f, dqw, D, wma, D, pq ? 1.0f : 0.0f, pq ? dqp : qw,
+			        pq ? A : D);
+			if (pq)
+				return;
+			dqr = qw;
+		}
+		for (int i = 0; i < R; i++) {
+			float *y = dq + (size_t)row[i] * A;
+			const float *x = dqr + (size_t)i * D;
+			for (int e = 0; e < D; e++)
+				y[e] += x[e];
+		}
+		return;
+	}
+	/* dS's nonzeros (all of them without DynaProp); dS^T goes into Pd, free by now */
+	nz = (size_t)T * T - zb;
+	if (wma) {
+		/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
+		attn_product(nz, 1, Pd, T, D, T, dP, T, qw, D, !set, dk + (size_t)b * T * A, A);
+		attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, 0, dqw, D);
+		gemm(0, 1, T, D, D, 1.0f, dqw, D, wma, D, set ? 0.0f : 1.0f, NULL, dq + (size_t)b * T * A, A);
+	} else {
+		attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, !set, dq + (size_t)b * T * A, A);
+		attn_product(nz, 1, Pd, T, D, T, dP, T, qb, A, !set, dk + (size_t)b * T * A, A);
+	}
+}
+
 static void
 attn_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, const float *probs,
               const float *q, const float *k, const float *v, const float *wma, float p, uint64_t key,
@@ -1544,103 +1712,28 @@ attn_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, c
 	size_t rows = qr ? (size_t)qr->off[B] : (size_t)B * T, dead = (size_t)B * T - rows;
 	float *dqw_all = scratch + (size_t)omp_get_max_threads() * per; /* (rows, D), for dwma */
 
+	struct attn_args g = {.dq = dq,
+	                      .dk = dk,
+	                      .dv = dv,
+	                      .dctx = dctx,
+	                      .probs = (float *)probs,
+	                      .q = q,
+	                      .k = k,
+	                      .v = v,
+	                      .wma = wma,
+	                      .p = p,
+	                      .scale = scale,
+	                      .key = key,
+	                      .pr = pr,
+	                      .qr = qr,
+	                      .T = T,
+	                      .A = A,
+	                      .D = D,
+	                      .set = set};
+
 #pragma omp parallel for schedule(static) reduction(+ : zeros, zs)
-	for (int b = 0; b < B; b++) {
-		float *tmp = scratch + (size_t)omp_get_thread_num() * per;
-		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T,
-		      *qg = qw + (size_t)T * D;
-		const int32_t *row;
-		int first, R = query_rows(qr, b, T, &first, &row);
-		const float *P = probs + (size_t)first * T, *Pu = P;
-		const float *qb = q + (size_t)b * T * A, *kb = k + (size_t)b * T * A,
-		            *vb = v + (size_t)b * T * A, *qa = qb;
-		const float *dcb = dctx + (size_t)first * A;
-		size_t nz, zb = 0;
-		float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f, *dqw = dqw_all + (size_t)first * D;
-		uint32_t k32 = key32(key), thr = keep_below(p);
-		int lda = A, sparse = pr && !row && gemm_own(), small = row && R <= NN_FEW;
-		if (R == 0)
-			continue;
-		if (p > 0) {
-			drop_rows(Pd, (float *)P, R, T, b, row, -1, k32, thr, s);
-			Pu = Pd;
-		}
-		if (row && qr->packed_q)
-			qa = q + (size_t)first * A;
-		else if (row) {
-			gather_rows(qg, D, q, A, row, R, D);
-			qa = qg, lda = D;
-		}
-		/* dv += drop(P)^T dctx; d drop(P) = dctx v^T, over dctx's nonzeros where DynaProp left
-		 * few (v^T into qg's space, free when every row is a query) */
-		product(small, 1, 0, T, D, R, 1.0f, Pu, T, dcb, A, set ? 0.0f : 1.0f, dv + (size_t)b * T * A,
-		        A);
-		if (sparse && (double)(nz = count_nz(dcb, T, D, A)) <= NN_ATTN_SPARSE * T * D) {
-			gemm_transpose(qg, T, vb, A, T, D);
-			attn_product(nz, 0, NULL, T, T, D, dcb, A, qg, T, 0, dP, T);
-		} else
-			product(small, 0, 1, R, T, D, 1.0f, dcb, A, vb, A, 0.0f, dP, T);
-		/* through the dropout and the softmax; then the 1/sqrt(D) */
-		if (p > 0) /* the mask from Pd, not hashed again: the softmax's backward multiplies
-		              by P, 0 wherever Pd is 0 but the mask is not */
-			undrop_run(dP, Pd, (size_t)R * T, s);
-		if (wma) {
-			product(small, 0, 0, R, D, D, 1.0f, qa, lda, wma, D, 0.0f, qw, D);
-			qa = qw, lda = D;
-		}
-		if (pr) /* the gradient at the kept probabilities */
-			zeros += prune_grad_block(dP, P, NULL, (size_t)R * T, pr->tau_grad_p);
-		softmax_back_rows(dP, P, scale, R, T);
-		if (pr && pr->tau > 0) {
-			/* at the kept scores, recomputed into Pd (free once dv has it); dP holds the
-			 * gradient times scale */
-			float *S = Pd;
-			product(small, 0, 1, R, T, D, scale, qa, lda, kb, A, 0.0f, S, T);
-			zb = prune_score_grad(dP, S, (size_t)R * T, pr->tau * scale, pr->tau_grad * scale);
-		} else if (pr) /* tau 0 prunes no score but exact zeros, which it leaves as they were: the
-		                  rule is the identity there, and its gradient passes everywhere */
-			zb = prune_block(dP, NULL, (size_t)R * T, pr->tau_grad * scale);
-		zs += zb;
-		if (row) {
-			/* dk += dS^T q'; d q' = dS k, into dqw (wma) or qw (free by then: R x D floats,
-			 * which Pd, T x T, holds only where D <= T), then into dq's rows (packed: straight
-			 * into them) */
-			float *dqr = wma ? dqw : qw, *dqp = dq + (size_t)first * A;
-			int pq = qr->packed_q;
-			product(small, 1, 0, T, D, R, 1.0f, dP, T, qa, lda, 1.0f, dk + (size_t)b * T * A, A);
-			if (pq && !wma) {
-				product(small, 0, 0, R, D, T, 1.0f, dP, T, kb, A, 1.0f, dqp, A);
-				continue;
-			}
-			product(small, 0, 0, R, D, T, 1.0f, dP, T, kb, A, 0.0f, dqr, D);
-			if (wma) {
-				product(small, 0, 1, R, D, D, 1.0f, dqw, D, wma, D, pq ? 1.0f : 0.0f,
-				        pq ? dqp : qw, pq ? A : D);
-				if (pq)
-					continue;
-				dqr = qw;
-			}
-			for (int i = 0; i < R; i++) {
-				float *y = dq + (size_t)row[i] * A;
-				const float *x = dqr + (size_t)i * D;
-				for (int e = 0; e < D; e++)
-					y[e] += x[e];
-			}
-			continue;
-		}
-		/* dS's nonzeros (all of them without DynaProp); dS^T goes into Pd, free by now */
-		nz = (size_t)T * T - zb;
-		if (wma) {
-			/* dk += dS^T (q W); d(qW) = dS k; dq += d(qW) W^T */
-			attn_product(nz, 1, Pd, T, D, T, dP, T, qw, D, !set, dk + (size_t)b * T * A, A);
-			attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, 0, dqw, D);
-			gemm(0, 1, T, D, D, 1.0f, dqw, D, wma, D, set ? 0.0f : 1.0f, NULL,
-			     dq + (size_t)b * T * A, A);
-		} else {
-			attn_product(nz, 0, NULL, T, D, T, dP, T, kb, A, !set, dq + (size_t)b * T * A, A);
-			attn_product(nz, 1, Pd, T, D, T, dP, T, qb, A, !set, dk + (size_t)b * T * A, A);
-		}
-	}
+	for (int b = 0; b < B; b++)
+		attn_bwd_seq(&g, b, scratch + (size_t)omp_get_thread_num() * per, dqw_all, &zeros, &zs);
 	if (pr) { /* the rows not computed have a zero gradient: counted as zeros, as in a dense run */
 		pr->zeros[1] += zeros + zs + 2 * dead * T;
 		pr->total[1] += 2 * (size_t)B * T * T;
@@ -1652,12 +1745,43 @@ attn_backward(float *dq, float *dk, float *dv, float *dwma, const float *dctx, c
 		const float *qs = q;
 		int ldq = A;
 		if (qr && !qr->packed_q) {
-			float *g = dqw_all + rows * D;
-			gather_rows(g, D, q, A, qr->row, (int)rows, D);
-			qs = g, ldq = D;
+			float *qgat = dqw_all + rows * D;
+			gather_rows(qgat, D, q, A, qr->row, (int)rows, D);
+			qs = qgat, ldq = D;
 		}
 		if (rows > 0)
 			gemm(1, 0, D, D, (int)rows, 1.0f, qs, ldq, dqw_all, D, 1.0f, NULL, dwma, D);
+	}
+}
+
+void
+attention_backward_set_heads(int nh, float *dq, float *dk, float *dv, const float *dctx, float *const *probs,
+                             const float *q, const float *k, const float *v, float p, const uint64_t *key,
+                             float *scratch, int B, int T, int A, int D)
+{
+	size_t per = 2 * (size_t)T * T + 2 * (size_t)T * D;
+
+	/* sequence after sequence, each one's heads one after another (attention_forward_heads) */
+#pragma omp parallel for schedule(static)
+	for (int it = 0; it < B * nh; it++) {
+		int b = it / nh, j = it % nh, c = j * D;
+		struct attn_args g = {.dq = dq + c,
+		                      .dk = dk + c,
+		                      .dv = dv + c,
+		                      .dctx = dctx + c,
+		                      .probs = probs[j],
+		                      .q = q + c,
+		                      .k = k + c,
+		                      .v = v + c,
+		                      .p = p,
+		                      .scale = 1.0f / sqrtf((float)D),
+		                      .key = key[j],
+		                      .T = T,
+		                      .A = A,
+		                      .D = D,
+		                      .set = 1};
+		size_t z0 = 0, z1 = 0;
+		attn_bwd_seq(&g, b, scratch + (size_t)omp_get_thread_num() * per, NULL, &z0, &z1);
 	}
 }
 

@@ -230,6 +230,16 @@ void attention_backward_set(float *dq, float *dk, float *dv, float *dwma, const 
                             const float *probs, const float *q, const float *k, const float *v,
                             const float *wma, float p, uint64_t key, struct nn_attn_prune *pr, float *scratch,
                             int B, int T, int A, int D);
+/* attention_forward for nh heads (head j: columns j D of ctx, q, k and v; probs[j], wma[j] (wma NULL:
+ * none), key[j]) over every row, without DynaProp; and attention_backward_set for nh heads without
+ * wma: a sequence's heads one after another, where nh calls took a head over the whole batch. The
+ * bits of those calls. */
+void attention_forward_heads(int nh, float *ctx, float *const *probs, const float *q, const float *k,
+                             const float *v, const float *const *wma, const float *mask, float p,
+                             const uint64_t *key, float *scratch, int B, int T, int A, int D);
+void attention_backward_set_heads(int nh, float *dq, float *dk, float *dv, const float *dctx,
+                                  float *const *probs, const float *q, const float *k, const float *v,
+                                  float p, const uint64_t *key, float *scratch, int B, int T, int A, int D);
 /*
  * The same for a few query rows (qr, with packed_q) without forming the keys and values: with
  * k = x wk^T + bk and v = x wv^T + bv (x (B, T, h) the layer's input; wk, wv (D, h), row stride

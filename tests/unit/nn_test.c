@@ -1001,6 +1001,65 @@ test_attention_set(void)
 }
 
 /*
+ * attention_forward_heads and attention_backward_set_heads against a call per head, bit for bit: 3
+ * heads (one with wma in the forward), dropout, padding, on 1 thread and 2
+ */
+static void
+test_attention_heads(void)
+{
+	int B = 3, T = 13, D = 8, nh = 3, A = nh * D, BT = B * T, mt = omp_get_max_threads();
+	size_t n = (size_t)BT * A, nP = (size_t)BT * T;
+
+	for (int th = 1; th <= 2; th++) {
+		float *q = randv(n, 1), *k = randv(n, 1), *v = randv(n, 1), *dc = randv(n, 1),
+		      *w = randv((size_t)D * D, 0.5), *mask = zeros(BT), *ctx1 = randv(n, 1),
+		      *ctx2 = randv(n, 1), *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
+		float *dq1 = randv(n, 1), *dk1 = randv(n, 1), *dv1 = randv(n, 1), *dq2 = randv(n, 1),
+		      *dk2 = randv(n, 1), *dv2 = randv(n, 1);
+		float *p1[3], *p2[3];
+		const float *wma[3] = {NULL, w, NULL};
+		uint64_t key[3] = {11, 12, 13};
+		int same = 1;
+		omp_set_num_threads(th);
+		for (int i = 0; i < BT; i++)
+			mask[i] = i % T < T - 2;
+		for (int j = 0; j < nh; j++)
+			p1[j] = randv(nP, 1), p2[j] = randv(nP, 1);
+		for (int j = 0; j < nh; j++)
+			attention_forward(ctx1 + j * D, p1[j], q + j * D, k + j * D, v + j * D, wma[j], mask,
+			                  0.2f, key[j], NULL, NULL, scratch, B, T, A, D);
+		attention_forward_heads(nh, ctx2, p2, q, k, v, wma, mask, 0.2f, key, scratch, B, T, A, D);
+		for (int j = 0; j < nh; j++)
+			same &= !memcmp(p1[j], p2[j], sizeof *p1[j] * nP);
+		check(
+		    same && !memcmp(ctx1, ctx2, sizeof *ctx1 * n),
+		    "attention_forward_heads: a call per head's probabilities and contexts, bit for bit (%d "
+		    "thread(s))",
+		    th);
+		for (int j = 0; j < nh; j++) /* (the forward without wma, for the backward's) */
+			attention_forward(ctx1 + j * D, p1[j], q + j * D, k + j * D, v + j * D, NULL, mask,
+			                  0.2f, key[j], NULL, NULL, scratch, B, T, A, D);
+		for (int j = 0; j < nh; j++)
+			attention_backward_set(dq1 + j * D, dk1 + j * D, dv1 + j * D, NULL, dc + j * D, p1[j],
+			                       q + j * D, k + j * D, v + j * D, NULL, 0.2f, key[j], NULL,
+			                       scratch, B, T, A, D);
+		attention_backward_set_heads(nh, dq2, dk2, dv2, dc, p1, q, k, v, 0.2f, key, scratch, B, T, A,
+		                             D);
+		check(!memcmp(dq1, dq2, sizeof *dq1 * n) && !memcmp(dk1, dk2, sizeof *dk1 * n) &&
+		          !memcmp(dv1, dv2, sizeof *dv1 * n),
+		      "attention_backward_set_heads: a call per head's dq, dk and dv, bit for bit (%d "
+		      "thread(s))",
+		      th);
+		for (int j = 0; j < nh; j++)
+			free(p1[j]), free(p2[j]);
+		free(q), free(k), free(v), free(dc), free(w), free(mask), free(ctx1), free(ctx2),
+		    free(scratch);
+		free(dq1), free(dk1), free(dv1), free(dq2), free(dk2), free(dv2);
+	}
+	omp_set_num_threads(mt);
+}
+
+/*
  * Attention without keys and values (attention_forward_xkv) against attention_forward on the keys
  * and values formed (k = x wk^T + bk, v = x wv^T + bv), on the query rows of test_attention_rows:
  * the contexts and probabilities, and in backward dq, and dk and dv taken back through the
@@ -1309,6 +1368,7 @@ main(void)
 	test_attention_pruned();
 	test_attention_rows();
 	test_attention_set();
+	test_attention_heads();
 	test_attention_xkv();
 	test_transforms();
 	test_dsc();
