@@ -1442,6 +1442,12 @@ heads:                  /* the heads */
 		prune_grad(fb, l, FB_PT_QKV, a->gq, La->q, NULL, (size_t)N * A);
 	prune_grad(fb, l, FB_PT_QKV, a->gk, La->k, NULL, (size_t)N * A);
 	prune_grad(fb, l, FB_PT_QKV, a->gv, La->v, NULL, (size_t)N * A);
+	if (!fb->cfg.dynaprop && (!qr || !qr->packed_q) && !xkv) { /* the three in one pass over x */
+		float *dw[] = {G + W->wq, G + W->wk, G + W->wv}, *db[] = {G + W->bq, G + W->bk, G + W->bv};
+		const float *dout[] = {a->gq, a->gk, a->gv}, *w[] = {P + W->wq, P + W->wk, P + W->wv};
+		matmul_backward_n(3, gin, dw, db, dout, x, w, N, h, A);
+		return;
+	}
 	if (!qr || !qr->packed_q)
 		dense_backward(fb, gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A, 0);
 	if (xkv)

@@ -734,9 +734,9 @@ gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ld
 }
 
 void
-gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                int ldc, float *asum, const float *wp, int ND, float dbeta, float *D, int ldd,
-                struct gemm_epi *e)
+gemm_tn_sum_run_n(int n, int M, int N, int K, const float *const *A, int lda, const float *B, int ldb,
+                  float beta, float *const *C, int ldc, float *const *asum, const float *const *wp, int ND,
+                  float dbeta, float *D, int ldd, struct gemm_epi *e)
 {
 	int t = slot();
 	double t0;
@@ -744,8 +744,10 @@ gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, in
 	if (M <= 0 || N <= 0 || K <= 0)
 		return;
 	if (!own() || t >= THREADS || K <= 2 * KC) {
-		gemm_tn_sum(M, N, K, A, lda, B, ldb, beta, C, ldc, asum);
-		gemm_run(K, ND, M, A, lda, wp, dbeta, NULL, D, ldd, e);
+		for (int j = 0; j < n; j++) {
+			gemm_tn_sum(M, N, K, A[j], lda, B, ldb, beta, C[j], ldc, asum[j]);
+			gemm_run(K, ND, M, A[j], lda, wp[j], j == 0 ? dbeta : 1.0f, NULL, D, ldd, e);
+		}
 		return;
 	}
 	t0 = start();
@@ -764,39 +766,56 @@ gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, in
 			ge.res = e->res ? e->res + (size_t)k0 * ldd : NULL;
 			ge.mul = e->mul ? e->mul + (size_t)k0 * ldd : NULL;
 		}
-		run(0, kc, ND, M, 1.0f, A + (size_t)k0 * lda, lda, wp, dbeta, NULL, D + (size_t)k0 * ldd, ldd,
-		    e ? &ge : NULL);
+		for (int j = 0; j < n; j++) {
+			run(0, kc, ND, M, 1.0f, A[j] + (size_t)k0 * lda, lda, wp[j], j == 0 ? dbeta : 1.0f,
+			    NULL, D + (size_t)k0 * ldd, ldd, e ? &ge : NULL);
+			tn_block(0, M, N, k0, kc, A[j], lda, NULL, ldb, beta, NULL, C[j], ldc, bp, asum[j]);
+		}
 		if (e)
 			e->zeros += ge.zeros;
-		tn_block(0, M, N, k0, kc, A, lda, NULL, ldb, beta, NULL, C, ldc, bp, asum);
 	}
-	tally(t0, M, N, K);
-	tally(start(), K, ND, M); /* (the time went to the first) */
+	tally(t0, n * M, N, K);
+	tally(start(), K, ND, n * M); /* (the time went to the first) */
 }
 
-/* gemm_pack's buffer, shared by every thread that runs on it */
+void
+gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                int ldc, float *asum, const float *wp, int ND, float dbeta, float *D, int ldd,
+                struct gemm_epi *e)
+{
+	gemm_tn_sum_run_n(1, M, N, K, &A, lda, B, ldb, beta, &C, ldc, &asum, &wp, ND, dbeta, D, ldd, e);
+}
+
+/* gemm_pack_slot's buffers, each shared by every thread that runs on it */
+#define SLOTS 4
 static struct {
 	float *bp;
 	size_t cap;
-} shared;
+} shared[SLOTS];
+
+const float *
+gemm_pack_slot(int slot, int tb, int N, int K, const float *B, int ldb)
+{
+	int np = (N + NR - 1) / NR;
+
+	if (!own() || N <= 0 || K <= 0 || slot < 0 || slot >= SLOTS || omp_in_parallel())
+		return NULL;
+	if (shared[slot].cap < (size_t)np * NR * K) {
+		free(shared[slot].bp);
+		shared[slot].cap = (size_t)np * NR * K;
+		shared[slot].bp = ecalloc64(shared[slot].cap, sizeof(float));
+	}
+#pragma omp parallel for schedule(static)
+	for (int p = 0; p < np; p++) /* a panel each */
+		pack_b(shared[slot].bp + (size_t)p * K * NR, tb, N - p * NR < NR ? N - p * NR : NR, K,
+		       tb ? B + (size_t)p * NR * ldb : B + p * NR, ldb);
+	return shared[slot].bp;
+}
 
 const float *
 gemm_pack(int tb, int N, int K, const float *B, int ldb)
 {
-	int np = (N + NR - 1) / NR;
-
-	if (!own() || N <= 0 || K <= 0 || omp_in_parallel())
-		return NULL;
-	if (shared.cap < (size_t)np * NR * K) {
-		free(shared.bp);
-		shared.cap = (size_t)np * NR * K;
-		shared.bp = ecalloc64(shared.cap, sizeof(float));
-	}
-#pragma omp parallel for schedule(static)
-	for (int p = 0; p < np; p++) /* a panel each */
-		pack_b(shared.bp + (size_t)p * K * NR, tb, N - p * NR < NR ? N - p * NR : NR, K,
-		       tb ? B + (size_t)p * NR * ldb : B + p * NR, ldb);
-	return shared.bp;
+	return gemm_pack_slot(0, tb, N, K, B, ldb);
 }
 
 void

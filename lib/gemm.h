@@ -86,11 +86,20 @@ void gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, i
 void gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                      float *C, int ldc, float *asum, const float *wp, int ND, float dbeta, float *D, int ldd,
                      struct gemm_epi *e);
+/* gemm_tn_sum_run for n layers on the same B (a layer's queries, keys and values on its input): C[j]
+ * and asum[j] from A[j], and D = sum over j in order of A[j] wp[j] + dbeta D; B's block packed once
+ * for them. With e, its steps after each of the n (n 1 where they do anything but add). The bits of
+ * n calls of gemm_tn_sum_run, the later with dbeta 1. */
+void gemm_tn_sum_run_n(int n, int M, int N, int K, const float *const *A, int lda, const float *B, int ldb,
+                       float beta, float *const *C, int ldc, float *const *asum, const float *const *wp,
+                       int ND, float dbeta, float *D, int ldd, struct gemm_epi *e);
 
 /* For a product whose rows several threads share: op(B) (K, N) packed once, by the threads of a
  * parallel region opened here, into a buffer every thread then reads, valid until the next call;
  * NULL where gemm runs OpenBLAS, N or K is 0, or the caller is inside a parallel region already. */
 const float *gemm_pack(int tb, int N, int K, const float *B, int ldb);
+/* gemm_pack into buffer slot (0 to 3: gemm_pack's is 0), for products that need several packed at once */
+const float *gemm_pack_slot(int slot, int tb, int N, int K, const float *B, int ldb);
 /* C (M, N) = A op(B) + beta C + bias, op(B) packed by gemm_pack, then e's steps where e is not NULL:
  * gemm's and gemm_epilogue's bits, for any split of the rows. */
 void gemm_run(int M, int N, int K, const float *A, int lda, const float *bp, float beta, const float *bias,

@@ -400,45 +400,70 @@ static struct {
  * kernel does not run.
  */
 static int
-mm_backward_one_pass(float *dinp, int lddi, float dbeta, const float *der, float *dw, float *dbias,
-                     const float *dout, int lddo, const float *inp, int ldi, const float *w, int N, int C,
-                     int OC)
+mm_backward_one_pass_n(int n, float *dinp, int lddi, float dbeta, const float *der, float *const *dw,
+                       float *const *dbias, const float *const *dout, int lddo, const float *inp, int ldi,
+                       const float *const *w, int N, int C, int OC)
 {
 	int mt = omp_get_max_threads();
-	const float *bp;
+	size_t each = (size_t)(mt - 1) * (OC * C + OC); /* a layer's share of wpart */
+	const float *bp[4];
 
-	if (!gemm_own() || (mt > 1 && N < NN_WSPLIT * mt) || (der && C % 64 != 0) || N <= 0 ||
-	    !(bp = gemm_pack(0, C, OC, w, C)))
+	if (!gemm_own() || n < 1 || n > 4 || (mt > 1 && N < NN_WSPLIT * mt) ||
+	    (der && (C % 64 != 0 || n > 1)) || N <= 0)
 		return -1;
+	for (int j = 0; j < n; j++)
+		if (!(bp[j] = gemm_pack_slot(j, 0, C, OC, w[j], C)))
+			return -1;
 	if (mt > 1)
-		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)(mt - 1) * (OC * C + OC), sizeof *wpart.buf);
+		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)n * each, sizeof *wpart.buf);
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
-		float *d = t == 0 ? dw : wpart.buf + (size_t)(t - 1) * OC * C,
-		      *db = t == 0 ? dbias : wpart.buf + (size_t)(mt - 1) * OC * C + (size_t)(t - 1) * OC;
-		if (t > 0 && dbias)
-			memset(db, 0, sizeof *db * (size_t)OC);
+		float *d[4], *db[4];
+		for (int j = 0; j < n; j++) {
+			float *part = wpart.buf + (size_t)j * each;
+			d[j] = t == 0 ? dw[j] : part + (size_t)(t - 1) * OC * C;
+			db[j] = t == 0 ? dbias[j] : part + (size_t)(mt - 1) * OC * C + (size_t)(t - 1) * OC;
+			if (t > 0 && dbias[j])
+				memset(db[j], 0, sizeof *db[j] * (size_t)OC);
+			if (!dbias[j])
+				db[j] = NULL;
+		}
 		split(N, t, nt, &lo, &hi);
+		const float *A[4];
+		for (int j = 0; j < n; j++)
+			A[j] = dout[j] + (size_t)lo * lddo;
 		struct gemm_epi ge = {.tau = -1.0f, .mul = der ? der + (size_t)lo * lddi : NULL};
-		gemm_tn_sum_run(OC, C, hi - lo, dout + (size_t)lo * lddo, lddo, inp + (size_t)lo * ldi, ldi,
-		                t == 0 ? 1.0f : 0.0f, d, C, dbias ? db : NULL, bp, C, dbeta,
-		                dinp + (size_t)lo * lddi, lddi, der ? &ge : NULL);
+		gemm_tn_sum_run_n(n, OC, C, hi - lo, A, lddo, inp + (size_t)lo * ldi, ldi,
+		                  t == 0 ? 1.0f : 0.0f, d, C, db, bp, C, dbeta, dinp + (size_t)lo * lddi,
+		                  lddi, der ? &ge : NULL);
 		if (nt > 1) {
 #pragma omp barrier
 			split(OC, t, nt, &lo, &hi);
-			for (int s = 1; s < nt; s++) {
-				axpy(dw + (size_t)lo * C, 1.0f, wpart.buf + ((size_t)(s - 1) * OC + lo) * C,
-				     (hi - lo) * C);
-				if (dbias)
-					axpy(dbias + lo, 1.0f,
-					     wpart.buf + (size_t)(mt - 1) * OC * C + (size_t)(s - 1) * OC +
-					         lo,
-					     hi - lo);
+			for (int j = 0; j < n; j++) {
+				float *part = wpart.buf + (size_t)j * each;
+				for (int s = 1; s < nt; s++) {
+					axpy(dw[j] + (size_t)lo * C, 1.0f,
+					     part + ((size_t)(s - 1) * OC + lo) * C, (hi - lo) * C);
+					if (dbias[j])
+						axpy(dbias[j] + lo, 1.0f,
+						     part + (size_t)(mt - 1) * OC * C + (size_t)(s - 1) * OC +
+						         lo,
+						     hi - lo);
+				}
 			}
 		}
 	}
 	return 0;
+}
+
+static int
+mm_backward_one_pass(float *dinp, int lddi, float dbeta, const float *der, float *dw, float *dbias,
+                     const float *dout, int lddo, const float *inp, int ldi, const float *w, int N, int C,
+                     int OC)
+{
+	return mm_backward_one_pass_n(1, dinp, lddi, dbeta, der, &dw, &dbias, &dout, lddo, inp, ldi, &w, N, C,
+	                              OC);
 }
 
 static void
@@ -728,6 +753,16 @@ matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const f
                 int N, int C, int OC)
 {
 	mm_backward(dinp, C, dw, dbias, dout, OC, inp, C, w, N, C, OC);
+}
+
+void
+matmul_backward_n(int n, float *dinp, float *const *dw, float *const *dbias, const float *const *dout,
+                  const float *inp, const float *const *w, int N, int C, int OC)
+{
+	if (mm_backward_one_pass_n(n, dinp, C, 1.0f, NULL, dw, dbias, dout, OC, inp, C, w, N, C, OC) == 0)
+		return;
+	for (int j = 0; j < n; j++)
+		mm_backward(dinp, C, dw[j], dbias[j], dout[j], OC, inp, C, w[j], N, C, OC);
 }
 
 void

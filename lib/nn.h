@@ -76,6 +76,11 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, co
  * The bits of matmul_backward and then the input gradient's call. */
 void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, const float *der, int N, int C, int OC);
+/* matmul_backward for n (at most 4) layers on the same input (a layer's queries, keys and values):
+ * dw[j], dbias[j] (may be NULL) as matmul_backward's; dinp (N, C) += dout[j] . w[j] for j in order,
+ * dinp (not NULL) apart from inp. The bits of n calls of matmul_backward, in one pass over the input. */
+void matmul_backward_n(int n, float *dinp, float *const *dw, float *const *dbias, const float *const *dout,
+                       const float *inp, const float *const *w, int N, int C, int OC);
 /* dinp (N, C) = dout . w, or += when accumulate. */
 void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC,
                            int accumulate);

@@ -199,6 +199,55 @@ test_matmul_set(void)
 	omp_set_num_threads(mt);
 }
 
+/* matmul_backward_n against n calls of matmul_backward: the same bits, on 1, 2 and 3 threads, with rows
+ * enough that the threads split them and too few, with and without biases */
+static void
+test_matmul_n(void)
+{
+	static const int shape[][3] = {
+	    {1100, 128, 1}, {1100, 128, 2}, {1100, 29, 3}, {300, 64, 2}, {37, 64, 1}};
+	int OC = 70, mt = omp_get_max_threads(), n = 3;
+
+	for (int si = 0; si < 5; si++)
+		for (int bias = 0; bias < 2; bias++) {
+			int N = shape[si][0], C = shape[si][1];
+			size_t nx = (size_t)N * C, nw = (size_t)OC * C;
+			float *x = randv(nx, 1), *d1 = randv(nx, 1), *d2 = malloc(sizeof *d2 * nx);
+			float *dw1[3], *dw2[3], *db1[3], *db2[3], *dout[3], *w[3];
+			int same;
+			memcpy(d2, d1, sizeof *d2 * nx);
+			for (int j = 0; j < n; j++) {
+				dout[j] = randv((size_t)N * OC, 1), w[j] = randv(nw, 0.2),
+				dw1[j] = randv(nw, 1);
+				dw2[j] = malloc(sizeof *dw2[j] * nw);
+				memcpy(dw2[j], dw1[j], sizeof *dw2[j] * nw);
+				db1[j] = bias ? randv(OC, 1) : NULL;
+				db2[j] = bias ? malloc(sizeof *db2[j] * (size_t)OC) : NULL;
+				if (bias)
+					memcpy(db2[j], db1[j], sizeof *db2[j] * (size_t)OC);
+			}
+			omp_set_num_threads(shape[si][2]);
+			matmul_backward_n(n, d1, dw1, db1, (const float *const *)dout, x,
+			                  (const float *const *)w, N, C, OC);
+			for (int j = 0; j < n; j++)
+				matmul_backward(d2, dw2[j], db2[j], dout[j], x, w[j], N, C, OC);
+			same = !memcmp(d1, d2, sizeof *d1 * nx);
+			for (int j = 0; j < n; j++)
+				same &= !memcmp(dw1[j], dw2[j], sizeof *dw1[j] * nw) &&
+				        (!bias || !memcmp(db1[j], db2[j], sizeof *db1[j] * (size_t)OC));
+			check(
+			    same,
+			    "matmul backward of 3 layers on one input in one pass: 3 calls' bits (%d x %d -> "
+			    "%d%s, %d thread(s))",
+			    N, C, OC, bias ? ", biases" : "", shape[si][2]);
+			for (int j = 0; j < n; j++)
+				free(dout[j]), free(w[j]), free(dw1[j]), free(dw2[j]), free(db1[j]),
+				    free(db2[j]);
+			free(x), free(d1), free(d2);
+		}
+	omp_set_num_threads(mt);
+}
+
 /*
  * matmul_forward_epi against the separate passes (matmul_forward, nn_prune, dropout_apply, the
  * residual added): the same bits, mask and zero count, on widths that fuse (multiples of 64: lib/gemm
@@ -1355,6 +1404,7 @@ main(void)
 	test_matmul_epi();
 	test_matmul_input_mul();
 	test_matmul_set();
+	test_matmul_n();
 	test_layernorm();
 	test_pointwise();
 	test_embed();
