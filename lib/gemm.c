@@ -117,6 +117,20 @@ epilogue(const struct gemm_epi *e, __m512 x, __mmask16 m, size_t o, uint64_t *bi
 	return x;
 }
 
+/* Line q (row q / 4, vector q % 4) of the next tile's C, and of e's res and mul there, into L1 */
+__attribute__((always_inline)) static inline void
+ahead(const float *next, const struct gemm_epi *e, size_t e0, int ldc, int q)
+{
+	int i = q / 4, v = q % 4;
+	size_t o = e0 + (size_t)(MR + i) * ldc + 16 * (size_t)v;
+
+	_mm_prefetch((const char *)(next + (size_t)i * ldc + 16 * v), _MM_HINT_T0);
+	if (e && e->res)
+		_mm_prefetch((const char *)(e->res + o), _MM_HINT_T0);
+	if (e && e->mul)
+		_mm_prefetch((const char *)(e->mul + o), _MM_HINT_T0);
+}
+
 /*
  * One tile: rows [0, mr) of C, the w columns of a panel, the k of one block [0, kc).
  * A(i, k) is A[i lda + k], or A[k lda + i] when at. first: the block is the first, so the tile
@@ -149,17 +163,16 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 				x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], bias + 16 * v));
 			c[i][v] = x;
 		}
-	if (next) /* the next tile's C, on its way while this one computes, and what its epilogue reads */
-		for (int i = 0; i < MR; i++)
-			for (int v = 0; v < 4; v++) {
-				size_t o = e0 + (size_t)(MR + i) * ldc + 16 * (size_t)v;
-				_mm_prefetch((const char *)(next + (size_t)i * ldc + 16 * v), _MM_HINT_T0);
-				if (e && e->res)
-					_mm_prefetch((const char *)(e->res + o), _MM_HINT_T0);
-				if (e && e->mul)
-					_mm_prefetch((const char *)(e->mul + o), _MM_HINT_T0);
-			}
+	/* the next tile's C, on its way while this one computes, and what its epilogue reads: a line of
+	 * each every few k, where all at once filled the core's line buffers and stalled the tile
+	 * until memory answered */
+	int every = kc >= MR * 4 ? kc / (MR * 4) : 1, until = every, q = 0;
 	for (int k = 0; k < kc; k++) {
+		if (next && --until == 0) {
+			until = every;
+			if (q < MR * 4)
+				ahead(next, e, e0, ldc, q++);
+		}
 		const float *b = bp + (size_t)k * NR;
 		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
 		       b3 = _mm512_loadu_ps(b + 48);
@@ -172,6 +185,8 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 			c[i][3] = _mm512_fmadd_ps(a, b3, c[i][3]);
 		}
 	}
+	while (next && q < MR * 4) /* (kc short) */
+		ahead(next, e, e0, ldc, q++);
 #pragma GCC unroll 6
 	for (int i = 0; i < mr; i++) {
 		uint64_t bits = 0;
