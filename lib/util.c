@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -122,7 +123,17 @@ ecalloc(size_t nmemb, size_t size)
 void *
 emalloc64(size_t n)
 {
-	void *p = aligned_alloc(64, (n + 63) / 64 * 64 + (n == 0) * 64);
+	size_t huge = (size_t)2 << 20;
+	void *p;
+
+	if (n >= 2 * huge) { /* (the rest of its last 2 MB page unused) */
+		size_t m = (n + huge - 1) / huge * huge;
+		if ((p = aligned_alloc(huge, m))) {
+			madvise(p, m, MADV_HUGEPAGE);
+			return p;
+		}
+	}
+	p = aligned_alloc(64, (n + 63) / 64 * 64 + (n == 0) * 64);
 
 	if (!p)
 		die("out of memory (%zu bytes)", n);

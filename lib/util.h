@@ -41,7 +41,9 @@ void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *emalloc(size_t n);
 void *ecalloc(size_t nmemb, size_t size);
 /* The same on a cache line's start (64 bytes), for what vector loads read: a load of a line that
- * spans two costs two. Freed with free(). */
+ * spans two costs two. From 4 MB, on 2 MB pages where the kernel gives them (madvise): the
+ * training step's activations and parameters, read in long passes, took a TLB miss every 4 KB.
+ * Freed with free(). */
 void *emalloc64(size_t n);
 void *ecalloc64(size_t nmemb, size_t size);
 void *erealloc(void *p, size_t n);
