@@ -1407,7 +1407,8 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		N = B * T;
 		a->dead = 0;
 	}
-heads:                  /* the heads */
+	/* the heads */
+heads:
 	if (together) { /* (as in the forward) */
 		uint64_t key[MODEL_MAX_HEADS];
 		for (int j = 0; j < W->n; j++)
