@@ -6,12 +6,13 @@
 # python3-torch is installed, on 1 and 2 threads. train_step picks OPENBLAS_CORETYPE as tc-train does
 # (nn_blas_setup) and PyTorch gets the same value, so where both call OpenBLAS (PyTorch everywhere,
 # tc-train for weight gradients, and everywhere with TC_GEMM=openblas) they run the same kernels.
-# PyTorch runs with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the issue asks for:
-# step time against PyTorch's (<= 0.9 on 1 thread, <= 0.7 on 2), 2 threads against 1 (>= 1.7x),
-# the step's FLOP/s against sgemm's in the same process (>= 70%), peak memory (<= 150 MB); where
-# the step's time goes: its share inside its products and their rate alone, and its phases (forward,
-# backward, optimizer); and the step with every product on OpenBLAS (TC_GEMM=openblas) beside
-# lib/gemm's own kernel.
+# PyTorch runs with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the
+# issue asks for: step time against PyTorch's (<= 0.9 on 1 thread, <= 0.7 on 2), 2 threads against 1
+# (>= 1.7x), the step's FLOP/s against sgemm's, both sampled in the same rounds of one process (>= 70%:
+# median against median; also fastest against fastest, and the median step against the fastest
+# sgemm), peak memory (<= 150 MB); where the step's time goes: its share inside its products and
+# their rate alone, and its phases (forward, backward, optimizer); and the step with every product on
+# OpenBLAS (TC_GEMM=openblas) beside lib/gemm's own kernel.
 set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,7 +44,8 @@ jq -rs --argjson torch "$torch" '
 	def r(x): (x * 100 | round) / 100;
 	.[0] as $c1 | .[1] as $c2 | .[2] as $o1 | .[3] as $o2 |
 	"   step: \($c1.step_ms_median) ms on 1 thread, \($c2.step_ms_median) ms on 2; 2 threads are \(r($c1.step_ms_median / $c2.step_ms_median))x faster (target >= 1.7)",
-	"   FLOP/s against sgemm (n = 1024) in the same process: 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))% (target >= 70%)",
+	"   FLOP/s against sgemm (n = 1024), both sampled in the same rounds of one process, median against median (target >= 70%): 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))%",
+	"      fastest step against fastest sgemm: \(r($c1.gflops_best / $c1.sgemm_gflops_best * 100))% on 1 thread, \(r($c2.gflops_best / $c2.sgemm_gflops_best * 100))% on 2; median step against fastest sgemm (the strictest): \(r($c1.gflops / $c1.sgemm_gflops_best * 100))% and \(r($c2.gflops / $c2.sgemm_gflops_best * 100))%",
 	"   where the step goes: \(r($c1.gemm_share * 100))% of it in its products on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
 	"   the step against sgemm on its own products: \(r($c1.gflops / $c1.gemm_gflops * 100))% on 1 thread, \(r($c2.gflops / $c2.gemm_gflops * 100))% on 2",
 	"   by phase (medians): forward \($c1.forward_ms) ms, backward \($c1.backward_ms), clipping and AdamW \($c1.optimizer_ms) on 1 thread; \($c2.forward_ms), \($c2.backward_ms), \($c2.optimizer_ms) on 2",

@@ -7,8 +7,13 @@
  * most frequent with weight 1/k, as in text), so that the token embeddings' rows that hold a gradient
  * change from step to step as they do in training. --eager updates every row of them at every step
  * (flexibert_set_eager) instead of deferring the rows without a gradient.
- * Prints one JSON line: threads, step_ms_median, step_ms_min, gflops (the step's FLOPs over the median
- * time), sgemm_gflops (a square product of n = 1024 on the same threads), params, peak_rss_mb, and
+ * After 3 steps unmeasured, 4 rounds each time sgemm's products (3 of n = 1024 on the same threads,
+ * split as lib/nn.c splits its products), then one step unmeasured (the sgemm left the step's data
+ * out of the caches), then a quarter of the measured steps: both rates are sampled over the same
+ * stretch of time.
+ * Prints one JSON line: threads, step_ms_median, step_ms_min, gflops and gflops_best (the step's
+ * FLOPs over its median and its shortest time), sgemm_gflops and sgemm_gflops_best (sgemm's at its
+ * median and its shortest), params, peak_rss_mb (after the first steps, before sgemm's buffers), and
  * what the step spends in its products (lib/gemm: its own kernel, or OpenBLAS with TC_GEMM=openblas,
  * named in "gemm"): gemm_share (the share of the step's time inside them, summed over the threads),
  * gemm_gflops (the rate of those calls, their own FLOPs over their own time) and gemm_bound_gflops
@@ -34,6 +39,13 @@
 #include "space.h"
 #include "util.h"
 
+enum {
+	WARM = 3,       /* steps before any is measured */
+	ROUNDS = 4,     /* rounds of sgemm's products and steps, both measured */
+	SGEMM_REPS = 3, /* sgemm's products in a round */
+	SGEMM_N = 1024,
+};
+
 static double
 now(void)
 {
@@ -49,30 +61,44 @@ cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* sgemm n x n x n split over the threads by rows, as lib/nn.c splits its products */
+/*
+ * OpenBLAS's sgemm, n x n x n, split over the threads by rows as lib/nn.c splits its products: the
+ * seconds of one product
+ */
 static double
-sgemm_gflops(int n)
+sgemm_once(int n, const float *a, const float *b, float *c)
 {
-	float *a = malloc(sizeof *a * (size_t)n * n), *b = malloc(sizeof *b * (size_t)n * n),
-	      *c = malloc(sizeof *c * (size_t)n * n);
-	double best = 1e30;
-
-	for (size_t i = 0; i < (size_t)n * n; i++)
-		a[i] = b[i] = (float)(i % 7) * 0.1f;
-	for (int r = 0; r < 5; r++) {
-		double t0 = now();
+	double t0 = now();
 #pragma omp parallel
-		{
-			int nt = omp_get_num_threads(), t = omp_get_thread_num();
-			int lo = n * t / nt, hi = n * (t + 1) / nt;
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, n, n, 1.0f,
-			            a + (size_t)lo * n, n, b, n, 0.0f, c + (size_t)lo * n, n);
-		}
-		if (now() - t0 < best)
-			best = now() - t0;
+	{
+		int nt = omp_get_num_threads(), t = omp_get_thread_num();
+		int lo = n * t / nt, hi = n * (t + 1) / nt;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, n, n, 1.0f, a + (size_t)lo * n,
+		            n, b, n, 0.0f, c + (size_t)lo * n, n);
 	}
-	free(a), free(b), free(c);
-	return 2.0 * n * n * (double)n / best / 1e9;
+	return now() - t0;
+}
+
+/*
+ * One training step on the k-th batch of ids (its dropout masks drawn for k): its milliseconds, and those of
+ * its phases in ph[0..2] unless ph is NULL
+ */
+static double
+step_k(struct flexibert *fb, const int32_t *ids, const int32_t *labels, int B, int T, uint64_t k, double *ph)
+{
+	double t0 = now(), t1, t2, t3;
+
+	flexibert_forward(fb, ids + (size_t)k * B * T, labels, B, T, 1, k);
+	t1 = now();
+	flexibert_zero_grad(fb);
+	flexibert_backward(fb);
+	t2 = now();
+	flexibert_clip(fb, 1.0);
+	flexibert_adamw(fb, 1e-4, 0.01);
+	t3 = now();
+	if (ph)
+		ph[0] = (t1 - t0) * 1e3, ph[1] = (t2 - t1) * 1e3, ph[2] = (t3 - t2) * 1e3;
+	return (t3 - t0) * 1e3;
 }
 
 int
@@ -93,7 +119,8 @@ main(int argc, char **argv)
 	struct rng r;
 	json_t *mj;
 	int32_t *ids, *labels;
-	double *ms, *ph[3], flops, sg, gs = 0, gf = 0, mean = 0;
+	double *ms, *ph[3], *sgt, flops, sg, gs = 0, gf = 0, mean = 0;
+	uint64_t batch = 0;
 
 	tc_setprogname(argv[0]);
 	nn_blas_setup(argv);
@@ -134,7 +161,7 @@ main(int argc, char **argv)
 	if (flexibert_init(&fb, &cfg, 1, &err) < 0)
 		die("%s", err.msg);
 	flexibert_set_eager(&fb, eager);
-	size_t nb = (size_t)(steps + 3) * B * T;
+	size_t nb = (size_t)(steps + WARM + ROUNDS) * B * T;
 	double *cdf = emalloc(sizeof *cdf * (size_t)cfg.vocab), z = 0;
 	ids = emalloc(sizeof *ids * nb);
 	labels = emalloc(sizeof *labels * (size_t)B);
@@ -157,25 +184,37 @@ main(int argc, char **argv)
 	for (int i = 0; i < B; i++)
 		labels[i] = (int)rng_below(&r, 45);
 	ms = emalloc(sizeof *ms * (size_t)steps);
+	sgt = emalloc(sizeof *sgt * ROUNDS * SGEMM_REPS);
 	for (int p = 0; p < 3; p++)
 		ph[p] = emalloc(sizeof *ph[p] * (size_t)steps);
-	for (int s = -3; s < steps; s++) {
-		double t0 = now(), t1, t2, t3;
-		gemm_count(s >= 0);
-		flexibert_forward(&fb, ids + (size_t)(s + 3) * B * T, labels, B, T, 1, (uint64_t)(s + 3));
-		t1 = now();
-		flexibert_zero_grad(&fb);
-		flexibert_backward(&fb);
-		t2 = now();
-		flexibert_clip(&fb, 1.0);
-		flexibert_adamw(&fb, 1e-4, 0.01);
-		t3 = now();
-		if (s >= 0) {
-			ms[s] = (t3 - t0) * 1e3;
-			ph[0][s] = (t1 - t0) * 1e3, ph[1][s] = (t2 - t1) * 1e3, ph[2][s] = (t3 - t2) * 1e3;
+	for (int s = 0; s < WARM; s++)
+		step_k(&fb, ids, labels, B, T, batch++, NULL);
+	getrusage(RUSAGE_SELF, &ru); /* the step's peak, before the sgemm's buffers */
+
+	/*
+	 * Rounds of sgemm's products, one step unmeasured (the sgemm left the step's data out of the
+	 * caches), then a share of the measured steps: both rates are sampled over the same stretch of
+	 * time, so a neighbour that slows the machine for a while slows both.
+	 */
+	size_t nn = (size_t)SGEMM_N * SGEMM_N;
+	float *sa = emalloc64(sizeof *sa * nn), *sb = emalloc64(sizeof *sb * nn),
+	      *sc = emalloc64(sizeof *sc * nn);
+	for (size_t i = 0; i < nn; i++)
+		sa[i] = sb[i] = (float)(i % 7) * 0.1f;
+	int per = (steps + ROUNDS - 1) / ROUNDS, done = 0, nsg = 0;
+	while (done < steps) {
+		for (int j = 0; j < SGEMM_REPS; j++)
+			sgt[nsg++] = sgemm_once(SGEMM_N, sa, sb, sc);
+		step_k(&fb, ids, labels, B, T, batch++, NULL);
+		gemm_count(1);
+		for (int i = 0; i < per && done < steps; i++, done++) {
+			double t[3];
+			ms[done] = step_k(&fb, ids, labels, B, T, batch++, t);
+			ph[0][done] = t[0], ph[1][done] = t[1], ph[2][done] = t[2];
 		}
+		gemm_count(0);
 	}
-	gemm_count(0);
+	free(sa), free(sb), free(sc);
 	gemm_stats(&gs, &gf);
 	gs /= steps * threads, gf /= steps; /* per step, and the step's wall time per thread */
 	for (int s = 0; s < steps; s++)
@@ -183,19 +222,19 @@ main(int argc, char **argv)
 	qsort(ms, (size_t)steps, sizeof *ms, cmp);
 	for (int p = 0; p < 3; p++)
 		qsort(ph[p], (size_t)steps, sizeof *ph[p], cmp);
+	qsort(sgt, (size_t)nsg, sizeof *sgt, cmp);
 	flops = flexibert_flops(&cfg, B, T, 1);
-	getrusage(RUSAGE_SELF, &ru); /* before the sgemm's own buffers */
-	sg = sgemm_gflops(1024);
-	printf("{\"threads\":%d,\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,\"sgemm_"
-	       "gflops\":%.2f,"
+	sg = 2.0 * SGEMM_N * SGEMM_N * (double)SGEMM_N / 1e9;
+	printf("{\"threads\":%d,\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,"
+	       "\"gflops_best\":%.2f,\"sgemm_gflops\":%.2f,\"sgemm_gflops_best\":%.2f,"
 	       "\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,\"blas_core\":\"%s\","
 	       "\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f,"
 	       "\"forward_ms\":%.2f,\"backward_ms\":%.2f,\"optimizer_ms\":%.2f}\n",
-	       threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, sg, flops, fb.nparams,
-	       ru.ru_maxrss / 1024.0, openblas_get_corename(), gemm_own() ? "own" : "openblas",
-	       gs * 1e3 / mean, gf / gs / 1e9, flops / gs / 1e9, ph[0][steps / 2], ph[1][steps / 2],
-	       ph[2][steps / 2]);
+	       threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, flops / ms[0] / 1e6,
+	       sg / sgt[nsg / 2], sg / sgt[0], flops, fb.nparams, ru.ru_maxrss / 1024.0,
+	       openblas_get_corename(), gemm_own() ? "own" : "openblas", gs * 1e3 / mean, gf / gs / 1e9,
+	       flops / gs / 1e9, ph[0][steps / 2], ph[1][steps / 2], ph[2][steps / 2]);
 	flexibert_release(&fb);
-	free(ids), free(labels), free(ms), free(ph[0]), free(ph[1]), free(ph[2]);
+	free(ids), free(labels), free(ms), free(sgt), free(ph[0]), free(ph[1]), free(ph[2]);
 	return 0;
 }
