@@ -21,13 +21,13 @@ PY=${PYTHON:-/usr/bin/python3} # Debian's, where python3-torch installs
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-for t in 1 2; do
-	"$top/$BUILD/bench/train_step" --threads "$t" --steps "$STEPS" > "$tmp/c$t.json"
-	echo "   tc-train engine, $t thread(s): $(cat "$tmp/c$t.json")"
-	TC_GEMM=openblas "$top/$BUILD/bench/train_step" --threads "$t" --steps "$STEPS" > "$tmp/o$t.json"
-	echo "   the same with every product on OpenBLAS (TC_GEMM=openblas): $(cat "$tmp/o$t.json")"
-done
-core=$(jq -r .blas_core "$tmp/c1.json")
+# 1 and 2 threads in turns in one process (train_step --threads 1,2), so that both meet the same
+# neighbours and "2 threads against 1" compares like with like
+"$top/$BUILD/bench/train_step" --threads 1,2 --steps "$STEPS" > "$tmp/c.json"
+sed 's/^/   tc-train engine: /' "$tmp/c.json"
+TC_GEMM=openblas "$top/$BUILD/bench/train_step" --threads 1,2 --steps "$STEPS" > "$tmp/o.json"
+sed 's/^/   the same with every product on OpenBLAS (TC_GEMM=openblas): /' "$tmp/o.json"
+core=$(jq -rs '.[0].blas_core' "$tmp/c.json")
 torch=0
 if "$PY" -c 'import torch' 2>/dev/null; then
 	torch=1
@@ -54,4 +54,4 @@ jq -rs --argjson torch "$torch" '
 	(if $torch == 1 then .[4] as $p1 | .[5] as $p2 |
 	"   against PyTorch: 1 thread \(r($c1.step_ms_median / $p1.step_ms_median))x its step time (target <= 0.9), 2 threads \(r($c2.step_ms_median / $p2.step_ms_median))x (target <= 0.7); PyTorch peak \([$p1.peak_rss_mb, $p2.peak_rss_mb] | max) MB"
 	else empty end)
-' "$tmp/c1.json" "$tmp/c2.json" "$tmp/o1.json" "$tmp/o2.json" $( [ "$torch" = 1 ] && echo "$tmp/p1.json $tmp/p2.json")
+' "$tmp/c.json" "$tmp/o.json" $( [ "$torch" = 1 ] && echo "$tmp/p1.json $tmp/p2.json")

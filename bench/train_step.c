@@ -2,24 +2,26 @@
  * train_step.c: the time of one training step of a FlexiBERT 2.0 model in lib/flexibert, and the
  * speed of OpenBLAS's sgemm on the same machine in the same run, for bench/train.
  *
- * Usage: train_step [--threads N] [--steps S] [--model JSON] [--batch B] [--seq T] [--vocab V] [--eager]
+ * Usage: train_step [--threads N[,N...]] [--steps S] [--model JSON] [--batch B] [--seq T] [--vocab V]
+ *                   [--eager]
  * Each step has a batch of its own, its tokens drawn from Zipf's law over the vocabulary (the k-th
  * most frequent with weight 1/k, as in text), so that the token embeddings' rows that hold a gradient
  * change from step to step as they do in training. --eager updates every row of them at every step
  * (flexibert_set_eager) instead of deferring the rows without a gradient.
- * After 3 steps unmeasured, 4 rounds each time sgemm's products (3 of n = 1024 on the same threads,
- * split as lib/nn.c splits its products), then one step unmeasured (the sgemm left the step's data
- * out of the caches), then a quarter of the measured steps: both rates are sampled over the same
- * stretch of time.
- * Prints one JSON line: threads, step_ms_median, step_ms_min, gflops and gflops_best (the step's
- * FLOPs over its median and its shortest time), sgemm_gflops and sgemm_gflops_best (sgemm's at its
- * median and its shortest), params, peak_rss_mb (after the first steps, before sgemm's buffers), and
- * what the step spends in its products (lib/gemm: its own kernel, or OpenBLAS with TC_GEMM=openblas,
- * named in "gemm"): gemm_share (the share of the step's time inside them, summed over the threads),
- * gemm_gflops (the rate of those calls, their own FLOPs over their own time) and gemm_bound_gflops
- * (the step's FLOPs over its time in products alone: the rate the step would have if everything but
- * its products took no time); and the medians of the step's phases: forward_ms, backward_ms (with
- * zeroing the gradients), optimizer_ms (clipping and AdamW).
+ * After 3 steps unmeasured on each thread count, 4 rounds in which each thread count in turn times
+ * sgemm's products (3 of n = 1024 on its threads, split as lib/nn.c splits its products), runs one
+ * step unmeasured (the sgemm left the step's data out of the caches), then a quarter of its S
+ * measured steps: every rate is sampled over the same stretch of time, so that a neighbour who
+ * slows the machine for a while slows them all.
+ * Prints a JSON line for each thread count, in the order given: threads, step_ms_median, step_ms_min, gflops
+ * and gflops_best (the step's FLOPs over its median and its shortest time), sgemm_gflops and
+ * sgemm_gflops_best (sgemm's at its median and its shortest), params, peak_rss_mb (the process's, after the
+ * first steps, before sgemm's buffers), and what the step spends in its products (lib/gemm: its own kernel,
+ * or OpenBLAS with TC_GEMM=openblas, named in "gemm"): gemm_share (the share of the step's time inside them,
+ * summed over the threads), gemm_gflops (the rate of those calls, their own FLOPs over their own time) and
+ * gemm_bound_gflops (the step's FLOPs over its time in products alone: the rate the step would have if
+ * everything but its products took no time); and the medians of the step's phases: forward_ms, backward_ms
+ * (with zeroing the gradients), optimizer_ms (clipping and AdamW).
  */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -44,6 +46,13 @@ enum {
 	ROUNDS = 4,     /* rounds of sgemm's products and steps, both measured */
 	SGEMM_REPS = 3, /* sgemm's products in a round */
 	SGEMM_N = 1024,
+	MAXRUNS = 8, /* thread counts in one run */
+};
+
+/* One thread count's measurements */
+struct run {
+	int threads, done, nsg;
+	double *ms, *ph[3], sgt[ROUNDS * SGEMM_REPS], gs, gf; /* gs, gf: seconds and FLOPs in products */
 };
 
 static double
@@ -111,7 +120,7 @@ main(int argc, char **argv)
 	    {"eager", no_argument, NULL, 'e'},         {NULL, 0, NULL, 0}};
 	const char *model = "{\"l\":2,\"o\":[[\"sa_sdp_64\",\"sa_sdp_64\"],[\"sa_sdp_64\",\"sa_sdp_64\"]],"
 	                    "\"h\":[128,128],\"f\":[[512],[512]]}";
-	int threads = 1, steps = 20, B = 32, T = 128, c, eager = 0;
+	int steps = 20, B = 32, T = 128, c, eager = 0, nrun = 1, maxt = 1;
 	struct fb_config cfg = {0};
 	struct flexibert fb;
 	struct tc_error err;
@@ -119,7 +128,8 @@ main(int argc, char **argv)
 	struct rng r;
 	json_t *mj;
 	int32_t *ids, *labels;
-	double *ms, *ph[3], *sgt, flops, sg, gs = 0, gf = 0, mean = 0;
+	struct run run[MAXRUNS] = {{.threads = 1}};
+	double flops, sg;
 	uint64_t batch = 0;
 
 	tc_setprogname(argv[0]);
@@ -127,9 +137,18 @@ main(int argc, char **argv)
 	cfg.vocab = 8192;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
 		switch (c) {
-		case 't':
-			threads = (int)eparse_long(optarg, "--threads", 1, 256);
+		case 't': {
+			char *tok, *save = NULL;
+			nrun = 0;
+			for (tok = strtok_r(optarg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (nrun == MAXRUNS)
+					die("--threads: at most %d counts", MAXRUNS);
+				run[nrun++].threads = (int)eparse_long(tok, "--threads", 1, 256);
+			}
+			if (nrun == 0)
+				die("--threads: no count");
 			break;
+		}
 		case 's':
 			steps = (int)eparse_long(optarg, "--steps", 1, 100000);
 			break;
@@ -151,7 +170,9 @@ main(int argc, char **argv)
 		default:
 			return 2;
 		}
-	omp_set_num_threads(threads);
+	for (int q = 0; q < nrun; q++)
+		maxt = run[q].threads > maxt ? run[q].threads : maxt;
+	omp_set_num_threads(maxt); /* (the scratch that flexibert_init sizes by the threads) */
 	openblas_set_num_threads(1);
 	nn_flush_denormals();
 	if (!(mj = json_loads(model, 0, NULL)) || model_from_json(&cfg.m, mj, NULL, &err) < 0)
@@ -161,7 +182,7 @@ main(int argc, char **argv)
 	if (flexibert_init(&fb, &cfg, 1, &err) < 0)
 		die("%s", err.msg);
 	flexibert_set_eager(&fb, eager);
-	size_t nb = (size_t)(steps + WARM + ROUNDS) * B * T;
+	size_t nb = (size_t)nrun * (steps + WARM + ROUNDS) * B * T;
 	double *cdf = emalloc(sizeof *cdf * (size_t)cfg.vocab), z = 0;
 	ids = emalloc(sizeof *ids * nb);
 	labels = emalloc(sizeof *labels * (size_t)B);
@@ -183,58 +204,74 @@ main(int argc, char **argv)
 	free(cdf);
 	for (int i = 0; i < B; i++)
 		labels[i] = (int)rng_below(&r, 45);
-	ms = emalloc(sizeof *ms * (size_t)steps);
-	sgt = emalloc(sizeof *sgt * ROUNDS * SGEMM_REPS);
-	for (int p = 0; p < 3; p++)
-		ph[p] = emalloc(sizeof *ph[p] * (size_t)steps);
-	for (int s = 0; s < WARM; s++)
-		step_k(&fb, ids, labels, B, T, batch++, NULL);
+	for (int q = 0; q < nrun; q++) {
+		run[q].ms = emalloc(sizeof *run[q].ms * (size_t)steps);
+		for (int p = 0; p < 3; p++)
+			run[q].ph[p] = emalloc(sizeof *run[q].ph[p] * (size_t)steps);
+		omp_set_num_threads(run[q].threads);
+		for (int s = 0; s < WARM; s++)
+			step_k(&fb, ids, labels, B, T, batch++, NULL);
+	}
 	getrusage(RUSAGE_SELF, &ru); /* the step's peak, before the sgemm's buffers */
 
 	/*
 	 * Rounds of sgemm's products, one step unmeasured (the sgemm left the step's data out of the
-	 * caches), then a share of the measured steps: both rates are sampled over the same stretch of
-	 * time, so a neighbour that slows the machine for a while slows both.
+	 * caches), then a share of the measured steps, for each thread count in turn: the rates are
+	 * sampled over the same stretch of time, so a neighbour that slows the machine for a while
+	 * slows them all.
 	 */
 	size_t nn = (size_t)SGEMM_N * SGEMM_N;
 	float *sa = emalloc64(sizeof *sa * nn), *sb = emalloc64(sizeof *sb * nn),
 	      *sc = emalloc64(sizeof *sc * nn);
 	for (size_t i = 0; i < nn; i++)
 		sa[i] = sb[i] = (float)(i % 7) * 0.1f;
-	int per = (steps + ROUNDS - 1) / ROUNDS, done = 0, nsg = 0;
-	while (done < steps) {
-		for (int j = 0; j < SGEMM_REPS; j++)
-			sgt[nsg++] = sgemm_once(SGEMM_N, sa, sb, sc);
-		step_k(&fb, ids, labels, B, T, batch++, NULL);
-		gemm_count(1);
-		for (int i = 0; i < per && done < steps; i++, done++) {
-			double t[3];
-			ms[done] = step_k(&fb, ids, labels, B, T, batch++, t);
-			ph[0][done] = t[0], ph[1][done] = t[1], ph[2][done] = t[2];
+	int per = (steps + ROUNDS - 1) / ROUNDS;
+	for (int k = 0; k < ROUNDS; k++)
+		for (int q = 0; q < nrun; q++) {
+			struct run *u = &run[q];
+			double s0, f0, s1, f1;
+			omp_set_num_threads(u->threads);
+			for (int j = 0; j < SGEMM_REPS; j++)
+				u->sgt[u->nsg++] = sgemm_once(SGEMM_N, sa, sb, sc);
+			step_k(&fb, ids, labels, B, T, batch++, NULL);
+			gemm_stats(&s0, &f0);
+			gemm_count(1);
+			for (int i = 0; i < per && u->done < steps; i++, u->done++) {
+				double t[3];
+				u->ms[u->done] = step_k(&fb, ids, labels, B, T, batch++, t);
+				for (int p = 0; p < 3; p++)
+					u->ph[p][u->done] = t[p];
+			}
+			gemm_count(0);
+			gemm_stats(&s1, &f1);
+			u->gs += s1 - s0, u->gf += f1 - f0;
 		}
-		gemm_count(0);
-	}
 	free(sa), free(sb), free(sc);
-	gemm_stats(&gs, &gf);
-	gs /= steps * threads, gf /= steps; /* per step, and the step's wall time per thread */
-	for (int s = 0; s < steps; s++)
-		mean += ms[s] / steps;
-	qsort(ms, (size_t)steps, sizeof *ms, cmp);
-	for (int p = 0; p < 3; p++)
-		qsort(ph[p], (size_t)steps, sizeof *ph[p], cmp);
-	qsort(sgt, (size_t)nsg, sizeof *sgt, cmp);
 	flops = flexibert_flops(&cfg, B, T, 1);
 	sg = 2.0 * SGEMM_N * SGEMM_N * (double)SGEMM_N / 1e9;
-	printf("{\"threads\":%d,\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,"
-	       "\"gflops_best\":%.2f,\"sgemm_gflops\":%.2f,\"sgemm_gflops_best\":%.2f,"
-	       "\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,\"blas_core\":\"%s\","
-	       "\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f,"
-	       "\"forward_ms\":%.2f,\"backward_ms\":%.2f,\"optimizer_ms\":%.2f}\n",
-	       threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, flops / ms[0] / 1e6,
-	       sg / sgt[nsg / 2], sg / sgt[0], flops, fb.nparams, ru.ru_maxrss / 1024.0,
-	       openblas_get_corename(), gemm_own() ? "own" : "openblas", gs * 1e3 / mean, gf / gs / 1e9,
-	       flops / gs / 1e9, ph[0][steps / 2], ph[1][steps / 2], ph[2][steps / 2]);
+	for (int q = 0; q < nrun; q++) {
+		struct run *u = &run[q];
+		double mean = 0, gs = u->gs / (steps * u->threads), gf = u->gf / steps, *ms = u->ms;
+		/* per step, and the step's wall time per thread */
+		for (int s = 0; s < steps; s++)
+			mean += ms[s] / steps;
+		qsort(ms, (size_t)steps, sizeof *ms, cmp);
+		for (int p = 0; p < 3; p++)
+			qsort(u->ph[p], (size_t)steps, sizeof *u->ph[p], cmp);
+		qsort(u->sgt, (size_t)u->nsg, sizeof *u->sgt, cmp);
+		printf("{\"threads\":%d,\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,"
+		       "\"gflops_best\":%.2f,\"sgemm_gflops\":%.2f,\"sgemm_gflops_best\":%.2f,"
+		       "\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,\"blas_core\":\"%s\","
+		       "\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f,"
+		       "\"forward_ms\":%.2f,\"backward_ms\":%.2f,\"optimizer_ms\":%.2f}\n",
+		       u->threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, flops / ms[0] / 1e6,
+		       sg / u->sgt[u->nsg / 2], sg / u->sgt[0], flops, fb.nparams, ru.ru_maxrss / 1024.0,
+		       openblas_get_corename(), gemm_own() ? "own" : "openblas", gs * 1e3 / mean,
+		       gf / gs / 1e9, flops / gs / 1e9, u->ph[0][steps / 2], u->ph[1][steps / 2],
+		       u->ph[2][steps / 2]);
+		free(u->ms), free(u->ph[0]), free(u->ph[1]), free(u->ph[2]);
+	}
 	flexibert_release(&fb);
-	free(ids), free(labels), free(ms), free(sgt), free(ph[0]), free(ph[1]), free(ph[2]);
+	free(ids), free(labels);
 	return 0;
 }
