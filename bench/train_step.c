@@ -251,8 +251,8 @@ main(int argc, char **argv)
 	sg = 2.0 * SGEMM_N * SGEMM_N * (double)SGEMM_N / 1e9;
 	for (int q = 0; q < nrun; q++) {
 		struct run *u = &run[q];
+		/* the products' seconds per step and thread (the step's wall time), and FLOPs per step */
 		double mean = 0, gs = u->gs / (steps * u->threads), gf = u->gf / steps, *ms = u->ms;
-		/* per step, and the step's wall time per thread */
 		for (int s = 0; s < steps; s++)
 			mean += ms[s] / steps;
 		qsort(ms, (size_t)steps, sizeof *ms, cmp);
