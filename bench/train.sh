@@ -13,45 +13,82 @@
 # sgemm), peak memory (<= 150 MB); where the step's time goes: its share inside its products and
 # their rate alone, and its phases (forward, backward, optimizer); and the step with every product on
 # OpenBLAS (TC_GEMM=openblas) beside lib/gemm's own kernel.
+# RUNS=N repeats all of it N times (default 1) and ends with each target's figure over the runs
+# (lowest, median, highest) and the runs that met it: the machine's neighbours move single runs.
 set -eu
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 STEPS=${STEPS:-20}
+RUNS=${RUNS:-1}
 PY=${PYTHON:-/usr/bin/python3} # Debian's, where python3-torch installs
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# 1 and 2 threads in turns in one process (train_step --threads 1,2), so that both meet the same
-# neighbours and "2 threads against 1" compares like with like
-"$top/$BUILD/bench/train_step" --threads 1,2 --steps "$STEPS" > "$tmp/c.json"
-sed 's/^/   tc-train engine: /' "$tmp/c.json"
-TC_GEMM=openblas "$top/$BUILD/bench/train_step" --threads 1,2 --steps "$STEPS" > "$tmp/o.json"
-sed 's/^/   the same with every product on OpenBLAS (TC_GEMM=openblas): /' "$tmp/o.json"
-core=$(jq -rs '.[0].blas_core' "$tmp/c.json")
-torch=0
-if "$PY" -c 'import torch' 2>/dev/null; then
-	torch=1
-	for t in 1 2; do
-		OPENBLAS_CORETYPE=$core OMP_WAIT_POLICY=PASSIVE "$PY" "$top/bench/torch_step.py" --threads "$t" \
-			--steps "$STEPS" > "$tmp/p$t.json"
-		echo "   PyTorch $("$PY" -c 'import torch; print(torch.__version__)'), $t thread(s) (OPENBLAS_CORETYPE=$core): $(cat "$tmp/p$t.json")"
-	done
-else
-	echo "   PyTorch: python3-torch is not installed; anchors.md: 170-187 ms (1 thread), 121-134 ms (2)"
-fi
+# One run into the folder $1: its JSON there, its lines on stdout, and its figures (one JSON line) added
+# to $tmp/figures.jsonl
+one_run() {
+	d=$1
+	mkdir -p "$d"
+	# 1 and 2 threads in turns in one process (train_step --threads 1,2), so that both meet the same
+	# neighbours and "2 threads against 1" compares like with like
+	"$top/$BUILD/bench/train_step" --threads 1,2 --steps "$STEPS" > "$d/c.json"
+	sed 's/^/   tc-train engine: /' "$d/c.json"
+	TC_GEMM=openblas "$top/$BUILD/bench/train_step" --threads 1,2 --steps "$STEPS" > "$d/o.json"
+	sed 's/^/   the same with every product on OpenBLAS (TC_GEMM=openblas): /' "$d/o.json"
+	core=$(jq -rs '.[0].blas_core' "$d/c.json")
+	torch=0
+	if "$PY" -c 'import torch' 2>/dev/null; then
+		torch=1
+		for t in 1 2; do
+			OPENBLAS_CORETYPE=$core OMP_WAIT_POLICY=PASSIVE "$PY" "$top/bench/torch_step.py" --threads "$t" \
+				--steps "$STEPS" > "$d/p$t.json"
+			echo "   PyTorch $("$PY" -c 'import torch; print(torch.__version__)'), $t thread(s) (OPENBLAS_CORETYPE=$core): $(cat "$d/p$t.json")"
+		done
+	else
+		echo "   PyTorch: python3-torch is not installed; anchors.md: 170-187 ms (1 thread), 121-134 ms (2)"
+	fi
 
-jq -rs --argjson torch "$torch" '
+	jq -rs --argjson torch "$torch" '
+		def r(x): (x * 100 | round) / 100;
+		.[0] as $c1 | .[1] as $c2 | .[2] as $o1 | .[3] as $o2 |
+		"   step: \($c1.step_ms_median) ms on 1 thread, \($c2.step_ms_median) ms on 2; 2 threads are \(r($c1.step_ms_median / $c2.step_ms_median))x faster (target >= 1.7)",
+		"   FLOP/s against sgemm (n = 1024), both sampled in the same rounds of one process, median against median (target >= 70%): 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))%",
+		"      fastest step against fastest sgemm: \(r($c1.gflops_best / $c1.sgemm_gflops_best * 100))% on 1 thread, \(r($c2.gflops_best / $c2.sgemm_gflops_best * 100))% on 2; median step against fastest sgemm (the strictest): \(r($c1.gflops / $c1.sgemm_gflops_best * 100))% and \(r($c2.gflops / $c2.sgemm_gflops_best * 100))%",
+		"   where the step goes: \(r($c1.gemm_share * 100))% of it in its products on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
+		"   the step against sgemm on its own products: \(r($c1.gflops / $c1.gemm_gflops * 100))% on 1 thread, \(r($c2.gflops / $c2.gemm_gflops * 100))% on 2",
+		"   by phase (medians): forward \($c1.forward_ms) ms, backward \($c1.backward_ms), clipping and AdamW \($c1.optimizer_ms) on 1 thread; \($c2.forward_ms), \($c2.backward_ms), \($c2.optimizer_ms) on 2",
+		"   peak memory: \([$c1.peak_rss_mb, $c2.peak_rss_mb] | max) MB (target <= 150)",
+		"   lib/gemm (\($c1.gemm)) against every product on OpenBLAS: step time \(r($c1.step_ms_median / $o1.step_ms_median))x on 1 thread, \(r($c2.step_ms_median / $o2.step_ms_median))x on 2",
+		(if $torch == 1 then .[4] as $p1 | .[5] as $p2 |
+		"   against PyTorch: 1 thread \(r($c1.step_ms_median / $p1.step_ms_median))x its step time (target <= 0.9), 2 threads \(r($c2.step_ms_median / $p2.step_ms_median))x (target <= 0.7); PyTorch peak \([$p1.peak_rss_mb, $p2.peak_rss_mb] | max) MB"
+		else empty end)
+	' "$d/c.json" "$d/o.json" $( [ "$torch" = 1 ] && echo "$d/p1.json $d/p2.json")
+	jq -cs --argjson torch "$torch" '
+		.[0] as $c1 | .[1] as $c2 |
+		{speedup: ($c1.step_ms_median / $c2.step_ms_median), ratio1: ($c1.gflops / $c1.sgemm_gflops * 100),
+		 ratio2: ($c2.gflops / $c2.sgemm_gflops * 100), peak: ([$c1.peak_rss_mb, $c2.peak_rss_mb] | max)} +
+		(if $torch == 1 then {torch1: ($c1.step_ms_median / .[2].step_ms_median),
+		                      torch2: ($c2.step_ms_median / .[3].step_ms_median)} else {} end)
+	' "$d/c.json" $( [ "$torch" = 1 ] && echo "$d/p1.json $d/p2.json") >> "$tmp/figures.jsonl"
+}
+
+for i in $(seq "$RUNS"); do
+	[ "$RUNS" = 1 ] || echo "-- run $i of $RUNS, $(date -u +%H:%M:%S) UTC"
+	one_run "$tmp/$i"
+done
+[ "$RUNS" = 1 ] && exit 0
+echo "-- over the $RUNS runs: lowest, median, highest; runs that met the target"
+jq -rs '
 	def r(x): (x * 100 | round) / 100;
-	.[0] as $c1 | .[1] as $c2 | .[2] as $o1 | .[3] as $o2 |
-	"   step: \($c1.step_ms_median) ms on 1 thread, \($c2.step_ms_median) ms on 2; 2 threads are \(r($c1.step_ms_median / $c2.step_ms_median))x faster (target >= 1.7)",
-	"   FLOP/s against sgemm (n = 1024), both sampled in the same rounds of one process, median against median (target >= 70%): 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))%",
-	"      fastest step against fastest sgemm: \(r($c1.gflops_best / $c1.sgemm_gflops_best * 100))% on 1 thread, \(r($c2.gflops_best / $c2.sgemm_gflops_best * 100))% on 2; median step against fastest sgemm (the strictest): \(r($c1.gflops / $c1.sgemm_gflops_best * 100))% and \(r($c2.gflops / $c2.sgemm_gflops_best * 100))%",
-	"   where the step goes: \(r($c1.gemm_share * 100))% of it in its products on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
-	"   the step against sgemm on its own products: \(r($c1.gflops / $c1.gemm_gflops * 100))% on 1 thread, \(r($c2.gflops / $c2.gemm_gflops * 100))% on 2",
-	"   by phase (medians): forward \($c1.forward_ms) ms, backward \($c1.backward_ms), clipping and AdamW \($c1.optimizer_ms) on 1 thread; \($c2.forward_ms), \($c2.backward_ms), \($c2.optimizer_ms) on 2",
-	"   peak memory: \([$c1.peak_rss_mb, $c2.peak_rss_mb] | max) MB (target <= 150)",
-	"   lib/gemm (\($c1.gemm)) against every product on OpenBLAS: step time \(r($c1.step_ms_median / $o1.step_ms_median))x on 1 thread, \(r($c2.step_ms_median / $o2.step_ms_median))x on 2",
-	(if $torch == 1 then .[4] as $p1 | .[5] as $p2 |
-	"   against PyTorch: 1 thread \(r($c1.step_ms_median / $p1.step_ms_median))x its step time (target <= 0.9), 2 threads \(r($c2.step_ms_median / $p2.step_ms_median))x (target <= 0.7); PyTorch peak \([$p1.peak_rss_mb, $p2.peak_rss_mb] | max) MB"
-	else empty end)
-' "$tmp/c.json" "$tmp/o.json" $( [ "$torch" = 1 ] && echo "$tmp/p1.json $tmp/p2.json")
+	def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+	. as $runs | [
+		["step, 2 threads against 1 (x)", "speedup", ">=", 1.7],
+		["FLOP/s against sgemm, 1 thread (%)", "ratio1", ">=", 70],
+		["FLOP/s against sgemm, 2 threads (%)", "ratio2", ">=", 70],
+		["peak memory (MB)", "peak", "<=", 150],
+		["step against PyTorch, 1 thread (x)", "torch1", "<=", 0.9],
+		["step against PyTorch, 2 threads (x)", "torch2", "<=", 0.7]
+	][] | . as [$name, $k, $op, $t] | [$runs[][$k] | select(. != null)] |
+	select(length > 0) |
+	"   \($name): \(r(min)), \(r(med)), \(r(max)); target \($op) \($t): met in \(map(select(if $op == ">=" then . >= $t else . <= $t end)) | length) of \(length)"
+' "$tmp/figures.jsonl"
