@@ -172,7 +172,7 @@ trial() {
 	tref=$(cat "$BATS_FILE_TMPDIR/span")
 	delay=$(awk -v i="$n" -v t="$tref" -v n="$trials" 'BEGIN { srand(i); printf "%.3f", t * (i - 1 + rand()) / n }')
 	echo "$tiny" > tiny.json
-	for attempt in 1 2 3 4 5; do
+	for attempt in 1 2 3 4 5 6 7 8 9 10; do
 		rm -rf k sid
 		# (in a subshell that waits for it, so that bash does not report the kill)
 		(setsid sh -c 'echo $$ > sid; exec "$@"' sh "$top/pipelines/codesign" "${cd_args[@]}" --out k > killed.log 2>&1 3>&-
@@ -185,9 +185,9 @@ trial() {
 		wait "$pid" || true
 		echo "# trial $n: SIGKILL after $delay s ($(awk -v d="$delay" -v t="$tref" 'BEGIN { printf "%.2f", d / t }') of a run's $tref s), running: ${running:-nothing, the run had ended: again, sooner}" >&3
 		[ -z "$running" ] || break
-		delay=$(awk -v d="$delay" 'BEGIN { printf "%.3f", d * 0.9 }')
+		delay=$(awk -v d="$delay" 'BEGIN { printf "%.3f", d * 0.8 }')
 	done
-	[ -n "$running" ] || fail "the run had ended before each of 5 kills"
+	[ -n "$running" ] || fail "the run had ended before each of 10 kills"
 	if [ -d k ]; then # unless killed before it made its folder
 		check_killed k
 	fi
