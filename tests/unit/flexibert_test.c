@@ -229,9 +229,10 @@ check_gradients(const char *what, const struct fb_config *cfg, int training)
 			fb.params[k] = x0;
 			fd = (lp - lm) / (2 * eps);
 			/* rounding in an fp32 loss puts about 1e-4 of noise in a difference at a step
-			 * of 1e-3, and ten times that at 1e-4 */
-			if (fabs(fd - fb.grads[k]) / (gmax + 5e-6 / eps) > worst) {
-				worst = fabs(fd - fb.grads[k]) / (gmax + 5e-6 / eps);
+			 * of 1e-3 (up to 1.1e-4 seen where the gradient is 0: an SA head's key bias,
+			 * to which softmax is blind), and ten times that at 1e-4: allowed 2e-4 */
+			if (fabs(fd - fb.grads[k]) / (gmax + 1e-5 / eps) > worst) {
+				worst = fabs(fd - fb.grads[k]) / (gmax + 1e-5 / eps);
 				if (worst > 2e-2)
 					printf("# %s: %s[%zu]: gradient %.6g, finite difference %.6g\n", what,
 					       p->name, j, fb.grads[k], fd);
