@@ -1184,8 +1184,8 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 		fb->nlogit_rows = B;
 		if (labels) {
 			memcpy(a->clabels, labels, sizeof *labels * (size_t)B);
-			fb->loss =
-			    crossentropy_forward_backward(a->cdlogits, a->clogits, labels, B, C, &count);
+			fb->loss = crossentropy_forward_backward(a->cdlogits, a->clogits, labels, B, C,
+			                                         fb->cfg.smoothing, &count);
 		}
 		return fb->loss;
 	}
@@ -1209,8 +1209,8 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 	gelu_forward(a->tact, a->tpre, (size_t)a->M * hL);
 	layernorm_forward(a->tln, a->tm, a->tr, a->tact, P + fb->mlnw, P + fb->mlnb, a->M, hL);
 	matmul_forward(a->mlogits, a->tln, P + fb->decw, P + fb->decb, a->M, hL, fb->cfg.vocab);
-	fb->loss =
-	    crossentropy_forward_backward(a->mdlogits, a->mlogits, a->rowlab, a->M, fb->cfg.vocab, &count);
+	fb->loss = crossentropy_forward_backward(a->mdlogits, a->mlogits, a->rowlab, a->M, fb->cfg.vocab,
+	                                         fb->cfg.smoothing, &count);
 	return fb->loss;
 }
 

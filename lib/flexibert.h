@@ -32,6 +32,7 @@ struct fb_config {
 	int vocab, labels, max_pos; /* labels: classes for FB_CLS */
 	int objective;              /* FB_CLS or FB_MLM */
 	float dropout;              /* 0.1 by default; 0 makes forward deterministic */
+	float smoothing;            /* the loss's label smoothing (0: none) */
 	int dynaprop;               /* prune at run time (fb->prune has the thresholds) */
 };
 

@@ -2410,8 +2410,9 @@ dsc_backward(float *dq, float *dk, float *dv, const struct dsc_grads *g, const f
 
 double
 crossentropy_forward_backward(float *dlogits, const float *logits, const int32_t *labels, int N, int C,
-                              int *count)
+                              float smoothing, int *count)
 {
+	double ls = smoothing; /* the target: 1 - ls on the label, ls / C on every class */
 	double loss = 0;
 	int n = 0;
 
@@ -2437,10 +2438,18 @@ crossentropy_forward_backward(float *dlogits, const float *logits, const int32_t
 			for (int c = 0; c < C; c++)
 				sum += exp((double)z[c] - mx);
 			tl += log(sum) + mx - z[labels[i]];
+			if (ls > 0) { /* (1 - ls) (lse - z_y) + ls (lse - mean z) */
+				double zs = 0;
+				for (int c = 0; c < C; c++)
+					zs += z[c];
+				tl += ls * (z[labels[i]] - zs / C);
+			}
 			if (dlogits)
 				for (int c = 0; c < C; c++)
 					dlogits[(size_t)i * C + c] =
-					    (float)((exp((double)z[c] - mx) / sum - (c == labels[i])) / n);
+					    (float)((exp((double)z[c] - mx) / sum -
+					             (1 - ls) * (c == labels[i]) - ls / C) /
+					            n);
 		}
 		part[omp_get_thread_num()] = tl;
 	}

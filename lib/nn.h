@@ -311,11 +311,12 @@ void dsc_backward(float *dq, float *dk, float *dv, const struct dsc_grads *g, co
                   int K);
 
 /*
- * Cross-entropy of rows of logits (N, C) against labels (N; rows labelled < 0 are ignored): returns
- * the mean loss over the counted rows (0 if none) and writes dlogits = (softmax - one-hot) / count
- * (0 on ignored rows) when dlogits is not NULL. *count receives the number of counted rows.
+ * Cross-entropy of rows of logits (N, C) against labels (N; rows labelled < 0 are ignored), the target
+ * smoothed (1 - smoothing on the label, smoothing / C on every class; 0: one-hot): returns the mean
+ * loss over the counted rows (0 if none) and writes dlogits = (softmax - target) / count (0 on
+ * ignored rows) when dlogits is not NULL. *count receives the number of counted rows.
  */
 double crossentropy_forward_backward(float *dlogits, const float *logits, const int32_t *labels, int N, int C,
-                                     int *count);
+                                     float smoothing, int *count);
 
 #endif

@@ -336,6 +336,8 @@ train_options_json(const struct train_options *o)
 	json_object_set_new(c, "weight_decay", json_number(o->weight_decay));
 	json_object_set_new(c, "max_norm", json_number(o->max_norm));
 	json_object_set_new(c, "dropout", json_number(o->dropout));
+	if (o->label_smoothing > 0) /* (absent otherwise, so older runs keep their checkpoint names) */
+		json_object_set_new(c, "label_smoothing", json_number(o->label_smoothing));
 	json_object_set_new(c, "vocab_size", json_integer(o->vocab_size));
 	json_object_set_new(c, "vocab_path", o->vocab_path ? json_string(o->vocab_path) : json_null());
 	json_object_set_new(c, "init_path", o->init_path ? json_string(o->init_path) : json_null());
@@ -1024,6 +1026,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	cfg.max_pos = o->seq > 512 ? o->seq : 512;
 	cfg.objective = o->objective;
 	cfg.dropout = o->dropout;
+	cfg.smoothing = o->label_smoothing;
 	cfg.dynaprop = o->dynaprop;
 	st.cal_step = -1;
 	for (int i = 0; i < FB_PT_COUNT; i++) {

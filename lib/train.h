@@ -36,6 +36,7 @@ struct train_options {
 	double lr, warmup; /* peak learning rate; warm-up as a fraction of the budget */
 	double weight_decay, max_norm;
 	float dropout;
+	float label_smoothing; /* the loss's target: 1 - it on the label, it / classes on each (0: one-hot) */
 	uint64_t seed;
 	int vocab_size;          /* a vocabulary trained on the training split, or */
 	const char *vocab_path;  /* one loaded from a vocab.txt */

@@ -58,6 +58,20 @@ stderr_one_line() {
 	cmp d.json e.json
 }
 
+@test "--label-smoothing: 0 is the default, bit for bit; 0.1 trains on the smoothed loss" {
+	echo "$tiny" > in.jsonl
+	tc-train $T --steps 20 --no-checkpoint in.jsonl | jq -cS "$strip" > a.json
+	tc-train $T --steps 20 --no-checkpoint --label-smoothing 0 in.jsonl | jq -cS "$strip" > b.json
+	tc-train $T --steps 20 --no-checkpoint --label-smoothing 0.1 in.jsonl | jq -cS "$strip" > c.json
+	cmp a.json b.json
+	# on the same first step (same weights, same batch) the loss itself differs, not only the
+	# training that follows
+	tc-train $T --steps 1 --no-checkpoint in.jsonl | jq .train.train_loss > a1
+	tc-train $T --steps 1 --no-checkpoint --label-smoothing 0.1 in.jsonl | jq .train.train_loss > c1
+	jq -en --argjson a "$(cat a1)" --argjson c "$(cat c1)" '$c != $a' >/dev/null || fail "$(cat a1 c1)"
+	! cmp -s a.json c.json
+}
+
 @test "a paused run resumed twice ends exactly where an uninterrupted one does" {
 	echo "$mixed" > in.jsonl
 	tc-train $T --steps 40 --no-checkpoint in.jsonl | jq -cS "$strip" > straight.json
@@ -287,7 +301,7 @@ stderr_one_line() {
 		"--progress loud" "--checkpoint a --checkpoint-dir b" "--no-checkpoint --resume" \
 		"--no-checkpoint --pause-after 3" "--tau-act -1" "--target-act 1" "--target-grad nan" \
 		"--tau-act 0.1 --target-act 0.5" "--tau-grad 0 --target-grad 0.5" "--dynaprop --baseline bow" \
-		"--prune-start 1" "--prune-start -0.1"; do
+		"--prune-start 1" "--prune-start -0.1" "--label-smoothing 1" "--label-smoothing -0.1"; do
 		run -2 --separate-stderr tc-train $args
 		[ -z "$output" ] || fail "$args: wrote $output"
 		[[ "$stderr" == tc-train:* ]] || fail "$args: $stderr"

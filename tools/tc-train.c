@@ -63,6 +63,8 @@ usage(FILE *f)
 	       "      --weight-decay W    AdamW's decoupled decay (default 0.01)\n"
 	       "      --max-norm N        gradient clipping norm (default 1)\n"
 	       "      --dropout P         (default 0.1)\n"
+	       "      --label-smoothing E the loss's target: 1 - E on the label, E / classes on each\n"
+	       "                          (default 0)\n"
 	       "      --vocab-size N      WordPiece vocabulary trained on the training split (default 8192)\n"
 	       "      --vocab FILE        or a Hugging Face vocab.txt\n"
 	       "      --init FILE         start from a checkpoint's encoder and vocabulary (fine-tuning)\n"
@@ -400,6 +402,7 @@ main(int argc, char **argv)
 		OPT_WD,
 		OPT_MAXNORM,
 		OPT_DROPOUT,
+		OPT_SMOOTHING,
 		OPT_VOCAB_SIZE,
 		OPT_VOCAB,
 		OPT_INIT,
@@ -442,6 +445,7 @@ main(int argc, char **argv)
 	    {"weight-decay", required_argument, NULL, OPT_WD},
 	    {"max-norm", required_argument, NULL, OPT_MAXNORM},
 	    {"dropout", required_argument, NULL, OPT_DROPOUT},
+	    {"label-smoothing", required_argument, NULL, OPT_SMOOTHING},
 	    {"vocab-size", required_argument, NULL, OPT_VOCAB_SIZE},
 	    {"vocab", required_argument, NULL, OPT_VOCAB},
 	    {"init", required_argument, NULL, OPT_INIT},
@@ -532,6 +536,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_DROPOUT:
 			opt.dropout = (float)eparse_double(optarg, "--dropout", 0, 0.99);
+			break;
+		case OPT_SMOOTHING:
+			opt.label_smoothing = (float)eparse_double(optarg, "--label-smoothing", 0, 0.99);
 			break;
 		case OPT_VOCAB_SIZE:
 			opt.vocab_size = (int)eparse_long(optarg, "--vocab-size", 6, 1 << 24);

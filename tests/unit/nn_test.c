@@ -549,6 +549,7 @@ test_dropout(void)
 struct ce_ctx {
 	float *z;
 	int32_t lab[6];
+	float ls;
 };
 
 static double
@@ -556,31 +557,37 @@ ce_f(void *p)
 {
 	struct ce_ctx *c = p;
 	int n;
-	return crossentropy_forward_backward(NULL, c->z, c->lab, 6, 7, &n);
+	return crossentropy_forward_backward(NULL, c->z, c->lab, 6, 7, c->ls, &n);
 }
 
 static void
 test_crossentropy(void)
 {
-	struct ce_ctx c = {randv(42, 3), {1, -100, 6, 0, -100, 3}};
-	float *dz = zeros(42);
-	double loss, e, ref = 0;
-	int n;
+	/* one-hot, then smoothed (1 - ls on the label, ls / 7 on each class), against sums in double */
+	for (int k = 0; k < 2; k++) {
+		struct ce_ctx c = {randv(42, 3), {1, -100, 6, 0, -100, 3}, k ? 0.1f : 0.0f};
+		float *dz = zeros(42);
+		double loss, e, ref = 0, ls = c.ls;
+		int n;
 
-	loss = crossentropy_forward_backward(dz, c.z, c.lab, 6, 7, &n);
-	for (int i = 0; i < 6; i++) {
-		double s = 0;
-		if (c.lab[i] < 0)
-			continue;
-		for (int k = 0; k < 7; k++)
-			s += exp(c.z[i * 7 + k]);
-		ref += log(s) - c.z[i * 7 + c.lab[i]];
+		loss = crossentropy_forward_backward(dz, c.z, c.lab, 6, 7, c.ls, &n);
+		for (int i = 0; i < 6; i++) {
+			double s = 0, lse, mean = 0;
+			if (c.lab[i] < 0)
+				continue;
+			for (int j = 0; j < 7; j++)
+				s += exp(c.z[i * 7 + j]), mean += c.z[i * 7 + j] / 7.0;
+			lse = log(s);
+			ref += (1 - ls) * (lse - c.z[i * 7 + c.lab[i]]) + ls * (lse - mean);
+		}
+		ref /= 4;
+		e = fd_check(ce_f, &c, c.z, dz, 42, 1e-2);
+		check(n == 4 && fabs(loss - ref) < 1e-6 && e < TOL && dz[7] == 0 && dz[28] == 0,
+		      "cross-entropy%s: mean over the labelled rows, gradient matches finite differences "
+		      "(%.1e)",
+		      k ? " with label smoothing 0.1" : "", e);
+		free(c.z), free(dz);
 	}
-	ref /= 4;
-	e = fd_check(ce_f, &c, c.z, dz, 42, 1e-2);
-	check(n == 4 && fabs(loss - ref) < 1e-6 && e < TOL && dz[7] == 0 && dz[28] == 0,
-	      "cross-entropy: mean over the labelled rows, gradient matches finite differences (%.1e)", e);
-	free(c.z), free(dz);
 }
 
 /* ---- attention ---- */
