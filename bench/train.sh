@@ -27,7 +27,7 @@ trap 'rm -rf "$tmp"' EXIT
 # One run into the folder $1: its JSON there, its lines on stdout, and its figures (one JSON line) added
 # to $tmp/figures.jsonl
 one_run() {
-	d=$1
+	local d=$1 core torch t
 	mkdir -p "$d"
 	# 1 and 2 threads in turns in one process (train_step --threads 1,2), so that both meet the same
 	# neighbours and "2 threads against 1" compares like with like
