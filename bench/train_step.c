@@ -42,17 +42,16 @@
 #include "util.h"
 
 enum {
-	WARM = 3,       /* steps before any is measured */
-	ROUNDS = 4,     /* rounds of sgemm's products and steps, both measured */
-	SGEMM_REPS = 3, /* sgemm's products in a round */
+	WARM = 3, /* steps before any is measured */
 	SGEMM_N = 1024,
 	MAXRUNS = 8, /* thread counts in one run */
 };
 
 /* One thread count's measurements */
 struct run {
-	int threads, done, nsg;
-	double *ms, *ph[3], sgt[ROUNDS * SGEMM_REPS], gs, gf; /* gs, gf: seconds and FLOPs in products */
+	int threads;
+	double *ms, *ph[3], *sgt, gs, gf; /* the i-th step's ms and its sgemm's seconds; gs, gf: seconds
+	                                    and FLOPs in products */
 };
 
 static double
@@ -182,7 +181,7 @@ main(int argc, char **argv)
 	if (flexibert_init(&fb, &cfg, 1, &err) < 0)
 		die("%s", err.msg);
 	flexibert_set_eager(&fb, eager);
-	size_t nb = (size_t)nrun * (steps + WARM + ROUNDS) * B * T;
+	size_t nb = (size_t)nrun * (2 * steps + WARM) * B * T;
 	double *cdf = emalloc(sizeof *cdf * (size_t)cfg.vocab), z = 0;
 	ids = emalloc(sizeof *ids * nb);
 	labels = emalloc(sizeof *labels * (size_t)B);
@@ -206,6 +205,7 @@ main(int argc, char **argv)
 		labels[i] = (int)rng_below(&r, 45);
 	for (int q = 0; q < nrun; q++) {
 		run[q].ms = emalloc(sizeof *run[q].ms * (size_t)steps);
+		run[q].sgt = emalloc(sizeof *run[q].sgt * (size_t)steps);
 		for (int p = 0; p < 3; p++)
 			run[q].ph[p] = emalloc(sizeof *run[q].ph[p] * (size_t)steps);
 		omp_set_num_threads(run[q].threads);
@@ -215,36 +215,31 @@ main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru); /* the step's peak, before the sgemm's buffers */
 
 	/*
-	 * Rounds of sgemm's products, one step unmeasured (the sgemm left the step's data out of the
-	 * caches), then a share of the measured steps, for each thread count in turn: the rates are
-	 * sampled over the same stretch of time, so a neighbour that slows the machine for a while
-	 * slows them all.
+	 * For each measured step, each thread count in turn: one step unmeasured (the last sgemm left the
+	 * step's data out of the caches), the measured step, then one sgemm product, timed. A step and the
+	 * product right after it make a pair: a neighbour who slows the machine for a while slows both, so
+	 * their ratio holds where the medians of each, taken over different moments, need not.
 	 */
 	size_t nn = (size_t)SGEMM_N * SGEMM_N;
 	float *sa = emalloc64(sizeof *sa * nn), *sb = emalloc64(sizeof *sb * nn),
 	      *sc = emalloc64(sizeof *sc * nn);
 	for (size_t i = 0; i < nn; i++)
 		sa[i] = sb[i] = (float)(i % 7) * 0.1f;
-	int per = (steps + ROUNDS - 1) / ROUNDS;
-	for (int k = 0; k < ROUNDS; k++)
+	for (int i = 0; i < steps; i++)
 		for (int q = 0; q < nrun; q++) {
 			struct run *u = &run[q];
-			double s0, f0, s1, f1;
+			double s0, f0, s1, f1, t[3];
 			omp_set_num_threads(u->threads);
-			for (int j = 0; j < SGEMM_REPS; j++)
-				u->sgt[u->nsg++] = sgemm_once(SGEMM_N, sa, sb, sc);
 			step_k(&fb, ids, labels, B, T, batch++, NULL);
 			gemm_stats(&s0, &f0);
 			gemm_count(1);
-			for (int i = 0; i < per && u->done < steps; i++, u->done++) {
-				double t[3];
-				u->ms[u->done] = step_k(&fb, ids, labels, B, T, batch++, t);
-				for (int p = 0; p < 3; p++)
-					u->ph[p][u->done] = t[p];
-			}
+			u->ms[i] = step_k(&fb, ids, labels, B, T, batch++, t);
 			gemm_count(0);
 			gemm_stats(&s1, &f1);
 			u->gs += s1 - s0, u->gf += f1 - f0;
+			for (int p = 0; p < 3; p++)
+				u->ph[p][i] = t[p];
+			u->sgt[i] = sgemm_once(SGEMM_N, sa, sb, sc);
 		}
 	free(sa), free(sb), free(sc);
 	flops = flexibert_flops(&cfg, B, T, 1);
@@ -253,23 +248,33 @@ main(int argc, char **argv)
 		struct run *u = &run[q];
 		/* the products' seconds per step and thread (the step's wall time), and FLOPs per step */
 		double mean = 0, gs = u->gs / (steps * u->threads), gf = u->gf / steps, *ms = u->ms;
-		for (int s = 0; s < steps; s++)
+		double *pr = emalloc(sizeof *pr * (size_t)steps);
+		printf("{\"threads\":%d,\"step_ms_all\":[", u->threads);
+		for (int s = 0; s < steps; s++) {
 			mean += ms[s] / steps;
+			pr[s] = flops * u->sgt[s] / (ms[s] * 1e-3 * sg * 1e9);
+			printf("%s%.2f", s ? "," : "", ms[s]);
+		}
+		printf("],\"sgemm_ms_all\":[");
+		for (int s = 0; s < steps; s++)
+			printf("%s%.2f", s ? "," : "", u->sgt[s] * 1e3);
 		qsort(ms, (size_t)steps, sizeof *ms, cmp);
 		for (int p = 0; p < 3; p++)
 			qsort(u->ph[p], (size_t)steps, sizeof *u->ph[p], cmp);
-		qsort(u->sgt, (size_t)u->nsg, sizeof *u->sgt, cmp);
-		printf("{\"threads\":%d,\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,"
+		qsort(u->sgt, (size_t)steps, sizeof *u->sgt, cmp);
+		qsort(pr, (size_t)steps, sizeof *pr, cmp);
+		printf("],\"step_ms_median\":%.2f,\"step_ms_min\":%.2f,\"gflops\":%.2f,"
 		       "\"gflops_best\":%.2f,\"sgemm_gflops\":%.2f,\"sgemm_gflops_best\":%.2f,"
-		       "\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,\"blas_core\":\"%s\","
-		       "\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,\"gemm_bound_gflops\":%.2f,"
-		       "\"forward_ms\":%.2f,\"backward_ms\":%.2f,\"optimizer_ms\":%.2f}\n",
-		       u->threads, ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, flops / ms[0] / 1e6,
-		       sg / u->sgt[u->nsg / 2], sg / u->sgt[0], flops, fb.nparams, ru.ru_maxrss / 1024.0,
-		       openblas_get_corename(), gemm_own() ? "own" : "openblas", gs * 1e3 / mean,
-		       gf / gs / 1e9, flops / gs / 1e9, u->ph[0][steps / 2], u->ph[1][steps / 2],
-		       u->ph[2][steps / 2]);
-		free(u->ms), free(u->ph[0]), free(u->ph[1]), free(u->ph[2]);
+		       "\"ratio_paired\":%.4f,\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,"
+		       "\"blas_core\":\"%s\",\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,"
+		       "\"gemm_bound_gflops\":%.2f,\"forward_ms\":%.2f,\"backward_ms\":%.2f,\"optimizer_ms\":"
+		       "%.2f}\n",
+		       ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, flops / ms[0] / 1e6,
+		       sg / u->sgt[steps / 2], sg / u->sgt[0], (pr[(steps - 1) / 2] + pr[steps / 2]) / 2,
+		       flops, fb.nparams, ru.ru_maxrss / 1024.0, openblas_get_corename(),
+		       gemm_own() ? "own" : "openblas", gs * 1e3 / mean, gf / gs / 1e9, flops / gs / 1e9,
+		       u->ph[0][steps / 2], u->ph[1][steps / 2], u->ph[2][steps / 2]);
+		free(pr), free(u->ms), free(u->sgt), free(u->ph[0]), free(u->ph[1]), free(u->ph[2]);
 	}
 	flexibert_release(&fb);
 	free(ids), free(labels);
