@@ -8,14 +8,15 @@
  * most frequent with weight 1/k, as in text), so that the token embeddings' rows that hold a gradient
  * change from step to step as they do in training. --eager updates every row of them at every step
  * (flexibert_set_eager) instead of deferring the rows without a gradient.
- * After 3 steps unmeasured on each thread count, 4 rounds in which each thread count in turn times
- * sgemm's products (3 of n = 1024 on its threads, split as lib/nn.c splits its products), runs one
- * step unmeasured (the sgemm left the step's data out of the caches), then a quarter of its S
- * measured steps: every rate is sampled over the same stretch of time, so that a neighbour who
- * slows the machine for a while slows them all.
- * Prints a JSON line for each thread count, in the order given: threads, step_ms_median, step_ms_min, gflops
- * and gflops_best (the step's FLOPs over its median and its shortest time), sgemm_gflops and
- * sgemm_gflops_best (sgemm's at its median and its shortest), params, peak_rss_mb (the process's, after the
+ * After 3 steps unmeasured on each thread count, S times, each thread count in turn: one step
+ * unmeasured (the last sgemm product left the step's data out of the caches), one measured, then one
+ * sgemm product of n = 1024 on its threads (split as lib/nn.c splits its products), timed. A step and
+ * the product right after it make a pair, slowed alike by a neighbour who slows the machine for a while.
+ * Prints a JSON line for each thread count, in the order given: threads, step_ms_all and sgemm_ms_all
+ * (each measured step's and each product's milliseconds, in the order taken), step_ms_median,
+ * step_ms_min, gflops and gflops_best (the step's FLOPs over its median and its shortest time),
+ * sgemm_gflops and sgemm_gflops_best (sgemm's at its median and its shortest), ratio_paired (the median
+ * over the pairs of the step's FLOP/s against its product's), params, peak_rss_mb (the process's, after the
  * first steps, before sgemm's buffers), and what the step spends in its products (lib/gemm: its own kernel,
  * or OpenBLAS with TC_GEMM=openblas, named in "gemm"): gemm_share (the share of the step's time inside them,
  * summed over the threads), gemm_gflops (the rate of those calls, their own FLOPs over their own time) and
