@@ -9,7 +9,7 @@
 # PyTorch runs with OMP_WAIT_POLICY=PASSIVE (anchors.md). Prints each run's JSON and the ratios the
 # issue asks for: step time against PyTorch's (<= 0.9 on 1 thread, <= 0.7 on 2), 2 threads against 1
 # (>= 1.7x), the step's FLOP/s against sgemm's (>= 70%), peak memory (<= 150 MB). train_step times
-# one sgemm product right after each measured step; the ratio is the median over these pairs, and
+# a (warm) sgemm product right after each measured step; the ratio is the median over these pairs, and
 # 2 threads against 1 the median over the pairs of the i-th step on each, taken in turns: a neighbour
 # who slows the machine for a second slows both halves of a pair. Beside them, the same figures from
 # medians taken apart (median step against median sgemm), and fastest against fastest; where the step's time goes: its share inside its products and
@@ -59,7 +59,7 @@ one_run() {
 		def r(x): (x * 100 | round) / 100;
 		.[0] as $c1 | .[1] as $c2 | .[2] as $o1 | .[3] as $o2 |
 		"   step: \($c1.step_ms_median) ms on 1 thread, \($c2.step_ms_median) ms on 2 (medians); 2 threads are \(r(speedup($c1; $c2)))x faster, median over pairs of steps (target >= 1.7); median against median \(r($c1.step_ms_median / $c2.step_ms_median))x",
-		"   FLOP/s against sgemm (n = 1024), each step against the product timed right after it, median over the pairs (target >= 70%): \(r($c1.ratio_paired * 100))% on 1 thread, \(r($c2.ratio_paired * 100))% on 2",
+		"   FLOP/s against sgemm (n = 1024), each step against the product timed right after it (warm), median over the pairs (target >= 70%): \(r($c1.ratio_paired * 100))% on 1 thread, \(r($c2.ratio_paired * 100))% on 2",
 		"      median step against median sgemm: 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))%",
 		"      fastest step against fastest sgemm: \(r($c1.gflops_best / $c1.sgemm_gflops_best * 100))% on 1 thread, \(r($c2.gflops_best / $c2.sgemm_gflops_best * 100))% on 2; median step against fastest sgemm (the strictest): \(r($c1.gflops / $c1.sgemm_gflops_best * 100))% and \(r($c2.gflops / $c2.sgemm_gflops_best * 100))%",
 		"   where the step goes: \(r($c1.gemm_share * 100))% of it in its products on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
