@@ -25,13 +25,31 @@
  * portable and a modern core still runs 8 or 16 lanes. */
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
+/* 16 floats, at any float's address, in a vector register where the target has one that wide */
+typedef float vec16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+/* The sum of v's 16 lanes, halves added to halves. The rows' sums below are taken 16 lanes wide and
+ * then here, where omp simd's reductions added the 16 lanes one after another: a chain of 16
+ * additions, which on rows of 128 took 40% of LayerNorm's pass. */
+static inline float
+lanes_sum(vec16 v)
+{
+	typedef float vec8 __attribute__((vector_size(32)));
+	typedef float vec4 __attribute__((vector_size(16)));
+	vec8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+	         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+	vec4 f = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+	return (f[0] + f[2]) + (f[1] + f[3]);
+}
+
 #define SQRT1_2      0.70710678118654752440
 #define INV_SQRT_2PI 0.39894228040143267794
 #define PI           3.14159265358979323846
 
 /*
- * The vector version of expf from glibc's libmvec (glibc 2.35 and later), which the loops marked
- * "omp simd" below call four or more lanes at a time: the softmaxes spend most of their time there.
+ * The vector version of expf from glibc's libmvec (glibc 2.35 and later), which loops marked
+ * "omp simd" call four or more lanes at a time. (Attention's softmax and GELU compute their exp
+ * inline instead: see gauss_exp.)
  */
 #pragma omp declare simd notinbranch
 extern float expf(float);
@@ -858,14 +876,27 @@ matmul_backward_naive(float *dinp, float *dw, float *dbias, const float *dout, c
 CLONES static void
 ln_row(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b, int C)
 {
+	int c0 = C / 16 * 16;
 	float m = 0, v = 0, rs;
 
-#pragma omp simd reduction(+ : m)
-	for (int c = 0; c < C; c++)
+	if (c0 > 0) {
+		vec16 s = *(const vec16 *)x;
+		for (int c = 16; c < c0; c += 16)
+			s += *(const vec16 *)(x + c);
+		m = lanes_sum(s);
+	}
+	for (int c = c0; c < C; c++)
 		m += x[c];
 	m /= (float)C;
-#pragma omp simd reduction(+ : v)
-	for (int c = 0; c < C; c++)
+	if (c0 > 0) {
+		vec16 s = {0};
+		for (int c = 0; c < c0; c += 16) {
+			vec16 d = *(const vec16 *)(x + c) - m;
+			s += d * d;
+		}
+		v = lanes_sum(s);
+	}
+	for (int c = c0; c < C; c++)
 		v += (x[c] - m) * (x[c] - m);
 	v /= (float)C;
 	rs = 1.0f / sqrtf(v + 1e-12f);
@@ -901,8 +932,18 @@ ln_rows_back(float *dx, float *dwp, float *dbp, const float *dy, const float *x,
 	for (int i = lo; i < hi; i++) {
 		const float *xi = x + (size_t)i * C, *gi = dy + (size_t)i * C;
 		float *di = dx + (size_t)i * C, m = mean[i], rs = rstd[i], mg = 0, mgx = 0;
-#pragma omp simd reduction(+ : mg, mgx)
-		for (int c = 0; c < C; c++) {
+		int c0 = C / 16 * 16;
+		if (c0 > 0) {
+			vec16 sg = {0}, sgx = {0};
+			for (int c = 0; c < c0; c += 16) {
+				vec16 g = *(const vec16 *)(gi + c) * *(const vec16 *)(w + c),
+				      xh = (*(const vec16 *)(xi + c) - m) * rs;
+				sg += g;
+				sgx += g * xh;
+			}
+			mg = lanes_sum(sg), mgx = lanes_sum(sgx);
+		}
+		for (int c = c0; c < C; c++) {
 			float g = gi[c] * w[c], xh = (xi[c] - m) * rs;
 			mg += g;
 			mgx += g * xh;
@@ -1284,28 +1325,71 @@ embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const i
 
 /* ---- attention ---- */
 
-/* Softmax of each of the R rows of s (R, T) in place, with the key mask added first. */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast", "no-trapping-math")
+
+/* 16 floats, at any float's address, in a vector register where the target has one that wide */
+typedef float row16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t row16i __attribute__((vector_size(64), aligned(4), may_alias));
+
+/* The largest of x[0..n) and their sum, n a multiple of 16, 16 lanes wide and then lane by lane (no
+ * NaN in x): omp simd's reductions added the lanes one after another, 40% of softmax_rows's time */
+static inline float
+row_max(const float *x, int n)
+{
+	row16 m = *(const row16 *)x;
+
+	for (int i = 16; i < n; i += 16) {
+		row16 v = *(const row16 *)(x + i);
+		row16i gt = v > m;
+		m = (row16)((gt & (row16i)v) | (~gt & (row16i)m));
+	}
+	for (int w = 8; w > 0; w /= 2) /* a tree, not a chain of 15 */
+		for (int l = 0; l < w; l++)
+			m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
+	return m[0];
+}
+
+static inline float
+row_sum(const float *x, int n)
+{
+	row16 v = *(const row16 *)x;
+	for (int i = 16; i < n; i += 16)
+		v += *(const row16 *)(x + i);
+	return (((v[0] + v[8]) + (v[4] + v[12])) + ((v[2] + v[10]) + (v[6] + v[14]))) +
+	       (((v[1] + v[9]) + (v[5] + v[13])) + ((v[3] + v[11]) + (v[7] + v[15])));
+}
+
 CLONES static void
 softmax_rows(float *s, const float *mask, int R, int T)
 {
+	int r0 = T / 16 * 16;
+
 	for (int i = 0; i < R; i++) {
 		float *row = s + (size_t)i * T, mx = -INFINITY, sum = 0, inv;
-#pragma omp simd reduction(max : mx)
-		for (int r = 0; r < T; r++) {
+#pragma omp simd
+		for (int r = 0; r < T; r++)
 			row[r] += mask[r] == 0 ? NN_MASKED_SCORE : 0.0f;
+		if (r0 > 0)
+			mx = row_max(row, r0);
+		for (int r = r0; r < T; r++)
 			mx = row[r] > mx ? row[r] : mx;
-		}
-#pragma omp simd reduction(+ : sum)
+#pragma omp simd
 		for (int r = 0; r < T; r++) {
-			row[r] = expf(row[r] - mx);
-			sum += row[r];
+			float d = mx - row[r], e = gauss_exp(d);
+			row[r] = d <= 87.0f ? e : 0.0f;
 		}
+		if (r0 > 0)
+			sum = row_sum(row, r0);
+		for (int r = r0; r < T; r++)
+			sum += row[r];
 		inv = 1.0f / sum;
 #pragma omp simd
 		for (int r = 0; r < T; r++)
 			row[r] *= inv;
 	}
 }
+#pragma GCC pop_options
 
 /* dS[i] = 0 where the raw score was pruned (|S[i]| <= ts) or |dS[i]| <= tg; the zeros afterwards */
 CLONES static size_t
@@ -1382,21 +1466,6 @@ topk_rows(float *P, int R, int T, int k, float *tmp)
 
 /* Query rows up to which attention's products run in plain loops (few) rather than through gemm */
 #define NN_FEW 4
-
-/* 16 floats, at any float's address, in a vector register where the target has one that wide */
-typedef float vec16 __attribute__((vector_size(64), aligned(4), may_alias));
-
-/* The sum of v's 16 lanes, halves added to halves */
-static inline float
-lanes_sum(vec16 v)
-{
-	typedef float vec8 __attribute__((vector_size(32)));
-	typedef float vec4 __attribute__((vector_size(16)));
-	vec8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-	         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-	vec4 f = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
-	return (f[0] + f[2]) + (f[1] + f[3]);
-}
 
 /*
  * gemm's C (M, N) = alpha op(A) op(B) + beta C (tb only without ta) in plain loops, for the products
@@ -1699,8 +1768,14 @@ softmax_back_rows(float *dP, const float *P, float scale, int R, int T)
 	for (int i = 0; i < R; i++) {
 		const float *pr = P + (size_t)i * T;
 		float *dr = dP + (size_t)i * T, dot = 0;
-#pragma omp simd reduction(+ : dot)
-		for (int r = 0; r < T; r++)
+		int r0 = T / 16 * 16;
+		if (r0 > 0) {
+			vec16 s = {0};
+			for (int r = 0; r < r0; r += 16)
+				s += *(const vec16 *)(pr + r) * *(const vec16 *)(dr + r);
+			dot = lanes_sum(s);
+		}
+		for (int r = r0; r < T; r++)
 			dot += pr[r] * dr[r];
 #pragma omp simd
 		for (int r = 0; r < T; r++)
