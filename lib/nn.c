@@ -1133,6 +1133,15 @@ gelu_back_run(float *dinp, const float *inp, const float *dout, size_t n)
 CLONES static void
 gelu_der_run(float *out, float *der, const float *inp, size_t n, int masked)
 {
+	if (!masked) { /* (the mask's compare, convert and multiply were a fifth of the loop's time) */
+#pragma omp simd
+		for (size_t i = 0; i < n; i++) {
+			float x = inp[i], e = gauss_exp(0.5f * x * x), c = cdf2(x, e);
+			out[i] = 0.5f * x * c;
+			der[i] = 0.5f * c + x * e * (float)INV_SQRT_2PI;
+		}
+		return;
+	}
 #pragma omp simd
 	for (size_t i = 0; i < n; i++) {
 		float x = inp[i], e = gauss_exp(0.5f * x * x), c = cdf2(x, e);
