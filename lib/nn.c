@@ -1312,23 +1312,47 @@ embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe
 		add3(out + (size_t)bt * C, wte + (size_t)ids[bt] * C, wpe + (size_t)(bt % T) * C, wtt, C);
 }
 
+/* embed_backward's share of thread t of nt: the token rows whose id is t modulo nt, the position
+ * rows [plo, phi) and the type row's columns [clo, chi), each summed in token order */
+CLONES static void
+embed_back_part(float *dwte, float *dwpe, float *dwtt, const float *dout, const int32_t *ids, int pad, int N,
+                int T, int C, int t, int nt, int plo, int phi, int clo, int chi)
+{
+	for (int bt = 0; bt < N; bt++) {
+		const float *g = dout + (size_t)bt * C;
+		int id = ids[bt], pos = bt % T;
+		if (id != pad && id % nt == t) {
+			float *e = dwte + (size_t)id * C;
+#pragma omp simd
+			for (int c = 0; c < C; c++)
+				e[c] += g[c];
+		}
+		if (pos >= plo && pos < phi) {
+			float *pr = dwpe + (size_t)pos * C;
+#pragma omp simd
+			for (int c = 0; c < C; c++)
+				pr[c] += g[c];
+		}
+#pragma omp simd
+		for (int c = clo; c < chi; c++)
+			dwtt[c] += g[c];
+	}
+}
+
 void
 embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const int32_t *ids, int pad, int B,
                int T, int C)
 {
-	/* a scatter in token order, since two tokens may share a row and the order fixes the sums;
-	 * the threads split the columns, so each element is summed in that order by one thread */
+	/* a scatter in token order, since two tokens may share a row and the order fixes the sums:
+	 * each row is summed by one thread, in that order. The threads split the rows (token rows by
+	 * id, position rows by position) where they split the columns, since the time went to each
+	 * token's row and not to its columns: on 2 threads it took longer than on 1. */
 #pragma omp parallel
 	{
-		int lo, hi;
-		split(C, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-		for (int bt = 0; bt < B * T && hi > lo; bt++) {
-			const float *g = dout + (size_t)bt * C + lo;
-			if (ids[bt] != pad)
-				gemm_add_rows(dwte + (size_t)ids[bt] * C + lo, g, C, 1, hi - lo);
-			gemm_add_rows(dwpe + (size_t)(bt % T) * C + lo, g, C, 1, hi - lo);
-			gemm_add_rows(dwtt + lo, g, C, 1, hi - lo);
-		}
+		int t = omp_get_thread_num(), nt = omp_get_num_threads(), plo, phi, clo, chi;
+		split(T, t, nt, &plo, &phi);
+		split(C, t, nt, &clo, &chi);
+		embed_back_part(dwte, dwpe, dwtt, dout, ids, pad, B * T, T, C, t, nt, plo, phi, clo, chi);
 	}
 }
 

@@ -517,6 +517,22 @@ test_embed(void)
 	check(pad == 0 && e1 < TOL && e2 < TOL && e3 < TOL,
 	      "embedding backward matches finite differences; the [PAD] row gets nothing");
 	(void)saved;
+	/* the rows split over 1 to 3 threads (by id, position and column): the same bits each time,
+	 * every row summed in token order */
+	{
+		int same = 1, nt0 = omp_get_max_threads();
+		float *ref = zeros(88), *got = zeros(88);
+		for (int nt = 1; nt <= 3; nt++) {
+			float *o = nt == 1 ? ref : got;
+			memset(o, 0, sizeof *o * 88);
+			omp_set_num_threads(nt);
+			embed_backward(o, o + 48, o + 80, c.R, c.ids, 0, 3, 4, 8);
+			same &= memcmp(ref, o, sizeof *o * 88) == 0;
+		}
+		omp_set_num_threads(nt0);
+		check(same, "embedding backward: the same bits on 1, 2 and 3 threads");
+		free(ref), free(got);
+	}
 	free(c.wte), free(c.wpe), free(c.wtt), free(c.out), free(c.R), free(dte), free(dpe), free(dtt);
 }
 
