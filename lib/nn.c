@@ -25,8 +25,10 @@
  * portable and a modern core still runs 8 or 16 lanes. */
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-/* 16 floats, at any float's address, in a vector register where the target has one that wide */
+/* 16 floats (or ints), at any float's address, in a vector register where the target has one that
+ * wide */
 typedef float vec16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t vec16i __attribute__((vector_size(64), aligned(4), may_alias));
 
 /* The sum of v's 16 lanes, halves added to halves. The rows' sums below are taken 16 lanes wide and
  * then here, where omp simd's reductions added the 16 lanes one after another: a chain of 16
@@ -1361,21 +1363,19 @@ embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const i
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast", "no-trapping-math")
 
-/* 16 floats, at any float's address, in a vector register where the target has one that wide */
-typedef float row16 __attribute__((vector_size(64), aligned(4), may_alias));
-typedef int32_t row16i __attribute__((vector_size(64), aligned(4), may_alias));
-
-/* The largest of x[0..n) and their sum, n a multiple of 16, 16 lanes wide and then lane by lane (no
- * NaN in x): omp simd's reductions added the lanes one after another, 40% of softmax_rows's time */
+/* The largest of x[0..n) and their sum, n a multiple of 16, 16 lanes wide and then the lanes in a
+ * tree (no NaN in x): omp simd's reductions added the lanes one after another, 40% of softmax_rows's
+ * time. (row_sum is lanes_sum over a row: GCC does not inline lanes_sum into this region, whose
+ * options differ, and a vector passed to a call outside it would change the ABI.) */
 static inline float
 row_max(const float *x, int n)
 {
-	row16 m = *(const row16 *)x;
+	vec16 m = *(const vec16 *)x;
 
 	for (int i = 16; i < n; i += 16) {
-		row16 v = *(const row16 *)(x + i);
-		row16i gt = v > m;
-		m = (row16)((gt & (row16i)v) | (~gt & (row16i)m));
+		vec16 v = *(const vec16 *)(x + i);
+		vec16i gt = v > m;
+		m = (vec16)((gt & (vec16i)v) | (~gt & (vec16i)m));
 	}
 	for (int w = 8; w > 0; w /= 2) /* a tree, not a chain of 15 */
 		for (int l = 0; l < w; l++)
@@ -1386,13 +1386,18 @@ row_max(const float *x, int n)
 static inline float
 row_sum(const float *x, int n)
 {
-	row16 v = *(const row16 *)x;
+	vec16 v = *(const vec16 *)x;
+
 	for (int i = 16; i < n; i += 16)
-		v += *(const row16 *)(x + i);
+		v += *(const vec16 *)(x + i);
 	return (((v[0] + v[8]) + (v[4] + v[12])) + ((v[2] + v[10]) + (v[6] + v[14]))) +
 	       (((v[1] + v[9]) + (v[5] + v[13])) + ((v[3] + v[11]) + (v[7] + v[15])));
 }
 
+/* Softmax of each of the R rows of s (R, T) in place, with the key mask added first. Its exp is
+ * gauss_exp, inline (within 1.5 ulp of exp on [0, 87]; 0 past 87, where libm's expf underflows to
+ * a denormal or 0, which the training threads flush, so a masked key's probability is 0), where
+ * libmvec's expf was a call for each 16 lanes. */
 CLONES static void
 softmax_rows(float *s, const float *mask, int R, int T)
 {
