@@ -12,9 +12,10 @@
 # a (warm) sgemm product right after each measured step; the ratio is the median over these pairs, and
 # 2 threads against 1 the median over the pairs of the i-th step on each, taken in turns: a neighbour
 # who slows the machine for a second slows both halves of a pair. Beside them, the same figures from
-# medians taken apart (median step against median sgemm), and fastest against fastest; where the step's time goes: its share inside its products and
-# their rate alone, and its phases (forward, backward, optimizer); and the step with every product on
-# OpenBLAS (TC_GEMM=openblas) beside lib/gemm's own kernel.
+# medians taken apart (median step against median sgemm), and fastest against fastest; where the
+# step's time goes: its share inside its products and their rate alone, and its phases (forward,
+# backward, optimizer); and the step with every product on OpenBLAS (TC_GEMM=openblas) beside
+# lib/gemm's own kernel.
 # RUNS=N repeats all of it N times (default 1) and ends with each target's figure over the runs
 # (lowest, median, highest) and the runs that met it: the machine's neighbours move single runs.
 set -eu

@@ -313,8 +313,8 @@ ln_f(void *p)
 	return dot(c->out, c->R, (size_t)c->N * c->C);
 }
 
-/* At C 24 the rows' loops; at 128, 64 columns at a time over blocks of rows (37 rows: a block's
- * tail on each thread) */
+/* At C 24 the row sums' 16 lanes and their scalar tail; at 128 (the model's width) the 16 lanes
+ * alone, over 37 rows that the threads split unevenly */
 static void
 test_layernorm(void)
 {
