@@ -17,7 +17,7 @@
 # medians taken apart (median step against median sgemm), and fastest against fastest; where the
 # step's time goes: its share inside its products and their rate alone, and its phases (forward,
 # backward, optimizer); and the step with every product on OpenBLAS (TC_GEMM=openblas) beside
-# lib/gemm's own kernel.
+# lib/gemm's own kernel, with OpenBLAS's rate on those products against its own sgemm (n = 1024).
 # RUNS=N repeats all of it N times (default 1) and ends with each target's figure over the runs
 # (lowest, median, highest) and the runs that met it: the machine's neighbours move single runs.
 set -eu
@@ -69,6 +69,7 @@ one_run() {
 		"      fastest step against fastest sgemm: \(r($c1.gflops_best / $c1.sgemm_gflops_best * 100))% on 1 thread, \(r($c2.gflops_best / $c2.sgemm_gflops_best * 100))% on 2; median step against fastest sgemm (the strictest): \(r($c1.gflops / $c1.sgemm_gflops_best * 100))% and \(r($c2.gflops / $c2.sgemm_gflops_best * 100))%",
 		"   where the step goes: \(r($c1.gemm_share * 100))% of it in its products on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
 		"   the step against sgemm on its own products: \(r($c1.gflops / $c1.gemm_gflops * 100))% on 1 thread, \(r($c2.gflops / $c2.gemm_gflops * 100))% on 2",
+		"   OpenBLAS on the same products (TC_GEMM=openblas) runs at \($o1.gemm_gflops) and \($o2.gemm_gflops) GFLOP/s, \(r($o1.gemm_gflops / $o1.sgemm_gflops * 100))% and \(r($o2.gemm_gflops / $o2.sgemm_gflops * 100))% of its own sgemm (n = 1024) in that run: what OpenBLAS itself makes of these shapes",
 		"   by phase (medians): forward \($c1.forward_ms) ms, backward \($c1.backward_ms), clipping and AdamW \($c1.optimizer_ms) on 1 thread; \($c2.forward_ms), \($c2.backward_ms), \($c2.optimizer_ms) on 2",
 		"   peak memory: \([$c1.peak_rss_mb, $c2.peak_rss_mb] | max) MB (target <= 150)",
 		"   lib/gemm (\($c1.gemm)) against every product on OpenBLAS: step time \(r($c1.step_ms_median / $o1.step_ms_median))x on 1 thread, \(r($c2.step_ms_median / $o2.step_ms_median))x on 2",
@@ -78,12 +79,15 @@ one_run() {
 	' "$d/c.json" "$d/o.json" $( [ "$torch" = 1 ] && echo "$d/p1.json $d/p2.json")
 	jq -cs --argjson torch "$torch" "$defs"'
 		.[0] as $c1 | .[1] as $c2 |
-		{speedup: speedup($c1; $c2), sspeedup: sspeedup($c1; $c2), ratio1: ($c1.ratio_paired * 100), ratio2: ($c2.ratio_paired * 100),
+		.[2] as $o1 | .[3] as $o2 |
+		{speedup: speedup($c1; $c2), sspeedup: sspeedup($c1; $c2),
+		 oblas1: ($o1.gemm_gflops / $o1.sgemm_gflops * 100), oblas2: ($o2.gemm_gflops / $o2.sgemm_gflops * 100),
+		 prod1: ($c1.gemm_gflops / $c1.sgemm_gflops * 100), prod2: ($c2.gemm_gflops / $c2.sgemm_gflops * 100), ratio1: ($c1.ratio_paired * 100), ratio2: ($c2.ratio_paired * 100),
 		 speedup_m: ($c1.step_ms_median / $c2.step_ms_median), ratio1_m: ($c1.gflops / $c1.sgemm_gflops * 100),
 		 ratio2_m: ($c2.gflops / $c2.sgemm_gflops * 100), peak: ([$c1.peak_rss_mb, $c2.peak_rss_mb] | max)} +
-		(if $torch == 1 then {torch1: ($c1.step_ms_median / .[2].step_ms_median),
-		                      torch2: ($c2.step_ms_median / .[3].step_ms_median)} else {} end)
-	' "$d/c.json" $( [ "$torch" = 1 ] && echo "$d/p1.json $d/p2.json") >> "$tmp/figures.jsonl"
+		(if $torch == 1 then {torch1: ($c1.step_ms_median / .[4].step_ms_median),
+		                      torch2: ($c2.step_ms_median / .[5].step_ms_median)} else {} end)
+	' "$d/c.json" "$d/o.json" $( [ "$torch" = 1 ] && echo "$d/p1.json $d/p2.json") >> "$tmp/figures.jsonl"
 }
 
 for i in $(seq "$RUNS"); do
@@ -99,6 +103,10 @@ jq -rs "$defs"'
 		["sgemm (n = 1024) itself, 2 threads against 1 (x), over pairs: the host'"'"'s own scaling", "sspeedup", null, null],
 		["FLOP/s against sgemm, 1 thread (%), over pairs", "ratio1", ">=", 70],
 		["FLOP/s against sgemm, 2 threads (%), over pairs", "ratio2", ">=", 70],
+		["the products alone against sgemm, 1 thread (%)", "prod1", null, null],
+		["the products alone against sgemm, 2 threads (%)", "prod2", null, null],
+		["OpenBLAS on the same products against its sgemm, 1 thread (%)", "oblas1", null, null],
+		["OpenBLAS on the same products against its sgemm, 2 threads (%)", "oblas2", null, null],
 		["step, 2 threads against 1 (x), median against median", "speedup_m", ">=", 1.7],
 		["FLOP/s against sgemm, 1 thread (%), median against median", "ratio1_m", ">=", 70],
 		["FLOP/s against sgemm, 2 threads (%), median against median", "ratio2_m", ">=", 70],
