@@ -21,6 +21,15 @@
 # RUNS=N repeats all of it N times (default 1) and ends with each target's figure over the runs
 # (lowest, median, highest) and the runs that met it: the machine's neighbours move single runs.
 set -eu
+# sgemm is measured with the kernels OpenBLAS picks for this CPU (or nn_blas_setup, where OpenBLAS
+# does not know it), never with weaker ones an environment forces: some hosts export
+# OPENBLAS_CORETYPE=Haswell on AVX-512 CPUs, which halves sgemm (Zen 5: 104 GFLOP/s against 204 as
+# Cooperlake) and would flatter the step's ratio to it. BENCH_CORETYPE=NAME forces NAME instead.
+if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+	echo "(the environment's OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE is set aside${BENCH_CORETYPE:+ for $BENCH_CORETYPE})"
+fi
+unset OPENBLAS_CORETYPE
+[ -z "${BENCH_CORETYPE:-}" ] || export OPENBLAS_CORETYPE=$BENCH_CORETYPE
 BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 STEPS=${STEPS:-20}
@@ -64,7 +73,7 @@ one_run() {
 		.[0] as $c1 | .[1] as $c2 | .[2] as $o1 | .[3] as $o2 |
 		"   step: \($c1.step_ms_median) ms on 1 thread, \($c2.step_ms_median) ms on 2 (medians); 2 threads are \(r(speedup($c1; $c2)))x faster, median over pairs of steps (target >= 1.7); median against median \(r($c1.step_ms_median / $c2.step_ms_median))x",
 		"      sgemm (n = 1024) itself: 2 threads are \(r(sspeedup($c1; $c2)))x as fast as 1, over the same pairs: the host'"'"'s own scaling, which the step'"'"'s reaches \(r(speedup($c1; $c2) / sspeedup($c1; $c2) * 100))% of",
-		"   FLOP/s against sgemm (n = 1024), each step against the product timed right after it (warm), median over the pairs (target >= 70%): \(r($c1.ratio_paired * 100))% on 1 thread, \(r($c2.ratio_paired * 100))% on 2",
+		"   FLOP/s against sgemm (n = 1024, OpenBLAS \($c1.blas_core)), each step against the product timed right after it (warm), median over the pairs (target >= 70%): \(r($c1.ratio_paired * 100))% on 1 thread, \(r($c2.ratio_paired * 100))% on 2",
 		"      median step against median sgemm: 1 thread \($c1.gflops) / \($c1.sgemm_gflops) GFLOP/s = \(r($c1.gflops / $c1.sgemm_gflops * 100))%; 2 threads \($c2.gflops) / \($c2.sgemm_gflops) = \(r($c2.gflops / $c2.sgemm_gflops * 100))%",
 		"      fastest step against fastest sgemm: \(r($c1.gflops_best / $c1.sgemm_gflops_best * 100))% on 1 thread, \(r($c2.gflops_best / $c2.sgemm_gflops_best * 100))% on 2; median step against fastest sgemm (the strictest): \(r($c1.gflops / $c1.sgemm_gflops_best * 100))% and \(r($c2.gflops / $c2.sgemm_gflops_best * 100))%",
 		"   where the step goes: \(r($c1.gemm_share * 100))% of it in its products on 1 thread, \(r($c2.gemm_share * 100))% on 2; its products alone run at \($c1.gemm_gflops) and \($c2.gemm_gflops) GFLOP/s, \(r($c1.gemm_gflops / $c1.sgemm_gflops * 100))% and \(r($c2.gemm_gflops / $c2.sgemm_gflops * 100))% of sgemm (n = 1024): the ceiling of the line above if nothing but the products took time",
