@@ -318,9 +318,10 @@ struct nn_post {
 	void (*run)(const struct nn_post *, int lo, int hi);
 	float *out;
 	const float *in;
-	int n;    /* row length */
-	int max;  /* rows a piece at most */
-	int unit; /* a piece's rows a multiple of this */
+	int n;           /* row length */
+	int max;         /* rows a piece at most */
+	int unit;        /* a piece's rows a multiple of this */
+	const void *arg; /* run's own */
 };
 
 static void
@@ -725,22 +726,16 @@ matmul_forward(float *out, const float *inp, const float *w, const float *bias, 
 	mm_forward(out, OC, inp, C, w, bias, N, C, OC);
 }
 
-void
-matmul_forward_epi(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
-                   struct nn_epi *e)
+/* matmul_forward_epi but for the LayerNorm, where run_rows cannot take the product */
+static void
+mm_forward_epi(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+               struct nn_epi *e)
 {
 	size_t n = (size_t)N * OC, zeros = 0;
 	int fused = gemm_own() && OC % 64 == 0 && N > 0;
 	uint32_t k = key32(e->key), thr = keep_below(e->p);
 	float scale = e->p > 0 ? 1.0f / (1.0f - e->p) : 0.0f;
-	const float *bp = fused ? gemm_pack(1, OC, C, w, C) : NULL;
 
-	if (bp) {
-		struct gemm_epi ge = {
-		    .tau = e->tau, .keep = e->keep, .dkey = k, .dthr = thr, .dscale = scale, .res = e->res};
-		run_rows(bp, out, OC, inp, C, bias, 0.0f, N, C, OC, &ge, &e->zeros);
-		return;
-	}
 	if (fused) {
 #pragma omp parallel reduction(+ : zeros) reduction(&& : fused)
 		{
@@ -928,6 +923,43 @@ layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const 
 #pragma omp parallel for schedule(static)
 	for (int i = 0; i < N; i++)
 		ln_row(out + (size_t)i * C, mean + i, rstd + i, inp + (size_t)i * C, w, b, C);
+}
+
+/* matmul_forward_epi's LayerNorm on a piece's rows */
+static void
+ln_rows(const struct nn_post *g, int lo, int hi)
+{
+	const struct nn_epi *e = g->arg;
+
+	for (int i = lo; i < hi; i++)
+		ln_row(g->out + (size_t)i * g->n, e->ln_mean + i, e->ln_rstd + i, g->in + (size_t)i * g->n,
+		       e->ln_w, e->ln_b, g->n);
+}
+
+void
+matmul_forward_epi(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
+                   struct nn_epi *e)
+{
+	int fused = gemm_own() && OC % 64 == 0 && N > 0;
+	const float *bp = fused ? gemm_pack(1, OC, C, w, C) : NULL;
+
+	if (bp) {
+		struct gemm_epi ge = {.tau = e->tau,
+		                      .keep = e->keep,
+		                      .dkey = key32(e->key),
+		                      .dthr = keep_below(e->p),
+		                      .dscale = e->p > 0 ? 1.0f / (1.0f - e->p) : 0.0f,
+		                      .res = e->res};
+		/* (the LayerNorm in the product's region, on rows still in cache: as a region of its
+		 * own, a fork and a join more, and on 2 threads 40% of its time one thread waiting) */
+		struct nn_post g = {ln_rows, e->ln_out, out, OC, NN_PIECE, 1, e};
+		run_rows_post(bp, out, OC, inp, C, bias, 0.0f, N, C, OC, &ge, &e->zeros,
+		              e->ln_out ? &g : NULL);
+		return;
+	}
+	mm_forward_epi(out, inp, w, bias, N, C, OC, e);
+	if (e->ln_out)
+		layernorm_forward(e->ln_out, e->ln_mean, e->ln_rstd, out, e->ln_w, e->ln_b, N, OC);
 }
 
 /* dropout's site key, keep threshold and scale, for a pass that drops what it writes */
@@ -1217,7 +1249,7 @@ matmul_forward_gelu(float *out, float *pre, const float *inp, const float *w, co
 		a = b, b = r;
 	}
 	unit /= a;
-	struct nn_post g = {gelu_rows, out, pre, OC, unit > 128 ? unit : 128 / unit * unit, unit};
+	struct nn_post g = {gelu_rows, out, pre, OC, unit > 128 ? unit : 128 / unit * unit, unit, NULL};
 
 	if (bp) {
 		run_rows_post(bp, pre, OC, inp, C, bias, 0.0f, N, C, OC, NULL, NULL, &g);

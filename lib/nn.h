@@ -55,7 +55,9 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
  * (tau < 0: none) as nn_prune does, with keep (or NULL) and the zeros counted into e->zeros;
  * dropout_apply at p under key (p 0: none); res (N, OC, or NULL) added. With lib/gemm's own kernel
  * and OC a multiple of 64 they run as the product leaves its registers, else as separate passes;
- * the bits are the same either way.
+ * the bits are the same either way. Where ln_out is not NULL, last, layernorm_forward(ln_out,
+ * ln_mean, ln_rstd, out, ln_w, ln_b, N, OC): with lib/gemm's own kernel on each piece of rows as soon
+ * as the product has written it, by the thread that wrote it, with the same bits.
  */
 struct nn_epi {
 	float tau;
@@ -64,6 +66,8 @@ struct nn_epi {
 	uint64_t key;
 	const float *res;
 	size_t zeros;
+	float *ln_out, *ln_mean, *ln_rstd;
+	const float *ln_w, *ln_b;
 };
 void matmul_forward_epi(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC,
                         struct nn_epi *e);

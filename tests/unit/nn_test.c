@@ -262,18 +262,25 @@ test_matmul_epi(void)
 
 	for (int wi = 0; wi < 4; wi++)
 		for (int th = 1; th <= 2; th++)
-			for (int steps = 0; steps < 4; steps++) {
-				int OC = widths[wi], ok = 1;
+			for (int steps = 0; steps < 8; steps++) {
+				int OC = widths[wi], ok = 1, ln = steps & 4;
 				size_t n = (size_t)N * OC, nw = (n + 63) / 64, z = 0;
 				float *x = randv((size_t)N * C, 1), *w = randv((size_t)OC * C, 0.2),
-				      *b = randv(OC, 0.1);
+				      *b = randv(OC, 0.1), *lw = randv(OC, 1), *lb = randv(OC, 0.1);
 				float *res = randv(n, 1), *o1 = zeros(n), *o2 = zeros(n);
+				float *y1 = zeros(n), *y2 = zeros(n), *m1 = zeros(N), *m2 = zeros(N),
+				      *r1 = zeros(N), *r2 = zeros(N);
 				uint64_t *k1 = calloc(nw, sizeof *k1), *k2 = calloc(nw, sizeof *k2);
 				struct nn_epi e = {.tau = steps & 1 ? 0.3f : -1.0f,
 				                   .keep = steps & 1 ? k1 : NULL,
 				                   .p = steps & 2 ? 0.25f : 0.0f,
 				                   .key = 99,
-				                   .res = steps & 2 ? res : NULL};
+				                   .res = steps & 2 ? res : NULL,
+				                   .ln_out = ln ? y1 : NULL,
+				                   .ln_mean = m1,
+				                   .ln_rstd = r1,
+				                   .ln_w = lw,
+				                   .ln_b = lb};
 
 				omp_set_num_threads(th);
 				matmul_forward_epi(o1, x, w, b, N, C, OC, &e);
@@ -285,15 +292,24 @@ test_matmul_epi(void)
 				if (e.res)
 					for (size_t i = 0; i < n; i++)
 						o2[i] += res[i];
+				if (ln)
+					layernorm_forward(y2, m2, r2, o2, lw, lb, N, OC);
 				ok &= memcmp(o1, o2, sizeof *o1 * n) == 0 && e.zeros == z;
 				ok &= !e.keep || memcmp(k1, k2, sizeof *k1 * nw) == 0;
-				check(ok,
-				      "matmul forward with %s%s%s in one pass: the separate passes' bits (45 "
-				      "x 70 -> %d, "
-				      "%d thread(s))",
-				      e.tau >= 0 ? "pruning, its mask and count" : "no pruning",
-				      e.p > 0 ? ", dropout" : "", e.res ? ", a residual" : "", OC, th);
+				ok &= !ln || (memcmp(y1, y2, sizeof *y1 * n) == 0 &&
+				              memcmp(m1, m2, sizeof *m1 * N) == 0 &&
+				              memcmp(r1, r2, sizeof *r1 * N) == 0);
+				check(
+				    ok,
+				    "matmul forward with %s%s%s%s in one pass: the separate passes' bits (45 "
+				    "x 70 -> %d, "
+				    "%d thread(s))",
+				    e.tau >= 0 ? "pruning, its mask and count" : "no pruning",
+				    e.p > 0 ? ", dropout" : "", e.res ? ", a residual" : "",
+				    ln ? ", a LayerNorm" : "", OC, th);
 				free(x), free(w), free(b), free(res), free(o1), free(o2), free(k1), free(k2);
+				free(lw), free(lb), free(y1), free(y2), free(m1), free(m2), free(r1),
+				    free(r2);
 			}
 	omp_set_num_threads(1);
 }
