@@ -931,17 +931,19 @@ add_rows(float *y, const float *x, size_t n)
 		add_run(y + i0, x + i0, n - i0 < 4096 ? n - i0 : 4096);
 }
 
-/*
- * out (N, OC) = x w^T + b, then pruned at point pt of layer l (DynaProp; keep: its mask, or NULL),
- * dropped out at p under key and res added (or NULL): in the product's own pass where lib/gemm can,
- * in passes of their own where it cannot or where this step samples the point's magnitudes first.
- */
 /* A LayerNorm after a dense layer: its output, mean and rstd, and its parameters' offsets */
 struct fb_ln {
 	float *out, *mean, *rstd;
 	size_t w, b;
 };
 
+/*
+ * out (N, OC) = x w^T + b, then pruned at point pt of layer l (DynaProp; keep: its mask, or NULL),
+ * dropped out at p under key and res added (or NULL), then the LayerNorm ln of out where ln is not
+ * NULL: in the product's own pass where lib/gemm can (the LayerNorm on each piece of rows as the
+ * product writes it), in passes of their own where it cannot or where this step samples the
+ * point's magnitudes first.
+ */
 static void
 dense_forward_ln(struct flexibert *fb, int l, int pt, float *out, const float *x, size_t w, size_t b, int N,
                  int C, int OC, uint64_t *keep, float p, uint64_t key, const float *res,
@@ -1718,7 +1720,7 @@ lazy_row(struct flexibert *fb, int r, int from)
 
 /* Before a forward pass: its ids (n) and their mask into the activations, and the token embeddings'
  * rows they read brought up to date (the updates they missed), in one region: on 2 threads the
- * serial copy took 30-150 us, its cache lines last read by both threads. */
+ * serial copy and mask took 30-150 us of a step. */
 static void
 take_ids(struct flexibert *fb, const int32_t *ids, int n)
 {
