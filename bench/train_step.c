@@ -55,6 +55,7 @@ struct run {
 	int threads;
 	double *ms, *ph[3], *sgt, gs, gf; /* the i-th step's ms and its sgemm's seconds; gs, gf: seconds
 	                                    and FLOPs in products */
+	long helped; /* blocks whose input gradient another thread wrote (gemm_team_stats) */
 };
 
 static double
@@ -232,13 +233,17 @@ main(int argc, char **argv)
 		for (int q = 0; q < nrun; q++) {
 			struct run *u = &run[q];
 			double s0, f0, s1, f1, t[3];
+			long h0, h1;
 			omp_set_num_threads(u->threads);
 			step_k(&fb, ids, labels, B, T, batch++, NULL);
 			gemm_stats(&s0, &f0);
+			h0 = gemm_team_stats();
 			gemm_count(1);
 			u->ms[i] = step_k(&fb, ids, labels, B, T, batch++, t);
 			gemm_count(0);
 			gemm_stats(&s1, &f1);
+			h1 = gemm_team_stats();
+			u->helped += h1 - h0;
 			u->gs += s1 - s0, u->gf += f1 - f0;
 			for (int p = 0; p < 3; p++)
 				u->ph[p][i] = t[p];
@@ -272,12 +277,13 @@ main(int argc, char **argv)
 		       "\"ratio_paired\":%.4f,\"flops_per_step\":%.4g,\"params\":%zu,\"peak_rss_mb\":%.1f,"
 		       "\"blas_core\":\"%s\",\"gemm\":\"%s\",\"gemm_share\":%.3f,\"gemm_gflops\":%.2f,"
 		       "\"gemm_bound_gflops\":%.2f,\"forward_ms\":%.2f,\"backward_ms\":%.2f,\"optimizer_ms\":"
-		       "%.2f}\n",
+		       "%.2f,\"blocks_helped\":%.2f}\n",
 		       ms[steps / 2], ms[0], flops / ms[steps / 2] / 1e6, flops / ms[0] / 1e6,
 		       sg / u->sgt[steps / 2], sg / u->sgt[0], (pr[(steps - 1) / 2] + pr[steps / 2]) / 2,
 		       flops, fb.nparams, ru.ru_maxrss / 1024.0, openblas_get_corename(),
 		       gemm_own() ? "own" : "openblas", gs * 1e3 / mean, gf / gs / 1e9, flops / gs / 1e9,
-		       u->ph[0][steps / 2], u->ph[1][steps / 2], u->ph[2][steps / 2]);
+		       u->ph[0][steps / 2], u->ph[1][steps / 2], u->ph[2][steps / 2],
+		       (double)u->helped / steps);
 		free(pr), free(u->ms), free(u->sgt), free(u->ph[0]), free(u->ph[1]), free(u->ph[2]);
 	}
 	flexibert_release(&fb);

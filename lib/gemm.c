@@ -801,6 +801,149 @@ gemm_tn_sum_run(int M, int N, int K, const float *A, int lda, const float *B, in
 	gemm_tn_sum_run_n(1, M, N, K, &A, lda, B, ldb, beta, &C, ldc, &asum, &wp, ND, dbeta, D, ldd, e);
 }
 
+/*
+ * gemm_tn_sum_run_team's shared state: each thread's blocks of rows at nb * t on, each block's state:
+ * FREE; its owner's (PACKING; OWNED: packed, its weight gradient under way; INPUT: its input gradient
+ * too); or HELPED: its input gradient another thread's, its owner's weight gradient under way
+ */
+enum { FREE, PACKING, OWNED, INPUT, HELPED };
+static struct {
+	long helped; /* blocks so far, for gemm_team_stats */
+	int *state, nt, nb, done;
+	size_t cap, per;
+} team;
+
+/* Row t * K / nt: where thread t's rows start */
+static int
+team_row(int K, int t, int nt)
+{
+	return (int)((long)K * t / nt);
+}
+
+long
+gemm_team_stats(void)
+{
+	return __atomic_load_n(&team.helped, __ATOMIC_RELAXED);
+}
+
+int
+gemm_team(int nt, int K, int N)
+{
+	if (!own() || nt < 2 || nt > THREADS || N <= 0 || K / nt <= 2 * KC || omp_in_parallel())
+		return -1;
+	team.nt = nt;
+	team.nb = ((K + nt - 1) / nt + KC - 1) / KC;
+	team.per = (size_t)(N + NR - 1) / NR * NR * KC;
+	if (team.cap < (size_t)nt * team.nb) {
+		free(team.state);
+		team.cap = (size_t)nt * team.nb;
+		team.state = emalloc64(team.cap * sizeof(int));
+	}
+	memset(team.state, 0, (size_t)nt * team.nb * sizeof(int));
+	team.done = 0;
+	return 0;
+}
+
+/* e for the block at row r of D (e's res, mul and base row 0's) into ge; NULL without e */
+static struct gemm_epi *
+epi_at(struct gemm_epi *ge, const struct gemm_epi *e, size_t r, int ldd)
+{
+	if (!e)
+		return NULL;
+	*ge = *e;
+	ge->zeros = 0;
+	ge->base = e->base + r * ldd;
+	ge->res = e->res ? e->res + r * ldd : NULL;
+	ge->mul = e->mul ? e->mul + r * ldd : NULL;
+	return ge;
+}
+
+static void
+spin(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	_mm_pause();
+#endif
+}
+
+/* From *st's state from to to; 1 where it was from */
+static int
+move(int *st, int from, int to)
+{
+	return __atomic_compare_exchange_n(st, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* gemm_tn_sum_run_n's input gradient for kc rows at row r (D's rows, A's, and e's) */
+static void
+input_block(int n, int M, int kc, size_t r, const float *const *A, int lda, const float *const *wp, int ND,
+            float dbeta, float *D, int ldd, const struct gemm_epi *e)
+{
+	struct gemm_epi ge;
+	struct gemm_epi *eb = epi_at(&ge, e, r, ldd);
+
+	for (int j = 0; j < n; j++)
+		run(0, kc, ND, M, 1.0f, A[j] + r * lda, lda, wp[j], j == 0 ? dbeta : 1.0f, NULL, D + r * ldd,
+		    ldd, eb);
+}
+
+void
+gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda, const float *B, int ldb,
+                     float beta, float *const *C, int ldc, float *const *asum, const float *const *wp, int ND,
+                     float dbeta, float *D, int ldd, const struct gemm_epi *e)
+{
+	int t = omp_get_thread_num(), nt = team.nt, lo = team_row(K, t, nt), hi = team_row(K, t + 1, nt);
+	int mine = 0, theirs = 0;
+	float *bp = buffer(slot(), team.per);
+	double t0 = start();
+
+	/* its own rows in blocks as gemm_tn_sum_run_n takes them (packed, then the input gradient, its
+	 * reads of A beside the tiles' arithmetic, then the weight gradient, A's block in cache); but
+	 * once another thread is done with its own rows, the weight gradient first, and the input
+	 * gradient only where that thread has not taken it meanwhile */
+	for (int k0 = 0, b = 0; k0 < hi - lo; k0 += KC, b++) {
+		int kc = hi - lo - k0 < KC ? hi - lo - k0 : KC, *st = team.state + (size_t)t * team.nb + b;
+		size_t r = (size_t)lo + k0;
+		__atomic_store_n(st, PACKING, __ATOMIC_RELAXED);
+		pack_b(bp, 0, N, kc, B + r * ldb, ldb);
+		if (!__atomic_load_n(&team.done, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(st, INPUT, __ATOMIC_RELAXED);
+			input_block(n, M, kc, r, A, lda, wp, ND, dbeta, D, ldd, e);
+			mine += kc;
+		} else
+			__atomic_store_n(st, OWNED, __ATOMIC_RELEASE);
+		for (int j = 0; j < n; j++)
+			tn_block(0, M, N, k0, kc, A[j] + (size_t)lo * lda, lda, NULL, ldb, beta, NULL, C[j],
+			         ldc, bp, asum[j]);
+		if (move(st, OWNED, INPUT)) {
+			input_block(n, M, kc, r, A, lda, wp, ND, dbeta, D, ldd, e);
+			mine += kc;
+		}
+	}
+	__atomic_fetch_add(&team.done, 1, __ATOMIC_RELEASE);
+	tally(t0, n * M, N, hi - lo);
+	tally(start(), mine, ND, n * M);
+	/* then the input gradient of each block of the others' that they have not begun, as they
+	 * come to them: the rest of their rows split between the two of them. Waiting for them costs
+	 * nothing: the region's barrier would wait for them too. */
+	t0 = start();
+	for (int d = 1; d < nt; d++) {
+		int v = (t + d) % nt, vlo = team_row(K, v, nt), vhi = team_row(K, v + 1, nt),
+		    *sv = team.state + (size_t)v * team.nb;
+		for (int k0 = 0, b = 0; k0 < vhi - vlo; k0 += KC, b++) {
+			int kc = vhi - vlo - k0 < KC ? vhi - vlo - k0 : KC, now;
+			while ((now = __atomic_load_n(sv + b, __ATOMIC_ACQUIRE)) == FREE || now == PACKING)
+				spin();
+			if (now == OWNED && move(sv + b, OWNED, HELPED)) {
+				input_block(n, M, kc, (size_t)vlo + k0, A, lda, wp, ND, dbeta, D, ldd, e);
+				__atomic_fetch_add(&team.helped, 1, __ATOMIC_RELAXED);
+				theirs += kc;
+			}
+		}
+	}
+	if (theirs > 0)
+		tally(t0, theirs, ND, n * M);
+}
+
 /* gemm_pack_slot's buffers, each shared by every thread that runs on it */
 #define SLOTS 4
 static struct {

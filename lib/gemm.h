@@ -94,6 +94,27 @@ void gemm_tn_sum_run_n(int n, int M, int N, int K, const float *const *A, int ld
                        float beta, float *const *C, int ldc, float *const *asum, const float *const *wp,
                        int ND, float dbeta, float *D, int ldd, struct gemm_epi *e);
 
+/*
+ * gemm_tn_sum_run_n over K rows shared by the nt threads of a parallel region: thread t, calling
+ * it, takes rows [t K / nt, (t + 1) K / nt) of A[j] and B for C[j] and asum[j] (its own: a part of
+ * the weight and bias gradients, summed by the caller), with beta; and D's rows = A[j] wp[j] + dbeta
+ * D for all the rows, shared: a thread done with its own rows takes the input gradient of each of
+ * the others' blocks of rows that they have not begun, as they come to them (they then take the
+ * weight gradient first), so that a thread the machine slows leaves part of its share to the
+ * others where a static split made them wait for it. A[j], B, D and e's res, mul and base are given
+ * for row 0 of all K; e's zeros are not counted. The bits are those of gemm_tn_sum_run_n on each
+ * thread's rows, whoever takes which block. gemm_team(nt, K, N), outside the region, prepares the
+ * call (returns -1 where it does not apply: OpenBLAS, one thread, or 2 KC rows a thread or fewer);
+ * one call a region.
+ */
+int gemm_team(int nt, int K, int N);
+/* The blocks whose input gradient a thread other than their owner has written so far. For tests
+ * and benchmarks. */
+long gemm_team_stats(void);
+void gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda, const float *B, int ldb,
+                          float beta, float *const *C, int ldc, float *const *asum, const float *const *wp,
+                          int ND, float dbeta, float *D, int ldd, const struct gemm_epi *e);
+
 /* For a product whose rows several threads share: op(B) (K, N) packed once, by the threads of a
  * parallel region opened here, into a buffer every thread then reads, valid until the next call;
  * NULL where gemm runs OpenBLAS, N or K is 0, or the caller is inside a parallel region already. */

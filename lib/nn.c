@@ -446,6 +446,7 @@ mm_backward_one_pass_n(int n, float *dinp, int lddi, float dbeta, const float *d
 			return -1;
 	if (mt > 1)
 		wpart.buf = grow(wpart.buf, &wpart.cap, (size_t)n * each, sizeof *wpart.buf);
+	int shared = gemm_team(mt, N, C) == 0;
 #pragma omp parallel
 	{
 		int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
@@ -459,14 +460,20 @@ mm_backward_one_pass_n(int n, float *dinp, int lddi, float dbeta, const float *d
 			if (!dbias[j])
 				db[j] = NULL;
 		}
-		split(N, t, nt, &lo, &hi);
-		const float *A[4];
-		for (int j = 0; j < n; j++)
-			A[j] = dout[j] + (size_t)lo * lddo;
-		struct gemm_epi ge = {.tau = -1.0f, .mul = der ? der + (size_t)lo * lddi : NULL};
-		gemm_tn_sum_run_n(n, OC, C, hi - lo, A, lddo, inp + (size_t)lo * ldi, ldi,
-		                  t == 0 ? 1.0f : 0.0f, d, C, db, bp, C, dbeta, dinp + (size_t)lo * lddi,
-		                  lddi, der ? &ge : NULL);
+		if (shared && nt == mt) { /* the input gradient's last blocks to whoever is free */
+			struct gemm_epi ge = {.tau = -1.0f, .mul = der};
+			gemm_tn_sum_run_team(n, OC, C, N, dout, lddo, inp, ldi, t == 0 ? 1.0f : 0.0f, d, C,
+			                     db, bp, C, dbeta, dinp, lddi, der ? &ge : NULL);
+		} else {
+			split(N, t, nt, &lo, &hi);
+			const float *A[4];
+			for (int j = 0; j < n; j++)
+				A[j] = dout[j] + (size_t)lo * lddo;
+			struct gemm_epi ge = {.tau = -1.0f, .mul = der ? der + (size_t)lo * lddi : NULL};
+			gemm_tn_sum_run_n(n, OC, C, hi - lo, A, lddo, inp + (size_t)lo * ldi, ldi,
+			                  t == 0 ? 1.0f : 0.0f, d, C, db, bp, C, dbeta,
+			                  dinp + (size_t)lo * lddi, lddi, der ? &ge : NULL);
+		}
 		if (nt > 1) {
 #pragma omp barrier
 			split(OC, t, nt, &lo, &hi);

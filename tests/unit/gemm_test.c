@@ -6,14 +6,19 @@
  * Also that the result does not depend on the rows a call is given (a thread's share of a product),
  * that gemm_sparse and gemm_sparse_t give gemm's results from a sparse operand's nonzeros, that
  * gemm_tn_sum gives gemm's A^T B with A's column sums, that gemm_pack and gemm_run give gemm's
- * and gemm_epilogue's bits in pieces of rows, and gemm_tn_sum_run gemm_tn_sum's and gemm_run's.
+ * and gemm_epilogue's bits in pieces of rows, gemm_tn_sum_run gemm_tn_sum's and gemm_run's, and
+ * gemm_tn_sum_run_team on 2 threads gemm_tn_sum_run_n's on each thread's rows, whichever thread
+ * writes which block's input gradient.
  *
  * Prints TAP; exits 1 on any failure.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gemm.h"
 #include "rng.h"
@@ -67,6 +72,80 @@ one(int ta, int tb, int M, int N, int K, float alpha, float beta, int bias)
 	}
 	free(A), free(B), free(C), free(C0), free(b);
 	return worst;
+}
+
+/*
+ * gemm_tn_sum_run_team on 2 threads over K rows, n = 2 layers, D apart (added to) or in B's place
+ * (through a factor), against gemm_tn_sum_run_n on each thread's rows, thread hold (or none: -1)
+ * starting 20 ms late, so that the other, done with its rows, writes the input gradient of the
+ * blocks it comes to. Returns 1 where every bit agrees; *helped: the blocks the other wrote.
+ */
+static int
+team_one(int M, int N, int K, int inplace, int hold, long *helped)
+{
+	enum { n = 2 };
+	int lda = M + 3, ldb = N + 5, ldc = N + 7, ldd = inplace ? ldb : N + 1, same = 1;
+	float *A[n], *W[n], *C1[2][n], *C2[2][n], *s1[2][n], *s2[2][n];
+	const float *wp[n];
+	float *B = randv((size_t)K * ldb), *D = randv((size_t)K * ldd), *mul = randv((size_t)K * ldd);
+	float *B1 = malloc(sizeof *B1 * (size_t)K * ldb), *B2 = malloc(sizeof *B2 * (size_t)K * ldb);
+	float *D1 = malloc(sizeof *D1 * (size_t)K * ldd), *D2 = malloc(sizeof *D2 * (size_t)K * ldd);
+	float dbeta = inplace ? 0.0f : 1.0f;
+	struct gemm_epi e = {.tau = -1.0f, .mul = mul};
+
+	for (int j = 0; j < n; j++) {
+		A[j] = randv((size_t)K * lda), W[j] = randv((size_t)M * N);
+		wp[j] = gemm_pack_slot(j, 0, N, M, W[j], N);
+		for (int t = 0; t < 2; t++) {
+			C1[t][j] = randv((size_t)M * ldc), s1[t][j] = randv((size_t)M);
+			C2[t][j] = malloc(sizeof(float) * (size_t)M * ldc);
+			s2[t][j] = malloc(sizeof(float) * (size_t)M);
+			memcpy(C2[t][j], C1[t][j], sizeof(float) * (size_t)M * ldc);
+			memcpy(s2[t][j], s1[t][j], sizeof(float) * (size_t)M);
+		}
+	}
+	memcpy(B1, B, sizeof *B * (size_t)K * ldb), memcpy(B2, B, sizeof *B * (size_t)K * ldb);
+	if (inplace)
+		memcpy(D, B, sizeof *D * (size_t)K * ldd);
+	memcpy(D1, D, sizeof *D * (size_t)K * ldd), memcpy(D2, D, sizeof *D * (size_t)K * ldd);
+	for (int t = 0; t < 2; t++) {
+		int lo = (int)((long)K * t / 2), hi = (int)((long)K * (t + 1) / 2);
+		const float *a[n];
+		struct gemm_epi et = e;
+		et.mul = mul + (size_t)lo * ldd;
+		for (int j = 0; j < n; j++)
+			a[j] = A[j] + (size_t)lo * lda;
+		gemm_tn_sum_run_n(n, M, N, hi - lo, a, lda, B1 + (size_t)lo * ldb, ldb, t == 0 ? 1.0f : 0.0f,
+		                  C1[t], ldc, s1[t], wp, N, dbeta, (inplace ? B1 : D1) + (size_t)lo * ldd,
+		                  ldd, inplace ? &et : NULL);
+	}
+	long h0 = gemm_team_stats();
+	if (gemm_team(2, K, N) != 0)
+		same = 0;
+	else {
+#pragma omp parallel num_threads(2)
+		{
+			int t = omp_get_thread_num();
+			if (t == hold)
+				nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+			gemm_tn_sum_run_team(n, M, N, K, (const float *const *)A, lda, B2, ldb,
+			                     t == 0 ? 1.0f : 0.0f, C2[t], ldc, s2[t], wp, N, dbeta,
+			                     inplace ? B2 : D2, ldd, inplace ? &e : NULL);
+		}
+	}
+	*helped = gemm_team_stats() - h0;
+	for (int j = 0; j < n; j++)
+		for (int t = 0; t < 2; t++) {
+			same &= memcmp(C1[t][j], C2[t][j], sizeof(float) * (size_t)M * ldc) == 0;
+			same &= memcmp(s1[t][j], s2[t][j], sizeof(float) * (size_t)M) == 0;
+			free(C1[t][j]), free(C2[t][j]), free(s1[t][j]), free(s2[t][j]);
+		}
+	same &= memcmp(B1, B2, sizeof *B1 * (size_t)K * ldb) == 0;
+	same &= memcmp(D1, D2, sizeof *D1 * (size_t)K * ldd) == 0;
+	for (int j = 0; j < n; j++)
+		free(A[j]), free(W[j]);
+	free(B), free(D), free(mul), free(B1), free(B2), free(D1), free(D2);
+	return same;
 }
 
 int
@@ -159,6 +238,26 @@ main(void)
 			      K, inplace ? "D in B's place through a factor" : "D apart, added to");
 			free(A), free(B), free(W), free(C1), free(sum1), free(D1), free(mul), free(C2),
 			    free(sum2), free(B2), free(D2);
+		}
+
+		/* gemm_tn_sum_run_team: gemm_tn_sum_run_n's bits on each thread's rows, with no thread
+		 * held back, and with each in turn, the other then writing the input gradient of the
+		 * held one's blocks (tried again, up to 5 times, where a busy machine kept it from any:
+		 * the bits must agree every time) */
+		for (int s = 0; s < 6 && m; s++) {
+			int inplace = s % 2, hold = s / 2 - 1, ok = 1, tries = 0;
+			long helped = 0, h;
+			do
+				ok &= team_one(64, 128, 2 * 7 * 128 + 100, inplace, hold, &h), helped += h;
+			while (++tries < 5 && hold >= 0 && helped == 0);
+			check(ok && (hold < 0 || helped > 0),
+			      "gemm_tn_sum_run_team, 2 threads, %s, %s: gemm_tn_sum_run_n's bits on each "
+			      "thread's rows (%ld blocks' input gradient by the other thread, %d tries)",
+			      inplace ? "D in B's place through a factor" : "D apart, added to",
+			      hold < 0 ? "neither held back"
+			      : hold   ? "thread 1 20 ms late"
+			               : "thread 0 20 ms late",
+			      helped, tries);
 		}
 
 		/* op(B) packed once (gemm_pack) and run in pieces of rows (gemm_run): gemm's bits, and
