@@ -22,6 +22,7 @@
 #include <cblas.h>
 #include <immintrin.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -858,12 +859,27 @@ epi_at(struct gemm_epi *ge, const struct gemm_epi *e, size_t r, int ldd)
 	return ge;
 }
 
+/* A wait's turn (*n of them so far): a pause while the wait is short, then the core to whoever
+ * else wants it: where the threads outnumber the free cores, the thread waited for may be the one
+ * waiting for it (OpenMP's passive waits, which tests/run asks for, sleep at once) */
 static void
-spin(void)
+spin(int *n)
 {
+	if (++*n > 2000) {
+		sched_yield();
+		return;
+	}
 #if defined(__x86_64__) || defined(__i386__)
 	_mm_pause();
 #endif
+}
+
+static void (*team_hook)(void);
+
+void
+gemm_team_hook(void (*fn)(void))
+{
+	team_hook = fn;
 }
 
 /* From *st's state from to to; 1 where it was from */
@@ -909,8 +925,11 @@ gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda,
 			__atomic_store_n(st, INPUT, __ATOMIC_RELAXED);
 			input_block(n, M, kc, r, A, lda, wp, ND, dbeta, D, ldd, e);
 			mine += kc;
-		} else
+		} else {
 			__atomic_store_n(st, OWNED, __ATOMIC_RELEASE);
+			if (team_hook)
+				team_hook();
+		}
 		for (int j = 0; j < n; j++)
 			tn_block(0, M, N, k0, kc, A[j] + (size_t)lo * lda, lda, NULL, ldb, beta, NULL, C[j],
 			         ldc, bp, asum[j]);
@@ -930,9 +949,9 @@ gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda,
 		int v = (t + d) % nt, vlo = team_row(K, v, nt), vhi = team_row(K, v + 1, nt),
 		    *sv = team.state + (size_t)v * team.nb;
 		for (int k0 = 0, b = 0; k0 < vhi - vlo; k0 += KC, b++) {
-			int kc = vhi - vlo - k0 < KC ? vhi - vlo - k0 : KC, now;
+			int kc = vhi - vlo - k0 < KC ? vhi - vlo - k0 : KC, now, w = 0;
 			while ((now = __atomic_load_n(sv + b, __ATOMIC_ACQUIRE)) == FREE || now == PACKING)
-				spin();
+				spin(&w);
 			if (now == OWNED && move(sv + b, OWNED, HELPED)) {
 				input_block(n, M, kc, (size_t)vlo + k0, A, lda, wp, ND, dbeta, D, ldd, e);
 				__atomic_fetch_add(&team.helped, 1, __ATOMIC_RELAXED);

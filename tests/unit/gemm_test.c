@@ -74,11 +74,28 @@ one(int ta, int tb, int M, int N, int K, float alpha, float beta, int bias)
 	return worst;
 }
 
+/* The thread team_one holds back (-1: none) */
+static int held = -1;
+
+/* gemm_team_hook's: on the held thread, each block waits (up to a second) for the other thread to
+ * take its input gradient, so that it does, however the two are scheduled */
+static void
+wait_for_help(void)
+{
+	long h = gemm_team_stats();
+
+	if (omp_get_thread_num() != held)
+		return;
+	for (int i = 0; i < 100000 && gemm_team_stats() == h; i++)
+		nanosleep(&(struct timespec){.tv_nsec = 10000}, NULL);
+}
+
 /*
  * gemm_tn_sum_run_team on 2 threads over K rows, n = 2 layers, D apart (added to) or in B's place
  * (through a factor), against gemm_tn_sum_run_n on each thread's rows, thread hold (or none: -1)
- * starting 20 ms late, so that the other, done with its rows, writes the input gradient of the
- * blocks it comes to. Returns 1 where every bit agrees; *helped: the blocks the other wrote.
+ * starting 100 ms late and then waiting at each block for the other, done with its rows, to write its
+ * input gradient (wait_for_help). Returns 1 where every bit agrees; *helped: the blocks the other
+ * wrote.
  */
 static int
 team_one(int M, int N, int K, int inplace, int hold, long *helped)
@@ -120,6 +137,8 @@ team_one(int M, int N, int K, int inplace, int hold, long *helped)
 		                  ldd, inplace ? &et : NULL);
 	}
 	long h0 = gemm_team_stats();
+	held = hold;
+	gemm_team_hook(hold >= 0 ? wait_for_help : NULL);
 	if (gemm_team(2, K, N) != 0)
 		same = 0;
 	else {
@@ -127,12 +146,13 @@ team_one(int M, int N, int K, int inplace, int hold, long *helped)
 		{
 			int t = omp_get_thread_num();
 			if (t == hold)
-				nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+				nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
 			gemm_tn_sum_run_team(n, M, N, K, (const float *const *)A, lda, B2, ldb,
 			                     t == 0 ? 1.0f : 0.0f, C2[t], ldc, s2[t], wp, N, dbeta,
 			                     inplace ? B2 : D2, ldd, inplace ? &e : NULL);
 		}
 	}
+	gemm_team_hook(NULL);
 	*helped = gemm_team_stats() - h0;
 	for (int j = 0; j < n; j++)
 		for (int t = 0; t < 2; t++) {
@@ -242,22 +262,19 @@ main(void)
 
 		/* gemm_tn_sum_run_team: gemm_tn_sum_run_n's bits on each thread's rows, with no thread
 		 * held back, and with each in turn, the other then writing the input gradient of the
-		 * held one's blocks (tried again, up to 5 times, where a busy machine kept it from any:
-		 * the bits must agree every time) */
+		 * held one's blocks (all 8 of them, unless the other took over 100 ms for its own) */
 		for (int s = 0; s < 6 && m; s++) {
-			int inplace = s % 2, hold = s / 2 - 1, ok = 1, tries = 0;
-			long helped = 0, h;
-			do
-				ok &= team_one(64, 128, 2 * 7 * 128 + 100, inplace, hold, &h), helped += h;
-			while (++tries < 5 && hold >= 0 && helped == 0);
+			int inplace = s % 2, hold = s / 2 - 1;
+			long helped;
+			int ok = team_one(64, 128, 2 * 7 * 128 + 100, inplace, hold, &helped);
 			check(ok && (hold < 0 || helped > 0),
 			      "gemm_tn_sum_run_team, 2 threads, %s, %s: gemm_tn_sum_run_n's bits on each "
-			      "thread's rows (%ld blocks' input gradient by the other thread, %d tries)",
+			      "thread's rows (%ld blocks' input gradient by the other thread)",
 			      inplace ? "D in B's place through a factor" : "D apart, added to",
 			      hold < 0 ? "neither held back"
-			      : hold   ? "thread 1 20 ms late"
-			               : "thread 0 20 ms late",
-			      helped, tries);
+			      : hold   ? "thread 1 held back"
+			               : "thread 0 held back",
+			      helped);
 		}
 
 		/* op(B) packed once (gemm_pack) and run in pieces of rows (gemm_run): gemm's bits, and
