@@ -111,9 +111,9 @@ int gemm_team(int nt, int K, int N);
 /* The blocks whose input gradient a thread other than their owner has written so far. For tests
  * and benchmarks. */
 long gemm_team_stats(void);
-/* For tests: where fn is not NULL, the owner of each block of gemm_tn_sum_run_team's calls fn as
- * soon as another thread may take the block's input gradient (before its own weight gradient),
- * where it takes it after its weight gradient (once another thread is done with its rows). */
+/* For tests: where fn is not NULL, a thread in gemm_tn_sum_run_team calls it at each of its blocks
+ * whose input gradient another thread may take (those it comes to once another thread is done
+ * with its rows), before the block's weight gradient. */
 void gemm_team_hook(void (*fn)(void));
 void gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda, const float *B, int ldb,
                           float beta, float *const *C, int ldc, float *const *asum, const float *const *wp,
