@@ -35,7 +35,8 @@ TIME=${TIME:-5m}
 #   steps at 10.4 ms and 77.51% (78.31%) in 33,076 at 9.1; 77.43% (78.01%) in 30,403 at 9.9
 #   once a product's row pieces came in a multiple of the threads; on an AMD EPYC (Zen 5), 77.62%
 #   (77.70%) in 51,671 steps at 5.8 ms and 77.39% (77.60%) in 52,943 at 5.7; on a later one, with
-#   the input gradients shared between the threads, 77.07% (78.15%) in 58,323 at 5.1. Batch 64 at lr 3e-3 in the busy
+#   the input gradients shared between the threads, 77.07% (78.15%) in 58,323 at 5.1 and 77.45%
+#   (77.74%) in 54,265 at 5.5. Batch 64 at lr 3e-3 in the busy
 #   hour: 77.68% (validation 77.88%) in 14,508 steps, at the same real tokens a second as batch
 #   32's run after it (55,738 and 55,366): no faster, and no better on validation.
 ARGS=${ARGS:---dropout 0.05 --bucket 8 --vocab-size 16384 --lr 2e-3 --weight-decay 0.1 --label-smoothing 0.1}
