@@ -749,6 +749,20 @@ gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ld
 	tally(t0, M, N, K);
 }
 
+/* e for the block at row r of D (e's res, mul and base row 0's) into ge; NULL without e */
+static struct gemm_epi *
+epi_at(struct gemm_epi *ge, const struct gemm_epi *e, size_t r, int ldd)
+{
+	if (!e)
+		return NULL;
+	*ge = *e;
+	ge->zeros = 0;
+	ge->base = e->base + r * ldd;
+	ge->res = e->res ? e->res + r * ldd : NULL;
+	ge->mul = e->mul ? e->mul + r * ldd : NULL;
+	return ge;
+}
+
 void
 gemm_tn_sum_run_n(int n, int M, int N, int K, const float *const *A, int lda, const float *B, int ldb,
                   float beta, float *const *C, int ldc, float *const *asum, const float *const *wp, int ND,
@@ -770,21 +784,14 @@ gemm_tn_sum_run_n(int n, int M, int N, int K, const float *const *A, int lda, co
 	float *bp = buffer(t, (size_t)(N + NR - 1) / NR * NR * KC);
 	for (int k0 = 0; k0 < K; k0 += KC) {
 		int kc = K - k0 < KC ? K - k0 : KC;
-		struct gemm_epi ge;
+		struct gemm_epi ge, *eb = epi_at(&ge, e, (size_t)k0, ldd);
 		/* B's block packed first, then the input gradient over A's block where it lies (its
 		 * first reads overlap the tiles' arithmetic), then the weight gradient: its sums of A
 		 * find A in cache, where they waited on memory */
 		pack_b(bp, 0, N, kc, B + (size_t)k0 * ldb, ldb);
-		if (e) { /* (e's res, mul and base are row 0's) */
-			ge = *e;
-			ge.zeros = 0;
-			ge.base = e->base + (size_t)k0 * ldd;
-			ge.res = e->res ? e->res + (size_t)k0 * ldd : NULL;
-			ge.mul = e->mul ? e->mul + (size_t)k0 * ldd : NULL;
-		}
 		for (int j = 0; j < n; j++) {
 			run(0, kc, ND, M, 1.0f, A[j] + (size_t)k0 * lda, lda, wp[j], j == 0 ? dbeta : 1.0f,
-			    NULL, D + (size_t)k0 * ldd, ldd, e ? &ge : NULL);
+			    NULL, D + (size_t)k0 * ldd, ldd, eb);
 			tn_block(0, M, N, k0, kc, A[j], lda, NULL, ldb, beta, NULL, C[j], ldc, bp, asum[j]);
 		}
 		if (e)
@@ -811,7 +818,7 @@ enum { FREE, PACKING, OWNED, INPUT, HELPED };
 static struct {
 	long helped; /* blocks so far, for gemm_team_stats */
 	int *state, nt, nb, done;
-	size_t cap, per;
+	size_t cap;
 } team;
 
 /* Row t * K / nt: where thread t's rows start */
@@ -834,7 +841,6 @@ gemm_team(int nt, int K, int N)
 		return -1;
 	team.nt = nt;
 	team.nb = ((K + nt - 1) / nt + KC - 1) / KC;
-	team.per = (size_t)(N + NR - 1) / NR * NR * KC;
 	if (team.cap < (size_t)nt * team.nb) {
 		free(team.state);
 		team.cap = (size_t)nt * team.nb;
@@ -843,20 +849,6 @@ gemm_team(int nt, int K, int N)
 	memset(team.state, 0, (size_t)nt * team.nb * sizeof(int));
 	team.done = 0;
 	return 0;
-}
-
-/* e for the block at row r of D (e's res, mul and base row 0's) into ge; NULL without e */
-static struct gemm_epi *
-epi_at(struct gemm_epi *ge, const struct gemm_epi *e, size_t r, int ldd)
-{
-	if (!e)
-		return NULL;
-	*ge = *e;
-	ge->zeros = 0;
-	ge->base = e->base + r * ldd;
-	ge->res = e->res ? e->res + r * ldd : NULL;
-	ge->mul = e->mul ? e->mul + r * ldd : NULL;
-	return ge;
 }
 
 /* A wait's turn (*n of them so far): a pause while the wait is short, then the core to whoever
@@ -909,7 +901,7 @@ gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda,
 {
 	int t = omp_get_thread_num(), nt = team.nt, lo = team_row(K, t, nt), hi = team_row(K, t + 1, nt);
 	int mine = 0, theirs = 0;
-	float *bp = buffer(slot(), team.per);
+	float *bp = buffer(slot(), (size_t)(N + NR - 1) / NR * NR * KC);
 	double t0 = start();
 
 	/* its own rows in blocks as gemm_tn_sum_run_n takes them (packed, then the input gradient, its
