@@ -47,6 +47,7 @@ train_options_default(struct train_options *o)
 	o->warmup = 0.1;
 	o->weight_decay = 0.01;
 	o->max_norm = 1.0;
+	o->average_every = 50;
 	o->dropout = 0.1f;
 	o->seed = 1;
 	o->vocab_size = 8192;
@@ -292,6 +293,12 @@ struct state {
 	double pz[FB_SP_COUNT][FB_PT_COUNT], pn[FB_SP_COUNT][FB_PT_COUNT];
 	long cal_step; /* the step after which thresholds were last calibrated, -1 before */
 	long ncal;     /* calibrations so far */
+	/* weight averaging: the mean of navg snapshots (NULL without --average); once the run is done
+	 * the parameters are that mean, and raw_val and raw_test the accuracies of the last weights */
+	float *avg;
+	long navg;
+	int averaged;
+	double raw_val, raw_test;
 };
 
 /* A value per class and point, as an array of FB_SP_COUNT arrays of FB_PT_COUNT numbers. */
@@ -338,6 +345,10 @@ train_options_json(const struct train_options *o)
 	json_object_set_new(c, "dropout", json_number(o->dropout));
 	if (o->label_smoothing > 0) /* (absent otherwise, so older runs keep their checkpoint names) */
 		json_object_set_new(c, "label_smoothing", json_number(o->label_smoothing));
+	if (o->average > 0) { /* (absent otherwise, as label_smoothing) */
+		json_object_set_new(c, "average", json_number(o->average));
+		json_object_set_new(c, "average_every", json_integer(o->average_every));
+	}
 	json_object_set_new(c, "vocab_size", json_integer(o->vocab_size));
 	json_object_set_new(c, "vocab_path", o->vocab_path ? json_string(o->vocab_path) : json_null());
 	json_object_set_new(c, "init_path", o->init_path ? json_string(o->init_path) : json_null());
@@ -393,7 +404,8 @@ save_checkpoint(const char *path, struct flexibert *fb, const struct wordpiece *
 	tensor_set_init(&s);
 	if (flexibert_export(fb, &s, "", fb->params, err) < 0 ||
 	    flexibert_export(fb, &s, "adam.m.", fb->m, err) < 0 ||
-	    flexibert_export(fb, &s, "adam.v.", fb->v, err) < 0)
+	    flexibert_export(fb, &s, "adam.v.", fb->v, err) < 0 ||
+	    (st->navg > 0 && !st->averaged && flexibert_export(fb, &s, "average.", st->avg, err) < 0))
 		goto out;
 	n = RECENT;
 	if (!(t = tensor_set_add(&s, "train.recent_loss", TENSOR_F32, 1, &n, err)))
@@ -417,6 +429,11 @@ save_checkpoint(const char *path, struct flexibert *fb, const struct wordpiece *
 		json_array_append_new(cv, json_pack("[f,f,f,f]", st->curve[i][0], st->curve[i][1],
 		                                    st->curve[i][2], st->curve[i][3]));
 	json_object_set_new(j, "curve", cv);
+	if (st->navg > 0)
+		json_object_set_new(j, "average",
+		                    json_pack("{s:I,s:b,s:f,s:f}", "snapshots", (json_int_t)st->navg, "applied",
+		                              st->averaged, "raw_val_accuracy", st->raw_val,
+		                              "raw_test_accuracy", st->raw_test));
 	if (fb->cfg.dynaprop) {
 		json_t *d = json_object(), *cz = json_array(), *cn = json_array();
 		for (int l = 0; l < fb->cfg.m.l; l++) {
@@ -483,6 +500,22 @@ load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, c
 	for (size_t i = 0; i < json_array_size(cv) && i < 64; i++, st->ncurve++)
 		for (int k = 0; k < 4; k++)
 			st->curve[i][k] = json_number_value(json_array_get(json_array_get(cv, i), (size_t)k));
+	const json_t *av = json_object_get(j, "average");
+	st->navg = 0;
+	if (av) {
+		st->navg = (long)json_integer_value(json_object_get(av, "snapshots"));
+		st->averaged = json_is_true(json_object_get(av, "applied"));
+		st->raw_val = json_number_value(json_object_get(av, "raw_val_accuracy"));
+		st->raw_test = json_number_value(json_object_get(av, "raw_test_accuracy"));
+		if (st->navg < 1 || !st->avg) {
+			json_decref(j);
+			return tc_error_set(err, "%s: metadata 'state': field 'average': malformed", path);
+		}
+		if (!st->averaged && flexibert_import(fb, s, "average.", st->avg, err) < 0) {
+			json_decref(j);
+			return tc_error_prefix(err, "%s", path);
+		}
+	}
 	if (fb->cfg.dynaprop) {
 		const json_t *d = json_object_get(j, "dynaprop");
 		const json_t *cz = json_object_get(d, "zeros"), *cn = json_object_get(d, "elements");
@@ -981,6 +1014,23 @@ train_prune_calibrate(const char *checkpoint, const struct train_options *o, con
 	return 0;
 }
 
+/* One more snapshot into the running mean of the weights (the token embeddings brought up to date
+ * first): mean += (w - mean) / n, which is the first snapshot itself for n = 1. */
+static void
+average_add(struct flexibert *fb, struct state *st)
+{
+	float *a = st->avg;
+	const float *w = fb->params;
+	float f = 1.0f / (float)(st->navg + 1);
+	long n = (long)fb->nparams;
+
+	flexibert_sync(fb);
+#pragma omp parallel for schedule(static)
+	for (long j = 0; j < n; j++)
+		a[j] += (w[j] - a[j]) * f;
+	st->navg++;
+}
+
 int
 train_run(const struct model *m, const struct train_options *o, struct train_result *r, struct tc_error *err)
 {
@@ -1048,6 +1098,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	modelstr = json_dumps(mj, JSON_COMPACT);
 	json_decref(mj);
 	config = config_json(&fb, o);
+	if (o->average > 0)
+		st.avg = ecalloc64(fb.nparams, sizeof *st.avg);
 
 	if (o->checkpoint && o->resume && access(o->checkpoint, F_OK) == 0) {
 		const char *cm;
@@ -1133,6 +1185,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 			set_taus(&fb, &st, o, active); /* what evaluation prunes with */
 		}
 		run_steps++;
+		if (st.avg && frac >= 1 - o->average && st.step % o->average_every == 0)
+			average_add(&fb, &st);
 		loss_ema = isnan(loss_ema) ? loss : 0.98 * loss_ema + 0.02 * loss;
 		double tn = now();
 		st.elapsed += tn - tlast;
@@ -1178,17 +1232,29 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 		set_taus(&fb, &st, o,
 		         o->prune_start <= 0 || st.cal_step >= 0 ||
 		             (o->target_act < 0 && o->target_grad < 0));
+	if (!r->stopped && st.navg > 0 && !st.averaged) {
+		/* the last weights' accuracy, for the record; then the average in their place */
+		double l;
+		evaluate(&fb, &va, wp, o->batch, key ^ 1, &st.raw_val, &l, ids, labels);
+		evaluate(&fb, &te, wp, o->batch, key ^ 2, &st.raw_test, &l, ids, labels);
+		flexibert_sync(&fb);
+		memcpy(fb.params, st.avg, sizeof *fb.params * fb.nparams);
+		st.averaged = 1;
+	}
 	if (!r->stopped) {
 		double te_loss;
 		evaluate(&fb, &va, wp, o->batch, key ^ 1, &r->val_accuracy, &r->loss, ids, labels);
 		evaluate(&fb, &te, wp, o->batch, key ^ 2, &r->test_accuracy, &te_loss, ids, labels);
 		st.best_loss = fmin(st.best_loss, r->loss);
-		if (st.ncurve == 0 || st.curve[st.ncurve - 1][0] != (double)st.step) {
-			if (st.ncurve < 64) {
-				double *c = st.curve[st.ncurve++];
-				c[0] = (double)st.step, c[1] = st.elapsed, c[2] = r->val_accuracy,
-				c[3] = r->test_accuracy;
-			}
+		/* the final point: the model as it ends (the average in place of the last evaluation's
+		 * weights where one was taken at this step) */
+		int last = st.ncurve > 0 && st.curve[st.ncurve - 1][0] == (double)st.step;
+		if (last && st.averaged)
+			st.ncurve--;
+		if ((!last || st.averaged) && st.ncurve < 64) {
+			double *c = st.curve[st.ncurve++];
+			c[0] = (double)st.step, c[1] = st.elapsed, c[2] = r->val_accuracy,
+			c[3] = r->test_accuracy;
 		}
 	}
 	if (o->checkpoint && (run_steps > 0 || r->stopped || !done) &&
@@ -1215,6 +1281,9 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	r->seq = o->seq;
 	r->seed = o->seed;
 	r->ncurve = st.ncurve;
+	r->avg_snapshots = st.averaged ? st.navg : 0;
+	r->raw_val_accuracy = st.raw_val;
+	r->raw_test_accuracy = st.raw_test;
 	memcpy(r->curve, st.curve, sizeof st.curve);
 	if (o->dynaprop) {
 		double z[FB_SP_COUNT] = {0}, n[FB_SP_COUNT] = {0};
@@ -1241,7 +1310,7 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	rc = 0;
 out:
 	free(ids), free(labels), free(plan.order), free(plan.start);
-	free(modelstr), free(config);
+	free(modelstr), free(config), free(st.avg);
 	corpus_free(&tr), corpus_free(&va), corpus_free(&te);
 	if (have_fb)
 		flexibert_release(&fb);

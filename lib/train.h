@@ -37,6 +37,10 @@ struct train_options {
 	double weight_decay, max_norm;
 	float dropout;
 	float label_smoothing; /* the loss's target: 1 - it on the label, it / classes on each (0: one-hot) */
+	/* weight averaging: the mean of the weights taken every average_every steps over the last
+	 * fraction `average` of the budget replaces them at the end (0: none) */
+	double average;
+	long average_every;
 	uint64_t seed;
 	int vocab_size;          /* a vocabulary trained on the training split, or */
 	const char *vocab_path;  /* one loaded from a vocab.txt */
@@ -83,6 +87,10 @@ struct train_result {
 	int stopped; /* a signal or pause_after ended the run before its budget: checkpointed, not evaluated
 	              */
 	long resumed_at;  /* the step a checkpoint resumed from (0: a fresh start) */
+	/* weight averaging: the snapshots averaged (0: none), and the accuracies of the last weights
+	 * before the average replaced them */
+	long avg_snapshots;
+	double raw_val_accuracy, raw_test_accuracy;
 	char *checkpoint; /* the last checkpoint written, or NULL */
 	/* the evaluations made during the run: step, seconds, validation and test accuracy */
 	int ncurve;

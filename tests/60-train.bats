@@ -88,6 +88,49 @@ stderr_one_line() {
 	cmp straight.json again.json
 }
 
+@test "--average: one snapshot is the last weights; two, their mean; the record says what it bought" {
+	echo "$tiny" > in.jsonl
+	w=bert.encoder.layer.0.attention.self.query.weight
+	tc-train $T --steps 10 --checkpoint last.safetensors in.jsonl | jq -cS "$strip" > last.json
+	# one snapshot, at step 10: the average is the last weights, bit for bit
+	tc-train $T --steps 10 --average 0.1 --average-every 10 --checkpoint one.safetensors in.jsonl > one.jsonl
+	jq -e '.train.average == {"fraction": 0.1, "every": 10, "snapshots": 1,
+		"last_val_accuracy": .train.val_accuracy, "last_test_accuracy": .train.test_accuracy}' one.jsonl >/dev/null ||
+		fail "$(jq -c .train.average one.jsonl)"
+	jq -cS "$strip | del(.train.average)" one.jsonl | cmp - last.json
+	tensor_tool values last.safetensors $w > last.txt
+	tensor_tool values one.safetensors $w | cmp - last.txt
+	# two, after steps 9 and 10: their mean, where step 9's weights are those of a run paused there
+	run -1 tc-train $T --steps 10 --checkpoint nine.safetensors --pause-after 9 in.jsonl
+	tensor_tool values nine.safetensors $w > nine.txt
+	tc-train $T --steps 10 --average 0.2 --average-every 1 --checkpoint two.safetensors in.jsonl > two.jsonl
+	jq -e '.train.average.snapshots == 2 and .train.average.last_test_accuracy == '"$(jq .train.test_accuracy last.json)" two.jsonl >/dev/null ||
+		fail "$(jq -c .train.average two.jsonl)"
+	tensor_tool values two.safetensors $w > two.txt
+	paste nine.txt last.txt two.txt | awk '{ m = ($1 + $2) / 2; d = $3 - m; if (d < 0) d = -d
+		if (d > 1e-6 * (1 + (m < 0 ? -m : m))) { print "element " NR ": " $0; bad = 1 }
+		if ($1 != $2) moved = 1 } END { exit bad || !moved }'
+	! cmp -s two.txt last.txt
+}
+
+@test "--average: a run paused inside the window resumes exactly, the mean so far included" {
+	echo "$mixed" > in.jsonl
+	A="--steps 40 --average 0.5 --average-every 3"
+	tc-train $T $A --no-checkpoint in.jsonl | jq -cS "$strip" > straight.json
+	jq -e '.train.average.snapshots == 7' straight.json >/dev/null || fail "$(jq -c .train.average straight.json)"
+	run -1 tc-train $T $A --checkpoint ck.safetensors --pause-after 27 in.jsonl
+	tensor_tool check ck.safetensors | grep -q '^average.classifier.weight '
+	tc-train $T $A --checkpoint ck.safetensors --resume in.jsonl | jq -cS "$strip" > resumed.json
+	cmp straight.json resumed.json
+	# the finished checkpoint holds the mean as its weights, and resumed gives the same record
+	! tensor_tool check ck.safetensors | grep -q '^average\.'
+	tc-train $T $A --checkpoint ck.safetensors --resume in.jsonl | jq -cS "$strip" > again.json
+	cmp straight.json again.json
+	# another --average is another run: its checkpoint is refused
+	run -1 --separate-stderr tc-train $T --steps 40 --checkpoint ck.safetensors --resume in.jsonl
+	[[ "$stderr" == *"trained with other options"* ]] || fail "$stderr"
+}
+
 @test "the checkpoint holds weights under plain names, AdamW moments, the vocabulary and the state" {
 	echo "$tiny" | tc-train $T --steps 5 --checkpoint ck.safetensors > /dev/null
 	tensor_tool check ck.safetensors > list.txt
@@ -301,7 +344,8 @@ stderr_one_line() {
 		"--progress loud" "--checkpoint a --checkpoint-dir b" "--no-checkpoint --resume" \
 		"--no-checkpoint --pause-after 3" "--tau-act -1" "--target-act 1" "--target-grad nan" \
 		"--tau-act 0.1 --target-act 0.5" "--tau-grad 0 --target-grad 0.5" "--dynaprop --baseline bow" \
-		"--prune-start 1" "--prune-start -0.1" "--label-smoothing 1" "--label-smoothing -0.1"; do
+		"--prune-start 1" "--prune-start -0.1" "--label-smoothing 1" "--label-smoothing -0.1" \
+		"--average -0.1" "--average 1.5" "--average nan" "--average-every 0"; do
 		run -2 --separate-stderr tc-train $args
 		[ -z "$output" ] || fail "$args: wrote $output"
 		[[ "$stderr" == tc-train:* ]] || fail "$args: $stderr"

@@ -65,6 +65,9 @@ usage(FILE *f)
 	       "      --dropout P         (default 0.1)\n"
 	       "      --label-smoothing E the loss's target: 1 - E on the label, E / classes on each\n"
 	       "                          (default 0)\n"
+	       "      --average F         end with the mean of the weights over the last fraction F\n"
+	       "                          of the budget (0: the last weights, the default)\n"
+	       "      --average-every N   steps between the weights the mean takes (default 50)\n"
 	       "      --vocab-size N      WordPiece vocabulary trained on the training split (default 8192)\n"
 	       "      --vocab FILE        or a Hugging Face vocab.txt\n"
 	       "      --init FILE         start from a checkpoint's encoder and vocabulary (fine-tuning)\n"
@@ -235,6 +238,13 @@ result_json(const struct train_result *r, const char *task)
 		                                "train_s", round(r->curve[i][1] * 100) / 100, "val_accuracy",
 		                                r->curve[i][2], "test_accuracy", r->curve[i][3]));
 	json_object_set_new(t, "curve", cv);
+	if (opt.average > 0)
+		json_object_set_new(t, "average",
+		                    json_pack("{s:f,s:I,s:I,s:f,s:f}", "fraction", opt.average, "every",
+		                              (json_int_t)opt.average_every, "snapshots",
+		                              (json_int_t)r->avg_snapshots, "last_val_accuracy",
+		                              r->raw_val_accuracy, "last_test_accuracy",
+		                              r->raw_test_accuracy));
 	if (r->dynaprop) {
 		static const char *const cls[FB_SP_COUNT] = {"activation", "gradient", "weight_gradient"};
 		json_t *sp = json_object(), *ly = json_array(), *d = json_object();
@@ -403,6 +413,8 @@ main(int argc, char **argv)
 		OPT_MAXNORM,
 		OPT_DROPOUT,
 		OPT_SMOOTHING,
+		OPT_AVERAGE,
+		OPT_AVERAGE_EVERY,
 		OPT_VOCAB_SIZE,
 		OPT_VOCAB,
 		OPT_INIT,
@@ -446,6 +458,8 @@ main(int argc, char **argv)
 	    {"max-norm", required_argument, NULL, OPT_MAXNORM},
 	    {"dropout", required_argument, NULL, OPT_DROPOUT},
 	    {"label-smoothing", required_argument, NULL, OPT_SMOOTHING},
+	    {"average", required_argument, NULL, OPT_AVERAGE},
+	    {"average-every", required_argument, NULL, OPT_AVERAGE_EVERY},
 	    {"vocab-size", required_argument, NULL, OPT_VOCAB_SIZE},
 	    {"vocab", required_argument, NULL, OPT_VOCAB},
 	    {"init", required_argument, NULL, OPT_INIT},
@@ -539,6 +553,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_SMOOTHING:
 			opt.label_smoothing = (float)eparse_double(optarg, "--label-smoothing", 0, 0.99);
+			break;
+		case OPT_AVERAGE:
+			opt.average = eparse_double(optarg, "--average", 0, 1);
+			break;
+		case OPT_AVERAGE_EVERY:
+			opt.average_every = eparse_long(optarg, "--average-every", 1, LONG_MAX / 2);
 			break;
 		case OPT_VOCAB_SIZE:
 			opt.vocab_size = (int)eparse_long(optarg, "--vocab-size", 6, 1 << 24);

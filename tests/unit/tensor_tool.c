@@ -6,6 +6,7 @@
  *   tensor_tool stream-check FILE|-           print "frame i: N tensors" per frame of a tensor stream
  *   tensor_tool make FILE [INDEX]             write example frame INDEX (default 0) as a plain file
  *   tensor_tool make-stream FILE|- NFRAMES    write example frames 0..NFRAMES-1 as a stream
+ *   tensor_tool values FILE NAME              print tensor NAME's elements (F32), one a line (%.9g)
  *
  * Exit status: 0 success, 1 bad input or I/O error ("tensor_tool: <message>" on stderr), 2 usage.
  */
@@ -19,7 +20,8 @@
 static const char usage_text[] = "usage: tensor_tool check FILE\n"
                                  "       tensor_tool stream-check FILE|-\n"
                                  "       tensor_tool make FILE [INDEX]\n"
-                                 "       tensor_tool make-stream FILE|- NFRAMES\n";
+                                 "       tensor_tool make-stream FILE|- NFRAMES\n"
+                                 "       tensor_tool values FILE NAME\n";
 
 /* Set t's elements from i and their position, so that every frame differs and every run is the same. */
 static void
@@ -148,6 +150,24 @@ stream_check(const char *path)
 }
 
 static int
+values(const char *path, const char *name)
+{
+	struct tensor_set set;
+	struct tc_error err;
+	const struct tensor *t;
+
+	tensor_set_init(&set);
+	if (tensor_file_load(&set, path, &err))
+		die("%s", err.msg);
+	if (!(t = tensor_set_find(&set, name)) || t->dtype != TENSOR_F32)
+		die("%s: no F32 tensor '%s'", path, name);
+	for (size_t k = 0; k < (size_t)tensor_numel(t); k++)
+		printf("%.9g\n", (double)((const float *)t->data)[k]);
+	tensor_set_release(&set);
+	return 0;
+}
+
+static int
 make(const char *path, long index)
 {
 	struct tensor_set set;
@@ -199,8 +219,10 @@ main(int argc, char **argv)
 		rc = make(argv[2], argc == 4 ? eparse_long(argv[3], "INDEX", 0, 1000000) : 0);
 	else if (argc == 4 && strcmp(argv[1], "make-stream") == 0)
 		rc = make_stream(argv[2], eparse_long(argv[3], "NFRAMES", 0, 1000000));
+	else if (argc == 4 && strcmp(argv[1], "values") == 0)
+		rc = values(argv[2], argv[3]);
 	else
-		usage_die("expected check, stream-check, make or make-stream and its arguments");
+		usage_die("expected check, stream-check, make, make-stream or values and its arguments");
 	close_stdout();
 	return rc;
 }
