@@ -294,11 +294,11 @@ struct state {
 	long cal_step; /* the step after which thresholds were last calibrated, -1 before */
 	long ncal;     /* calibrations so far */
 	/* weight averaging: the mean of navg snapshots (NULL without --average); once the run is done
-	 * the parameters are that mean, and raw_val and raw_test the accuracies of the last weights */
+	 * the parameters are that mean, and last_val and last_test the accuracies of the last weights */
 	float *avg;
 	long navg;
 	int averaged;
-	double raw_val, raw_test;
+	double last_val, last_test;
 };
 
 /* A value per class and point, as an array of FB_SP_COUNT arrays of FB_PT_COUNT numbers. */
@@ -432,8 +432,8 @@ save_checkpoint(const char *path, struct flexibert *fb, const struct wordpiece *
 	if (st->navg > 0)
 		json_object_set_new(j, "average",
 		                    json_pack("{s:I,s:b,s:f,s:f}", "snapshots", (json_int_t)st->navg, "applied",
-		                              st->averaged, "raw_val_accuracy", st->raw_val,
-		                              "raw_test_accuracy", st->raw_test));
+		                              st->averaged, "last_val_accuracy", st->last_val,
+		                              "last_test_accuracy", st->last_test));
 	if (fb->cfg.dynaprop) {
 		json_t *d = json_object(), *cz = json_array(), *cn = json_array();
 		for (int l = 0; l < fb->cfg.m.l; l++) {
@@ -505,8 +505,8 @@ load_state(const struct tensor_set *s, const char *path, struct flexibert *fb, c
 	if (av) {
 		st->navg = (long)json_integer_value(json_object_get(av, "snapshots"));
 		st->averaged = json_is_true(json_object_get(av, "applied"));
-		st->raw_val = json_number_value(json_object_get(av, "raw_val_accuracy"));
-		st->raw_test = json_number_value(json_object_get(av, "raw_test_accuracy"));
+		st->last_val = json_number_value(json_object_get(av, "last_val_accuracy"));
+		st->last_test = json_number_value(json_object_get(av, "last_test_accuracy"));
 		if (st->navg < 1 || !st->avg) {
 			json_decref(j);
 			return tc_error_set(err, "%s: metadata 'state': field 'average': malformed", path);
@@ -1235,8 +1235,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	if (!r->stopped && st.navg > 0 && !st.averaged) {
 		/* the last weights' accuracy, for the record; then the average in their place */
 		double l;
-		evaluate(&fb, &va, wp, o->batch, key ^ 1, &st.raw_val, &l, ids, labels);
-		evaluate(&fb, &te, wp, o->batch, key ^ 2, &st.raw_test, &l, ids, labels);
+		evaluate(&fb, &va, wp, o->batch, key ^ 1, &st.last_val, &l, ids, labels);
+		evaluate(&fb, &te, wp, o->batch, key ^ 2, &st.last_test, &l, ids, labels);
 		flexibert_sync(&fb);
 		memcpy(fb.params, st.avg, sizeof *fb.params * fb.nparams);
 		st.averaged = 1;
@@ -1282,8 +1282,8 @@ train_run(const struct model *m, const struct train_options *o, struct train_res
 	r->seed = o->seed;
 	r->ncurve = st.ncurve;
 	r->avg_snapshots = st.averaged ? st.navg : 0;
-	r->raw_val_accuracy = st.raw_val;
-	r->raw_test_accuracy = st.raw_test;
+	r->last_val_accuracy = st.averaged ? st.last_val : r->val_accuracy;
+	r->last_test_accuracy = st.averaged ? st.last_test : r->test_accuracy;
 	memcpy(r->curve, st.curve, sizeof st.curve);
 	if (o->dynaprop) {
 		double z[FB_SP_COUNT] = {0}, n[FB_SP_COUNT] = {0};

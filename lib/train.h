@@ -90,7 +90,7 @@ struct train_result {
 	/* weight averaging: the snapshots averaged (0: none), and the accuracies of the last weights
 	 * before the average replaced them */
 	long avg_snapshots;
-	double raw_val_accuracy, raw_test_accuracy;
+	double last_val_accuracy, last_test_accuracy;
 	char *checkpoint; /* the last checkpoint written, or NULL */
 	/* the evaluations made during the run: step, seconds, validation and test accuracy */
 	int ncurve;

@@ -243,8 +243,8 @@ result_json(const struct train_result *r, const char *task)
 		                    json_pack("{s:f,s:I,s:I,s:f,s:f}", "fraction", opt.average, "every",
 		                              (json_int_t)opt.average_every, "snapshots",
 		                              (json_int_t)r->avg_snapshots, "last_val_accuracy",
-		                              r->raw_val_accuracy, "last_test_accuracy",
-		                              r->raw_test_accuracy));
+		                              r->last_val_accuracy, "last_test_accuracy",
+		                              r->last_test_accuracy));
 	if (r->dynaprop) {
 		static const char *const cls[FB_SP_COUNT] = {"activation", "gradient", "weight_gradient"};
 		json_t *sp = json_object(), *ly = json_array(), *d = json_object();
