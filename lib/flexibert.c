@@ -1004,6 +1004,46 @@ unpack_rows(float *x, const int32_t *live, int n, int N, size_t w)
 	}
 }
 
+/* Layer l's heads (all SA) without keys and values (xkv_layer), every one at once, forward */
+static void
+xkv_forward(struct flexibert *fb, int l, const struct nn_qrows *qr, float p, const float *x)
+{
+	struct fb_acts *a = fb->a;
+	const struct fb_layer *W = &fb->L[l];
+	struct fb_lacts *La = &a->L[l];
+	const float *P = fb->params, *wma[MODEL_MAX_HEADS];
+	uint64_t key[MODEL_MAX_HEADS];
+
+	for (int j = 0; j < W->n; j++) {
+		wma[j] = fb->cfg.m.layer[l].op[j] == OP_SA_WMA ? P + W->wma[j] : NULL;
+		key[j] = site(a->dropkey, l, j);
+	}
+	attention_forward_xkv(W->n, La->ctx, La->probs, La->q, x, W->h, P + W->wk, P + W->bk, P + W->wv,
+	                      P + W->bv, wma, a->mask, p, key, qr, fb->B, fb->T, W->A, W->d);
+}
+
+/* The same backward: through the keys and values into gin, every row of it */
+static void
+xkv_backward(struct flexibert *fb, int l, const struct nn_qrows *qr, float p, const float *x, float *gin)
+{
+	struct fb_acts *a = fb->a;
+	const struct fb_layer *W = &fb->L[l];
+	struct fb_lacts *La = &a->L[l];
+	const float *P = fb->params, *wma[MODEL_MAX_HEADS];
+	float *G = fb->grads, *dwma[MODEL_MAX_HEADS];
+	uint64_t key[MODEL_MAX_HEADS];
+
+	for (int j = 0; j < W->n; j++) {
+		int w = fb->cfg.m.layer[l].op[j] == OP_SA_WMA;
+		wma[j] = w ? P + W->wma[j] : NULL;
+		dwma[j] = w ? G + W->wma[j] : NULL;
+		key[j] = site(a->dropkey, l, j);
+	}
+	attention_backward_xkv(W->n, a->gq, gin, G + W->wk, G + W->bk, G + W->wv, G + W->bv, dwma, a->gctx,
+	                       La->probs, La->q, x, W->h, P + W->wk, P + W->bk, P + W->wv, P + W->bv, wma, p,
+	                       key, qr, fb->B, fb->T, W->A, W->d);
+}
+
 /* SA head j of layer l forward, on the query rows qr (NULL: all) */
 static void
 sa_forward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p,
@@ -1013,15 +1053,6 @@ sa_forward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const s
 	const struct fb_layer *W = &fb->L[l];
 	struct fb_lacts *La = &a->L[l];
 	int op = fb->cfg.m.layer[l].op[j], c = j * W->d;
-	size_t kv = (size_t)c * W->h; /* the head's rows of wk and wv */
-
-	if (xkv_layer(fb, l, qr)) {
-		attention_forward_xkv(La->ctx + c, La->probs[j], La->q + c, x, W->h, fb->params + W->wk + kv,
-		                      fb->params + W->bk + c, fb->params + W->wv + kv, fb->params + W->bv + c,
-		                      op == OP_SA_WMA ? fb->params + W->wma[j] : NULL, a->mask, p,
-		                      site(a->dropkey, l, j), qr, fb->B, fb->T, W->A, W->d);
-		return;
-	}
 
 	attention_forward(La->ctx + c, La->probs[j], La->q + c, La->k + c, La->v + c,
 	                  op == OP_SA_WMA ? fb->params + W->wma[j] : NULL, a->mask, p, site(a->dropkey, l, j),
@@ -1099,7 +1130,9 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 		if (!qr || !qr->packed_q)                   /* (else done above) */
 			pack_rows(a->gy, x, a->live, N, h); /* (a backward buffer, free until then) */
 		x = a->gy;
-		for (int j = 0; j < W->n && qr; j++) /* the SA heads' columns, written packed */
+		if (xkv) /* the heads' columns, written packed */
+			xkv_forward(fb, l, qr, p, xin);
+		for (int j = 0; j < W->n && qr && !xkv; j++)
 			if (is_sa(ml->op[j]))
 				sa_forward(fb, l, j, &ap, qr, p, xin);
 	}
@@ -1299,18 +1332,6 @@ sa_backward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const 
 	const struct fb_layer *W = &fb->L[l];
 	const struct fb_lacts *La = &a->L[l];
 	int wma = fb->cfg.m.layer[l].op[j] == OP_SA_WMA, c = j * W->d;
-	size_t kv = (size_t)c * W->h;
-	const float *P = fb->params;
-	float *G = fb->grads;
-
-	if (xkv_layer(fb, l, qr)) { /* through the keys and values into gin, every row of it */
-		attention_backward_xkv(a->gq + c, gin, G + W->wk + kv, G + W->bk + c, G + W->wv + kv,
-		                       G + W->bv + c, wma ? G + W->wma[j] : NULL, a->gctx + c, La->probs[j],
-		                       La->q + c, x, W->h, P + W->wk + kv, P + W->bk + c, P + W->wv + kv,
-		                       P + W->bv + c, wma ? P + W->wma[j] : NULL, p, site(a->dropkey, l, j),
-		                       qr, fb->B, fb->T, W->A, W->d);
-		return;
-	}
 
 	if (fb->cfg.dynaprop && fb->prune.sample)
 		sample_attention(fb, l, j, a->gctx, fb->B, fb->T);
@@ -1401,8 +1422,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 			 * queries' projection on the live rows, its input gradient into gh (free) and
 			 * added to its rows */
 			unpack_rows(gin, a->live, N, B * T, h);
-			for (int j = 0; j < W->n; j++)
-				sa_backward(fb, l, j, &ap, qr, p, x, gin, 0);
+			xkv_backward(fb, l, qr, p, x, gin);
 			pack_rows(a->gf, x, a->live, N, h);
 			dense_backward(fb, a->gh, G + W->wq, G + W->bq, a->gq, a->gf, P + W->wq, N, h, A, 1);
 			for (int r = 0; r < N; r++)

@@ -2091,8 +2091,9 @@ attention_backward_set(float *dq, float *dk, float *dv, float *dwma, const float
 /* Buffers of the attention without keys and values (xkv), kept from call to call */
 static struct {
 	size_t cap, rcap;
-	float *tmp;  /* per thread: P dropped, dP (T x T), qw, dqa (T x D), qk, px, dpx (T x h) */
-	float *rows; /* the rows' px, dqk (rows x h), q' (rows x D), rowsum(drop(P)), rowsum(dS), dq' */
+	float *tmp;  /* per thread: P dropped and dS (2 T x T), qw, dqa (T x D), px, qk, dpx (T x h) */
+	float *rows; /* per head: the rows' px, dqk (rows x h), q' (rows x D), rowsum(drop(P)), rowsum(dS),
+	              * dq' */
 } xkv;
 
 /* s[r] = the dot of row r of X (R rows of n, row stride ldx) with v, or the row's sum where v is NULL */
@@ -2138,126 +2139,238 @@ xkv_per(int T, int h, int D)
 	return 2 * (size_t)T * T + 2 * (size_t)T * D + 3 * (size_t)T * h;
 }
 
-void
-attention_forward_xkv(float *ctx, float *probs, const float *q, const float *x, int h, const float *wk,
-                      const float *bk, const float *wv, const float *bv, const float *wma, const float *mask,
-                      float p, uint64_t key, const struct nn_qrows *qr, int B, int T, int A, int D)
+/* The arguments of the xkv attention's heads but the sequence: head j's slices are its D columns
+ * of ctx, q, dctx and dq (from j D), its D rows of wk, wv and their gradients (from j D h), its D
+ * of bk, bv and theirs, and its own probs, wma, dwma and key */
+struct xkv_args {
+	float *ctx, *dq, *dx, *dwk, *dbk, *dwv, *dbv;
+	float *const *probs, *const *dwma;
+	const float *q, *x, *dctx, *wk, *bk, *wv, *bv, *mask;
+	const float *const *wma;
+	const uint64_t *key;
+	const struct nn_qrows *qr;
+	float p;
+	int nh, h, B, T, A, D;
+};
+
+/* xkv.rows' share of one head, for rows query rows */
+static size_t
+xkv_head_rows(size_t rows, int h, int D)
 {
-	float scale = 1.0f / sqrtf((float)D);
+	return rows * (2 * (size_t)h + 2 * (size_t)D + 2);
+}
+
+/* Head j's part of xkv.rows: its rows' drop(P) x and d(q' wk) (rows x h), q' and d q' (rows x D),
+ * rowsum(drop(P)) and rowsum(dS) */
+struct xkv_rows {
+	float *px, *dqk, *qw, *dqw, *sp, *sg;
+};
+
+static struct xkv_rows
+xkv_rows(const struct xkv_args *g, int j)
+{
+	size_t rows = (size_t)g->qr->off[g->B];
+	struct xkv_rows k;
+	k.px = xkv.rows + (size_t)j * xkv_head_rows(rows, g->h, g->D);
+	k.dqk = k.px + rows * g->h, k.qw = k.dqk + rows * g->h, k.dqw = k.qw + rows * g->D;
+	k.sp = k.dqw + rows * g->D, k.sg = k.sp + rows;
+	return k;
+}
+
+/* Head j of the xkv attention forward on sequence b, tmp its thread's scratch */
+static void
+xkv_fwd_head(const struct xkv_args *g, int j, int b, float *tmp)
+{
+	int T = g->T, A = g->A, D = g->D, h = g->h, c = j * D;
+	float scale = 1.0f / sqrtf((float)D), p = g->p;
+	const float *wk = g->wk + (size_t)c * h, *wv = g->wv + (size_t)c * h, *bk = g->bk + c,
+	            *bv = g->bv + c, *wma = g->wma ? g->wma[j] : NULL;
+	float *Pd = tmp, *qw = tmp + 2 * (size_t)T * T, *qk = qw + 2 * (size_t)T * D,
+	      *px = qk + (size_t)T * h, *sv = px + (size_t)T * h;
+	const float *xb = g->x + (size_t)b * T * h, *qa;
+	const int32_t *row;
+	int first, R = query_rows(g->qr, b, T, &first, &row), lda, small = R <= NN_FEW;
+	float *P = g->probs[j] + (size_t)first * T, *Pu = P, *ctx = g->ctx + (size_t)first * A + c;
+
+	qa = xkv_queries(g->q + (size_t)first * A + c, wma, qw, R, A, D, small, &lda);
+	/* scores: (q' wk) x^T + q' . bk, scaled */
+	product(small, 0, 0, R, h, D, 1.0f, qa, lda, wk, h, 0.0f, qk, h);
+	product(small, 0, 1, R, T, h, scale, qk, h, xb, h, 0.0f, P, T);
+	row_dots(sv, qa, lda, bk, R, D);
+	add_scaled_rows(P, T, scale, sv, NULL, R, T);
+	softmax_rows(P, g->mask + (size_t)b * T, R, T);
+	if (p > 0) {
+		drop_rows(Pd, P, R, T, b, row, -1, key32(g->key[j]), keep_below(p), 1.0f / (1.0f - p));
+		Pu = Pd;
+	}
+	/* the context: (drop(P) x) wv^T + rowsum(drop(P)) bv */
+	product(small, 0, 0, R, h, T, 1.0f, Pu, T, xb, h, 0.0f, px, h);
+	product(small, 0, 1, R, D, h, 1.0f, px, h, wv, h, 0.0f, ctx, A);
+	row_dots(sv, Pu, T, NULL, R, T);
+	add_scaled_rows(ctx, A, 1.0f, sv, bv, R, D);
+}
+
+void
+attention_forward_xkv(int nh, float *ctx, float *const *probs, const float *q, const float *x, int h,
+                      const float *wk, const float *bk, const float *wv, const float *bv,
+                      const float *const *wma, const float *mask, float p, const uint64_t *key,
+                      const struct nn_qrows *qr, int B, int T, int A, int D)
+{
+	struct xkv_args g = {.ctx = ctx,
+	                     .probs = probs,
+	                     .q = q,
+	                     .x = x,
+	                     .wk = wk,
+	                     .bk = bk,
+	                     .wv = wv,
+	                     .bv = bv,
+	                     .wma = wma,
+	                     .mask = mask,
+	                     .key = key,
+	                     .qr = qr,
+	                     .p = p,
+	                     .nh = nh,
+	                     .h = h,
+	                     .B = B,
+	                     .T = T,
+	                     .A = A,
+	                     .D = D};
 	size_t per = xkv_per(T, h, D);
 
 	xkv.tmp = grow(xkv.tmp, &xkv.cap, (size_t)omp_get_max_threads() * per, sizeof *xkv.tmp);
 	/* sequences to the threads as they finish: each one's outputs are its own, so the bits do not
 	 * depend on who takes which (in halves, on a host whose vCPUs ran 10% apart, one thread waited
-	 * 0.07 ms a step for the other) */
+	 * 0.07 ms a step for the other). A sequence's heads one after another, so that its rows of x
+	 * (64 KB for T 128 and h 128) come from memory once and stay in L2 for the rest: a head at a
+	 * time over the batch read all of x from memory once a head */
 #pragma omp parallel for schedule(dynamic)
 	for (int b = 0; b < B; b++) {
-		float *tmp = xkv.tmp + (size_t)omp_get_thread_num() * per;
-		float *Pd = tmp, *qw = tmp + 2 * (size_t)T * T, *qk = qw + 2 * (size_t)T * D,
-		      *px = qk + (size_t)T * h, *sv = px + (size_t)T * h;
-		const float *xb = x + (size_t)b * T * h, *qa;
 		const int32_t *row;
-		int first, R = query_rows(qr, b, T, &first, &row), lda, small = R <= NN_FEW;
-		float *P = probs + (size_t)first * T, *Pu = P, *c = ctx + (size_t)first * A;
-		if (R == 0)
+		int first;
+		if (query_rows(qr, b, T, &first, &row) == 0)
 			continue;
-		qa = xkv_queries(q + (size_t)first * A, wma, qw, R, A, D, small, &lda);
-		/* scores: (q' wk) x^T + q' . bk, scaled */
-		product(small, 0, 0, R, h, D, 1.0f, qa, lda, wk, h, 0.0f, qk, h);
-		product(small, 0, 1, R, T, h, scale, qk, h, xb, h, 0.0f, P, T);
-		row_dots(sv, qa, lda, bk, R, D);
-		add_scaled_rows(P, T, scale, sv, NULL, R, T);
-		softmax_rows(P, mask + (size_t)b * T, R, T);
-		if (p > 0) {
-			drop_rows(Pd, P, R, T, b, row, -1, key32(key), keep_below(p), 1.0f / (1.0f - p));
-			Pu = Pd;
-		}
-		/* the context: (drop(P) x) wv^T + rowsum(drop(P)) bv */
-		product(small, 0, 0, R, h, T, 1.0f, Pu, T, xb, h, 0.0f, px, h);
-		product(small, 0, 1, R, D, h, 1.0f, px, h, wv, h, 0.0f, c, A);
-		row_dots(sv, Pu, T, NULL, R, T);
-		add_scaled_rows(c, A, 1.0f, sv, bv, R, D);
+		for (int j = 0; j < nh; j++)
+			xkv_fwd_head(&g, j, b, xkv.tmp + (size_t)omp_get_thread_num() * per);
 	}
 }
 
-void
-attention_backward_xkv(float *dq, float *dx, float *dwk, float *dbk, float *dwv, float *dbv, float *dwma,
-                       const float *dctx, const float *probs, const float *q, const float *x, int h,
-                       const float *wk, const float *bk, const float *wv, const float *bv, const float *wma,
-                       float p, uint64_t key, const struct nn_qrows *qr, int B, int T, int A, int D)
+/* Head j of the xkv attention backward on sequence b: what it adds into dx and dq, and its rows'
+ * factors of the parameters' gradients into its part of xkv.rows */
+static void
+xkv_bwd_head(const struct xkv_args *g, int j, int b, float *tmp)
 {
-	float scale = 1.0f / sqrtf((float)D), s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+	int T = g->T, A = g->A, D = g->D, h = g->h, c = j * D;
+	float scale = 1.0f / sqrtf((float)D), p = g->p, s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+	const float *wk = g->wk + (size_t)c * h, *wv = g->wv + (size_t)c * h, *bk = g->bk + c,
+	            *bv = g->bv + c, *wma = g->wma ? g->wma[j] : NULL;
+	const float *xb = g->x + (size_t)b * T * h, *qa;
+	const int32_t *row;
+	int first, R = query_rows(g->qr, b, T, &first, &row), lda, small = R <= NN_FEW;
+	/* [drop(P); dP] (2R x T) and [d(P x); q' wk] (2R x h), stacked so that dx takes both in one
+	 * pass: dx += drop(P)^T d(P x) + dS^T (q' wk) */
+	float *S = tmp, *dP = S + (size_t)R * T, *qw = tmp + 2 * (size_t)T * T, *dqa = qw + (size_t)T * D,
+	      *V = dqa + (size_t)T * D, *dpx = V, *qk = V + (size_t)R * h, *sv = V + 2 * (size_t)T * h;
+	const float *P = g->probs[j] + (size_t)first * T, *dcb = g->dctx + (size_t)first * A + c;
+	struct xkv_rows k = xkv_rows(g, j);
+	float *px = k.px + (size_t)first * h, *dqk = k.dqk + (size_t)first * h,
+	      *dxb = g->dx + (size_t)b * T * h;
+	qa = xkv_queries(g->q + (size_t)first * A + c, wma, qw, R, A, D, small, &lda);
+	for (int r = 0; r < R; r++) /* q' kept for dwk, dbk */
+		memcpy(k.qw + ((size_t)first + r) * D, qa + (size_t)r * lda, sizeof *qa * (size_t)D);
+	product(small, 0, 0, R, h, D, 1.0f, qa, lda, wk, h, 0.0f, qk, h);
+	if (p > 0)
+		drop_rows(S, (float *)P, R, T, b, row, -1, key32(g->key[j]), keep_below(p), s);
+	else
+		memcpy(S, P, sizeof *S * (size_t)R * T);
+	/* through the context: d(drop(P) x) = dctx wv, kept with drop(P) x for dwv; dbv's factor */
+	product(small, 0, 0, R, h, T, 1.0f, S, T, xb, h, 0.0f, px, h);
+	product(small, 0, 0, R, h, D, 1.0f, dcb, A, wv, h, 0.0f, dpx, h);
+	row_dots(k.sp + first, S, T, NULL, R, T);
+	/* d drop(P) = d(P x) x^T + dctx . bv */
+	product(small, 0, 1, R, T, h, 1.0f, dpx, h, xb, h, 0.0f, dP, T);
+	row_dots(sv, dcb, A, bv, R, D);
+	add_scaled_rows(dP, T, 1.0f, sv, NULL, R, T);
+	/* through the dropout and the softmax (dP then holds dS, the 1/sqrt(D) in) */
+	if (p > 0)
+		undrop_run(dP, S, (size_t)R * T, s);
+	softmax_back_rows(dP, P, scale, R, T);
+	/* d(q' wk) = dS x, kept for dwk; dx += drop(P)^T d(P x) + dS^T (q' wk);
+	 * d q' = d(q' wk) wk^T + rowsum(dS) bk */
+	product(small, 0, 0, R, h, T, 1.0f, dP, T, xb, h, 0.0f, dqk, h);
+	product(small, 1, 0, T, h, 2 * R, 1.0f, S, T, V, h, 1.0f, dxb, h);
+	product(small, 0, 1, R, D, h, 1.0f, dqk, h, wk, h, 0.0f, dqa, D);
+	row_dots(k.sg + first, dP, T, NULL, R, T);
+	add_scaled_rows(dqa, D, 1.0f, k.sg + first, bk, R, D);
+	if (wma) { /* dq += d q' wma^T; d q' kept for dwma */
+		memcpy(k.dqw + (size_t)first * D, dqa, sizeof *dqa * (size_t)R * D);
+		product(small, 0, 1, R, D, D, 1.0f, dqa, D, wma, D, 1.0f, g->dq + (size_t)first * A + c, A);
+	} else
+		for (int r = 0; r < R; r++)
+			for (int e = 0; e < D; e++)
+				g->dq[((size_t)first + r) * A + c + e] += dqa[(size_t)r * D + e];
+}
+
+void
+attention_backward_xkv(int nh, float *dq, float *dx, float *dwk, float *dbk, float *dwv, float *dbv,
+                       float *const *dwma, const float *dctx, float *const *probs, const float *q,
+                       const float *x, int h, const float *wk, const float *bk, const float *wv,
+                       const float *bv, const float *const *wma, float p, const uint64_t *key,
+                       const struct nn_qrows *qr, int B, int T, int A, int D)
+{
+	struct xkv_args g = {.dq = dq,
+	                     .dx = dx,
+	                     .dctx = dctx,
+	                     .probs = probs,
+	                     .q = q,
+	                     .x = x,
+	                     .wk = wk,
+	                     .bk = bk,
+	                     .wv = wv,
+	                     .bv = bv,
+	                     .wma = wma,
+	                     .key = key,
+	                     .qr = qr,
+	                     .p = p,
+	                     .nh = nh,
+	                     .h = h,
+	                     .B = B,
+	                     .T = T,
+	                     .A = A,
+	                     .D = D};
 	size_t per = xkv_per(T, h, D), rows = (size_t)qr->off[B];
-	float *pxa, *dqka, *qwa, *spa, *sga, *dqwa;
 
 	xkv.tmp = grow(xkv.tmp, &xkv.cap, (size_t)omp_get_max_threads() * per, sizeof *xkv.tmp);
-	xkv.rows =
-	    grow(xkv.rows, &xkv.rcap, rows * (2 * (size_t)h + 2 * (size_t)D + 2) + 1, sizeof *xkv.rows);
-	pxa = xkv.rows, dqka = pxa + rows * h, qwa = dqka + rows * h, dqwa = qwa + rows * D;
-	spa = dqwa + rows * D, sga = spa + rows;
-	/* (sequences as in attention_forward_xkv) */
+	xkv.rows = grow(xkv.rows, &xkv.rcap, (size_t)nh * xkv_head_rows(rows, h, D) + 1, sizeof *xkv.rows);
+	/* (sequences, and a sequence's heads, as in attention_forward_xkv: here x and the sequence's
+	 * rows of dx, read and written by every head, come from memory and go back once) */
 #pragma omp parallel for schedule(dynamic)
 	for (int b = 0; b < B; b++) {
-		float *tmp = xkv.tmp + (size_t)omp_get_thread_num() * per;
-		float *Pd = tmp, *dP = tmp + (size_t)T * T, *qw = dP + (size_t)T * T,
-		      *dqa = qw + (size_t)T * D, *qk = dqa + (size_t)T * D, *dpx = qk + (size_t)T * h,
-		      *sv = dpx + (size_t)T * h;
-		const float *xb = x + (size_t)b * T * h, *qa;
 		const int32_t *row;
-		int first, R = query_rows(qr, b, T, &first, &row), lda, small = R <= NN_FEW;
-		const float *P = probs + (size_t)first * T, *Pu = P, *dcb = dctx + (size_t)first * A;
-		float *px = pxa + (size_t)first * h, *dqk = dqka + (size_t)first * h,
-		      *dxb = dx + (size_t)b * T * h;
-		if (R == 0)
+		int first;
+		if (query_rows(qr, b, T, &first, &row) == 0)
 			continue;
-		qa = xkv_queries(q + (size_t)first * A, wma, qw, R, A, D, small, &lda);
-		for (int r = 0; r < R; r++) /* q' kept for dwk, dbk */
-			memcpy(qwa + ((size_t)first + r) * D, qa + (size_t)r * lda, sizeof *qa * (size_t)D);
-		product(small, 0, 0, R, h, D, 1.0f, qa, lda, wk, h, 0.0f, qk, h);
-		if (p > 0) {
-			drop_rows(Pd, (float *)P, R, T, b, row, -1, key32(key), keep_below(p), s);
-			Pu = Pd;
-		}
-		/* through the context: d(drop(P) x) = dctx wv, kept with drop(P) x for dwv; dbv's factor */
-		product(small, 0, 0, R, h, T, 1.0f, Pu, T, xb, h, 0.0f, px, h);
-		product(small, 0, 0, R, h, D, 1.0f, dcb, A, wv, h, 0.0f, dpx, h);
-		row_dots(spa + first, Pu, T, NULL, R, T);
-		/* d drop(P) = d(P x) x^T + dctx . bv; dx += drop(P)^T d(P x) */
-		product(small, 0, 1, R, T, h, 1.0f, dpx, h, xb, h, 0.0f, dP, T);
-		row_dots(sv, dcb, A, bv, R, D);
-		add_scaled_rows(dP, T, 1.0f, sv, NULL, R, T);
-		product(small, 1, 0, T, h, R, 1.0f, Pu, T, dpx, h, 1.0f, dxb, h);
-		/* through the dropout and the softmax (dP then holds dS, the 1/sqrt(D) in) */
-		if (p > 0)
-			undrop_run(dP, Pd, (size_t)R * T, s);
-		softmax_back_rows(dP, P, scale, R, T);
-		/* d(q' wk) = dS x, kept for dwk; dx += dS^T (q' wk); d q' = d(q' wk) wk^T + rowsum(dS) bk */
-		product(small, 0, 0, R, h, T, 1.0f, dP, T, xb, h, 0.0f, dqk, h);
-		product(small, 1, 0, T, h, R, 1.0f, dP, T, qk, h, 1.0f, dxb, h);
-		product(small, 0, 1, R, D, h, 1.0f, dqk, h, wk, h, 0.0f, dqa, D);
-		row_dots(sga + first, dP, T, NULL, R, T);
-		add_scaled_rows(dqa, D, 1.0f, sga + first, bk, R, D);
-		if (wma) { /* dq += d q' wma^T; d q' kept for dwma */
-			memcpy(dqwa + (size_t)first * D, dqa, sizeof *dqa * (size_t)R * D);
-			product(small, 0, 1, R, D, D, 1.0f, dqa, D, wma, D, 1.0f, dq + (size_t)first * A, A);
-		} else
-			for (int r = 0; r < R; r++)
-				for (int e = 0; e < D; e++)
-					dq[((size_t)first + r) * A + e] += dqa[(size_t)r * D + e];
+		for (int j = 0; j < nh; j++)
+			xkv_bwd_head(&g, j, b, xkv.tmp + (size_t)omp_get_thread_num() * per);
 	}
 	if (rows == 0)
 		return;
-	/* the parameters' gradients, summed over the rows in order: dwv += dctx^T (drop(P) x),
-	 * dbv += dctx^T rowsum(drop(P)), dwk += q'^T d(q' wk), dbk += q'^T rowsum(dS), dwma += q^T d q' */
-	gemm(1, 0, D, h, (int)rows, 1.0f, dctx, A, pxa, h, 1.0f, NULL, dwv, h);
-	gemm(1, 0, D, h, (int)rows, 1.0f, qwa, D, dqka, h, 1.0f, NULL, dwk, h);
-	for (size_t r = 0; r < rows; r++)
-		for (int e = 0; e < D; e++) {
-			dbv[e] += spa[r] * dctx[r * A + e];
-			dbk[e] += sga[r] * qwa[r * D + e];
-		}
-	if (wma && dwma)
-		gemm(1, 0, D, D, (int)rows, 1.0f, q, A, dqwa, D, 1.0f, NULL, dwma, D);
+	/* the parameters' gradients, head by head, summed over the rows in order:
+	 * dwv += dctx^T (drop(P) x), dbv += dctx^T rowsum(drop(P)), dwk += q'^T d(q' wk),
+	 * dbk += q'^T rowsum(dS), dwma += q^T d q' */
+	for (int j = 0; j < nh; j++) {
+		struct xkv_rows k = xkv_rows(&g, j);
+		int c = j * D;
+		size_t kv = (size_t)c * h;
+		gemm(1, 0, D, h, (int)rows, 1.0f, dctx + c, A, k.px, h, 1.0f, NULL, dwv + kv, h);
+		gemm(1, 0, D, h, (int)rows, 1.0f, k.qw, D, k.dqk, h, 1.0f, NULL, dwk + kv, h);
+		for (size_t r = 0; r < rows; r++)
+			for (int e = 0; e < D; e++) {
+				dbv[c + e] += k.sp[r] * dctx[r * A + c + e];
+				dbk[c + e] += k.sg[r] * k.qw[r * D + e];
+			}
+		if (wma && wma[j] && dwma && dwma[j])
+			gemm(1, 0, D, D, (int)rows, 1.0f, q + c, A, k.dqw, D, 1.0f, NULL, dwma[j], D);
+	}
 }
 
 void

@@ -250,24 +250,26 @@ void attention_backward_set_heads(int nh, float *dq, float *dk, float *dv, const
                                   float *const *probs, const float *q, const float *k, const float *v,
                                   float p, const uint64_t *key, float *scratch, int B, int T, int A, int D);
 /*
- * The same for a few query rows (qr, with packed_q) without forming the keys and values: with
- * k = x wk^T + bk and v = x wv^T + bv (x (B, T, h) the layer's input; wk, wv (D, h), row stride
- * h, and bk, bv (D) the head's slices), the scores are (q wk) x^T + q . bk and the context
- * (drop(P) x) wv^T + rowsum(drop(P)) bv, which for few rows costs a small fraction of projecting
- * every row's key and value. ctx, probs, q, dctx and dq are packed as in attention_forward.
- * Backward adds into dx (B, T, h) the gradient through the keys and values, into dq the queries',
- * and into dwk, dbk, dwv, dbv (and dwma) the parameters'; each sum over rows runs in row order
- * whatever the threads. No DynaProp. scratch as attention_forward's.
+ * The same for a few query rows (qr, with packed_q) without forming the keys and values, nh heads
+ * at once: with k = x wk^T + bk and v = x wv^T + bv (x (B, T, h) the layer's input; wk, wv
+ * (nh D, h), row stride h, and bk, bv (nh D); head j's are their rows from j D), the scores are
+ * (q wk) x^T + q . bk and the context (drop(P) x) wv^T + rowsum(drop(P)) bv, which for few rows
+ * costs a small fraction of projecting every row's key and value. ctx, q, dctx and dq (row
+ * stride A) are packed as in attention_forward, head j's columns from j D; probs, key, wma and
+ * dwma hold one per head (wma or dwma NULL, or a head's entry NULL: no wma). Backward adds into
+ * dx (B, T, h) the gradient through the keys and values, into dq the queries', and into dwk, dbk,
+ * dwv, dbv (and dwma) the parameters'; each sum over rows runs in row order whatever the threads.
+ * No DynaProp.
  */
-void attention_forward_xkv(float *ctx, float *probs, const float *q, const float *x, int h, const float *wk,
-                           const float *bk, const float *wv, const float *bv, const float *wma,
-                           const float *mask, float p, uint64_t key, const struct nn_qrows *qr, int B, int T,
-                           int A, int D);
-void attention_backward_xkv(float *dq, float *dx, float *dwk, float *dbk, float *dwv, float *dbv, float *dwma,
-                            const float *dctx, const float *probs, const float *q, const float *x, int h,
-                            const float *wk, const float *bk, const float *wv, const float *bv,
-                            const float *wma, float p, uint64_t key, const struct nn_qrows *qr, int B, int T,
-                            int A, int D);
+void attention_forward_xkv(int nh, float *ctx, float *const *probs, const float *q, const float *x, int h,
+                           const float *wk, const float *bk, const float *wv, const float *bv,
+                           const float *const *wma, const float *mask, float p, const uint64_t *key,
+                           const struct nn_qrows *qr, int B, int T, int A, int D);
+void attention_backward_xkv(int nh, float *dq, float *dx, float *dwk, float *dbk, float *dwv, float *dbv,
+                            float *const *dwma, const float *dctx, float *const *probs, const float *q,
+                            const float *x, int h, const float *wk, const float *bk, const float *wv,
+                            const float *bv, const float *const *wma, float p, const uint64_t *key,
+                            const struct nn_qrows *qr, int B, int T, int A, int D);
 void attention_forward_naive(float *ctx, float *probs, const float *q, const float *k, const float *v,
                              const float *wma, const float *mask, float p, uint64_t key, int B, int T, int A,
                              int D);

@@ -1228,68 +1228,79 @@ test_attention_heads(void)
 
 /*
  * Attention without keys and values (attention_forward_xkv) against attention_forward on the keys
- * and values formed (k = x wk^T + bk, v = x wv^T + bv), on the query rows of test_attention_rows:
- * the contexts and probabilities, and in backward dq, and dk and dv taken back through the
- * projections to dx, dwk, dbk, dwv, dbv (and dwma); with dropout, with and without wma.
+ * and values formed (k = x wk^T + bk, v = x wv^T + bv), head by head, on the query rows of
+ * test_attention_rows: the contexts and probabilities, and in backward dq, and dk and dv taken back
+ * through the projections to dx, dwk, dbk, dwv, dbv (and dwma); two heads, with dropout, the first
+ * with wma or without and the second without.
  */
 static void
 test_attention_xkv(void)
 {
 	static const int32_t row[] = {0, 17, 19, 20, 23, 24, 27}, off[] = {0, 1, 7, 7};
 	const struct nn_qrows qr = {off, row, 1};
-	int B = 3, T = 16, BT = B * T, nq = off[B];
+	const uint64_t key[2] = {7, 8};
+	int B = 3, T = 16, BT = B * T, nq = off[B], nh = 2;
 
 	/* h 70 and D 72: the plain loops' 64-column and 16-lane paths and their tails */
 	for (int sh = 0; sh < 2; sh++)
 		for (int wma = 0; wma < 2; wma++) {
-			int A = sh ? 72 : 8, D = A, h = sh ? 70 : 12, DD = D * D;
+			int D = sh ? 72 : 8, A = nh * D, h = sh ? 70 : 12, DD = D * D;
 			size_t n = (size_t)BT * A, nx = (size_t)BT * h, nP = (size_t)BT * T;
-			float *x = randv(nx, 1), *wk = randv((size_t)D * h, 0.4), *bk = randv(D, 0.2),
-			      *wv = randv((size_t)D * h, 0.4), *bv = randv(D, 0.2),
+			float *x = randv(nx, 1), *wk = randv((size_t)A * h, 0.4), *bk = randv(A, 0.2),
+			      *wv = randv((size_t)A * h, 0.4), *bv = randv(A, 0.2),
 			      *w = wma ? randv(DD, 0.5 * 8 / D) : NULL;
 			float *q = randv((size_t)nq * A, 1), *dc = randv((size_t)nq * A, 1),
 			      *mask = zeros(BT);
 			float *k = zeros(n), *v = zeros(n), *ctx = zeros(n), *ctx2 = zeros(n),
-			      *probs = zeros(nP), *probs2 = zeros(nP),
+			      *probs[2] = {zeros(nP), zeros(nP)}, *probs2[2] = {zeros(nP), zeros(nP)},
 			      *scratch = zeros(NN_ATTN_SCRATCH(8, B, T, D));
-			float *dq = zeros(n), *dx = zeros(nx), *dwk = zeros((size_t)D * h), *dbk = zeros(D),
-			      *dwv = zeros((size_t)D * h), *dbv = zeros(D), *dw = zeros(DD);
+			float *dq = zeros(n), *dx = zeros(nx), *dwk = zeros((size_t)A * h), *dbk = zeros(A),
+			      *dwv = zeros((size_t)A * h), *dbv = zeros(A), *dw = zeros(DD);
 			float *dq2 = zeros(n), *dk2 = zeros(n), *dv2 = zeros(n), *dw2 = zeros(DD),
-			      *dx2 = zeros(nx), *dwk2 = zeros((size_t)D * h), *dbk2 = zeros(D),
-			      *dwv2 = zeros((size_t)D * h), *dbv2 = zeros(D);
-			double ef, eb, ebk, wkmax;
+			      *dx2 = zeros(nx), *dwk2 = zeros((size_t)A * h), *dbk2 = zeros(A),
+			      *dwv2 = zeros((size_t)A * h), *dbv2 = zeros(A);
+			const float *ws[2] = {w, NULL};
+			float *dws[2] = {wma ? dw : NULL, NULL};
+			double ef = 0, eb, ebk, wkmax;
 			for (int i = 0; i < BT; i++)
 				mask[i] = i % T < T - 3;
-			matmul_forward(k, x, wk, bk, BT, h, D);
-			matmul_forward(v, x, wv, bv, BT, h, D);
-			attention_forward_xkv(ctx, probs, q, x, h, wk, bk, wv, bv, w, mask, 0.2f, 7, &qr, B,
-			                      T, A, D);
-			attention_forward(ctx2, probs2, q, k, v, w, mask, 0.2f, 7, NULL, &qr, scratch, B, T,
-			                  A, D);
-			ef = rel_diff(ctx, ctx2, (size_t)nq * A) + rel_diff(probs, probs2, (size_t)nq * T);
-			attention_backward_xkv(dq, dx, dwk, dbk, dwv, dbv, wma ? dw : NULL, dc, probs, q, x,
-			                       h, wk, bk, wv, bv, w, 0.2f, 7, &qr, B, T, A, D);
-			attention_backward(dq2, dk2, dv2, wma ? dw2 : NULL, dc, probs2, q, k, v, w, 0.2f, 7,
-			                   NULL, &qr, scratch, B, T, A, D);
-			matmul_backward(dx2, dwk2, dbk2, dk2, x, wk, BT, h, D);
-			matmul_backward(dx2, dwv2, dbv2, dv2, x, wv, BT, h, D);
+			matmul_forward(k, x, wk, bk, BT, h, A);
+			matmul_forward(v, x, wv, bv, BT, h, A);
+			attention_forward_xkv(nh, ctx, probs, q, x, h, wk, bk, wv, bv, ws, mask, 0.2f, key,
+			                      &qr, B, T, A, D);
+			for (int j = 0; j < nh; j++) {
+				attention_forward(ctx2 + j * D, probs2[j], q + j * D, k + j * D, v + j * D,
+				                  ws[j], mask, 0.2f, key[j], NULL, &qr, scratch, B, T, A, D);
+				ef += rel_diff(probs[j], probs2[j], (size_t)nq * T);
+			}
+			ef += rel_diff(ctx, ctx2, (size_t)nq * A);
+			attention_backward_xkv(nh, dq, dx, dwk, dbk, dwv, dbv, dws, dc, probs, q, x, h, wk,
+			                       bk, wv, bv, ws, 0.2f, key, &qr, B, T, A, D);
+			for (int j = 0; j < nh; j++)
+				attention_backward(dq2 + j * D, dk2 + j * D, dv2 + j * D,
+				                   j == 0 && wma ? dw2 : NULL, dc + j * D, probs2[j],
+				                   q + j * D, k + j * D, v + j * D, ws[j], 0.2f, key[j], NULL,
+				                   &qr, scratch, B, T, A, D);
+			matmul_backward(dx2, dwk2, dbk2, dk2, x, wk, BT, h, A);
+			matmul_backward(dx2, dwv2, dbv2, dv2, x, wv, BT, h, A);
 			/* the key bias shifts a row's scores alike, so its gradient is 0 but for rounding:
 			 * measured against the key weights' scale */
 			ebk = 0, wkmax = 1e-12;
-			for (int i = 0; i < D * h; i++)
+			for (int i = 0; i < A * h; i++)
 				wkmax = fmax(wkmax, fabs(dwk2[i]));
-			for (int e = 0; e < D; e++)
+			for (int e = 0; e < A; e++)
 				ebk = fmax(ebk, fabs(dbk[e] - dbk2[e]) / wkmax);
 			eb = rel_diff(dq, dq2, (size_t)nq * A) + rel_diff(dx, dx2, nx) +
-			     rel_diff(dwk, dwk2, (size_t)D * h) + ebk + rel_diff(dwv, dwv2, (size_t)D * h) +
-			     rel_diff(dbv, dbv2, D) + (wma ? rel_diff(dw, dw2, DD) : 0);
+			     rel_diff(dwk, dwk2, (size_t)A * h) + ebk + rel_diff(dwv, dwv2, (size_t)A * h) +
+			     rel_diff(dbv, dbv2, A) + (wma ? rel_diff(dw, dw2, DD) : 0);
 			check(ef < 1e-5 && eb < 1e-4,
-			      "attention (%s, D %d, h %d) without keys and values equals it on the keys and "
-			      "values formed (forward %.1e, backward %.1e)",
-			      wma ? "wma" : "sdp", D, h, ef, eb);
+			      "attention (%s, 2 heads, D %d, h %d) without keys and values equals it on the "
+			      "keys and values formed (forward %.1e, backward %.1e)",
+			      wma ? "wma and sdp" : "sdp", D, h, ef, eb);
 			free(x), free(wk), free(bk), free(wv), free(bv), free(w), free(q), free(dc),
 			    free(mask);
-			free(k), free(v), free(ctx), free(ctx2), free(probs), free(probs2), free(scratch);
+			free(k), free(v), free(ctx), free(ctx2), free(probs[0]), free(probs[1]),
+			    free(probs2[0]), free(probs2[1]), free(scratch);
 			free(dq), free(dx), free(dwk), free(dbk), free(dwv), free(dbv), free(dw);
 			free(dq2), free(dk2), free(dv2), free(dw2), free(dx2), free(dwk2), free(dbk2),
 			    free(dwv2), free(dbv2);
