@@ -324,31 +324,41 @@ struct nn_post {
 	const void *arg; /* run's own */
 };
 
+static void *grow(void *p, size_t *cap, size_t need, size_t size);
+
+/* The pieces' first rows, kept from call to call */
+static struct {
+	size_t cap;
+	int *at;
+} pieces;
+
 static void
 run_rows_post(const float *bp, float *out, int ldo, const float *inp, int ldi, const float *bias, float beta,
               int N, int K, int OC, const struct gemm_epi *e, size_t *zeros, const struct nn_post *post)
 {
 	int nt = omp_get_max_threads(), most = post ? post->max : NN_PIECE, unit = post ? post->unit : 1,
-	    piece = (N + nt - 1) / nt < most ? (N + nt - 1) / nt : most;
-	piece = (piece + unit - 1) / unit * unit;
-	int np = piece > 0 ? (N + piece - 1) / piece : 0;
-	if (nt > 1 && np % nt != 0) {
-		/* pieces of most rows at most, as many as a multiple of the threads, each a multiple of
-		 * 16 rows (and of unit, a power of 2): 640 rows (32 texts of 20 tokens) went in pieces
-		 * of 256, 256 and 128, one thread taking 384 while the other took 256; now in 4 of
-		 * 160 (2-thread steps of 32 x 20 to 32 x 24 tokens, 0.95-0.98 of their time) */
-		int u = unit > 16 ? unit : 16;
-		np = (N + most - 1) / most;
-		np = (np + nt - 1) / nt * nt;
-		piece = ((N + np - 1) / np + u - 1) / u * u;
-		piece = piece < most ? piece : most;
-		np = (N + piece - 1) / piece;
-	}
+	    u = unit > 16 ? unit : 16, least = (32 + u - 1) / u * u, np = 0;
 	size_t z = 0;
+
+	/* Pieces of most rows while there are rows for two more each; then each a (2 nt)th of the
+	 * rows left, down to 32 or so, each a multiple of 16 rows (and of unit, a power of 2). The
+	 * thread that takes the last piece ends at most that piece after the others, where with
+	 * pieces of 256 rows throughout a 2-thread step waited 0.5 ms in these regions. */
+	pieces.at = grow(pieces.at, &pieces.cap, (size_t)N / (least < most ? least : most) + 2, sizeof(int));
+	for (int lo = 0; lo < N; np++) {
+		int sz = most;
+		if (nt > 1) {
+			int share = ((N - lo + 2 * nt - 1) / (2 * nt) + u - 1) / u * u;
+			sz = share < least ? least : share < most ? share : most;
+		}
+		pieces.at[np] = lo;
+		lo = N - lo < sz ? N : lo + sz;
+	}
+	pieces.at[np] = N;
 
 #pragma omp parallel for schedule(dynamic) reduction(+ : z)
 	for (int c = 0; c < np; c++) {
-		int lo = c * piece, hi = N - lo < piece ? N : lo + piece;
+		int lo = pieces.at[c], hi = pieces.at[c + 1];
 		struct gemm_epi ge;
 		if (e) {
 			ge = *e;
@@ -406,8 +416,6 @@ axpy(float *y, float a, const float *x, int n)
 	for (int i = 0; i < n; i++)
 		y[i] += a * x[i];
 }
-
-static void *grow(void *p, size_t *cap, size_t need, size_t size);
 
 /* Rows of a batch per thread from which weight gradients split the rows over the threads */
 #define NN_WSPLIT 256
