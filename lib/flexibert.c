@@ -1347,8 +1347,9 @@ sa_backward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const 
 		                   fb->cfg.dynaprop ? ap : NULL, qr, a->scratch, fb->B, fb->T, W->A, W->d);
 }
 
-static void
-layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *gin, int B, int T, float p)
+static int
+layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *gin, int B, int T, float p,
+               const struct nn_ln_back *after)
 {
 	struct fb_acts *a = fb->a;
 	const struct fb_layer *W = &fb->L[l];
@@ -1400,11 +1401,28 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 	dz = La->ffout[m - 1];
 	ff_backward(fb, l, dz, G + W->wout, G + W->bout, dres, P + W->wout, La->ffder[m - 1], N,
 	            ml->ff[m - 1], h);
+	/* the attention sub-layer's LayerNorm on the rows of dy as the FF stack's first dense gives
+	 * them, where it can (ln1) */
+	struct nn_ln_back ln1 = {.dinp = gin,
+	                         .ddrop = dA,
+	                         .dw = G + W->ln1w,
+	                         .db = G + W->ln1b,
+	                         .inp = La->ares,
+	                         .w = P + W->ln1w,
+	                         .mean = La->m1,
+	                         .rstd = La->r1,
+	                         .p_out = p,
+	                         .key_out = site(a->dropkey, l, SITE_ATTN_OUT)};
+	int ln1_done = 0;
 	for (int i = m - 1; i >= 0; i--) {
 		int fin = i > 0 ? ml->ff[i - 1] : h;
 		if (i == 0) {
-			dense_backward(fb, dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0], N, h,
-			               ml->ff[0], 0);
+			ln1_done = !fb->cfg.dynaprop &&
+			           matmul_backward_ln(dy, G + W->ffw[0], G + W->ffb[0], dz, La->y,
+			                              P + W->ffw[0], N, h, ml->ff[0], &ln1) == 0;
+			if (!ln1_done)
+				dense_backward(fb, dy, G + W->ffw[0], G + W->ffb[0], dz, La->y, P + W->ffw[0],
+				               N, h, ml->ff[0], 0);
 			break;
 		}
 		ff_backward(fb, l, La->ffout[i - 1], G + W->ffw[i], G + W->ffb[i], dz, P + W->ffw[i],
@@ -1412,8 +1430,9 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		dz = La->ffout[i - 1];
 	}
 	/* the attention sub-layer: LayerNorm, the residual, the output dense */
-	ln_back_drop(fb, l, gin, dA, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1, La->r1, N,
-	             h, La->keep_a, p, site(a->dropkey, l, SITE_ATTN_OUT));
+	if (!ln1_done)
+		ln_back_drop(fb, l, gin, dA, G + W->ln1w, G + W->ln1b, dy, La->ares, P + W->ln1w, La->m1,
+		             La->r1, N, h, La->keep_a, p, site(a->dropkey, l, SITE_ATTN_OUT));
 	dense_backward(fb, a->gctx, G + W->wo, G + W->bo, dA, La->ctx, P + W->wo, N, A, h, 1);
 	prune_grad(fb, l, FB_PT_CTX, a->gctx, La->ctx, NULL, (size_t)N * A);
 	if (packed(fb, l)) {
@@ -1484,15 +1503,18 @@ heads:
 	if (!fb->cfg.dynaprop && (!qr || !qr->packed_q) && !xkv) { /* the three in one pass over x */
 		float *dw[] = {G + W->wq, G + W->wk, G + W->wv}, *db[] = {G + W->bq, G + W->bk, G + W->bv};
 		const float *dout[] = {a->gq, a->gk, a->gv}, *w[] = {P + W->wq, P + W->wk, P + W->wv};
+		if (after && matmul_backward_n_ln(3, gin, dw, db, dout, x, w, N, h, A, after) == 0)
+			return 1;
 		matmul_backward_n(3, gin, dw, db, dout, x, w, N, h, A);
-		return;
+		return 0;
 	}
 	if (!qr || !qr->packed_q)
 		dense_backward(fb, gin, G + W->wq, G + W->bq, a->gq, x, P + W->wq, N, h, A, 0);
 	if (xkv)
-		return;
+		return 0;
 	dense_backward(fb, gin, G + W->wk, G + W->bk, a->gk, x, P + W->wk, N, h, A, 0);
 	dense_backward(fb, gin, G + W->wv, G + W->bv, a->gv, x, P + W->wv, N, h, A, 0);
+	return 0;
 }
 
 void
@@ -1567,16 +1589,31 @@ flexibert_backward(struct flexibert *fb)
 		for (size_t r = 0; r < M; r++)
 			memcpy(gx + r * hL, tmp + r * hL, sizeof *gx * (size_t)hL);
 	}
+	int emb_done = 0;
 	for (int l = m->l - 1; l >= 0; l--) {
 		const float *x = l > 0 ? (fb->L[l - 1].proj ? a->L[l - 1].xnext : a->L[l - 1].hout) : a->emb;
+		/* the embeddings' dropout and LayerNorm on the rows of the first layer's input gradient
+		 * as its queries', keys' and values' products give them, where they can: into gx, which
+		 * that layer's gout leaves free, as below */
+		struct nn_ln_back emb = {.dinp = gx,
+		                         .dw = G + fb->elnw,
+		                         .db = G + fb->elnb,
+		                         .inp = a->eres,
+		                         .w = P + fb->elnw,
+		                         .mean = a->em,
+		                         .rstd = a->er,
+		                         .p_in = p,
+		                         .key_in = site(a->dropkey, 0, SITE_EMB)};
 		float *t;
-		layer_backward(fb, l, x, gx, gin, B, T, p);
+		emb_done = layer_backward(fb, l, x, gx, gin, B, T, p, l == 0 ? &emb : NULL);
 		t = gx, gx = gin, gin = t;
 	}
 	/* embeddings */
-	dropout_apply(gx, (size_t)N * h0, p, site(a->dropkey, 0, SITE_EMB));
-	layernorm_backward_set(gin, G + fb->elnw, G + fb->elnb, gx, a->eres, P + fb->elnw, a->em, a->er, N,
-	                       h0);
+	if (!emb_done) {
+		dropout_apply(gx, (size_t)N * h0, p, site(a->dropkey, 0, SITE_EMB));
+		layernorm_backward_set(gin, G + fb->elnw, G + fb->elnb, gx, a->eres, P + fb->elnw, a->em,
+		                       a->er, N, h0);
+	}
 	embed_backward(G + fb->wte, G + fb->wpe, G + fb->wtt, gin, a->ids, 0, B, T, h0);
 	for (int i = 0; i < N; i++) /* the rows that now hold a gradient */
 		if (a->ids[i] != 0)

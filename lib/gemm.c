@@ -749,11 +749,12 @@ gemm_tn_sum(int M, int N, int K, const float *A, int lda, const float *B, int ld
 	tally(t0, M, N, K);
 }
 
-/* e for the block at row r of D (e's res, mul and base row 0's) into ge; NULL without e */
+/* e for the block at row r of D (e's res, mul and base row 0's) into ge; NULL without e or where e
+ * has no step for the tiles (done alone) */
 static struct gemm_epi *
 epi_at(struct gemm_epi *ge, const struct gemm_epi *e, size_t r, int ldd)
 {
-	if (!e)
+	if (!e || (e->tau < 0.0f && e->dscale == 0.0f && !e->res && !e->mul))
 		return NULL;
 	*ge = *e;
 	ge->zeros = 0;
@@ -774,10 +775,15 @@ gemm_tn_sum_run_n(int n, int M, int N, int K, const float *const *A, int lda, co
 	if (M <= 0 || N <= 0 || K <= 0)
 		return;
 	if (!own() || t >= THREADS || K <= 2 * KC) {
+		struct gemm_epi ge, *eb = epi_at(&ge, e, 0, ldd);
 		for (int j = 0; j < n; j++) {
 			gemm_tn_sum(M, N, K, A[j], lda, B, ldb, beta, C[j], ldc, asum[j]);
-			gemm_run(K, ND, M, A[j], lda, wp[j], j == 0 ? dbeta : 1.0f, NULL, D, ldd, e);
+			gemm_run(K, ND, M, A[j], lda, wp[j], j == 0 ? dbeta : 1.0f, NULL, D, ldd, eb);
 		}
+		if (eb)
+			e->zeros += ge.zeros;
+		for (int k0 = 0; e && e->done && k0 < K; k0 += KC) /* (the blocks the other way has) */
+			e->done(e, (size_t)k0, K - k0 < KC ? K - k0 : KC, e->slot0 + k0 / KC);
 		return;
 	}
 	t0 = start();
@@ -794,8 +800,10 @@ gemm_tn_sum_run_n(int n, int M, int N, int K, const float *const *A, int lda, co
 			    NULL, D + (size_t)k0 * ldd, ldd, eb);
 			tn_block(0, M, N, k0, kc, A[j], lda, NULL, ldb, beta, NULL, C[j], ldc, bp, asum[j]);
 		}
-		if (e)
+		if (eb)
 			e->zeros += ge.zeros;
+		if (e && e->done)
+			e->done(e, (size_t)k0, kc, e->slot0 + k0 / KC);
 	}
 	tally(t0, n * M, N, K);
 	tally(start(), K, ND, n * M); /* (the time went to the first) */
@@ -835,12 +843,18 @@ gemm_team_stats(void)
 }
 
 int
+gemm_blocks(int K, int nt)
+{
+	return ((K + nt - 1) / nt + KC - 1) / KC;
+}
+
+int
 gemm_team(int nt, int K, int N)
 {
 	if (!own() || nt < 2 || nt > THREADS || N <= 0 || K / nt <= 2 * KC || omp_in_parallel())
 		return -1;
 	team.nt = nt;
-	team.nb = ((K + nt - 1) / nt + KC - 1) / KC;
+	team.nb = gemm_blocks(K, nt);
 	if (team.cap < (size_t)nt * team.nb) {
 		free(team.state);
 		team.cap = (size_t)nt * team.nb;
@@ -881,10 +895,11 @@ move(int *st, int from, int to)
 	return __atomic_compare_exchange_n(st, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-/* gemm_tn_sum_run_n's input gradient for kc rows at row r (D's rows, A's, and e's) */
+/* gemm_tn_sum_run_n's input gradient for kc rows at row r (D's rows, A's, and e's), block slot of
+ * the team's; then e's done on them */
 static void
 input_block(int n, int M, int kc, size_t r, const float *const *A, int lda, const float *const *wp, int ND,
-            float dbeta, float *D, int ldd, const struct gemm_epi *e)
+            float dbeta, float *D, int ldd, const struct gemm_epi *e, int slot)
 {
 	struct gemm_epi ge;
 	struct gemm_epi *eb = epi_at(&ge, e, r, ldd);
@@ -892,6 +907,8 @@ input_block(int n, int M, int kc, size_t r, const float *const *A, int lda, cons
 	for (int j = 0; j < n; j++)
 		run(0, kc, ND, M, 1.0f, A[j] + r * lda, lda, wp[j], j == 0 ? dbeta : 1.0f, NULL, D + r * ldd,
 		    ldd, eb);
+	if (e && e->done)
+		e->done(e, r, kc, slot);
 }
 
 void
@@ -915,7 +932,7 @@ gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda,
 		pack_b(bp, 0, N, kc, B + r * ldb, ldb);
 		if (!__atomic_load_n(&team.done, __ATOMIC_ACQUIRE)) {
 			__atomic_store_n(st, INPUT, __ATOMIC_RELAXED);
-			input_block(n, M, kc, r, A, lda, wp, ND, dbeta, D, ldd, e);
+			input_block(n, M, kc, r, A, lda, wp, ND, dbeta, D, ldd, e, t * team.nb + b);
 			mine += kc;
 		} else {
 			__atomic_store_n(st, OWNED, __ATOMIC_RELEASE);
@@ -926,7 +943,7 @@ gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda,
 			tn_block(0, M, N, k0, kc, A[j] + (size_t)lo * lda, lda, NULL, ldb, beta, NULL, C[j],
 			         ldc, bp, asum[j]);
 		if (move(st, OWNED, INPUT)) {
-			input_block(n, M, kc, r, A, lda, wp, ND, dbeta, D, ldd, e);
+			input_block(n, M, kc, r, A, lda, wp, ND, dbeta, D, ldd, e, t * team.nb + b);
 			mine += kc;
 		}
 	}
@@ -945,7 +962,8 @@ gemm_tn_sum_run_team(int n, int M, int N, int K, const float *const *A, int lda,
 			while ((now = __atomic_load_n(sv + b, __ATOMIC_ACQUIRE)) == FREE || now == PACKING)
 				spin(&w);
 			if (now == OWNED && move(sv + b, OWNED, HELPED)) {
-				input_block(n, M, kc, (size_t)vlo + k0, A, lda, wp, ND, dbeta, D, ldd, e);
+				input_block(n, M, kc, (size_t)vlo + k0, A, lda, wp, ND, dbeta, D, ldd, e,
+				            v * team.nb + b);
 				__atomic_fetch_add(&team.helped, 1, __ATOMIC_RELAXED);
 				theirs += kc;
 			}

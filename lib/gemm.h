@@ -40,6 +40,17 @@ struct gemm_epi {
 	const float *res;
 	size_t base;
 	const float *mul;
+	/* gemm_tn_sum_run_n and gemm_tn_sum_run_team only, where done is not NULL: called on each
+	 * block of D's rows once its input gradient is whole, while the block is in cache (the next
+	 * step of a backward pass on those rows), on the thread that wrote it: rows [r, r + kc) from
+	 * D's row 0 in the call (the team's: row 0 of all K), and slot, the block's number, the same
+	 * whichever thread writes it: slot0 + b for a thread's b-th block of gemm_tn_sum_run_n, t nb + b
+	 * for thread t's b-th of the team, nb = gemm_blocks(K, nt). arg and row0 are the callee's (row0:
+	 * where D's row 0 lies in the callee's numbering). */
+	void (*done)(const struct gemm_epi *e, size_t r, int kc, int slot);
+	const void *arg;
+	size_t row0;
+	int slot0;
 };
 int gemm_epilogue(int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   const float *bias, float *C, int ldc, struct gemm_epi *e);
@@ -108,6 +119,9 @@ void gemm_tn_sum_run_n(int n, int M, int N, int K, const float *const *A, int ld
  * one call a region.
  */
 int gemm_team(int nt, int K, int N);
+/* The most blocks of rows a thread's share of K rows split over nt threads has in
+ * gemm_tn_sum_run_n and gemm_tn_sum_run_team (gemm_epi's done) */
+int gemm_blocks(int K, int nt);
 /* The blocks whose input gradient a thread other than their owner has written so far. For tests
  * and benchmarks. */
 long gemm_team_stats(void);

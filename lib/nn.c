@@ -440,7 +440,7 @@ static struct {
 static int
 mm_backward_one_pass_n(int n, float *dinp, int lddi, float dbeta, const float *der, float *const *dw,
                        float *const *dbias, const float *const *dout, int lddo, const float *inp, int ldi,
-                       const float *const *w, int N, int C, int OC)
+                       const float *const *w, int N, int C, int OC, const struct gemm_epi *after)
 {
 	int mt = omp_get_max_threads();
 	size_t each = (size_t)(mt - 1) * (OC * C + OC); /* a layer's share of wpart */
@@ -468,19 +468,23 @@ mm_backward_one_pass_n(int n, float *dinp, int lddi, float dbeta, const float *d
 			if (!dbias[j])
 				db[j] = NULL;
 		}
+		/* (after: its done on each block of the input gradient's rows as they are whole) */
+		struct gemm_epi ge = {
+		    .tau = -1.0f, .done = after ? after->done : NULL, .arg = after ? after->arg : NULL};
 		if (shared && nt == mt) { /* the input gradient shared as the threads finish */
-			struct gemm_epi ge = {.tau = -1.0f, .mul = der};
+			ge.mul = der;
 			gemm_tn_sum_run_team(n, OC, C, N, dout, lddo, inp, ldi, t == 0 ? 1.0f : 0.0f, d, C,
-			                     db, bp, C, dbeta, dinp, lddi, der ? &ge : NULL);
+			                     db, bp, C, dbeta, dinp, lddi, der || after ? &ge : NULL);
 		} else {
 			split(N, t, nt, &lo, &hi);
 			const float *A[4];
 			for (int j = 0; j < n; j++)
 				A[j] = dout[j] + (size_t)lo * lddo;
-			struct gemm_epi ge = {.tau = -1.0f, .mul = der ? der + (size_t)lo * lddi : NULL};
+			ge.mul = der ? der + (size_t)lo * lddi : NULL;
+			ge.row0 = (size_t)lo, ge.slot0 = t * gemm_blocks(N, nt);
 			gemm_tn_sum_run_n(n, OC, C, hi - lo, A, lddo, inp + (size_t)lo * ldi, ldi,
 			                  t == 0 ? 1.0f : 0.0f, d, C, db, bp, C, dbeta,
-			                  dinp + (size_t)lo * lddi, lddi, der ? &ge : NULL);
+			                  dinp + (size_t)lo * lddi, lddi, der || after ? &ge : NULL);
 		}
 		if (nt > 1) {
 #pragma omp barrier
@@ -508,7 +512,7 @@ mm_backward_one_pass(float *dinp, int lddi, float dbeta, const float *der, float
                      int OC)
 {
 	return mm_backward_one_pass_n(1, dinp, lddi, dbeta, der, &dw, &dbias, &dout, lddo, inp, ldi, &w, N, C,
-	                              OC);
+	                              OC, NULL);
 }
 
 static void
@@ -798,7 +802,8 @@ void
 matmul_backward_n(int n, float *dinp, float *const *dw, float *const *dbias, const float *const *dout,
                   const float *inp, const float *const *w, int N, int C, int OC)
 {
-	if (mm_backward_one_pass_n(n, dinp, C, 1.0f, NULL, dw, dbias, dout, OC, inp, C, w, N, C, OC) == 0)
+	if (mm_backward_one_pass_n(n, dinp, C, 1.0f, NULL, dw, dbias, dout, OC, inp, C, w, N, C, OC, NULL) ==
+	    0)
 		return;
 	for (int j = 0; j < n; j++)
 		mm_backward(dinp, C, dw[j], dbias[j], dout[j], OC, inp, C, w[j], N, C, OC);
@@ -1106,6 +1111,74 @@ layernorm_backward_set_drop(float *dinp, float *ddrop, float *dw, float *db, con
 		return;
 	}
 	ln_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, 1, ddrop, &dr);
+}
+
+/* The LayerNorm backward of matmul_backward_ln, on the blocks of rows of the product's input
+ * gradient (gemm_epi's done) */
+struct ln_after {
+	const struct nn_ln_back *ln;
+	float *dy;   /* the product's input gradient: the LayerNorm output's */
+	float *part; /* each block's parameter gradients: dw's, then db's */
+	size_t each;
+	int C;
+	struct ln_drop in, out;
+};
+
+static void
+ln_done(const struct gemm_epi *e, size_t r, int kc, int slot)
+{
+	const struct ln_after *g = e->arg;
+	const struct nn_ln_back *ln = g->ln;
+	int lo = (int)(e->row0 + r), C = g->C;
+	size_t o = (size_t)lo * C, m = (size_t)kc * C;
+	float *pw = g->part + (size_t)slot * g->each;
+
+	if (ln->p_in > 0)
+		drop_run(g->dy + o, g->dy + o, m, g->in.k, (uint32_t)o, g->in.thr, g->in.scale);
+	ln_rows_back(ln->dinp, pw, pw + C, g->dy, ln->inp, ln->w, ln->mean, ln->rstd, lo, lo + kc, C, 1,
+	             ln->p_out > 0 ? ln->ddrop : NULL, &g->out);
+	if (ln->p_out <= 0 && ln->ddrop)
+		memcpy(ln->ddrop + o, ln->dinp + o, sizeof *ln->ddrop * m);
+}
+
+int
+matmul_backward_n_ln(int n, float *dinp, float *const *dw, float *const *dbias, const float *const *dout,
+                     const float *inp, const float *const *w, int N, int C, int OC,
+                     const struct nn_ln_back *ln)
+{
+	/* block numbers below nt gemm_blocks(N, nt) for any team of nt <= mt threads */
+	int mt = omp_get_max_threads(), nb = gemm_blocks(N, 1) + 2 * mt + 1;
+	struct ln_after g = {
+	    .ln = ln,
+	    .dy = dinp,
+	    .each = (size_t)(2 * C + 15) / 16 * 16, /* whole cache lines */
+	    .C = C,
+	    .in = {key32(ln->key_in), keep_below(ln->p_in), ln->p_in > 0 ? 1.0f / (1.0f - ln->p_in) : 1.0f},
+	    .out = {key32(ln->key_out), keep_below(ln->p_out),
+	            ln->p_out > 0 ? 1.0f / (1.0f - ln->p_out) : 1.0f}};
+	struct gemm_epi after = {.tau = -1.0f, .done = ln_done, .arg = &g};
+
+	if (!gemm_own() || N <= 0)
+		return -1;
+	lnpart.buf = grow(lnpart.buf, &lnpart.cap, (size_t)nb * g.each, sizeof *lnpart.buf);
+	g.part = lnpart.buf;
+	memset(g.part, 0, sizeof *g.part * (size_t)nb * g.each);
+	if (mm_backward_one_pass_n(n, dinp, C, 1.0f, NULL, dw, dbias, dout, OC, inp, C, w, N, C, OC,
+	                           &after) != 0)
+		return -1;
+	for (int b = 0; b < nb; b++) /* (the blocks no thread had are 0) */
+		for (int c = 0; c < C; c++) {
+			ln->dw[c] += g.part[(size_t)b * g.each + c];
+			ln->db[c] += g.part[(size_t)b * g.each + C + c];
+		}
+	return 0;
+}
+
+int
+matmul_backward_ln(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                   int N, int C, int OC, const struct nn_ln_back *ln)
+{
+	return matmul_backward_n_ln(1, dinp, &dw, &dbias, &dout, inp, &w, N, C, OC, ln);
 }
 
 /*

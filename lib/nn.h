@@ -85,6 +85,30 @@ void matmul_backward_set(float *dinp, float *dw, float *dbias, const float *dout
  * dinp (not NULL) apart from inp. The bits of n calls of matmul_backward, in one pass over the input. */
 void matmul_backward_n(int n, float *dinp, float *const *dw, float *const *dbias, const float *const *dout,
                        const float *inp, const float *const *w, int N, int C, int OC);
+/*
+ * LayerNorm's backward on the rows of a product's input gradient as each block of them comes whole
+ * (the block still in cache, where a pass of its own read all of it from memory again):
+ * dout (the LayerNorm output's gradient, the product's dinp) dropped out first where p_in > 0 (in
+ * place, dropout_apply's bits), then dinp written, dw and db added to, and dinp dropped out into
+ * ddrop (p_out, key_out; where p_out is 0, copied) unless ddrop is NULL: layernorm_backward_set_drop's
+ * steps on its rows. Its parameter gradients are summed by block, and the blocks' sums added in
+ * order after: the same bits for a thread count.
+ */
+struct nn_ln_back {
+	float *dinp, *ddrop, *dw, *db;
+	const float *inp, *w, *mean, *rstd;
+	float p_in, p_out;
+	uint64_t key_in, key_out;
+};
+/* matmul_backward (dinp not NULL), then ln's backward on dinp's rows as above; -1, having done
+ * nothing, where the one-pass product does not run (DynaProp aside: OpenBLAS, or too few rows for
+ * the threads): the caller then makes the two calls. */
+int matmul_backward_ln(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                       const float *w, int N, int C, int OC, const struct nn_ln_back *ln);
+/* matmul_backward_n, then the same */
+int matmul_backward_n_ln(int n, float *dinp, float *const *dw, float *const *dbias, const float *const *dout,
+                         const float *inp, const float *const *w, int N, int C, int OC,
+                         const struct nn_ln_back *ln);
 /* dinp (N, C) = dout . w, or += when accumulate. */
 void matmul_backward_input(float *dinp, const float *dout, const float *w, int N, int C, int OC,
                            int accumulate);

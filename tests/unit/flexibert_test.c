@@ -13,6 +13,7 @@
  * Prints TAP; exits 1 on any failure.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,27 @@ test_mixed(void)
 	check_gradients("the same as a classifier", &c, 0);
 	c.dropout = 0.2f;
 	check_gradients("the same with dropout 0.2 (fixed masks)", &c, 1);
+}
+
+/* On one thread the products' one pass runs at any number of rows, and with it the LayerNorms on
+ * their rows as they come (matmul_backward_ln): each layer's attention sub-layer's after the FF
+ * stack's first dense, and the embeddings' (and their dropout) after the first layer's queries',
+ * keys' and values' products. */
+static void
+test_one_thread(void)
+{
+	struct fb_config c = {0};
+	int mt = omp_get_max_threads();
+
+	c.m.l = 2;
+	c.m.layer[0] = layer(24, 4, "0101", 2, 20, 16);
+	c.m.layer[1] = layer(24, 4, "0110", 1, 12, 0);
+	c.vocab = 30, c.labels = 4, c.max_pos = 8, c.objective = FB_CLS, c.dropout = 0.2f;
+	omp_set_num_threads(1);
+	check_gradients("SA heads on 1 thread, dropout 0.2 (fixed masks)", &c, 1);
+	c.dropout = 0;
+	check_gradients("SA heads on 1 thread", &c, 0);
+	omp_set_num_threads(mt);
 }
 
 /* Training never moves the [PAD] row; the same seed gives the same parameters and losses. */
@@ -579,6 +601,7 @@ main(void)
 	rng_seed(&R, 11);
 	test_each_head_type();
 	test_mixed();
+	test_one_thread();
 	test_invariants();
 	test_lazy(0);
 	test_lazy(1);

@@ -249,6 +249,99 @@ test_matmul_n(void)
 }
 
 /*
+ * matmul_backward_ln and matmul_backward_n_ln against their two calls (matmul_backward or _n, then
+ * dropout_apply on its input gradient and layernorm_backward_set_drop or _set): the products', the
+ * dropped input gradient's and the LayerNorm input gradient's bits, its parameter gradients within
+ * rounding (summed by block), on 1 to 3 threads, with rows enough that the threads share them as
+ * they finish (the team), split them, or leave the one-pass product (-1, nothing done)
+ */
+static void
+test_matmul_ln(void)
+{
+	static const int shape[][4] = {/* N, C, threads, n */
+	                               {1100, 128, 1, 1}, {1100, 128, 2, 1}, {1100, 64, 2, 3},
+	                               {512, 128, 2, 1},  {1100, 64, 3, 3},  {200, 64, 1, 3},
+	                               {37, 64, 2, 1}};
+	int OC = 96, mt = omp_get_max_threads();
+
+	for (int si = 0; si < 7; si++) {
+		int N = shape[si][0], C = shape[si][1], n = shape[si][3], rc;
+		size_t nx = (size_t)N * C, nw = (size_t)OC * C;
+		float *x = randv(nx, 1), *d1 = randv(nx, 1), *d2 = malloc(sizeof *d2 * nx);
+		float *lx = randv(nx, 1), *lw = randv(C, 1), *lb = randv(C, 1), *lo = zeros(nx),
+		      *mean = zeros(N), *rstd = zeros(N);
+		float *li1 = zeros(nx), *li2 = zeros(nx), *dd1 = zeros(nx), *dd2 = zeros(nx);
+		float *lgw1 = randv(C, 1), *lgb1 = randv(C, 1), *lgw2 = zeros(C), *lgb2 = zeros(C);
+		float *dw1[3], *dw2[3], *db1[3], *db2[3], *dout[3], *w[3];
+		/* n 1: the output dropped into ddrop (layer_backward's LayerNorm); n 3: the input gradient
+		 * dropped first, no ddrop (the embeddings') */
+		struct nn_ln_back ln = {li1,
+		                        n == 1 ? dd1 : NULL,
+		                        lgw1,
+		                        lgb1,
+		                        lx,
+		                        lw,
+		                        mean,
+		                        rstd,
+		                        n == 1 ? 0.0f : 0.1f,
+		                        n == 1 ? 0.1f : 0.0f,
+		                        11,
+		                        12};
+		int same;
+		memcpy(d2, d1, sizeof *d2 * nx);
+		memcpy(lgw2, lgw1, sizeof *lgw2 * (size_t)C);
+		memcpy(lgb2, lgb1, sizeof *lgb2 * (size_t)C);
+		layernorm_forward(lo, mean, rstd, lx, lw, lb, N, C);
+		for (int j = 0; j < n; j++) {
+			dout[j] = randv((size_t)N * OC, 1), w[j] = randv(nw, 0.2), dw1[j] = randv(nw, 1);
+			db1[j] = randv(OC, 1);
+			dw2[j] = malloc(sizeof *dw2[j] * nw), db2[j] = malloc(sizeof *db2[j] * (size_t)OC);
+			memcpy(dw2[j], dw1[j], sizeof *dw2[j] * nw);
+			memcpy(db2[j], db1[j], sizeof *db2[j] * (size_t)OC);
+		}
+		omp_set_num_threads(shape[si][2]);
+		if (n == 1)
+			rc = matmul_backward_ln(d1, dw1[0], db1[0], dout[0], x, w[0], N, C, OC, &ln);
+		else
+			rc = matmul_backward_n_ln(n, d1, dw1, db1, (const float *const *)dout, x,
+			                          (const float *const *)w, N, C, OC, &ln);
+		if (N < 100) { /* too few rows for 2 threads' one pass: nothing done */
+			check(rc == -1 && !memcmp(d1, d2, sizeof *d1 * nx) &&
+			          !memcmp(dw1[0], dw2[0], sizeof *dw1[0] * nw),
+			      "matmul backward with LayerNorm after, %d rows on 2 threads: -1, nothing done",
+			      N);
+		} else {
+			for (int j = 0; j < n; j++)
+				matmul_backward(d2, dw2[j], db2[j], dout[j], x, w[j], N, C, OC);
+			if (n == 1)
+				layernorm_backward_set_drop(li2, dd2, lgw2, lgb2, d2, lx, lw, mean, rstd, N,
+				                            C, 0.1f, 12);
+			else {
+				dropout_apply(d2, nx, 0.1f, 11);
+				layernorm_backward_set(li2, lgw2, lgb2, d2, lx, lw, mean, rstd, N, C);
+			}
+			same = rc == 0 && !memcmp(d1, d2, sizeof *d1 * nx) &&
+			       !memcmp(li1, li2, sizeof *li1 * nx) && !memcmp(dd1, dd2, sizeof *dd1 * nx);
+			for (int j = 0; j < n; j++)
+				same &= !memcmp(dw1[j], dw2[j], sizeof *dw1[j] * nw) &&
+				        !memcmp(db1[j], db2[j], sizeof *db1[j] * (size_t)OC);
+			check(
+			    same && rel_diff(lgw1, lgw2, C) < 1e-5 && rel_diff(lgb1, lgb2, C) < 1e-5,
+			    "matmul backward of %d layer(s) with LayerNorm after (%s) on its rows as they "
+			    "come: the two calls' bits, the LayerNorm's parameters within %.1e and %.1e (%d "
+			    "x %d -> %d, %d thread(s))",
+			    n, n == 1 ? "its output dropped" : "its input dropped", rel_diff(lgw1, lgw2, C),
+			    rel_diff(lgb1, lgb2, C), N, C, OC, shape[si][2]);
+		}
+		for (int j = 0; j < n; j++)
+			free(dout[j]), free(w[j]), free(dw1[j]), free(dw2[j]), free(db1[j]), free(db2[j]);
+		free(x), free(d1), free(d2), free(lx), free(lw), free(lb), free(lo), free(mean), free(rstd);
+		free(li1), free(li2), free(dd1), free(dd2), free(lgw1), free(lgb1), free(lgw2), free(lgb2);
+	}
+	omp_set_num_threads(mt);
+}
+
+/*
  * matmul_forward_epi against the separate passes (matmul_forward, nn_prune, dropout_apply, the
  * residual added): the same bits, mask and zero count, on widths that fuse (multiples of 64: lib/gemm
  * runs them in the product's registers where it has its own kernel) and one that does not, on 1
@@ -1534,6 +1627,7 @@ main(void)
 	test_matmul_input_mul();
 	test_matmul_set();
 	test_matmul_n();
+	test_matmul_ln();
 	test_layernorm();
 	test_pointwise();
 	test_embed();
