@@ -1216,9 +1216,8 @@ flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t *label
 				r++;
 			a->qoff[b] = r;
 		}
-	embed_forward(a->eres, ids, P + fb->wte, P + fb->wpe, P + fb->wtt, B, T, h0);
-	layernorm_forward(a->emb, a->em, a->er, a->eres, P + fb->elnw, P + fb->elnb, N, h0);
-	dropout_apply(a->emb, (size_t)N * h0, p, site(dropkey, 0, SITE_EMB));
+	embed_ln_forward(a->eres, a->emb, a->em, a->er, ids, P + fb->wte, P + fb->wpe, P + fb->wtt,
+	                 P + fb->elnw, P + fb->elnb, B, T, h0, p, site(dropkey, 0, SITE_EMB));
 	x = a->emb;
 	for (int l = 0; l < m->l; l++)
 		x = layer_forward(fb, l, x, B, T, p);

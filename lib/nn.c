@@ -1458,6 +1458,26 @@ embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe
 		add3(out + (size_t)bt * C, wte + (size_t)ids[bt] * C, wpe + (size_t)(bt % T) * C, wtt, C);
 }
 
+void
+embed_ln_forward(float *res, float *out, float *mean, float *rstd, const int32_t *ids, const float *wte,
+                 const float *wpe, const float *wtt, const float *w, const float *b, int B, int T, int C,
+                 float p, uint64_t key)
+{
+	uint32_t k = key32(key), thr = keep_below(p);
+	float scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+
+	/* one region and one pass where three read and wrote every row again (on 2 threads 0.6 ms of
+	 * a busy host's step) */
+#pragma omp parallel for schedule(static)
+	for (int bt = 0; bt < B * T; bt++) {
+		size_t o = (size_t)bt * C;
+		add3(res + o, wte + (size_t)ids[bt] * C, wpe + (size_t)(bt % T) * C, wtt, C);
+		ln_row(out + o, mean + bt, rstd + bt, res + o, w, b, C);
+		if (p > 0)
+			drop_run(out + o, out + o, (size_t)C, k, (uint32_t)o, thr, scale);
+	}
+}
+
 /* embed_backward's share of thread t of nt: the token rows whose id is t modulo nt, the position
  * rows [plo, phi) and the type row's columns [clo, chi), each summed in token order */
 CLONES static void

@@ -203,6 +203,11 @@ size_t nn_sample_abs(float *dst, size_t max, const float *x, size_t n);
  */
 void embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe, const float *wtt,
                    int B, int T, int C);
+/* embed_forward into res, then layernorm_forward (w, b) of it into out, mean and rstd, then
+ * dropout_apply (p, key) on out, row by row in one pass: the three calls' bits. */
+void embed_ln_forward(float *res, float *out, float *mean, float *rstd, const int32_t *ids, const float *wte,
+                      const float *wpe, const float *wtt, const float *w, const float *b, int B, int T, int C,
+                      float p, uint64_t key);
 void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout, const int32_t *ids, int pad,
                     int B, int T, int C);
 

@@ -657,6 +657,42 @@ test_embed(void)
 	free(c.wte), free(c.wpe), free(c.wtt), free(c.out), free(c.R), free(dte), free(dpe), free(dtt);
 }
 
+/* embed_ln_forward against embed_forward, layernorm_forward and dropout_apply: the same bits, with
+ * dropout and without, on 1 thread and 2 */
+static void
+test_embed_ln(void)
+{
+	int B = 5, T = 33, C = 72, V = 50, N = B * T;
+	size_t n = (size_t)N * C;
+	int32_t *ids = malloc(sizeof *ids * (size_t)N);
+	float *wte = randv((size_t)V * C, 1), *wpe = randv((size_t)T * C, 1), *wtt = randv(C, 1),
+	      *w = randv(C, 1), *b = randv(C, 1);
+	float *r1 = zeros(n), *o1 = zeros(n), *m1 = zeros(N), *s1 = zeros(N), *r2 = zeros(n), *o2 = zeros(n),
+	      *m2 = zeros(N), *s2 = zeros(N);
+	int mt = omp_get_max_threads();
+
+	for (int i = 0; i < N; i++)
+		ids[i] = (int32_t)((i * 7 + 3) % V);
+	for (int th = 1; th <= 2; th++)
+		for (int drop = 0; drop < 2; drop++) {
+			float p = drop ? 0.1f : 0.0f;
+			omp_set_num_threads(th);
+			embed_ln_forward(r1, o1, m1, s1, ids, wte, wpe, wtt, w, b, B, T, C, p, 21);
+			embed_forward(r2, ids, wte, wpe, wtt, B, T, C);
+			layernorm_forward(o2, m2, s2, r2, w, b, N, C);
+			dropout_apply(o2, n, p, 21);
+			check(!memcmp(r1, r2, sizeof *r1 * n) && !memcmp(o1, o2, sizeof *o1 * n) &&
+			          !memcmp(m1, m2, sizeof *m1 * (size_t)N) &&
+			          !memcmp(s1, s2, sizeof *s1 * (size_t)N),
+			      "embeddings, LayerNorm and dropout in one pass: the three calls' bits (%s, %d "
+			      "thread(s))",
+			      drop ? "dropout 0.1" : "no dropout", th);
+		}
+	omp_set_num_threads(mt);
+	free(ids), free(wte), free(wpe), free(wtt), free(w), free(b);
+	free(r1), free(o1), free(m1), free(s1), free(r2), free(o2), free(m2), free(s2);
+}
+
 static void
 test_dropout(void)
 {
@@ -1631,6 +1667,7 @@ main(void)
 	test_layernorm();
 	test_pointwise();
 	test_embed();
+	test_embed_ln();
 	test_dropout();
 	test_crossentropy();
 	test_attention();
