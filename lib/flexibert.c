@@ -1558,7 +1558,9 @@ flexibert_backward(struct flexibert *fb)
 	int B = fb->B, T = fb->T, N = B * T, hL = m->layer[m->l - 1].h, h0 = m->layer[0].h;
 	float *gx = a->gx, *gin = a->gx2;
 
-	zero(gx, (size_t)N * hL);
+	/* the last layer reads its output's gradient at its live rows alone, packed, where it runs on
+	 * them (every row's zeroed, 2 MB at B 32, T 128, took 0.2 ms of a 2-thread step) */
+	zero(gx, (size_t)(packed(fb, m->l - 1) && a->nlive >= 0 ? a->nlive : N) * hL);
 	if (fb->cfg.objective == FB_CLS) {
 		float *dpd = a->gf, *dpp = a->gh, *dfirst = a->gy; /* (B, hL) each, free until the layers */
 		zero(dpd, (size_t)B * hL);
