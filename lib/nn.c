@@ -2311,14 +2311,13 @@ xkv_fwd_head(const struct xkv_args *g, int j, int b, float *tmp)
 	add_scaled_rows(ctx, A, 1.0f, sv, bv, R, D);
 }
 
-void
-attention_forward_xkv(int nh, float *ctx, float *const *probs, const float *q, const float *x, int h,
-                      const float *wk, const float *bk, const float *wv, const float *bv,
-                      const float *const *wma, const float *mask, float p, const uint64_t *key,
-                      const struct nn_qrows *qr, int B, int T, int A, int D)
+/* The arguments of an xkv call but its outputs and gradients */
+static struct xkv_args
+xkv_args(int nh, float *const *probs, const float *q, const float *x, int h, const float *wk, const float *bk,
+         const float *wv, const float *bv, const float *const *wma, float p, const uint64_t *key,
+         const struct nn_qrows *qr, int B, int T, int A, int D)
 {
-	struct xkv_args g = {.ctx = ctx,
-	                     .probs = probs,
+	struct xkv_args g = {.probs = probs,
 	                     .q = q,
 	                     .x = x,
 	                     .wk = wk,
@@ -2326,7 +2325,6 @@ attention_forward_xkv(int nh, float *ctx, float *const *probs, const float *q, c
 	                     .wv = wv,
 	                     .bv = bv,
 	                     .wma = wma,
-	                     .mask = mask,
 	                     .key = key,
 	                     .qr = qr,
 	                     .p = p,
@@ -2336,23 +2334,42 @@ attention_forward_xkv(int nh, float *ctx, float *const *probs, const float *q, c
 	                     .T = T,
 	                     .A = A,
 	                     .D = D};
-	size_t per = xkv_per(T, h, D);
+	return g;
+}
+
+/* head on each head of each sequence with query rows. The sequences go to the threads as they
+ * finish: each one's outputs are its own, so the bits do not depend on who takes which (in halves,
+ * on a host whose vCPUs ran 10% apart, one thread waited 0.07 ms a step for the other). A
+ * sequence's heads run one after another, so that its rows of x (64 KB for T 128 and h 128), and
+ * backward of dx, come from memory once and stay in L2 for the rest: a head at a time over the
+ * batch read all of x from memory once a head. */
+static void
+xkv_run(const struct xkv_args *g, void (*head)(const struct xkv_args *, int, int, float *))
+{
+	size_t per = xkv_per(g->T, g->h, g->D);
 
 	xkv.tmp = grow(xkv.tmp, &xkv.cap, (size_t)omp_get_max_threads() * per, sizeof *xkv.tmp);
-	/* sequences to the threads as they finish: each one's outputs are its own, so the bits do not
-	 * depend on who takes which (in halves, on a host whose vCPUs ran 10% apart, one thread waited
-	 * 0.07 ms a step for the other). A sequence's heads one after another, so that its rows of x
-	 * (64 KB for T 128 and h 128) come from memory once and stay in L2 for the rest: a head at a
-	 * time over the batch read all of x from memory once a head */
 #pragma omp parallel for schedule(dynamic)
-	for (int b = 0; b < B; b++) {
+	for (int b = 0; b < g->B; b++) {
 		const int32_t *row;
 		int first;
-		if (query_rows(qr, b, T, &first, &row) == 0)
+		if (query_rows(g->qr, b, g->T, &first, &row) == 0)
 			continue;
-		for (int j = 0; j < nh; j++)
-			xkv_fwd_head(&g, j, b, xkv.tmp + (size_t)omp_get_thread_num() * per);
+		for (int j = 0; j < g->nh; j++)
+			head(g, j, b, xkv.tmp + (size_t)omp_get_thread_num() * per);
 	}
+}
+
+void
+attention_forward_xkv(int nh, float *ctx, float *const *probs, const float *q, const float *x, int h,
+                      const float *wk, const float *bk, const float *wv, const float *bv,
+                      const float *const *wma, const float *mask, float p, const uint64_t *key,
+                      const struct nn_qrows *qr, int B, int T, int A, int D)
+{
+	struct xkv_args g = xkv_args(nh, probs, q, x, h, wk, bk, wv, bv, wma, p, key, qr, B, T, A, D);
+
+	g.ctx = ctx, g.mask = mask;
+	xkv_run(&g, xkv_fwd_head);
 }
 
 /* Head j of the xkv attention backward on sequence b: what it adds into dx and dq, and its rows'
@@ -2418,41 +2435,12 @@ attention_backward_xkv(int nh, float *dq, float *dx, float *dwk, float *dbk, flo
                        const float *bv, const float *const *wma, float p, const uint64_t *key,
                        const struct nn_qrows *qr, int B, int T, int A, int D)
 {
-	struct xkv_args g = {.dq = dq,
-	                     .dx = dx,
-	                     .dctx = dctx,
-	                     .probs = probs,
-	                     .q = q,
-	                     .x = x,
-	                     .wk = wk,
-	                     .bk = bk,
-	                     .wv = wv,
-	                     .bv = bv,
-	                     .wma = wma,
-	                     .key = key,
-	                     .qr = qr,
-	                     .p = p,
-	                     .nh = nh,
-	                     .h = h,
-	                     .B = B,
-	                     .T = T,
-	                     .A = A,
-	                     .D = D};
-	size_t per = xkv_per(T, h, D), rows = (size_t)qr->off[B];
+	struct xkv_args g = xkv_args(nh, probs, q, x, h, wk, bk, wv, bv, wma, p, key, qr, B, T, A, D);
+	size_t rows = (size_t)qr->off[B];
 
-	xkv.tmp = grow(xkv.tmp, &xkv.cap, (size_t)omp_get_max_threads() * per, sizeof *xkv.tmp);
+	g.dq = dq, g.dx = dx, g.dctx = dctx;
 	xkv.rows = grow(xkv.rows, &xkv.rcap, (size_t)nh * xkv_head_rows(rows, h, D) + 1, sizeof *xkv.rows);
-	/* (sequences, and a sequence's heads, as in attention_forward_xkv: here x and the sequence's
-	 * rows of dx, read and written by every head, come from memory and go back once) */
-#pragma omp parallel for schedule(dynamic)
-	for (int b = 0; b < B; b++) {
-		const int32_t *row;
-		int first;
-		if (query_rows(qr, b, T, &first, &row) == 0)
-			continue;
-		for (int j = 0; j < nh; j++)
-			xkv_bwd_head(&g, j, b, xkv.tmp + (size_t)omp_get_thread_num() * per);
-	}
+	xkv_run(&g, xkv_bwd_head);
 	if (rows == 0)
 		return;
 	/* the parameters' gradients, head by head, summed over the rows in order:
