@@ -1046,8 +1046,7 @@ xkv_backward(struct flexibert *fb, int l, const struct nn_qrows *qr, float p, co
 
 /* SA head j of layer l forward, on the query rows qr (NULL: all) */
 static void
-sa_forward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p,
-           const float *x)
+sa_forward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p)
 {
 	struct fb_acts *a = fb->a;
 	const struct fb_layer *W = &fb->L[l];
@@ -1104,7 +1103,7 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 		if (is_sa(op) && qr) {
 			continue; /* below, on the live rows packed */
 		} else if (is_sa(op)) {
-			sa_forward(fb, l, j, &ap, NULL, p, x);
+			sa_forward(fb, l, j, &ap, NULL, p);
 		} else if (op == OP_L_DFT) {
 			transform_forward(NN_DFT, La->ctx + c, La->v + c, a->mask, La->dft[0], La->dft[1],
 			                  La->dft[2], La->dft[3], a->scratch, B, T, A, d);
@@ -1134,7 +1133,7 @@ layer_forward(struct flexibert *fb, int l, const float *x, int B, int T, float p
 			xkv_forward(fb, l, qr, p, xin);
 		for (int j = 0; j < W->n && qr && !xkv; j++)
 			if (is_sa(ml->op[j]))
-				sa_forward(fb, l, j, &ap, qr, p, xin);
+				sa_forward(fb, l, j, &ap, qr, p);
 	}
 	if (fb->cfg.dynaprop)
 		prune_attn_count(fb, l, &ap);
@@ -1325,7 +1324,7 @@ ff_backward(struct flexibert *fb, int l, float *act, float *dw, float *db, const
 /* SA head j of layer l backward, on the query rows qr (NULL: all), from a->gctx (packed with qr) */
 static void
 sa_backward(struct flexibert *fb, int l, int j, struct nn_attn_prune *ap, const struct nn_qrows *qr, float p,
-            const float *x, float *gin, int set)
+            int set)
 {
 	struct fb_acts *a = fb->a;
 	const struct fb_layer *W = &fb->L[l];
@@ -1451,7 +1450,7 @@ layer_backward(struct flexibert *fb, int l, const float *x, float *gout, float *
 		}
 		for (int j = 0; j < W->n && qr; j++) /* the SA heads, from the packed gctx */
 			if (is_sa(ml->op[j]))
-				sa_backward(fb, l, j, &ap, qr, p, x, gin, 0);
+				sa_backward(fb, l, j, &ap, qr, p, 0);
 		if (qr && qr->packed_q) { /* the queries' projection, on the live rows (gin's, packed) */
 			prune_grad(fb, l, FB_PT_QKV, a->gq, La->q, NULL, (size_t)N * A);
 			pack_rows(a->gf, x, a->live, N, h); /* (the input, packed again: gy is dy now) */
@@ -1477,7 +1476,7 @@ heads:
 		if (is_sa(op) && qr) {
 			continue; /* done above */
 		} else if (is_sa(op)) {
-			sa_backward(fb, l, j, &ap, NULL, p, x, gin, hset);
+			sa_backward(fb, l, j, &ap, NULL, p, hset);
 		} else if (op == OP_L_DFT) {
 			transform_backward(NN_DFT, a->gv + c, a->gctx + c, a->mask, La->dft[0], La->dft[1],
 			                   La->dft[2], La->dft[3], a->scratch, B, T, A, d);
