@@ -148,8 +148,9 @@ void gemm_run(int M, int N, int K, const float *A, int lda, const float *bp, flo
  * sums in the order a loop over the rows takes */
 void gemm_add_rows(float *sum, const float *x, int ldx, int N, int n);
 
-/* With counting on, every call adds its time and FLOPs to its thread's totals; gemm_stats sums them
- * over the threads. For benchmarks: what a step spends in its products. */
+/* With counting on, every call adds its time and FLOPs to its thread's totals (less the time of
+ * gemm_epi's done); gemm_stats sums them over the threads. For benchmarks: what a step spends in
+ * its products. */
 void gemm_count(int on);
 void gemm_stats(double *seconds, double *flops);
 
