@@ -1004,6 +1004,22 @@ unpack_rows(float *x, const int32_t *live, int n, int N, size_t w)
 	}
 }
 
+/* Layer l's heads' WMA matrices (NULL for a head without), their gradients (unless dwma is NULL)
+ * and their dropout keys */
+static void
+xkv_heads(const struct flexibert *fb, int l, const float **wma, float **dwma, uint64_t *key)
+{
+	const struct fb_layer *W = &fb->L[l];
+
+	for (int j = 0; j < W->n; j++) {
+		int w = fb->cfg.m.layer[l].op[j] == OP_SA_WMA;
+		wma[j] = w ? fb->params + W->wma[j] : NULL;
+		if (dwma)
+			dwma[j] = w ? fb->grads + W->wma[j] : NULL;
+		key[j] = site(fb->a->dropkey, l, j);
+	}
+}
+
 /* Layer l's heads (all SA) without keys and values (xkv_layer), every one at once, forward */
 static void
 xkv_forward(struct flexibert *fb, int l, const struct nn_qrows *qr, float p, const float *x)
@@ -1014,10 +1030,7 @@ xkv_forward(struct flexibert *fb, int l, const struct nn_qrows *qr, float p, con
 	const float *P = fb->params, *wma[MODEL_MAX_HEADS];
 	uint64_t key[MODEL_MAX_HEADS];
 
-	for (int j = 0; j < W->n; j++) {
-		wma[j] = fb->cfg.m.layer[l].op[j] == OP_SA_WMA ? P + W->wma[j] : NULL;
-		key[j] = site(a->dropkey, l, j);
-	}
+	xkv_heads(fb, l, wma, NULL, key);
 	attention_forward_xkv(W->n, La->ctx, La->probs, La->q, x, W->h, P + W->wk, P + W->bk, P + W->wv,
 	                      P + W->bv, wma, a->mask, p, key, qr, fb->B, fb->T, W->A, W->d);
 }
@@ -1033,12 +1046,7 @@ xkv_backward(struct flexibert *fb, int l, const struct nn_qrows *qr, float p, co
 	float *G = fb->grads, *dwma[MODEL_MAX_HEADS];
 	uint64_t key[MODEL_MAX_HEADS];
 
-	for (int j = 0; j < W->n; j++) {
-		int w = fb->cfg.m.layer[l].op[j] == OP_SA_WMA;
-		wma[j] = w ? P + W->wma[j] : NULL;
-		dwma[j] = w ? G + W->wma[j] : NULL;
-		key[j] = site(a->dropkey, l, j);
-	}
+	xkv_heads(fb, l, wma, dwma, key);
 	attention_backward_xkv(W->n, a->gq, gin, G + W->wk, G + W->bk, G + W->wv, G + W->bv, dwma, a->gctx,
 	                       La->probs, La->q, x, W->h, P + W->wk, P + W->bk, P + W->wv, P + W->bv, wma, p,
 	                       key, qr, fb->B, fb->T, W->A, W->d);

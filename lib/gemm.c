@@ -919,11 +919,11 @@ move(int *st, int from, int to)
 	return __atomic_compare_exchange_n(st, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-/* gemm_tn_sum_run_n's input gradient for kc rows at row r (D's rows, A's, and e's), block slot of
- * the team's; then e's done on them */
+/* gemm_tn_sum_run_n's input gradient for kc rows at row r (D's rows, A's, and e's), the team's
+ * block number block; then e's done on them */
 static void
 input_block(int n, int M, int kc, size_t r, const float *const *A, int lda, const float *const *wp, int ND,
-            float dbeta, float *D, int ldd, const struct gemm_epi *e, int slot)
+            float dbeta, float *D, int ldd, const struct gemm_epi *e, int block)
 {
 	struct gemm_epi ge;
 	struct gemm_epi *eb = epi_at(&ge, e, r, ldd);
@@ -932,7 +932,7 @@ input_block(int n, int M, int kc, size_t r, const float *const *A, int lda, cons
 		run(0, kc, ND, M, 1.0f, A[j] + r * lda, lda, wp[j], j == 0 ? dbeta : 1.0f, NULL, D + r * ldd,
 		    ldd, eb);
 	if (e && e->done)
-		done_untallied(e, r, kc, slot);
+		done_untallied(e, r, kc, block);
 }
 
 void

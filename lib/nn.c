@@ -2241,11 +2241,11 @@ xkv_per(int T, int h, int D)
 }
 
 /* The arguments of the xkv attention's heads but the sequence: head j's slices are its D columns
- * of ctx, q, dctx and dq (from j D), its D rows of wk, wv and their gradients (from j D h), its D
- * of bk, bv and theirs, and its own probs, wma, dwma and key */
+ * of ctx, q, dctx and dq (from j D), its D rows of wk and wv (from j D h), its D of bk and bv, and
+ * its own probs, wma and key (the parameters' gradients are summed after, from xkv.rows) */
 struct xkv_args {
-	float *ctx, *dq, *dx, *dwk, *dbk, *dwv, *dbv;
-	float *const *probs, *const *dwma;
+	float *ctx, *dq, *dx;
+	float *const *probs;
 	const float *q, *x, *dctx, *wk, *bk, *wv, *bv, *mask;
 	const float *const *wma;
 	const uint64_t *key;
