@@ -80,12 +80,11 @@ lanes(int w, int v)
 	return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-/* nn.c's dropout hash of element i under key k (murmur3's finaliser), 16 lanes at a time */
-__attribute__((target("avx512f"), always_inline)) static inline __m512i
-hash16(__m512i i, uint32_t k)
+/* nn.c's dropout hash of pair j under key k (murmur3's finaliser of j ^ k), 16 lanes at a time */
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline __m512i
+hash16(__m512i j, uint32_t k)
 {
-	__m512i x = _mm512_xor_si512(_mm512_mullo_epi32(i, _mm512_set1_epi32((int)0x9e3779b1u)),
-	                             _mm512_set1_epi32((int)k));
+	__m512i x = _mm512_xor_si512(j, _mm512_set1_epi32((int)k));
 	x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
 	x = _mm512_mullo_epi32(x, _mm512_set1_epi32((int)0x85ebca6bu));
 	x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 13));
@@ -93,11 +92,39 @@ hash16(__m512i i, uint32_t k)
 	return _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
 }
 
+/*
+ * Dropout's keep bits for the 64 elements of C from offset o (bit t: element base + o + t), by
+ * nn.c's rule: element i is kept where 16 bits of the hash of its pair i / 2, the low half for even
+ * i, fall below dthr. Compared as 16-bit words, a hash of 16 pairs gives 32 elements' bits in their
+ * order; an odd first element takes a third hash for the last.
+ */
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline uint64_t
+drop_bits(const struct gemm_epi *e, size_t o)
+{
+	uint32_t i0 = (uint32_t)(e->base + o), j0 = i0 >> 1;
+	__m512i step = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+	        thr = _mm512_set1_epi16((short)e->dthr);
+	uint64_t lo = 0, hi;
+
+	for (int h = 0; h < 2; h++)
+		lo |= (uint64_t)_mm512_cmplt_epu16_mask(
+		          hash16(_mm512_add_epi32(_mm512_set1_epi32((int)(j0 + 16 * (uint32_t)h)), step), e->dkey),
+		          thr)
+		      << (32 * h);
+	if (!(i0 & 1u))
+		return lo;
+	hi = _mm512_cmplt_epu16_mask(hash16(_mm512_add_epi32(_mm512_set1_epi32((int)(j0 + 32)), step), e->dkey),
+	                             thr) &
+	     1u;
+	return lo >> 1 | hi << 63;
+}
+
 /* e's steps on 16 elements of C, lanes m, the first at offset o from C's origin: pruned (their
- * kept bits into bits at 16 v, their zeros counted), dropped out, the residual added, the factor
- * multiplied in. */
-__attribute__((target("avx512f"), always_inline)) static inline __m512
-epilogue(const struct gemm_epi *e, __m512 x, __mmask16 m, size_t o, uint64_t *bits, int v, int *zeros)
+ * kept bits into bits at 16 v, their zeros counted), dropped out (kd: drop_bits' for them), the
+ * residual added, the factor multiplied in. */
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline __m512
+epilogue(const struct gemm_epi *e, __m512 x, __mmask16 m, size_t o, uint64_t *bits, int v, int *zeros,
+         __mmask16 kd)
 {
 	if (e->tau >= 0.0f) {
 		__mmask16 kept =
@@ -106,13 +133,8 @@ epilogue(const struct gemm_epi *e, __m512 x, __mmask16 m, size_t o, uint64_t *bi
 		*bits |= (uint64_t)kept << (16 * v);
 		*zeros += __builtin_popcount(m) - __builtin_popcount(kept);
 	}
-	if (e->dscale != 0.0f) {
-		__m512i idx =
-		    _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)(e->base + o)),
-		                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-		__mmask16 kd = _mm512_cmplt_epu32_mask(hash16(idx, e->dkey), _mm512_set1_epi32((int)e->dthr));
+	if (e->dscale != 0.0f)
 		x = _mm512_maskz_mul_ps(kd, x, _mm512_set1_ps(e->dscale));
-	}
 	if (e->res)
 		x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, e->res + o));
 	if (e->mul)
@@ -141,7 +163,7 @@ ahead(const float *next, const struct gemm_epi *e, size_t e0, int ldc, int q)
  * the only one and the addend comes at the end); otherwise from the partial sums in C. e (the last
  * block only, else NULL): the steps after the product; e0: the offset of the tile in C.
  */
-__attribute__((target("avx512f"), always_inline)) static inline void
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline void
 tile(const int mr, const int at, int kc, const float *A, int lda, const float *bp, int w, float alpha,
      float beta, const float *bias, float *C, int ldc, int first, const float *next, struct gemm_epi *e,
      size_t e0, const float *na)
@@ -198,7 +220,7 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 		ahead(next, e, e0, ldc, q++);
 #pragma GCC unroll 6
 	for (int i = 0; i < mr; i++) {
-		uint64_t bits = 0;
+		uint64_t bits = 0, dm = e && e->dscale != 0.0f ? drop_bits(e, e0 + (size_t)i * ldc) : 0;
 #pragma GCC unroll 4
 		for (int v = 0; v < 4; v++) {
 			float *cp = C + (size_t)i * ldc + 16 * v;
@@ -213,7 +235,7 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 			}
 			if (e)
 				x = epilogue(e, x, m[v], e0 + (size_t)i * ldc + 16 * (size_t)v, &bits, v,
-				             &zeros);
+				             &zeros, (__mmask16)(dm >> (16 * v)));
 			_mm512_mask_storeu_ps(cp, m[v], x);
 		}
 		if (e && e->keep && e->tau >= 0.0f)
@@ -230,7 +252,7 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
  * checks in every build that the tiles write nothing beside C's columns; pack_b, which reads all
  * of B, stays instrumented.
  */
-__attribute__((target("avx512f"), noinline, no_sanitize("address", "undefined"))) static void
+__attribute__((target("avx512f,avx512bw"), noinline, no_sanitize("address", "undefined"))) static void
 tiles(int mr, int at, int kc, const float *A, int lda, const float *bp, int w, float alpha, float beta,
       const float *bias, float *C, int ldc, int first, const float *next, struct gemm_epi *e, size_t e0,
       const float *na)
@@ -254,7 +276,7 @@ tiles(int mr, int at, int kc, const float *A, int lda, const float *bp, int w, f
 }
 
 /* The 16 x 16 block at src (row stride lds) into dst (row stride ldd), transposed. */
-__attribute__((target("avx512f"))) static void
+__attribute__((target("avx512f,avx512bw"))) static void
 transpose16(float *dst, int ldd, const float *src, int lds)
 {
 	__m512 r[16], t[16];
@@ -289,7 +311,7 @@ transpose16(float *dst, int ldd, const float *src, int lds)
  * whatever the buffer held (zeros when it was made, B's values since): they meet only lanes that
  * are never stored or counted.
  */
-__attribute__((target("avx512f"))) static void
+__attribute__((target("avx512f,avx512bw"))) static void
 pack_b(float *bp, int tb, int N, int K, const float *B, int ldb)
 {
 	for (int p = 0; p * NR < N; p++) {
@@ -329,7 +351,7 @@ static int
 can(void)
 {
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx512f");
+	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 }
 
 /* Chosen on first use, which may be on several threads at once: each finds the same answer. */
@@ -591,7 +613,7 @@ product(int ta, int tb, int M, int N, int K, float alpha, const float *A, int ld
  * Columns [0, n) of a row of C (n <= SN, in nv vectors): its start (from, or 0), plus val[j] times
  * row idx[j] of B for j in [0, nz), in that order, one fused multiply-add each.
  */
-__attribute__((target("avx512f"), always_inline)) static inline void
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline void
 sparse_row(const int nv, int n, int nz, const int *idx, const float *val, const float *B, int ldb,
            const float *from, float *c)
 {
@@ -617,7 +639,7 @@ sparse_row(const int nv, int n, int nz, const int *idx, const float *val, const 
 }
 
 /* sparse_row over a row of any width, SN columns at a time */
-__attribute__((target("avx512f"), noinline)) static void
+__attribute__((target("avx512f,avx512bw"), noinline)) static void
 sparse_rows(int n, int nz, const int *idx, const float *val, const float *B, int ldb, const float *from,
             float *c)
 {
@@ -631,7 +653,7 @@ sparse_rows(int n, int nz, const int *idx, const float *val, const float *B, int
 }
 
 /* Row s[0..k)'s nonzeros in order into idx (their k) and val; returns their count. */
-__attribute__((target("avx512f"))) static int
+__attribute__((target("avx512f,avx512bw"))) static int
 nonzeros(const float *s, int k, int *idx, float *val)
 {
 	int nz = 0;
@@ -693,7 +715,7 @@ gemm_transpose(float *dst, int ldd, const float *src, int lds, int R, int C)
  * val[j] times row k of B (its columns [0, n), n <= SN, nv vectors, in registers) to their row of C
  * (c, row stride ldc).
  */
-__attribute__((target("avx512f"), always_inline)) static inline void
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline void
 scatter_row(const int nv, int n, int nz, const int *idx, const float *val, const float *b, float *c, int ldc)
 {
 	__m512 r[SN / 16];
@@ -716,7 +738,7 @@ scatter_row(const int nv, int n, int nz, const int *idx, const float *val, const
 	}
 }
 
-__attribute__((target("avx512f"), noinline)) static void
+__attribute__((target("avx512f,avx512bw"), noinline)) static void
 scatter_rows(int n, int nz, const int *idx, const float *val, const float *b, float *c, int ldc)
 {
 	for (int j0 = 0; j0 < n; j0 += SN) {

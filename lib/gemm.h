@@ -25,7 +25,8 @@ void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int 
  * of its tensor, in this order:
  *   pruning (tau >= 0): 0 where |x| <= tau; zeros counts them, and keep (or NULL) gets bit e % 64
  *   of word e / 64 set where x is kept (then N and ldc must be multiples of 64, and base too);
- *   dropout (dscale != 0): kept where nn.c's hash of (dkey, e) is below dthr, times dscale, else 0;
+ *   dropout (dscale != 0): kept where nn.c's rule keeps e (16 bits of the hash of (dkey, e / 2)
+ *   below dthr), times dscale, else 0;
  *   the residual (res, or NULL; laid out as C) added;
  *   a factor (mul, or NULL; laid out as C) multiplied in (a backward pass's derivative).
  * Each step gives the bits the separate pass gives. Returns -1, having done nothing, where the own

@@ -11,8 +11,8 @@
  * gradient pointer means "not wanted" where a comment says it may be. Every fast kernel whose speed
  * matters has a naive reference (suffix _naive) beside it, and the unit tests hold them equal.
  *
- * Dropout masks are not stored: element i of dropout site `key` is kept when a hash of (key, i) falls
- * below the keep probability, so the backward pass recomputes the mask, the memory is saved, and the
+ * Dropout masks are not stored: element i of dropout site `key` is kept when 16 bits of a hash of
+ * (key, i / 2) fall below the keep probability (p in steps of 2^-16), so the backward pass recomputes the mask, the memory is saved, and the
  * result depends on neither thread count nor schedule.
  */
 #ifndef TC_NN_H
@@ -45,7 +45,8 @@ void nn_flush_denormals(void);
 /* The additive score of a padded key (flexibert-ops.md section 3). */
 #define NN_MASKED_SCORE (-10000.0f)
 
-/* Is element i kept by dropout site key at probability p? (inverted dropout keeps with 1 - p) */
+/* Is element i kept by dropout site key at probability p? (inverted dropout keeps with 1 - p, here
+ * rounded down to a multiple of 2^-16) */
 int nn_keep(uint64_t key, uint64_t i, float p);
 
 /* out (N, OC) = inp (N, C) . w^T (OC, C) + bias (OC; may be NULL) */

@@ -168,6 +168,39 @@ team_one(int M, int N, int K, int inplace, int hold, long *helped)
 	return same;
 }
 
+/* nn.c's dropout rule, written out here: element i of the site of 32-bit key k is kept where 16 bits
+ * of murmur3's finaliser of (i / 2) ^ k, the low half for even i and the high for odd, are below
+ * thr */
+static int
+rule_kept(uint32_t k, uint32_t i, uint32_t thr)
+{
+	uint32_t x = (i >> 1) ^ k;
+	x ^= x >> 16;
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35u;
+	x ^= x >> 16;
+	return ((i & 1u ? x >> 16 : x) & 0xffffu) < thr;
+}
+
+/* gemm_epilogue's dropout alone against the product times the rule's mask, on rows of N (odd or
+ * even) from an odd or even base: the first element of a run of 64 decided by either half */
+static int
+epilogue_drop(int M, int N, int K, size_t base)
+{
+	float *A = randv((size_t)M * K), *B = randv((size_t)K * N);
+	float *C = calloc((size_t)M * N, sizeof *C), *E = calloc((size_t)M * N, sizeof *E);
+	struct gemm_epi e = {.tau = -1.0f, .dkey = 0x9e3779b9u, .dthr = 45000, .dscale = 1.5f, .base = base};
+	int same = 1;
+
+	gemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, NULL, C, N);
+	same = gemm_epilogue(0, M, N, K, A, K, B, N, NULL, E, N, &e) == 0;
+	for (size_t i = 0; same && i < (size_t)M * N; i++)
+		same = E[i] == (rule_kept(e.dkey, (uint32_t)(base + i), e.dthr) ? C[i] * 1.5f : 0.0f);
+	free(A), free(B), free(C), free(E);
+	return same;
+}
+
 int
 main(void)
 {
@@ -289,7 +322,7 @@ main(void)
 			      *E2 = calloc((size_t)M * N, sizeof *E2);
 			struct gemm_epi e1 = {.tau = -1.0f,
 			                      .dkey = 5,
-			                      .dthr = 3000000000u,
+			                      .dthr = 45000,
 			                      .dscale = 1.25f,
 			                      .res = res,
 			                      .mul = mul};
@@ -314,6 +347,15 @@ main(void)
 			      tb ? " transposed" : "");
 			free(A), free(B), free(b), free(res), free(mul), free(C1), free(C2), free(E1),
 			    free(E2);
+		}
+
+		if (m) {
+			int ok = 1;
+			for (size_t base = 0; base < 4; base++)
+				ok &= epilogue_drop(13, 64, 40, base) && epilogue_drop(9, 129, 17, base) &&
+				      epilogue_drop(7, 200, 70, 1000001 + base);
+			check(ok, "gemm_epilogue's dropout keeps what nn.c's rule keeps (the pairs' hash halves), "
+			          "times dscale, from odd and even bases and rows (N 64, 129, 200)");
 		}
 
 		/* rows split anywhere give the same bits: each element sums its own k in order (the own

@@ -716,6 +716,20 @@ test_dropout(void)
 	for (size_t i = 0; i < n && same; i++)
 		same = (x[i] == 0) == (y[i] == 0);
 	check(!same, "another key draws another mask");
+	{
+		/* the two elements of a pair share a hash (its two halves), and neighbours across
+		 * pairs do not: both must be as independent as two draws, 0.81 of them kept together */
+		size_t both[2] = {0, 0}, agree = 0;
+		for (size_t i = 0; i + 1 < n; i++)
+			both[i & 1] += x[i] != 0 && x[i + 1] != 0;
+		for (size_t i = 0; i < 4096; i++)
+			agree += nn_keep(42, i, 0.1f) == (x[i] != 0);
+		check(fabs((double)both[0] / (n / 2) - 0.81) < 0.003 &&
+		          fabs((double)both[1] / (n / 2) - 0.81) < 0.003 && agree == 4096,
+		      "dropout's pairs (one hash, two halves) are kept together 0.81 of the time (%.4f), and "
+		      "so are neighbours across pairs (%.4f); nn_keep gives dropout_apply's mask",
+		      (double)both[0] / (n / 2), (double)both[1] / (n / 2));
+	}
 	free(x), free(y);
 }
 
