@@ -1529,6 +1529,8 @@ flexibert_zero_grad(struct flexibert *fb)
 	struct fb_lazy *z = fb->lazy;
 	size_t lo = fb->wte, hi = fb->wte + (size_t)z->V * z->h;
 
+	if (fb->grads_zero)
+		return;
 	if (z->eager) {
 		zero(fb->grads, fb->nparams);
 		return;
@@ -1564,6 +1566,8 @@ flexibert_backward(struct flexibert *fb)
 	float *G = fb->grads, p = a->training ? fb->cfg.dropout : 0.0f;
 	int B = fb->B, T = fb->T, N = B * T, hL = m->layer[m->l - 1].h, h0 = m->layer[0].h;
 	float *gx = a->gx, *gin = a->gx2;
+
+	fb->grads_zero = 0;
 
 	/* the last layer reads its output's gradient at its live rows alone, packed, where it runs on
 	 * them (every row's zeroed, 2 MB at B 32, T 128, took 0.2 ms of a 2-thread step) */
@@ -1770,6 +1774,22 @@ adamw_run(float *w, float *m, float *v, const float *g, size_t n, float gscale, 
 	}
 }
 
+/* adamw_run on a step's gradient, which it leaves 0: flexibert_zero_grad's pass over the gradients
+ * (0.27 ms of a 1-thread step) done where they are in cache already */
+CLONES static void
+adamw_clear(float *w, float *m, float *v, float *g, size_t n, float gscale, float decay, float lr, float ibc1,
+            float ibc2)
+{
+#pragma omp simd
+	for (size_t j = 0; j < n; j++) {
+		float gj = g[j] * gscale, mj = 0.9f * m[j] + 0.1f * gj, vj = 0.999f * v[j] + 0.001f * gj * gj;
+		g[j] = 0.0f;
+		m[j] = mj;
+		v[j] = vj;
+		w[j] = w[j] * decay - lr * (mj * ibc1) / (sqrtf(vj * ibc2) + 1e-8f);
+	}
+}
+
 /* Row r of the token embeddings brought up to date: the updates it missed, with a zero gradient. */
 static void
 lazy_row(struct flexibert *fb, int r, int from)
@@ -1834,6 +1854,7 @@ flexibert_set_eager(struct flexibert *fb, int eager)
 	flexibert_sync(fb);
 	fb->lazy->eager = eager;
 	memset(fb->lazy->mark, 1, (size_t)fb->lazy->V); /* the next flexibert_zero_grad clears every row */
+	fb->grads_zero = 0;
 }
 
 void
@@ -1870,9 +1891,9 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 			if (i == z->pi)
 				continue;
 			if (a < b)
-				adamw_run(fb->params + pp->off + a, fb->m + pp->off + a, fb->v + pp->off + a,
-				          fb->grads + pp->off + a, b - a, fb->gscale,
-				          pp->decay ? (float)(1 - lr * wd) : 1.0f, lrf, i1, i2);
+				adamw_clear(fb->params + pp->off + a, fb->m + pp->off + a, fb->v + pp->off + a,
+				            fb->grads + pp->off + a, b - a, fb->gscale,
+				            pp->decay ? (float)(1 - lr * wd) : 1.0f, lrf, i1, i2);
 			at += n;
 		}
 #pragma omp for schedule(static) nowait
@@ -1881,9 +1902,10 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 			size_t o = fb->wte + (size_t)r * z->h;
 			if (z->at[r] < z->n)
 				lazy_row(fb, r, z->at[r]);
-			adamw_run(fb->params + o, fb->m + o, fb->v + o, fb->grads + o, (size_t)z->h,
-			          fb->gscale, zdecay, lrf, i1, i2);
+			adamw_clear(fb->params + o, fb->m + o, fb->v + o, fb->grads + o, (size_t)z->h,
+			            fb->gscale, zdecay, lrf, i1, i2);
 			z->at[r] = z->n + 1;
+			z->mark[r] = 0;
 		}
 	}
 	z->hist[z->n][0] = lrf;
@@ -1892,6 +1914,7 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 	z->hist[z->n][3] = i2;
 	z->n++;
 	fb->gscale = 1;
+	fb->grads_zero = 1;
 }
 
 /* ---- FLOPs ---- */

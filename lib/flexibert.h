@@ -104,6 +104,7 @@ struct flexibert {
 	float *params, *grads, *m, *v; /* nparams each; m and v are AdamW's moments */
 	long step;                     /* optimizer steps taken */
 	float gscale;                  /* flexibert_clip's factor, which flexibert_adamw applies */
+	int grads_zero;                /* flexibert_adamw left every gradient 0, none written since */
 	struct fb_layer L[MODEL_MAX_LAYERS];
 	size_t wte, wpe, wtt, elnw, elnb;        /* embeddings */
 	size_t poolw, poolb, clsw, clsb;         /* FB_CLS */
@@ -139,6 +140,8 @@ double flexibert_forward(struct flexibert *fb, const int32_t *ids, const int32_t
                          int training, uint64_t dropkey);
 /* Gradients of the last forward's loss, added to fb->grads (zero them first with flexibert_zero_grad). */
 void flexibert_backward(struct flexibert *fb);
+/* fb->grads = 0; nothing to do after flexibert_adamw, which zeroes what it reads (fb->grads_zero:
+ * clear it after writing fb->grads other than by flexibert_backward). */
 void flexibert_zero_grad(struct flexibert *fb);
 
 /* One threshold of each kind at every pruning point. */

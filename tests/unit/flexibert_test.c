@@ -361,7 +361,7 @@ test_lazy(int dynaprop)
 	struct flexibert a, b;
 	struct tc_error err;
 	struct batch bt, ev;
-	int same_loss = 1, stale = 0, same = 1;
+	int same_loss = 1, stale = 0, same = 1, cleared = 1;
 
 	c.m.l = 2;
 	c.m.layer[0] = layer(16, 2, "06", 1, 24, 0);
@@ -389,6 +389,8 @@ test_lazy(int dynaprop)
 		nb = flexibert_clip(&b, 0.5);
 		flexibert_adamw(&b, flexibert_lr(3e-2, s, 5, 60), 0.05);
 		same_loss &= la == lb && na == nb;
+		for (size_t i = 0; i < a.nparams; i++) /* AdamW leaves them 0 for the next step */
+			cleared &= a.grads[i] == 0 && b.grads[i] == 0;
 		if (s % 7 == 3) { /* an evaluation between steps reads rows that missed updates */
 			make_batch(&ev, &c, 3, 7);
 			same_loss &= loss_at(&a, &ev, 0) == loss_at(&b, &ev, 0);
@@ -409,6 +411,8 @@ test_lazy(int dynaprop)
 	check(same_loss,
 	      "%sdeferred embedding rows: the losses and gradient norms of 60 steps and 9 "
 	      "evaluations equal updating every row",
+	      dynaprop ? "DynaProp, " : "");
+	check(cleared, "%sflexibert_adamw leaves every gradient 0, deferring and not",
 	      dynaprop ? "DynaProp, " : "");
 	check(stale > 0, "%sbefore flexibert_sync, %d embedding parameters await their updates",
 	      dynaprop ? "DynaProp, " : "", stale);
