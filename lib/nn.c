@@ -1269,7 +1269,7 @@ cdf2(float x, float e)
 }
 
 CLONES static void
-gelu_run(float *out, const float *inp, size_t n)
+gelu_run_c(float *out, const float *inp, size_t n)
 {
 #pragma omp simd
 	for (size_t i = 0; i < n; i++) {
@@ -1279,7 +1279,7 @@ gelu_run(float *out, const float *inp, size_t n)
 }
 
 CLONES static void
-gelu_back_run(float *dinp, const float *inp, const float *dout, size_t n)
+gelu_back_run_c(float *dinp, const float *inp, const float *dout, size_t n)
 {
 #pragma omp simd
 	for (size_t i = 0; i < n; i++) {
@@ -1292,7 +1292,7 @@ gelu_back_run(float *dinp, const float *inp, const float *dout, size_t n)
 /* out = GELU(inp) and der = GELU'(inp), the factor backward multiplies by (der may be inp); with
  * masked, der = 0 where inp is 0 (pruned) */
 CLONES static void
-gelu_der_run(float *out, float *der, const float *inp, size_t n, int masked)
+gelu_der_run_c(float *out, float *der, const float *inp, size_t n, int masked)
 {
 	if (!masked) { /* (the mask's compare, convert and multiply were a fifth of the loop's time) */
 #pragma omp simd
@@ -1314,6 +1314,176 @@ gelu_der_run(float *out, float *der, const float *inp, size_t n, int masked)
 }
 
 #pragma GCC pop_options
+
+/*
+ * GELU on AVX-512 from tables: for a = |x| (taken as 6 past 6), q(a) = Phi(-a) and r(a) = a phi(a)
+ * by a polynomial of degree 5 on each of 16 intervals of 3/8, the interval's coefficients picked
+ * for each lane by a permute (tests/reference/gelu_table.py fitted them; within 1.4e-8 and 3.4e-8).
+ * Then Phi(x) = 1 - q or q and GELU'(x) = Phi(x) + x phi(x) = 1 - q + r or q - r, as x >= 0 or
+ * not. 44 instructions for 16 elements (12 of them permutes) where the erf and exp above took 75:
+ * gelu_forward_der on 32K elements in L2, 1 thread, fastest of 400, 0.65 ns an element against
+ * 0.85 on this Intel host, and within 1.8e-7 of the exact 1 + erf and 1.2e-7 of the derivative
+ * (2.2e-7 and 1.4e-7 above). Where AVX-512 is missing, the functions above.
+ */
+/* q: largest error 1.4e-08 (coefficients in float, evaluated in double) */
+static const float gelu_tab_q[6][16] = {
+	{4.256343246e-01, 2.868877053e-01, 1.742507219e-01, 9.467574209e-02, 4.575362429e-02, 1.958007738e-02, 7.394606248e-03, 2.457901137e-03, 7.175425417e-04, 1.836701849e-04, 4.116759374e-05, 8.070996046e-06, 1.382830305e-06, 2.069014045e-07, 2.701761659e-08, 3.077503141e-09},
+	{-3.919909000e-01, -3.405675888e-01, -2.570739090e-01, -1.685931832e-01, -9.606150538e-02, -4.755388945e-02, -2.045267262e-02, -7.642604876e-03, -2.481190721e-03, -6.998521276e-04, -1.715062390e-04, -3.651583029e-05, -6.754763945e-06, -1.085593226e-06, -1.515836487e-07, -1.838934161e-08},
+	{3.674811497e-02, 9.578244388e-02, 1.205017790e-01, 1.106391177e-01, 8.105272800e-02, 4.904084280e-02, 2.492713556e-02, 1.074744854e-02, 3.954272252e-03, 1.246493310e-03, 3.375871165e-04, 7.871035632e-05, 1.582283039e-05, 2.745652182e-06, 4.116319587e-07, 5.335652986e-08},
+	{6.303387135e-02, 3.880148381e-02, 5.189087708e-03, -2.030498721e-02, -2.958113700e-02, -2.578949928e-02, -1.684445515e-02, -8.802101947e-03, -3.788047004e-03, -1.363681746e-03, -4.145552521e-04, -1.070824073e-04, -2.360446888e-05, -4.454219379e-06, -7.212275932e-07, -1.003886538e-07},
+	{-9.001159109e-03, -2.125386894e-02, -2.117701061e-02, -1.176480297e-02, -1.092299819e-03, 5.056657828e-03, 6.076650694e-03, 4.395105876e-03, 2.369073685e-03, 1.015746500e-03, 3.568011743e-04, 1.043686425e-04, 2.567973388e-05, 5.350738775e-06, 9.486573731e-07, 1.436163330e-07},
+	{-9.050739929e-03, -3.401132766e-03, 3.172907513e-03, 6.089932751e-03, 4.767354112e-03, 1.764989458e-03, -4.352146352e-04, -1.143794856e-03, -9.342232370e-04, -5.143375602e-04, -2.165590558e-04, -7.312816888e-05, -2.028364725e-05, -4.686488865e-06, -9.101830756e-07, -1.495257891e-07},
+};
+/* r: largest error 3.4e-08 (coefficients in float, evaluated in double) */
+static const float gelu_tab_r[6][16] = {
+	{7.349827886e-02, 1.915692389e-01, 2.410067767e-01, 2.212785631e-01, 1.621038020e-01, 9.807990491e-02, 4.985339195e-02, 2.149482444e-02, 7.908793166e-03, 2.493222244e-03, 6.753055495e-04, 1.574745111e-04, 3.166298484e-05, 5.495832283e-06, 8.242415674e-07, 1.068893951e-07},
+	{3.782099485e-01, 2.328098863e-01, 3.113007173e-02, -1.218348965e-01, -1.774886400e-01, -1.547359228e-01, -1.010649800e-01, -5.281160027e-02, -2.272809297e-02, -8.182252757e-03, -2.487508114e-03, -6.425919128e-04, -1.416649320e-04, -2.673685776e-05, -4.330172487e-06, -6.028920438e-07},
+	{-1.089483500e-01, -2.570334971e-01, -2.555924356e-01, -1.413283199e-01, -1.235502306e-02, 6.148784235e-02, 7.332012802e-02, 5.277340859e-02, 2.831530571e-02, 1.208168827e-02, 4.221848212e-03, 1.227960223e-03, 3.002820595e-04, 6.215159374e-05, 1.093990159e-05, 1.643354040e-06},
+	{-1.822877079e-01, -6.820917130e-02, 6.430307776e-02, 1.227422133e-01, 9.569054097e-02, 3.509548679e-02, -9.037904441e-03, -2.306749299e-02, -1.872032136e-02, -1.025596075e-02, -4.297683947e-03, -1.444084221e-03, -3.984453797e-04, -9.154278086e-05, -1.767187132e-05, -2.884431524e-06},
+	{4.432161897e-02, 9.424399585e-02, 6.962964684e-02, 7.131139282e-03, -3.570055217e-02, -3.831437975e-02, -1.897645369e-02, -1.517501427e-03, 5.388205871e-03, 5.086263176e-03, 2.832947765e-03, 1.159265405e-03, 3.730623575e-04, 9.743469127e-05, 2.102148574e-05, 3.788574759e-06},
+	{4.346076399e-02, 6.365342997e-03, -2.885093167e-02, -3.221410885e-02, -1.172253396e-02, 6.978284568e-03, 1.139009278e-02, 6.539748516e-03, 1.222899416e-03, -1.051633153e-03, -1.143522211e-03, -6.307004369e-04, -2.466349106e-04, -7.461627683e-05, -1.814045390e-05, -3.618092705e-06},
+};
+
+/* Phi(x) and GELU'(x) for 16 lanes */
+__attribute__((target("avx512f"), always_inline)) static inline void
+gelu16(__m512 x, __m512 *phi, __m512 *der)
+{
+	__m512 a = _mm512_min_ps(_mm512_abs_ps(x), _mm512_set1_ps(6.0f));
+	__m512i k = _mm512_min_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(a, _mm512_set1_ps(16.0f / 6.0f))),
+	                             _mm512_set1_epi32(15));
+	__m512 t = _mm512_sub_ps(a, _mm512_fmadd_ps(_mm512_cvtepi32_ps(k), _mm512_set1_ps(0.375f),
+	                                            _mm512_set1_ps(0.1875f)));
+	/* Estrin's scheme, (c0 + c1 t) + t^2 ((c2 + c3 t) + t^2 (c4 + c5 t)): three multiply-adds deep
+	 * where Horner's five kept the loop waiting on their latency */
+	__m512 t2 = _mm512_mul_ps(t, t), c[2][6];
+#pragma GCC unroll 6
+	for (int d = 0; d < 6; d++) {
+		c[0][d] = _mm512_permutexvar_ps(k, _mm512_loadu_ps(gelu_tab_q[d]));
+		c[1][d] = _mm512_permutexvar_ps(k, _mm512_loadu_ps(gelu_tab_r[d]));
+	}
+	__m512 v[2];
+#pragma GCC unroll 2
+	for (int f = 0; f < 2; f++) {
+		__m512 lo = _mm512_fmadd_ps(c[f][1], t, c[f][0]), mid = _mm512_fmadd_ps(c[f][3], t, c[f][2]),
+		       hi = _mm512_fmadd_ps(c[f][5], t, c[f][4]);
+		v[f] = _mm512_fmadd_ps(_mm512_fmadd_ps(hi, t2, mid), t2, lo);
+	}
+	__m512 q = v[0], r = v[1];
+	__mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+	__m512 up = _mm512_sub_ps(_mm512_set1_ps(1.0f), q);
+	*phi = _mm512_mask_blend_ps(neg, up, q);
+	*der = _mm512_mask_blend_ps(neg, _mm512_add_ps(up, r), _mm512_sub_ps(q, r));
+}
+
+/* The lanes of the last vector of n elements from i */
+static inline __mmask16
+tail16(size_t n, size_t i)
+{
+	return n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+}
+
+__attribute__((target("avx512f"))) static void
+gelu_run_tab(float *out, const float *inp, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = tail16(n, i);
+		__m512 x = _mm512_maskz_loadu_ps(m, inp + i), phi, der;
+		gelu16(x, &phi, &der);
+		_mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(x, phi));
+	}
+}
+
+__attribute__((target("avx512f"))) static void
+gelu_back_run_tab(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__mmask16 m = tail16(n, i);
+		__m512 x = _mm512_maskz_loadu_ps(m, inp + i), phi, der;
+		gelu16(x, &phi, &der);
+		_mm512_mask_storeu_ps(dinp + i, m,
+		                      _mm512_fmadd_ps(der, _mm512_maskz_loadu_ps(m, dout + i),
+		                                      _mm512_maskz_loadu_ps(m, dinp + i)));
+	}
+}
+
+/* GELU and its derivative on 16 elements at i, lanes m (masked: der 0 where x is) */
+__attribute__((target("avx512f"), always_inline)) static inline void
+gelu_der16(float *out, float *der, const float *inp, size_t i, __mmask16 m, int masked)
+{
+	__m512 x = _mm512_maskz_loadu_ps(m, inp + i), phi, d;
+	gelu16(x, &phi, &d);
+	if (masked) /* GELU'(0) is 0.5, so a pruned element's factor is +0 */
+		d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ), d);
+	_mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(x, phi));
+	_mm512_mask_storeu_ps(der + i, m, d);
+}
+
+__attribute__((target("avx512f"))) static void
+gelu_der_run_tab(float *out, float *der, const float *inp, size_t n, int masked)
+{
+	size_t i = 0;
+
+	if (masked) {
+		for (; i + 16 <= n; i += 16)
+			gelu_der16(out, der, inp, i, 0xffff, 1);
+	} else {
+		for (; i + 16 <= n; i += 16)
+			gelu_der16(out, der, inp, i, 0xffff, 0);
+	}
+	if (i < n)
+		gelu_der16(out, der, inp, i, tail16(n, i), masked);
+}
+
+/* 1 where GELU takes the tables (AVX-512), 0 where the functions above; chosen on first use */
+static int gelu_mode = -1;
+
+static int
+gelu_tab(void)
+{
+	int t = __atomic_load_n(&gelu_mode, __ATOMIC_RELAXED);
+	if (t < 0) {
+		__builtin_cpu_init();
+		t = __builtin_cpu_supports("avx512f");
+		__atomic_store_n(&gelu_mode, t, __ATOMIC_RELAXED);
+	}
+	return t;
+}
+
+int
+nn_gelu_tables(int on)
+{
+	__builtin_cpu_init();
+	int t = on && __builtin_cpu_supports("avx512f");
+	__atomic_store_n(&gelu_mode, t, __ATOMIC_RELAXED);
+	return t;
+}
+
+static void
+gelu_run(float *out, const float *inp, size_t n)
+{
+	if (gelu_tab())
+		gelu_run_tab(out, inp, n);
+	else
+		gelu_run_c(out, inp, n);
+}
+
+static void
+gelu_back_run(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	if (gelu_tab())
+		gelu_back_run_tab(dinp, inp, dout, n);
+	else
+		gelu_back_run_c(dinp, inp, dout, n);
+}
+
+static void
+gelu_der_run(float *out, float *der, const float *inp, size_t n, int masked)
+{
+	if (gelu_tab())
+		gelu_der_run_tab(out, der, inp, n, masked);
+	else
+		gelu_der_run_c(out, der, inp, n, masked);
+}
 
 CLONES static void
 mul_run(float *d, const float *der, size_t n)

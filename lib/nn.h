@@ -149,7 +149,10 @@ void layernorm_backward_set_drop(float *dinp, float *ddrop, float *dw, float *db
                                  const float *inp, const float *w, const float *mean, const float *rstd,
                                  int N, int C, float p, uint64_t key);
 
-/* GELU, exact (erf) form; this backward recomputes from the input. */
+/* GELU, exact (erf) form; this backward recomputes from the input. On AVX-512 from tables of
+ * polynomials, else from erf and exp computed inline: nn_gelu_tables(0) takes the second anywhere
+ * (for tests), nn_gelu_tables(1) the first where it can; returns 1 where the tables are taken. */
+int nn_gelu_tables(int on);
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 /* Training's pair, which spends no erf or exp in backward: the forward also writes der = GELU'(inp)
