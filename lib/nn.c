@@ -1991,31 +1991,7 @@ struct attn_args {
 	struct nn_attn_prune *pr;
 	const struct nn_qrows *qr;
 	int T, A, D, set;
-	int mark; /* dropout's mask in the probabilities' signs (attention_forward_heads) */
 };
-
-/* P[i] negated where dropout dropped it (y, its dropped copy, 0 there while P > 0): the mask for
- * the backward, which need not hash again (mark_back) */
-CLONES static void
-mark_run(float *P, const float *y, size_t n)
-{
-#pragma omp simd
-	for (size_t i = 0; i < n; i++)
-		P[i] = y[i] == 0.0f ? -P[i] : P[i];
-}
-
-/* y = P dropped out (times scale where kept) by the mask in P's signs, and P made whole again:
- * drop_run's bits without its hashes (mark_run) */
-CLONES static void
-mark_back(float *y, float *P, size_t n, float scale)
-{
-#pragma omp simd
-	for (size_t i = 0; i < n; i++) {
-		float x = P[i];
-		y[i] = signbit(x) ? 0.0f : x * scale;
-		P[i] = fabsf(x);
-	}
-}
 
 /* attention_forward on sequence b, tmp its thread's scratch */
 static void
@@ -2065,8 +2041,6 @@ attn_fwd_seq(const struct attn_args *g, int b, float *tmp, size_t *zeros, size_t
 	}
 	if (p > 0 && P != tmp) {
 		drop_rows(tmp, P, R, T, b, row, -1, key32(g->key), keep_below(p), 1.0f / (1.0f - p));
-		if (g->mark)
-			mark_run(P, tmp, (size_t)R * T);
 		P = tmp;
 	}
 	product(small, 0, 0, R, D, T, 1.0f, P, T, vb, A, 0.0f, g->ctx + (size_t)first * A, A);
@@ -2111,10 +2085,7 @@ attention_forward_heads(int nh, float *ctx, float *const *probs, const float *q,
                         const uint64_t *key, float *scratch, int B, int T, int A, int D)
 {
 	size_t per = (size_t)T * T + 2 * (size_t)T * D;
-	int mark = p > 0; /* (for attention_backward_set_heads, which takes no wma) */
 
-	for (int j = 0; j < nh && wma; j++)
-		mark &= !wma[j];
 	/* sequence after sequence, each one's heads one after another: the heads' columns of a
 	 * sequence's rows of q, k and v (one line in two for 2 heads of 64) come from memory
 	 * together, where a head at a time over the batch read each line twice or more. The threads
@@ -2136,8 +2107,7 @@ attention_forward_heads(int nh, float *ctx, float *const *probs, const float *q,
 		                      .key = key[j],
 		                      .T = T,
 		                      .A = A,
-		                      .D = D,
-		                      .mark = mark};
+		                      .D = D};
 		size_t z0 = 0, z1 = 0;
 		attn_fwd_seq(&g, b, scratch + (size_t)omp_get_thread_num() * per, &z0, &z1);
 	}
@@ -2223,12 +2193,10 @@ attn_bwd_seq(const struct attn_args *g, int b, float *tmp, float *dqw_all, size_
 	int lda = A, sparse = pr && !row && gemm_own(), small = row && R <= NN_FEW;
 	if (R == 0)
 		return;
-	if (p > 0 && g->mark)
-		mark_back(Pd, g->probs + (size_t)first * T, (size_t)R * T, s);
-	else if (p > 0)
+	if (p > 0) {
 		drop_rows(Pd, (float *)P, R, T, b, row, -1, k32, thr, s);
-	if (p > 0)
 		Pu = Pd;
+	}
 	if (row && qr->packed_q)
 		qa = q + (size_t)first * A;
 	else if (row) {
@@ -2383,8 +2351,7 @@ attention_backward_set_heads(int nh, float *dq, float *dk, float *dv, const floa
 		                      .T = T,
 		                      .A = A,
 		                      .D = D,
-		                      .set = 1,
-		                      .mark = p > 0};
+		                      .set = 1};
 		size_t z0 = 0, z1 = 0;
 		attn_bwd_seq(&g, b, scratch + (size_t)omp_get_thread_num() * per, NULL, &z0, &z1);
 	}

@@ -275,9 +275,7 @@ void attention_backward_set(float *dq, float *dk, float *dv, float *dwma, const 
 /* attention_forward for nh heads (head j: columns j D of ctx, q, k and v; probs[j], wma[j] (wma NULL:
  * none), key[j]) over every row, without DynaProp; and attention_backward_set for nh heads without
  * wma: a sequence's heads one after another, where nh calls took a head over the whole batch. The
- * bits of those calls. With dropout (p > 0) and no wma, the forward leaves each probability that
- * dropout dropped negated, and the backward takes its mask from those signs, where it hashed again,
- * and makes them whole: between the two, probs holds -P where dropped. */
+ * bits of those calls. */
 void attention_forward_heads(int nh, float *ctx, float *const *probs, const float *q, const float *k,
                              const float *v, const float *const *wma, const float *mask, float p,
                              const uint64_t *key, float *scratch, int B, int T, int A, int D);
