@@ -192,17 +192,19 @@ tile(const int mr, const int at, int kc, const float *A, int lda, const float *b
 	 * each every few k, where all at once filled the core's line buffers and stalled the tile
 	 * until memory answered */
 	int every = kc >= MR * 4 ? kc / (MR * 4) : 1, until = every, q = 0;
-	int lines = (kc + 15) / 16, qa = 0; /* (na: the next tile's rows of A, a line a step) */
+	/* (na: the next tile's rows of A, a line a step: row ar, line al, counted, where a division
+	 * per step cost the loop an idiv) */
+	int lines = (kc + 15) / 16, ar = 0, al = 0;
 	for (int k = 0; k < kc; k++) {
 		if (next && --until == 0) {
 			until = every;
 			if (q < MR * 4)
 				ahead(next, e, e0, ldc, q++);
 		}
-		if (na && qa < MR * lines) {
-			_mm_prefetch((const char *)(na + (size_t)(qa / lines) * lda + 16 * (qa % lines)),
-			             _MM_HINT_T0);
-			qa++;
+		if (na && ar < MR) {
+			_mm_prefetch((const char *)(na + (size_t)ar * lda + 16 * al), _MM_HINT_T0);
+			if (++al == lines)
+				al = 0, ar++;
 		}
 		const float *b = bp + (size_t)k * NR;
 		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
