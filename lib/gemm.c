@@ -108,13 +108,14 @@ drop_bits(const struct gemm_epi *e, size_t o)
 
 	for (int h = 0; h < 2; h++)
 		lo |= (uint64_t)_mm512_cmplt_epu16_mask(
-		          hash16(_mm512_add_epi32(_mm512_set1_epi32((int)(j0 + 16 * (uint32_t)h)), step), e->dkey),
+		          hash16(_mm512_add_epi32(_mm512_set1_epi32((int)(j0 + 16 * (uint32_t)h)), step),
+		                 e->dkey),
 		          thr)
 		      << (32 * h);
 	if (!(i0 & 1u))
 		return lo;
-	hi = _mm512_cmplt_epu16_mask(hash16(_mm512_add_epi32(_mm512_set1_epi32((int)(j0 + 32)), step), e->dkey),
-	                             thr) &
+	hi = _mm512_cmplt_epu16_mask(
+	         hash16(_mm512_add_epi32(_mm512_set1_epi32((int)(j0 + 32)), step), e->dkey), thr) &
 	     1u;
 	return lo >> 1 | hi << 63;
 }

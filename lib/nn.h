@@ -12,8 +12,9 @@
  * matters has a naive reference (suffix _naive) beside it, and the unit tests hold them equal.
  *
  * Dropout masks are not stored: element i of dropout site `key` is kept when 16 bits of a hash of
- * (key, i / 2) fall below the keep probability (p in steps of 2^-16), so the backward pass recomputes the mask, the memory is saved, and the
- * result depends on neither thread count nor schedule.
+ * (key, i / 2) fall below the keep probability (p in steps of 2^-16), so the backward pass
+ * recomputes the mask, the memory is saved, and the result depends on neither thread count nor
+ * schedule.
  */
 #ifndef TC_NN_H
 #define TC_NN_H

@@ -7,7 +7,7 @@ from which GELU(x) = x Phi(x) and GELU'(x) = Phi(x) + x phi(x) follow: Phi(x) = 
 q for x < 0; x phi(x) = r for x >= 0 and -r for x < 0. Each interval's polynomial has degree 5 in
 t = a - (its centre), fitted by least squares on 200 Chebyshev nodes in double; the largest errors
 (checked on 2001 points an interval) are printed as a comment. Past 6 (q < 1e-9, r < 4e-8) a is
-taken as 6. Run with python3 (numpy); the output replaces the tables in lib/nn.c.
+taken as 6. Run with python3 (numpy); the output replaces the tables in lib/nn.c (then make fmt).
 """
 import math
 
@@ -46,6 +46,7 @@ for name, f in (("q", q), ("r", r)):
     print("/* %s: largest error %.1e (coefficients in float, evaluated in double) */" % (name, worst))
     print("static const float gelu_tab_%s[%d][16] = {" % (name, DEG + 1))
     for d in range(DEG + 1):
-        vals = ", ".join("%.9e" % rows[k][d] for k in range(NI))
-        print("\t{%s}," % vals)
+        vals = ["%.9ef" % rows[k][d] for k in range(NI)]
+        lines = [", ".join(vals[i:i + 4]) for i in range(0, NI, 4)]
+        print("\t{" + ",\n\t ".join(lines) + "},")
     print("};")

@@ -320,12 +320,8 @@ main(void)
 			      *C2 = calloc((size_t)M * N, sizeof *C2),
 			      *E1 = calloc((size_t)M * N, sizeof *E1),
 			      *E2 = calloc((size_t)M * N, sizeof *E2);
-			struct gemm_epi e1 = {.tau = -1.0f,
-			                      .dkey = 5,
-			                      .dthr = 45000,
-			                      .dscale = 1.25f,
-			                      .res = res,
-			                      .mul = mul};
+			struct gemm_epi e1 = {
+			    .tau = -1.0f, .dkey = 5, .dthr = 45000, .dscale = 1.25f, .res = res, .mul = mul};
 			const float *bp;
 			gemm(0, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 0.0f, b, C1, N);
 			gemm_epilogue(tb, M, N, K, A, K, B, tb ? K : N, b, E1, N, &e1);
@@ -354,8 +350,10 @@ main(void)
 			for (size_t base = 0; base < 4; base++)
 				ok &= epilogue_drop(13, 64, 40, base) && epilogue_drop(9, 129, 17, base) &&
 				      epilogue_drop(7, 200, 70, 1000001 + base);
-			check(ok, "gemm_epilogue's dropout keeps what nn.c's rule keeps (the pairs' hash halves), "
-			          "times dscale, from odd and even bases and rows (N 64, 129, 200)");
+			check(
+			    ok,
+			    "gemm_epilogue's dropout keeps what nn.c's rule keeps (the pairs' hash halves), "
+			    "times dscale, from odd and even bases and rows (N 64, 129, 200)");
 		}
 
 		/* rows split anywhere give the same bits: each element sums its own k in order (the own
