@@ -1760,18 +1760,24 @@ flexibert_lr(double lr, long step, long warmup, long total)
 	return lr * (double)(total - step) / (double)(total - warmup);
 }
 
-/* AdamW on n elements (torch's order: decay, moments, update), in float as torch computes it. */
+/* AdamW on element j (torch's order: decay, moments, update), in float as torch computes it */
+static inline void
+adamw_one(float *w, float *m, float *v, size_t j, float gj, float decay, float lr, float ibc1, float ibc2)
+{
+	float mj = 0.9f * m[j] + 0.1f * gj, vj = 0.999f * v[j] + 0.001f * gj * gj;
+	m[j] = mj;
+	v[j] = vj;
+	w[j] = w[j] * decay - lr * (mj * ibc1) / (sqrtf(vj * ibc2) + 1e-8f);
+}
+
+/* AdamW on n elements with gradient g (read only: the deferred rows' updates pass a shared zero) */
 CLONES static void
 adamw_run(float *w, float *m, float *v, const float *g, size_t n, float gscale, float decay, float lr,
           float ibc1, float ibc2)
 {
 #pragma omp simd
-	for (size_t j = 0; j < n; j++) {
-		float gj = g[j] * gscale, mj = 0.9f * m[j] + 0.1f * gj, vj = 0.999f * v[j] + 0.001f * gj * gj;
-		m[j] = mj;
-		v[j] = vj;
-		w[j] = w[j] * decay - lr * (mj * ibc1) / (sqrtf(vj * ibc2) + 1e-8f);
-	}
+	for (size_t j = 0; j < n; j++)
+		adamw_one(w, m, v, j, g[j] * gscale, decay, lr, ibc1, ibc2);
 }
 
 /* adamw_run on a step's gradient, which it leaves 0: flexibert_zero_grad's pass over the gradients
@@ -1782,11 +1788,9 @@ adamw_clear(float *w, float *m, float *v, float *g, size_t n, float gscale, floa
 {
 #pragma omp simd
 	for (size_t j = 0; j < n; j++) {
-		float gj = g[j] * gscale, mj = 0.9f * m[j] + 0.1f * gj, vj = 0.999f * v[j] + 0.001f * gj * gj;
+		float gj = g[j] * gscale;
 		g[j] = 0.0f;
-		m[j] = mj;
-		v[j] = vj;
-		w[j] = w[j] * decay - lr * (mj * ibc1) / (sqrtf(vj * ibc2) + 1e-8f);
+		adamw_one(w, m, v, j, gj, decay, lr, ibc1, ibc2);
 	}
 }
 
@@ -1891,8 +1895,8 @@ flexibert_adamw(struct flexibert *fb, double lr, double wd)
 			if (i == z->pi)
 				continue;
 			if (a < b)
-				adamw_clear(fb->params + pp->off + a, fb->m + pp->off + a, fb->v + pp->off + a,
-				            fb->grads + pp->off + a, b - a, fb->gscale,
+				adamw_clear(fb->params + pp->off + a, fb->m + pp->off + a,
+				            fb->v + pp->off + a, fb->grads + pp->off + a, b - a, fb->gscale,
 				            pp->decay ? (float)(1 - lr * wd) : 1.0f, lrf, i1, i2);
 			at += n;
 		}
